@@ -1,0 +1,5 @@
+"""`python -m bot [run | db upgrade | catalog import PATH | catalog export [PATH]]`."""
+
+from bot.cli import main
+
+raise SystemExit(main())

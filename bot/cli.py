@@ -1,0 +1,75 @@
+"""The command line of PRODUCT.md §2.2. Errors a person can fix are one sentence, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import setup_logging
+
+log = logging.getLogger("bot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Telegram shop bot paid through Crypto Pay."
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the bot (the default)")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply pending migrations and exit")
+
+    catalog = commands.add_parser("catalog", help="import or export the catalog (TOML)")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    importer = catalog_commands.add_parser("import", help="import a catalog file (idempotent)")
+    importer.add_argument("path", help="path of the TOML catalog file")
+    exporter = catalog_commands.add_parser("export", help="write the catalog as TOML")
+    exporter.add_argument("path", nargs="?", help="output file (default: standard output)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except KeyboardInterrupt:
+        return 0
+    except CliError as error:
+        print(error, file=sys.stderr)
+        return 1
+
+
+class CliError(Exception):
+    """A failure worded for the operator; printed as it is."""
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.command or "run"
+    if command == "db":
+        from bot.commands import db_upgrade
+
+        await db_upgrade(settings)
+        return 0
+    if command == "catalog":
+        from bot.commands import catalog_export, catalog_import
+
+        if args.catalog_command == "import":
+            await catalog_import(settings, args.path)
+        else:
+            await catalog_export(settings, args.path)
+        return 0
+    from bot.app import run_bot
+
+    return await run_bot(settings)

@@ -1,0 +1,239 @@
+"""Typed configuration: environment variables (and `.env`), as PRODUCT.md §2.1 names them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CRYPTOPAY_URLS = {
+    "mainnet": "https://pay.crypt.bot/api",
+    "testnet": "https://testnet-pay.crypt.bot/api",
+}
+
+_BOT_TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+_ASSET_RE = re.compile(r"^[A-Z0-9]{2,12}$")
+_WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the shop needs to know about its surroundings; built once, in the composition root."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    bot_token: SecretStr = Field(alias="BOT_TOKEN")
+    telegram_api_url: str = Field("https://api.telegram.org", alias="TELEGRAM_API_URL")
+    cryptopay_token: SecretStr = Field(alias="CRYPTOPAY_TOKEN")
+    cryptopay_network: Literal["mainnet", "testnet"] = Field("mainnet", alias="CRYPTOPAY_NETWORK")
+    cryptopay_api_url: str | None = Field(None, alias="CRYPTOPAY_API_URL")
+    database_url: str = Field("sqlite+aiosqlite:///shop.db", alias="DATABASE_URL")
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="ADMIN_IDS")
+    host: str = Field("0.0.0.0", alias="HOST")
+    port: int = Field(8080, ge=0, le=65535, alias="PORT")
+    cryptopay_webhook_path: str = Field("/cryptopay/webhook", alias="CRYPTOPAY_WEBHOOK_PATH")
+    telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
+    shop_currency: str = Field("USD", alias="SHOP_CURRENCY")
+    accepted_assets: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("USDT", "TON", "BTC"), alias="ACCEPTED_ASSETS"
+    )
+    invoice_ttl_seconds: int = Field(900, ge=60, le=2_678_400, alias="INVOICE_TTL_SECONDS")
+    reconcile_interval_seconds: int = Field(30, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
+    rates_refresh_seconds: int = Field(60, ge=1, alias="RATES_REFRESH_SECONDS")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", alias="LOG_LEVEL"
+    )
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    auto_migrate: bool = Field(True, alias="AUTO_MIGRATE")
+
+    # Not in the fixed table: knobs a shop owner may want, with sensible defaults.
+    max_unpaid_orders: int = Field(3, ge=1, alias="MAX_UNPAID_ORDERS")
+    rates_max_age_seconds: int = Field(900, ge=1, alias="RATES_MAX_AGE_SECONDS")
+    cryptopay_rate_limit: float = Field(20.0, gt=0, alias="CRYPTOPAY_RATE_LIMIT")
+    cryptopay_timeout_seconds: float = Field(10.0, gt=0, alias="CRYPTOPAY_TIMEOUT_SECONDS")
+
+    @field_validator("bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr) -> SecretStr:
+        if not _BOT_TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("must look like 123456789:AA… (the token @BotFather gave you)")
+        return value
+
+    @field_validator("cryptopay_token")
+    @classmethod
+    def _cryptopay_token_shape(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if not secret or any(ch.isspace() for ch in secret) or ":" not in secret:
+            raise ValueError("must look like 12345:AA… (the token of your Crypto Pay app)")
+        return value
+
+    @field_validator("cryptopay_network", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("accepted_assets", mode="before")
+    @classmethod
+    def _parse_assets(cls, value: Any) -> Any:
+        assets = _split_csv(value)
+        if isinstance(assets, list | tuple):
+            assets = [str(asset).upper() for asset in assets]
+            bad = [asset for asset in assets if not _ASSET_RE.match(asset)]
+            if bad or not assets:
+                raise ValueError("must be a comma-separated list of asset codes, e.g. USDT,TON,BTC")
+        return assets
+
+    @field_validator("shop_currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if not _ASSET_RE.match(value):
+                raise ValueError("must be a currency code such as USD or EUR")
+        return value
+
+    @field_validator("cryptopay_webhook_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or any(ch.isspace() for ch in value):
+            raise ValueError("must be a URL path starting with /")
+        return value
+
+    @field_validator("telegram_api_url", "cryptopay_api_url", "telegram_webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not _WEBHOOK_SECRET_RE.match(value.get_secret_value()):
+            raise ValueError("may hold only A-Z, a-z, 0-9, _ and -, at most 256 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        if self.cryptopay_api_url is None:
+            self.cryptopay_api_url = CRYPTOPAY_URLS[self.cryptopay_network]
+        if self.telegram_api_url is None:
+            self.telegram_api_url = "https://api.telegram.org"
+        if self.telegram_webhook_secret is None:
+            digest = hashlib.sha256(
+                b"telegram-webhook:" + self.bot_token.get_secret_value().encode()
+            ).hexdigest()
+            self.telegram_webhook_secret = SecretStr(digest)
+        return self
+
+    @property
+    def cryptopay_base_url(self) -> str:
+        assert self.cryptopay_api_url is not None  # set by _derive
+        return self.cryptopay_api_url
+
+    @property
+    def webhook_secret(self) -> str:
+        assert self.telegram_webhook_secret is not None  # set by _derive
+        return self.telegram_webhook_secret.get_secret_value()
+
+    @property
+    def invoice_ttl(self) -> Decimal:
+        return Decimal(self.invoice_ttl_seconds)
+
+
+def normalize_database_url(value: str) -> str:
+    """Accept the URLs platforms hand out (`postgres://`, `sqlite:///`) and pick the async driver."""
+    value = value.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+asyncpg://" + value[len(prefix) :]
+    if value.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + value[len("sqlite:///") :]
+    if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        raise ValueError("must be a sqlite+aiosqlite:/// or postgresql+asyncpg:// URL")
+    return value
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who runs the bot."""
+
+
+_FIELD_TO_ENV = {name: field.alias or name.upper() for name, field in Settings.model_fields.items()}
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One sentence naming every variable at fault; never the values (they may be secrets)."""
+    missing: list[str] = []
+    invalid: list[str] = []
+    for item in error.errors():
+        loc = item.get("loc") or ("?",)
+        env = _FIELD_TO_ENV.get(str(loc[0]), str(loc[0]).upper())
+        if item.get("type") == "missing":
+            missing.append(env)
+        else:
+            reason = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+            invalid.append(f"{env} ({reason})")
+    parts = []
+    if missing:
+        parts.append(f"{_join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
+    if invalid:
+        parts.append(f"{_join(invalid)} {'is' if len(invalid) == 1 else 'are'} invalid")
+    fix = "set it" if len(missing) + len(invalid) == 1 else "set them"
+    return (
+        f"Configuration error: {' and '.join(parts)}; "
+        f"{fix} in the environment or in .env (see .env.example)."
+    )
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning pydantic's report into a `ConfigError` with one clear sentence."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
