@@ -1,4 +1,4 @@
-"""The command line of PRODUCT.md §2.2. Errors a person can fix are one sentence, never a traceback."""
+"""The command line of PRODUCT.md §2.2: fixable errors are one sentence, never a traceback."""
 
 from __future__ import annotations
 

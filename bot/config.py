@@ -27,7 +27,7 @@ def _split_csv(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    """Everything the shop needs to know about its surroundings; built once, in the composition root."""
+    """Everything the shop needs to know about its surroundings; built in the composition root."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -184,7 +184,7 @@ class Settings(BaseSettings):
 
 
 def normalize_database_url(value: str) -> str:
-    """Accept the URLs platforms hand out (`postgres://`, `sqlite:///`) and pick the async driver."""
+    """Accept the URLs platforms hand out (`postgres://`, `sqlite:///`); pick the async driver."""
     value = value.strip()
     for prefix in ("postgres://", "postgresql://"):
         if value.startswith(prefix):

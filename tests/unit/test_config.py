@@ -6,7 +6,10 @@ import pytest
 
 from bot.config import ConfigError, Settings, load_settings
 
-TOKENS = {"BOT_TOKEN": "123456:ABC-def_ghi", "CRYPTOPAY_TOKEN": "1234:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC"}
+TOKENS = {
+    "BOT_TOKEN": "123456:ABC-def_ghi",
+    "CRYPTOPAY_TOKEN": "1234:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC",
+}
 
 
 @pytest.fixture(autouse=True)
