@@ -1,4 +1,4 @@
-"""The TOML catalog file of PRODUCT.md §2.3: read and validated whole, before anything is written."""
+"""The TOML catalog file of PRODUCT.md §2.3: read and validated whole before anything is written."""
 
 from __future__ import annotations
 

@@ -95,7 +95,10 @@ def test_syntax_error_names_the_line():
 
 
 def test_parent_loop_is_refused():
-    text = '[[categories]]\nslug="a"\ntitle="A"\nparent="b"\n[[categories]]\nslug="b"\ntitle="B"\nparent="a"\n'
+    text = (
+        '[[categories]]\nslug="a"\ntitle="A"\nparent="b"\n'
+        '[[categories]]\nslug="b"\ntitle="B"\nparent="a"\n'
+    )
     with pytest.raises(CatalogFileError, match="loops"):
         parse_catalog(text, "USD")
 
