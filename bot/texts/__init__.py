@@ -1,0 +1,7 @@
+"""Everything a shopper or an admin reads, one module per language (English for now)."""
+
+from bot.texts import en
+
+texts = en
+
+__all__ = ["en", "texts"]

@@ -1,0 +1,249 @@
+"""English texts. Values from the catalog or from users are HTML-escaped here, nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from html import escape
+
+# Button words are fixed by PRODUCT.md §3.
+BTN_CATALOG = "Catalog"
+BTN_ORDERS = "My orders"
+BTN_HELP = "Help"
+BTN_BUY = "Buy"
+BTN_PAY = "Pay"
+BTN_CHECK = "Check payment"
+BTN_CANCEL = "Cancel"
+BTN_MINUS = "−"
+BTN_PLUS = "+"
+BTN_BACK = "◀ Back"
+BTN_MENU = "◀ Menu"
+BTN_NEXT = "Next ▶"
+BTN_FIRST = "⏮ First page"
+BTN_CONFIRM = "Confirm"
+BTN_REFUND = "Refund"
+BTN_RECHECK = "Recheck"
+
+STATUS = {
+    "pending": "⏳ awaiting payment",
+    "paid": "✅ paid",
+    "delivered": "✅ paid and delivered",
+    "expired": "⌛ expired",
+    "cancelled": "✖ cancelled",
+    "needs_review": "⚠ paid — being checked by the shop",
+    "needs_refund": "⚠ paid — out of stock, a refund is on its way",
+    "refunded": "↩ refunded",
+    "partially_refunded": "↩ partially refunded",
+}
+
+
+def money(amount: Decimal, currency: str) -> str:
+    return f"{plain(amount)} {escape(currency)}"
+
+
+def plain(amount: Decimal) -> str:
+    """A decimal without exponent and without trailing zeros beyond cents."""
+    text = format(amount.normalize(), "f")
+    if "." in text and len(text.split(".")[1]) < 2:
+        text = format(amount.quantize(Decimal("0.01")), "f")
+    return text
+
+
+def approx(amount: Decimal) -> str:
+    """About six significant digits: 0.000153 BTC, 3.1245 TON, 9.99 USDT."""
+    if amount >= 100:
+        return format(amount.quantize(Decimal("0.01")), "f")
+    digits = max(2, 6 - max(0, amount.adjusted() + 1))
+    quantum = Decimal(1).scaleb(-min(digits, 8))
+    return format(amount.quantize(quantum).normalize(), "f")
+
+
+def when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def welcome(first_name: str | None) -> str:
+    name = f", {escape(first_name)}" if first_name else ""
+    return (
+        f"Welcome{name}! 👋\n\n"
+        "Browse the <b>Catalog</b>, tap <b>Buy</b>, pay with crypto through @CryptoBot, "
+        "and your goods arrive right here in the chat."
+    )
+
+
+HELP = (
+    "<b>How it works</b>\n"
+    "1. Open the <b>Catalog</b> and pick a product.\n"
+    "2. Choose the quantity with − and +, then tap <b>Buy</b>.\n"
+    "3. Tap <b>Pay</b> and pay the invoice in Crypto Bot before it expires.\n"
+    "4. Your goods arrive in this chat within seconds; <b>My orders</b> shows them again.\n\n"
+    "Paid but nothing arrived? Tap <b>Check payment</b> on the order."
+)
+
+CATALOG_TITLE = "<b>Catalog</b> — choose a category:"
+CATALOG_EMPTY = "The shop has no products yet. Please come back later."
+CATEGORY_EMPTY = "Nothing here yet."
+PRODUCT_GONE = "Sorry, this product is no longer available."
+CATEGORY_GONE = "Sorry, this category no longer exists."
+NOT_YOUR_ORDER = "This is not your order."
+ORDER_NOT_FOUND = "Order not found."
+SOMETHING_WRONG = "Sorry, something went wrong on our side. Please try again in a moment."
+UNKNOWN_INPUT = "I did not understand that. Use the buttons below, or /help."
+BUSY = "One moment, your previous tap is still being handled."
+
+
+def category_title(title: str) -> str:
+    return f"<b>{escape(title)}</b>"
+
+
+def product_card(
+    *,
+    title: str,
+    description: str,
+    price: Decimal,
+    currency: str,
+    approximations: Sequence[tuple[str, Decimal]],
+    in_stock: int | None,
+    quantity: int,
+) -> str:
+    lines = [f"<b>{escape(title)}</b>"]
+    if description:
+        lines.append(escape(description))
+    lines.append("")
+    lines.append(f"Price: <b>{money(price, currency)}</b>")
+    if approximations:
+        lines.append(
+            "≈ " + " · ".join(f"{approx(a)} {escape(asset)}" for asset, a in approximations)
+        )
+    if in_stock is None:
+        lines.append("In stock: ✔ available")
+    elif in_stock == 0:
+        lines.append("In stock: <b>sold out</b>")
+    else:
+        lines.append(f"In stock: {in_stock}")
+    if in_stock != 0:
+        lines.append(f"Quantity: <b>{quantity}</b> — total {money(price * quantity, currency)}")
+    return "\n".join(lines)
+
+
+OUT_OF_STOCK = "Sorry, there is not enough stock left for that quantity. Please choose fewer."
+SOLD_OUT = "Sorry, this product just sold out."
+QTY_LIMIT = "That is the most you can buy in one order."
+QTY_MIN = "The quantity cannot go below 1."
+PAYMENTS_DOWN = (
+    "Sorry, the payment service is not answering right now, so no order was placed. "
+    "Please try again in a few minutes."
+)
+
+
+def too_many_unpaid(limit: int) -> str:
+    return (
+        f"You already have {limit} unpaid orders. Pay or cancel one of them in "
+        "<b>My orders</b> before placing another."
+    )
+
+
+def order_created(
+    order_id: int, item: str, quantity: int, total: Decimal, currency: str, deadline: datetime
+) -> str:
+    return (
+        f"<b>Order #{order_id}</b>\n"
+        f"{escape(item)} × {quantity}\n"
+        f"Total: <b>{money(total, currency)}</b>\n\n"
+        f"Tap <b>Pay</b> and pay before <b>{when(deadline)}</b>. "
+        "The goods are reserved for you until then."
+    )
+
+
+def invoice_description(order_id: int, item: str, quantity: int) -> str:
+    return f"Order #{order_id}: {item} × {quantity}"[:1024]
+
+
+def order_line(order_id: int, status: str, total: Decimal, currency: str, created: datetime) -> str:
+    return f"#{order_id} · {money(total, currency)} · {STATUS.get(status, status)}"
+
+
+ORDERS_TITLE = "<b>My orders</b> (newest first):"
+ORDERS_EMPTY = "You have no orders yet. Open the <b>Catalog</b> to buy something."
+
+
+def order_details(
+    *,
+    order_id: int,
+    status: str,
+    lines: Iterable[tuple[str, int]],
+    total: Decimal,
+    currency: str,
+    created: datetime,
+    deadline: datetime | None,
+    paid_asset: str | None,
+    paid_amount: Decimal | None,
+    goods: Sequence[str],
+) -> str:
+    parts = [f"<b>Order #{order_id}</b> — {STATUS.get(status, escape(status))}"]
+    parts += [f"{escape(title)} × {quantity}" for title, quantity in lines]
+    parts.append(f"Total: {money(total, currency)}")
+    parts.append(f"Placed: {when(created)}")
+    if status == "pending" and deadline is not None:
+        parts.append(f"Pay before: {when(deadline)}")
+    if paid_asset and paid_amount is not None:
+        parts.append(f"Paid: {plain(paid_amount)} {escape(paid_asset)}")
+    if goods:
+        parts.append("")
+        parts.append("<b>Your goods:</b>")
+        parts += [f"<code>{escape(item)}</code>" for item in goods]
+    return "\n".join(parts)
+
+
+def goods_message(order_id: int, goods: Sequence[str]) -> str:
+    body = "\n".join(f"<code>{escape(item)}</code>" for item in goods)
+    return f"✅ <b>Order #{order_id} is paid</b> — thank you!\n\nYour goods:\n{body}"
+
+
+def goods_document_caption(order_id: int, count: int) -> str:
+    return f"✅ <b>Order #{order_id} is paid</b> — thank you! Your {count} codes are in the file."
+
+
+def order_expired(order_id: int) -> str:
+    return (
+        f"⌛ Order #{order_id} expired before it was paid, so the reservation was released. "
+        "You can order again from the <b>Catalog</b>."
+    )
+
+
+def order_cancelled(order_id: int) -> str:
+    return f"✖ Order #{order_id} is cancelled. Nothing was charged."
+
+
+def cannot_cancel(order_id: int, status: str) -> str:
+    return f"Order #{order_id} can no longer be cancelled: it is {STATUS.get(status, status)}."
+
+
+def payment_status(order_id: int, invoice_status: str) -> str:
+    if invoice_status == "active":
+        return f"Order #{order_id}: no payment yet. Tap Pay to pay the invoice."
+    if invoice_status == "expired":
+        return f"Order #{order_id}: the invoice has expired."
+    return f"Order #{order_id}: payment received — your goods are on their way."
+
+
+def late_payment_needs_refund(order_id: int) -> str:
+    return (
+        f"⚠ Your payment for order #{order_id} arrived after the order expired, and the item "
+        "has sold out meanwhile. The shop has been told and will refund you."
+    )
+
+
+def payment_under_review(order_id: int) -> str:
+    return (
+        f"⚠ We received a payment for order #{order_id} that does not match the order. "
+        "The shop has been told and will sort it out."
+    )
+
+
+def refund_sent_to_buyer(order_id: int, amount: Decimal, asset: str) -> str:
+    return (
+        f"↩ A refund of {plain(amount)} {escape(asset)} for order #{order_id} was sent "
+        "to your Crypto Bot wallet."
+    )
