@@ -1,0 +1,187 @@
+"""The request engine under :class:`payments.CryptoPayClient`: one HTTP attempt, the retry
+loop, the idempotency recovery of money-moving calls, the rate cap and the per-call log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+import httpx
+
+from ._transport import decode, transport_error
+from .errors import CryptoPayError
+from .ratelimit import TokenBucket
+from .retry import RetryPolicy
+
+log = logging.getLogger("payments.cryptopay")
+
+T = TypeVar("T")
+Recover = Callable[[float], Awaitable[Any]]
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class Kind(enum.Enum):
+    """How a method may be repeated."""
+
+    READ = "read"  # get*: repeat on 429, 5xx and transport errors
+    IDEMPOTENT = "idempotent"  # delete*: same as reads
+    WRITE = "write"  # create*/transfer: repeat only when the request provably did not count
+
+
+class Engine:
+    """Sends ``POST <base_url>/<method>`` with a JSON body and returns the ``result``."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        policy: RetryPolicy,
+        timeout: float,
+        limiter: TokenBucket | None,
+        get_http: Callable[[], httpx.AsyncClient],
+        sleep: Callable[[float], Awaitable[object]],
+        clock: Callable[[], float],
+    ) -> None:
+        self._base = base_url + "/"
+        self._headers = {"Crypto-Pay-API-Token": token, "Content-Type": "application/json"}
+        self.policy = policy
+        self._timeout = timeout
+        self._limiter = limiter
+        self._get_http = get_http
+        self._sleep = sleep
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"Engine(base_url={self._base!r})"
+
+    def deadline(self) -> float:
+        return self.clock() + self.policy.total_deadline
+
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any],
+        *,
+        kind: Kind,
+        deadline: float | None = None,
+        recover: Recover | None = None,
+    ) -> Any:
+        """Call ``method`` with retries.
+
+        ``recover(deadline)`` is for writes that can be looked up (transfer by spend_id,
+        invoice by payload): after an ambiguous failure it is awaited first and its non-None
+        result is returned instead of sending again.
+        """
+        if deadline is None:
+            deadline = self.clock() + self.policy.total_deadline
+        body = _dumps(params).encode()
+        attempt = 0
+        after_ambiguous = False
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(method, body, attempt, deadline)
+            except CryptoPayError as exc:
+                err = exc
+            if recover is not None:
+                if err.ambiguous:
+                    found = await self._recover(recover, err, deadline)
+                    if found is not None:
+                        return found
+                    after_ambiguous = True
+                elif after_ambiguous and not err.retryable:
+                    # A rejection after an ambiguous attempt (e.g. a reused spend_id) may mean
+                    # that attempt did go through: look once more before giving up.
+                    found = await self._recover(recover, err, deadline)
+                    if found is not None:
+                        return found
+                    raise err
+            elif err.ambiguous and kind is Kind.WRITE:
+                raise err
+            if not err.retryable or attempt >= self.policy.max_attempts:
+                raise err
+            pause = self.policy.delay(attempt, err.retry_after)
+            if self.clock() + pause >= deadline:
+                raise err
+            await self._sleep(pause)
+
+    async def _recover(self, recover: Recover, err: CryptoPayError, deadline: float) -> Any:
+        try:
+            return await recover(deadline)
+        except CryptoPayError as lookup_err:
+            # We cannot tell whether the write happened: report the original ambiguity.
+            err.ambiguous = True
+            raise err from lookup_err
+
+    async def _attempt(self, method: str, body: bytes, attempt: int, deadline: float) -> Any:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        remaining = deadline - self.clock()
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            if remaining <= 0:
+                raise TimeoutError("total deadline reached")
+            http = self._get_http()
+            url = self._base + method
+            if remaining < self._timeout:
+                async with asyncio.timeout(remaining):
+                    response = await http.post(
+                        url, content=body, headers=self._headers, timeout=remaining
+                    )
+            else:
+                response = await http.post(url, content=body, headers=self._headers)
+            status = response.status_code
+            result = decode(method, status, response.headers, response.content)
+        except CryptoPayError as exc:
+            _log_call(method, attempt, started, status, exc)
+            raise
+        except (httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            err = transport_error(exc, method)
+            _log_call(method, attempt, started, status, err)
+            raise err from exc
+        _log_call(method, attempt, started, status, None)
+        return result
+
+
+def _log_call(
+    method: str, attempt: int, started: float, status: int | None, err: CryptoPayError | None
+) -> None:
+    level = logging.INFO if err is None else logging.WARNING
+    if not log.isEnabledFor(level):
+        return
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    if err is None:
+        outcome, error_name = "ok", None
+    elif err.code is None:
+        outcome, error_name = ("timeout" if err.name == "TIMEOUT" else "transport_error"), err.name
+    else:
+        outcome, error_name = "error", err.name
+    log.log(
+        level,
+        "cryptopay %s attempt=%d outcome=%s%s status=%s duration_ms=%.1f",
+        method,
+        attempt,
+        outcome,
+        f" error={error_name}" if error_name else "",
+        status,
+        duration_ms,
+        extra={
+            "method": method,
+            "attempt": attempt,
+            "outcome": outcome,
+            "error_name": error_name,
+            "http_status": status,
+            "duration_ms": duration_ms,
+            "ambiguous": None if err is None else err.ambiguous,
+        },
+    )
