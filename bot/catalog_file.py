@@ -13,7 +13,7 @@ import tomli_w
 
 # Slugs and SKUs travel in callback data (64 bytes) and deep links (`p_<sku>`, 64 chars of
 # A-Z a-z 0-9 _ -), so they are kept short and plain.
-_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,23}$")
 _SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3,5}$")
 _MAX_PRICE = Decimal("1000000")
@@ -133,7 +133,7 @@ class _Validator:
             slug = self._text(table, "slug", where, required=True) or ""
             where = f"categories[{index}] (slug {slug!r})"
             if not _SLUG_RE.match(slug):
-                raise self.fail(where, "slug must be 1-32 of a-z, 0-9, _ and -")
+                raise self.fail(where, "slug must be 1-24 of a-z, 0-9, _ and -")
             if slug in seen:
                 raise self.fail(where, "slug appears twice")
             seen.add(slug)

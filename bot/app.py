@@ -1,0 +1,168 @@
+"""The composition root: config → database → Crypto Pay → rates → services → bot → web → jobs.
+
+Nothing here runs at import time; tests build as many apps as they like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.config import Settings
+from bot.context import ShopContext
+from bot.handlers import build_routers
+from bot.jobs import Jobs
+from bot.middlewares import InFlightMiddleware, install_error_handler
+from bot.telegram_retry import RetryMiddleware
+from bot.web import build_web_app
+from payments import CryptoPayClient, ExchangeRateCache
+from storage import Database
+
+log = logging.getLogger("bot")
+
+TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
+SHUTDOWN_DRAIN_SECONDS = 8.0
+
+
+def create_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.telegram_api_url or "https://api.telegram.org"),
+        timeout=30,
+    )
+    session.middleware(RetryMiddleware())
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def create_fsm_storage(settings: Settings) -> BaseStorage:
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        return RedisStorage.from_url(settings.redis_url)
+    return MemoryStorage()
+
+
+def create_dispatcher(ctx: ShopContext) -> Dispatcher:
+    dp = Dispatcher(storage=create_fsm_storage(ctx.settings))
+    dp["ctx"] = ctx
+    in_flight = InFlightMiddleware()
+    dp["in_flight"] = in_flight
+    dp.update.outer_middleware(in_flight)
+    install_error_handler(dp)
+    dp.include_routers(*build_routers(ctx.settings))
+    return dp
+
+
+async def build_context(settings: Settings, bot: Bot) -> ShopContext:
+    db = Database(settings.database_url)
+    if settings.auto_migrate:
+        await db.upgrade()
+    cryptopay = CryptoPayClient(
+        settings.cryptopay_token.get_secret_value(),
+        settings.cryptopay_base_url,
+        timeout=settings.cryptopay_timeout_seconds,
+        rate_limit_per_s=settings.cryptopay_rate_limit,
+    )
+    rates = ExchangeRateCache(cryptopay, ttl_seconds=settings.rates_refresh_seconds)
+    me = await bot.me()
+    return ShopContext(
+        settings=settings,
+        db=db,
+        cryptopay=cryptopay,
+        rates=rates,
+        bot=bot,
+        bot_username=me.username or "",
+    )
+
+
+async def run_bot(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    bot = create_bot(settings)
+    try:
+        ctx = await build_context(settings, bot)
+    except Exception:
+        await bot.session.close()
+        raise
+    await ctx.seed_demo_catalog()
+    dp = create_dispatcher(ctx)
+    jobs = Jobs(ctx)
+    app = build_web_app(ctx)
+    webhook_mode = bool(settings.telegram_webhook_url)
+    if webhook_mode:
+        SimpleRequestHandler(
+            dispatcher=dp, bot=bot, secret_token=settings.webhook_secret, handle_in_background=True
+        ).register(app, path=TELEGRAM_WEBHOOK_PATH)
+
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    log.info(
+        "shop is up",
+        extra={
+            "bot": ctx.bot_username,
+            "listen": f"{settings.host}:{settings.port}",
+            "mode": "webhook" if webhook_mode else "polling",
+            "network": settings.cryptopay_network,
+        },
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    jobs.start()
+    try:
+        if webhook_mode:
+            await bot.set_webhook(
+                f"{settings.telegram_webhook_url}{TELEGRAM_WEBHOOK_PATH}",
+                secret_token=settings.webhook_secret,
+                allowed_updates=dp.resolve_used_update_types(),
+            )
+            await stop.wait()
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            polling = asyncio.create_task(
+                dp.start_polling(
+                    bot,
+                    handle_signals=False,
+                    close_bot_session=False,
+                    allowed_updates=dp.resolve_used_update_types(),
+                )
+            )
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({polling, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not polling.done():
+                await dp.stop_polling()
+            with contextlib.suppress(Exception):
+                await polling
+            stopped.cancel()
+    finally:
+        log.info("shutting down")
+        await site.stop()  # no new webhooks or Telegram updates
+        in_flight: InFlightMiddleware = dp["in_flight"]
+        await in_flight.drain(SHUTDOWN_DRAIN_SECONDS)
+        await jobs.stop()
+        await runner.cleanup()
+        await ctx.close()
+        await dp.storage.close()
+        await bot.session.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
+    return 0

@@ -1,0 +1,61 @@
+"""The non-running CLI commands: migrations and catalog import/export."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from bot.catalog_file import CatalogFileError, dump_catalog, load_catalog
+from bot.catalog_sync import export_catalog_file, import_catalog_file
+from bot.cli import CliError
+from bot.config import Settings
+from storage import Database
+
+log = logging.getLogger("bot.commands")
+
+
+async def open_database(settings: Settings, *, migrate: bool | None = None) -> Database:
+    """The database, brought up to date first unless AUTO_MIGRATE=false (PRODUCT.md §2.2)."""
+    db = Database(settings.database_url)
+    if not await db.ping():
+        await db.dispose()
+        raise CliError(
+            "Cannot reach the database at DATABASE_URL; check that it is running and reachable."
+        )
+    if settings.auto_migrate if migrate is None else migrate:
+        await db.upgrade()
+    return db
+
+
+async def db_upgrade(settings: Settings) -> None:
+    db = await open_database(settings, migrate=True)
+    await db.dispose()
+    print("Database is up to date.", file=sys.stderr)
+
+
+async def catalog_import(settings: Settings, path: str) -> None:
+    try:
+        catalog = load_catalog(path, settings.shop_currency)
+    except CatalogFileError as error:
+        raise CliError(f"Catalog not imported: {error}") from None
+    db = await open_database(settings)
+    try:
+        summary = await import_catalog_file(db, catalog)
+    finally:
+        await db.dispose()
+    print(f"Catalog imported from {path}: {summary}.", file=sys.stderr)
+
+
+async def catalog_export(settings: Settings, path: str | None) -> None:
+    db = await open_database(settings)
+    try:
+        catalog = await export_catalog_file(db, settings.shop_currency)
+    finally:
+        await db.dispose()
+    text = dump_catalog(catalog)
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        Path(path).write_text(text, encoding="utf-8")  # noqa: ASYNC240 - a CLI, nothing else runs
+        print(f"Catalog written to {path}.", file=sys.stderr)

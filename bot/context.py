@@ -1,0 +1,65 @@
+"""The long-lived objects every use case needs, built once by the composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiogram import Bot
+
+from bot.config import Settings
+from bot.metrics import Metrics
+from payments import CryptoPayClient, ExchangeRateCache
+from storage import Database
+
+log = logging.getLogger("bot")
+
+DEMO_CATALOG = Path(__file__).resolve().parent.parent / "examples" / "catalog.toml"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ShopContext:
+    settings: Settings
+    db: Database
+    cryptopay: CryptoPayClient
+    rates: ExchangeRateCache
+    bot: Bot
+    bot_username: str = ""
+    clock: Callable[[], datetime] = utcnow
+    metrics: Metrics = field(default_factory=Metrics)
+    # Set after a settle commits, so the outbox worker sends at once instead of at its next sweep.
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def bot_url(self) -> str:
+        return f"https://t.me/{self.bot_username}" if self.bot_username else "https://t.me"
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.settings.admin_ids
+
+    async def seed_demo_catalog(self) -> None:
+        """Import the demo shop into an empty database, so a fresh install has something to sell."""
+        from bot.catalog_file import CatalogFileError, load_catalog
+        from bot.catalog_sync import import_catalog_file, shop_is_empty
+
+        if not DEMO_CATALOG.exists() or not await shop_is_empty(self.db):
+            return
+        try:
+            catalog = load_catalog(DEMO_CATALOG, self.settings.shop_currency)
+        except CatalogFileError as error:
+            log.warning("demo catalog not imported: %s", error)
+            return
+        summary = await import_catalog_file(self.db, catalog)
+        log.info("empty shop: imported the demo catalog (%s)", summary)
+
+    async def close(self) -> None:
+        await self.cryptopay.aclose()
+        await self.db.dispose()

@@ -1,0 +1,18 @@
+"""Routers, built fresh per Dispatcher (a Router can be attached to one Dispatcher only)."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.config import Settings
+from bot.handlers import admin, fallback, orders, shop
+
+
+def build_routers(settings: Settings) -> list[Router]:
+    # Admin first, behind its filter; the fallback last, so it only gets what nobody took.
+    return [
+        admin.build_router(settings),
+        shop.build_router(),
+        orders.build_router(),
+        fallback.build_router(),
+    ]

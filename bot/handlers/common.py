@@ -1,0 +1,47 @@
+"""Small helpers the handlers share: show a screen in place, list a shopper's orders."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot.context import ShopContext
+from bot.shop.catalog_view import Screen
+from bot.shop.orders import orders_screen
+
+log = logging.getLogger("bot.handlers")
+
+
+async def show(
+    target: Message | CallbackQuery,
+    screen: Screen | str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """A command answers with a new message; a button edits the message it sits on."""
+    if isinstance(screen, Screen):
+        text, markup, preview = screen.text, screen.markup, screen.preview
+    else:
+        text, preview = screen, None
+    if isinstance(target, Message):
+        await target.answer(text, reply_markup=markup, link_preview_options=preview)
+        return
+    message = target.message
+    if isinstance(message, Message):
+        try:
+            await message.edit_text(text, reply_markup=markup, link_preview_options=preview)
+            return
+        except TelegramBadRequest as error:
+            if "message is not modified" in error.message:
+                return
+            log.debug("could not edit, sending anew: %s", error.message)
+    await target.bot.send_message(  # type: ignore[union-attr]
+        target.from_user.id, text, reply_markup=markup, link_preview_options=preview
+    )
+
+
+async def show_orders(
+    target: Message | CallbackQuery, ctx: ShopContext, user_id: int, before: int = 0
+) -> None:
+    await show(target, await orders_screen(ctx, user_id, before))

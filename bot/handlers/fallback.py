@@ -1,0 +1,27 @@
+"""What nobody else handled: stale buttons and unknown text get a polite answer."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards
+from bot.texts import texts as t
+
+
+def build_router() -> Router:
+    router = Router(name="fallback")
+
+    @router.callback_query()
+    async def stale_button(query: CallbackQuery) -> None:
+        await query.answer(
+            "This button no longer works. Use /start to begin again.", show_alert=True
+        )
+
+    @router.message()
+    async def anything_else(message: Message) -> None:
+        if message.chat.type != "private":
+            return
+        await message.answer(t.HELP, reply_markup=keyboards.main_menu())
+
+    return router

@@ -1,0 +1,58 @@
+"""My orders: the list, one order, Check payment and Cancel — each only for the order's buyer."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery
+
+from bot.callbacks import OrderAction, OrderButton, OrdersPage
+from bot.context import ShopContext
+from bot.handlers.common import show, show_orders
+from bot.shop.orders import OrderAccess, cancel_order, check_payment, order_screen
+from bot.texts import texts as t
+
+DENIED = {OrderAccess.NOT_FOUND: t.ORDER_NOT_FOUND, OrderAccess.NOT_YOURS: t.NOT_YOUR_ORDER}
+
+
+def build_router() -> Router:
+    router = Router(name="orders")
+
+    @router.callback_query(OrdersPage.filter())
+    async def orders_page(
+        query: CallbackQuery, callback_data: OrdersPage, ctx: ShopContext
+    ) -> None:
+        await show_orders(query, ctx, query.from_user.id, callback_data.before)
+        await query.answer()
+
+    @router.callback_query(OrderButton.filter())
+    async def order_button(
+        query: CallbackQuery, callback_data: OrderButton, ctx: ShopContext
+    ) -> None:
+        user_id, order_id = query.from_user.id, callback_data.order_id
+        if callback_data.action == OrderAction.SHOW:
+            access, screen = await order_screen(ctx, user_id, order_id)
+            if screen is None:
+                await query.answer(DENIED[access], show_alert=True)
+                return
+            await show(query, screen)
+            await query.answer()
+        elif callback_data.action == OrderAction.CANCEL:
+            access, note = await cancel_order(ctx, user_id, order_id)
+            if access is not OrderAccess.OK:
+                await query.answer(DENIED[access], show_alert=True)
+                return
+            _, screen = await order_screen(ctx, user_id, order_id)
+            if screen is not None:
+                await show(query, screen)
+            await query.answer(note, show_alert=True)
+        else:
+            access, note = await check_payment(ctx, user_id, order_id)
+            if access is not OrderAccess.OK:
+                await query.answer(DENIED[access], show_alert=True)
+                return
+            _, screen = await order_screen(ctx, user_id, order_id)
+            if screen is not None:
+                await show(query, screen)
+            await query.answer(note, show_alert=True)
+
+    return router

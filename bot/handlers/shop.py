@@ -1,0 +1,165 @@
+"""The shopper's way in: /start, the catalog, product cards and Buy."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards
+from bot.callbacks import CategoryPage, Menu, MenuAction, ProductAction, ProductCard
+from bot.context import ShopContext
+from bot.handlers.common import show, show_orders
+from bot.shop.catalog_view import category_screen, clamp_quantity, product_screen
+from bot.shop.checkout import CheckoutRefusal, checkout
+from bot.shop.customers import remember
+from bot.texts import texts as t
+from storage.listing import get_product, stock_counts
+
+REFUSALS = {
+    CheckoutRefusal.PRODUCT_GONE: t.PRODUCT_GONE,
+    CheckoutRefusal.OUT_OF_STOCK: t.OUT_OF_STOCK,
+    CheckoutRefusal.PAYMENTS_DOWN: t.PAYMENTS_DOWN,
+}
+
+
+def build_router() -> Router:
+    router = Router(name="shop")
+    router.message.filter(F.chat.type == "private")
+
+    @router.message(CommandStart(deep_link=True, magic=F.args.startswith("p_")))
+    async def start_product(message: Message, command: CommandObject, ctx: ShopContext) -> None:
+        if message.from_user:
+            await remember(ctx, message.from_user)
+        sku = (command.args or "")[2:]
+        screen = await product_screen(ctx, sku)
+        if screen is None:
+            await message.answer(t.PRODUCT_GONE, reply_markup=keyboards.main_menu())
+            return
+        await show(message, screen)
+
+    @router.message(CommandStart())
+    async def start(message: Message, ctx: ShopContext) -> None:
+        if message.from_user:
+            await remember(ctx, message.from_user)
+        name = message.from_user.first_name if message.from_user else None
+        await message.answer(t.welcome(name), reply_markup=keyboards.main_menu())
+
+    @router.message(Command("help"))
+    async def help_command(message: Message) -> None:
+        await message.answer(t.HELP, reply_markup=keyboards.main_menu())
+
+    @router.message(Command("catalog"))
+    async def catalog_command(message: Message, ctx: ShopContext) -> None:
+        screen = await category_screen(ctx, "")
+        assert screen is not None  # the root always exists
+        await show(message, screen)
+
+    @router.message(Command("orders"))
+    async def orders_command(message: Message, ctx: ShopContext) -> None:
+        if message.from_user:
+            await show_orders(message, ctx, message.from_user.id)
+
+    @router.callback_query(Menu.filter())
+    async def menu(query: CallbackQuery, callback_data: Menu, ctx: ShopContext) -> None:
+        if callback_data.action == MenuAction.CATALOG:
+            screen = await category_screen(ctx, "")
+            assert screen is not None
+            await show(query, screen)
+        elif callback_data.action == MenuAction.ORDERS:
+            await show_orders(query, ctx, query.from_user.id)
+        elif callback_data.action == MenuAction.HELP:
+            await show(query, t.HELP, keyboards.main_menu())
+        else:
+            await show(query, t.welcome(query.from_user.first_name), keyboards.main_menu())
+        await query.answer()
+
+    @router.callback_query(CategoryPage.filter())
+    async def category(query: CallbackQuery, callback_data: CategoryPage, ctx: ShopContext) -> None:
+        screen = await category_screen(ctx, callback_data.slug, callback_data.after)
+        if screen is None:
+            await query.answer(t.CATEGORY_GONE, show_alert=True)
+            root = await category_screen(ctx, "")
+            assert root is not None
+            await show(query, root)
+            return
+        await show(query, screen)
+        await query.answer()
+
+    @router.callback_query(ProductCard.filter(F.action == ProductAction.BUY))
+    async def buy(query: CallbackQuery, callback_data: ProductCard, ctx: ShopContext) -> None:
+        await _buy(query, callback_data, ctx)
+
+    @router.callback_query(ProductCard.filter())
+    async def product(query: CallbackQuery, callback_data: ProductCard, ctx: ShopContext) -> None:
+        quantity = callback_data.qty
+        note = None
+        if callback_data.action in (ProductAction.INC, ProductAction.DEC):
+            wanted = quantity + (1 if callback_data.action == ProductAction.INC else -1)
+            item = await get_product(ctx.db, callback_data.sku)
+            if item is not None and item.id is not None:
+                available = (
+                    None if item.unlimited else (await stock_counts(ctx.db, item.id)).available
+                )
+                quantity = clamp_quantity(wanted, item, available)
+                if quantity != wanted:
+                    note = t.QTY_MIN if wanted < 1 else t.QTY_LIMIT
+        screen = await product_screen(ctx, callback_data.sku, quantity)
+        if screen is None:
+            await query.answer(t.PRODUCT_GONE, show_alert=True)
+            return
+        if note is None or callback_data.action == ProductAction.SHOW:
+            await show(query, screen)
+        await query.answer(note)
+
+    return router
+
+
+# A double-tapped Buy must place one order: taps on one message are handled one at a time, and
+# a message that already became an order does not place another.
+_buy_locks: dict[tuple[int, int], asyncio.Lock] = {}
+_bought: dict[tuple[int, int], int] = {}
+
+
+async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext) -> None:
+    message = query.message
+    key = (query.from_user.id, message.message_id if message else 0)
+    lock = _buy_locks.setdefault(key, asyncio.Lock())
+    async with lock:
+        if key in _bought:
+            await query.answer(f"Order #{_bought[key]} is already placed.")
+            return
+        result = await checkout(ctx, query.from_user, data.sku, data.qty)
+        if not result.ok:
+            if result.refusal == CheckoutRefusal.TOO_MANY_UNPAID:
+                text = t.too_many_unpaid(ctx.settings.max_unpaid_orders)
+            else:
+                text = REFUSALS[result.refusal]  # type: ignore[index]
+            await query.answer(_plain(text), show_alert=True)
+            if result.refusal == CheckoutRefusal.OUT_OF_STOCK:
+                screen = await product_screen(ctx, data.sku, data.qty)
+                if screen is not None:
+                    await show(query, screen)
+            return
+        assert result.order_id is not None and result.deadline is not None
+        _bought[key] = result.order_id
+        if len(_bought) > 10_000:
+            _bought.pop(next(iter(_bought)))
+    _buy_locks.pop(key, None)
+    text = t.order_created(
+        result.order_id,
+        result.item,
+        result.quantity,
+        result.total,
+        result.currency,
+        result.deadline,
+    )
+    await show(query, text, keyboards.pending_order(result.order_id, result.pay_url or ctx.bot_url))
+    await query.answer()
+
+
+def _plain(html_text: str) -> str:
+    """Alerts do not render HTML."""
+    return html_text.replace("<b>", "").replace("</b>", "")[:200]

@@ -1,0 +1,190 @@
+"""Scheduled jobs (APScheduler 3.11): rates, reconciliation, expiry; plus the outbox worker.
+
+Each job coalesces, never overlaps itself, survives exceptions (logged, retried next round) and,
+on PostgreSQL, runs under an advisory lock so that one replica at a time does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.context import ShopContext
+from bot.shop.delivery import OutboxWorker
+from bot.shop.messages import NOTICE
+from bot.shop.settlement import settle_invoice
+from bot.texts import texts as t
+from payments import CryptoPayError, Invoice
+from storage.database import job_lock
+from storage.enums import OrderStatus
+from storage.models import Order
+from storage.order_queries import (
+    orders_expired_since,
+    overdue_pending_orders,
+    pending_orders_with_invoice,
+)
+from storage.orders import release_order
+from storage.outbox import OutboxDraft, enqueue
+
+log = logging.getLogger("bot.jobs")
+
+BATCH = 1000  # getInvoices takes at most 1,000 ids
+LOCK_KEYS = {"reconcile": 0x5707A01, "expire": 0x5707A02, "refunds": 0x5707A03}
+
+
+async def fetch_invoices(ctx: ShopContext, orders: list[Order]) -> dict[int, Invoice]:
+    ids = [o.invoice_id for o in orders if o.invoice_id is not None]
+    found: dict[int, Invoice] = {}
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start : start + BATCH]
+        for invoice in await ctx.cryptopay.get_invoices(invoice_ids=batch, count=len(batch)):
+            found[invoice.invoice_id] = invoice
+    return found
+
+
+async def reconcile(ctx: ShopContext) -> int:
+    """Settle what Crypto Pay says is paid: pending orders, and those expired within the
+    invoice lifetime (a late payment). A missed webhook costs at most one interval."""
+    settled = 0
+    after: int | None = None
+    while True:
+        orders = await pending_orders_with_invoice(ctx.db, limit=BATCH, after_id=after)
+        if not orders:
+            break
+        after = orders[-1].id
+        settled += await _settle_paid(ctx, orders, "reconcile")
+        if len(orders) < BATCH:
+            break
+    since = ctx.clock() - timedelta(seconds=2 * ctx.settings.invoice_ttl_seconds)
+    recent = await orders_expired_since(ctx.db, since, limit=BATCH)
+    if recent:
+        settled += await _settle_paid(ctx, recent, "reconcile")
+    return settled
+
+
+async def _settle_paid(ctx: ShopContext, orders: list[Order], source: str) -> int:
+    invoices = await fetch_invoices(ctx, orders)
+    settled = 0
+    for invoice in invoices.values():
+        if invoice.status == "paid":
+            report = await settle_invoice(ctx, invoice, source=source)
+            settled += report.outcome in ("settled", "late_settled", "needs_refund", "needs_review")
+    return settled
+
+
+async def expire(ctx: ShopContext) -> int:
+    """Overdue pending orders: checked once more (paid → settle), else expired and released."""
+    orders = await overdue_pending_orders(ctx.db, ctx.clock(), limit=BATCH)
+    if not orders:
+        return 0
+    try:
+        invoices = await fetch_invoices(ctx, orders)
+    except CryptoPayError as error:
+        # Without Crypto Pay's word we do not expire: a payment may be landing right now.
+        log.warning("expiry postponed: getInvoices failed (%s)", error.name)
+        return 0
+    expired = 0
+    for order in orders:
+        assert order.id is not None
+        invoice = invoices.get(order.invoice_id or -1)
+        if invoice is not None and invoice.status == "paid":
+            await settle_invoice(ctx, invoice, source="expiry")
+            continue
+        if invoice is not None and invoice.status == "active":
+            try:
+                await ctx.cryptopay.delete_invoice(invoice.invoice_id)
+            except CryptoPayError as error:
+                log.info("deleteInvoice failed (%s); it expires by itself", error.name)
+        if await release_order(ctx.db, order.id, OrderStatus.EXPIRED):
+            expired += 1
+            customer_chat = await _buyer_chat(ctx, order)
+            if customer_chat is not None:
+                await enqueue(
+                    ctx.db,
+                    [
+                        OutboxDraft(
+                            customer_chat,
+                            t.order_expired(order.id),
+                            kind=NOTICE,
+                            order_id=order.id,
+                            dedupe_key=f"expired:{order.id}",
+                        )
+                    ],
+                )
+                ctx.outbox_wakeup.set()
+            log.info("order expired", extra={"order_id": order.id})
+    return expired
+
+
+async def _buyer_chat(ctx: ShopContext, order: Order) -> int | None:
+    from storage.customers import get_customer_by_id
+
+    customer = await get_customer_by_id(ctx.db, order.customer_id)
+    return None if customer is None else customer.telegram_id
+
+
+class Jobs:
+    def __init__(self, ctx: ShopContext) -> None:
+        self.ctx = ctx
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.outbox = OutboxWorker(ctx)
+
+    def _guarded(
+        self, name: str, body: Callable[[ShopContext], Awaitable[object]]
+    ) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            try:
+                key = LOCK_KEYS.get(name)
+                if key is None:
+                    await body(self.ctx)
+                else:
+                    async with job_lock(self.ctx.db, key) as mine:
+                        if not mine:
+                            self.ctx.metrics.job_runs.labels(job=name, result="skipped").inc()
+                            return
+                        await body(self.ctx)
+                self.ctx.metrics.job_runs.labels(job=name, result="ok").inc()
+            except Exception:
+                self.ctx.metrics.job_runs.labels(job=name, result="error").inc()
+                log.exception("job %s failed; it runs again next round", name)
+
+        return run
+
+    def start(self) -> None:
+        s = self.ctx.settings
+        common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+        now = self.ctx.clock()
+        self.scheduler.add_job(
+            self._guarded("rates", lambda ctx: ctx.rates.refresh()),
+            "interval",
+            seconds=s.rates_refresh_seconds,
+            next_run_time=now,
+            id="rates",
+            **common,
+        )
+        self.scheduler.add_job(
+            self._guarded("reconcile", reconcile),
+            "interval",
+            seconds=s.reconcile_interval_seconds,
+            next_run_time=now,
+            id="reconcile",
+            **common,
+        )
+        self.scheduler.add_job(
+            self._guarded("expire", expire),
+            "interval",
+            seconds=min(15, s.reconcile_interval_seconds),
+            next_run_time=now,
+            id="expire",
+            **common,
+        )
+        self.scheduler.start()
+        self.outbox.start()
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.outbox.stop()

@@ -1,0 +1,37 @@
+"""Prometheus metrics, on a registry of their own (one per app, so tests can build many)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.checkouts = Counter("shop_checkouts", "Checkouts by result", ["result"], registry=r)
+        self.settlements = Counter(
+            "shop_settlements",
+            "Settle calls by path and outcome",
+            ["source", "outcome"],
+            registry=r,
+        )
+        self.webhook_responses = Counter(
+            "shop_cryptopay_webhook_responses", "Crypto Pay webhook answers", ["code"], registry=r
+        )
+        self.outbox_sent = Counter("shop_outbox_sent", "Outbox messages sent", registry=r)
+        self.outbox_failures = Counter(
+            "shop_outbox_failures", "Outbox send failures", ["kind"], registry=r
+        )
+        self.outbox_backlog = Gauge("shop_outbox_backlog", "Outbox messages waiting", registry=r)
+        self.orders_by_status = Gauge("shop_orders", "Orders by status", ["status"], registry=r)
+        self.refunds = Counter("shop_refunds", "Refunds by result", ["result"], registry=r)
+        self.job_runs = Counter(
+            "shop_job_runs", "Scheduled job runs", ["job", "result"], registry=r
+        )
+        self.cryptopay_latency = Histogram(
+            "shop_cryptopay_call_seconds", "Crypto Pay call latency", ["method"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,138 @@
+"""What the shopper sees of the catalog: category pages and product cards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
+
+from bot import keyboards
+from bot.context import ShopContext
+from bot.texts import texts as t
+from storage.listing import (
+    get_category,
+    get_category_by_id,
+    get_product,
+    list_categories,
+    list_products,
+    stock_counts,
+)
+from storage.models import Product
+
+PAGE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class Screen:
+    text: str
+    markup: InlineKeyboardMarkup
+    preview: LinkPreviewOptions | None = None
+
+
+def _parse_cursor(after: str) -> tuple[str, int | None]:
+    kind, digits = after[:1], after[1:]
+    if kind in ("c", "p") and digits.isdigit():
+        return kind, int(digits)
+    return "", None
+
+
+async def category_screen(ctx: ShopContext, slug: str, after: str = "") -> Screen | None:
+    """A page of a category (subcategories first, then products); None if it is gone."""
+    parent_slug: str | None = None
+    if slug:
+        category = await get_category(ctx.db, slug)
+        if category is None:
+            return None
+        title = t.category_title(category.title)
+        if category.parent_id is not None:
+            parent_slug = await _slug_of(ctx, category.parent_id)
+    else:
+        title = t.CATALOG_TITLE
+    kind, cursor = _parse_cursor(after)
+    subcats = []
+    if kind in ("", "c"):
+        subcats = await list_categories(
+            ctx.db, slug or None, after=cursor if kind == "c" else None, limit=PAGE_SIZE + 1
+        )
+    next_cursor: str | None = None
+    products: list[Product] = []
+    if len(subcats) > PAGE_SIZE:
+        subcats = subcats[:PAGE_SIZE]
+        next_cursor = f"c{subcats[-1].id}"
+    elif slug:
+        room = PAGE_SIZE - len(subcats)
+        products = await list_products(
+            ctx.db, slug, after=cursor if kind == "p" else None, limit=room + 1
+        )
+        if len(products) > room:
+            products = products[:room]
+            next_cursor = f"p{products[-1].id}" if products else f"c{subcats[-1].id}"
+    if not subcats and not products and not after:
+        text = title + "\n\n" + (t.CATEGORY_EMPTY if slug else t.CATALOG_EMPTY)
+    else:
+        text = title
+    markup = keyboards.category_page(
+        slug=slug,
+        subcategories=[(c.slug, c.title) for c in subcats],
+        products=[(p.sku, p.title) for p in products],
+        next_cursor=next_cursor,
+        is_first_page=not after,
+        parent_slug=parent_slug,
+    )
+    return Screen(text, markup)
+
+
+async def _slug_of(ctx: ShopContext, category_id: int) -> str | None:
+    category = await get_category_by_id(ctx.db, category_id)
+    return category.slug if category else None
+
+
+def approximations(ctx: ShopContext, amount: Decimal, currency: str) -> list[tuple[str, Decimal]]:
+    """The amount in each accepted asset, only from rates fresh enough to mean something."""
+    if ctx.rates.is_stale(ctx.settings.rates_max_age_seconds):
+        return []
+    result = []
+    for asset in ctx.settings.accepted_assets:
+        converted = ctx.rates.convert(amount, currency, asset)
+        if converted is not None:
+            result.append((asset, converted))
+    return result
+
+
+def clamp_quantity(quantity: int, product: Product, available: int | None) -> int:
+    upper = product.max_per_order or 1000
+    if available is not None:
+        upper = min(upper, available)
+    return max(1, min(quantity, max(upper, 1)))
+
+
+async def product_screen(ctx: ShopContext, sku: str, quantity: int = 1) -> Screen | None:
+    """The product card; None when the product no longer exists or is inactive."""
+    product = await get_product(ctx.db, sku)
+    if product is None or not product.active or product.id is None:
+        return None
+    available = None if product.unlimited else (await stock_counts(ctx.db, product.id)).available
+    quantity = clamp_quantity(quantity, product, available)
+    category_slug = await _slug_of(ctx, product.category_id) or ""
+    text = t.product_card(
+        title=product.title,
+        description=product.description,
+        price=product.price,
+        currency=product.currency,
+        approximations=approximations(ctx, product.price * quantity, product.currency),
+        in_stock=available,
+        quantity=quantity,
+    )
+    markup = keyboards.product_card(
+        sku=product.sku,
+        quantity=quantity,
+        can_buy=available is None or available > 0,
+        category_slug=category_slug,
+    )
+    preview = None
+    if product.photo and product.photo.startswith("https://"):
+        preview = LinkPreviewOptions(
+            url=product.photo, show_above_text=True, prefer_large_media=True
+        )
+    return Screen(text, markup, preview)

@@ -1,0 +1,121 @@
+"""Checkout: order row first, units reserved (all or nothing), then one Crypto Pay invoice."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from aiogram.types import User
+
+from bot.context import ShopContext
+from bot.shop.customers import remember
+from bot.texts import texts as t
+from payments import CryptoPayError, Invoice
+from storage.enums import OrderStatus
+from storage.listing import get_product
+from storage.order_queries import count_open_orders
+from storage.orders import attach_invoice, create_order, release_order
+
+log = logging.getLogger("bot.checkout")
+
+
+class CheckoutRefusal(StrEnum):
+    PRODUCT_GONE = "product_gone"
+    OUT_OF_STOCK = "out_of_stock"
+    TOO_MANY_UNPAID = "too_many_unpaid"
+    PAYMENTS_DOWN = "payments_down"
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    refusal: CheckoutRefusal | None = None
+    order_id: int | None = None
+    item: str = ""
+    quantity: int = 0
+    total: Decimal = Decimal(0)
+    currency: str = ""
+    deadline: datetime | None = None
+    pay_url: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
+async def checkout(ctx: ShopContext, user: User, sku: str, quantity: int) -> CheckoutResult:
+    product = await get_product(ctx.db, sku)
+    if product is None or not product.active or product.id is None:
+        return CheckoutResult(CheckoutRefusal.PRODUCT_GONE)
+    if quantity < 1 or (product.max_per_order is not None and quantity > product.max_per_order):
+        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
+    customer = await remember(ctx, user)
+    assert customer.id is not None
+    if await count_open_orders(ctx.db, customer.id) >= ctx.settings.max_unpaid_orders:
+        ctx.metrics.checkouts.labels(result="too_many_unpaid").inc()
+        return CheckoutResult(CheckoutRefusal.TOO_MANY_UNPAID)
+
+    ttl = ctx.settings.invoice_ttl_seconds
+    expires_at = ctx.clock() + timedelta(seconds=ttl)
+    order = await create_order(
+        ctx.db,
+        customer.id,
+        [(product.id, quantity, product.price)],
+        product.currency,
+        expires_at,
+    )
+    if order is None or order.id is None:
+        ctx.metrics.checkouts.labels(result="out_of_stock").inc()
+        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
+
+    try:
+        invoice = await ctx.cryptopay.create_invoice(
+            currency_type="fiat",
+            fiat=product.currency,
+            amount=order.total,
+            accepted_assets=list(ctx.settings.accepted_assets),
+            expires_in=ttl,
+            payload=str(order.id),
+            description=t.invoice_description(order.id, product.title, quantity),
+            paid_btn_name="openBot",
+            paid_btn_url=ctx.bot_url,
+            allow_comments=False,
+        )
+    except CryptoPayError as error:
+        log.warning(
+            "createInvoice failed; order cancelled and units released",
+            extra={"order_id": order.id, "error": error.name},
+        )
+        await release_order(ctx.db, order.id, OrderStatus.CANCELLED)
+        ctx.metrics.checkouts.labels(result="payments_down").inc()
+        return CheckoutResult(CheckoutRefusal.PAYMENTS_DOWN)
+    except BaseException:
+        await release_order(ctx.db, order.id, OrderStatus.CANCELLED)
+        raise
+
+    await attach_invoice(
+        ctx.db,
+        order.id,
+        invoice_id=invoice.invoice_id,
+        invoice_hash=invoice.hash,
+        bot_invoice_url=pay_link(invoice),
+        mini_app_url=invoice.mini_app_invoice_url,
+        web_app_url=invoice.web_app_invoice_url,
+    )
+    ctx.metrics.checkouts.labels(result="created").inc()
+    log.info("order placed", extra={"order_id": order.id, "invoice_id": invoice.invoice_id})
+    return CheckoutResult(
+        order_id=order.id,
+        item=product.title,
+        quantity=quantity,
+        total=order.total,
+        currency=order.currency,
+        deadline=order.expires_at,
+        pay_url=pay_link(invoice),
+    )
+
+
+def pay_link(invoice: Invoice) -> str:
+    return invoice.url or invoice.web_app_invoice_url or invoice.mini_app_invoice_url or ""

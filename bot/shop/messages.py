@@ -1,0 +1,117 @@
+"""The outbox drafts a settlement writes: the buyer's goods and the admins' notices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from html import escape
+
+from bot.texts import texts as t
+from storage.enums import SettleOutcome
+from storage.outbox import OutboxDraft
+from storage.settlement import SettleContext
+
+# Telegram's limit is 4096 characters; beyond this many codes go as a .txt document.
+MAX_INLINE_TEXT = 3500
+
+GOODS = "goods"
+NOTICE = "notice"
+ADMIN = "admin"
+
+
+def goods_of(ctx: SettleContext) -> list[str]:
+    goods: list[str] = []
+    for line in ctx.lines:
+        product = ctx.products[line.product_id]
+        if product.unlimited:
+            goods.append(product.content or "")
+        else:
+            goods.extend(ctx.codes.get(line.product_id, []))
+    return goods
+
+
+def _summary(ctx: SettleContext) -> str:
+    return ", ".join(
+        f"{escape(ctx.products[line.product_id].title)} × {line.quantity}" for line in ctx.lines
+    )
+
+
+def buyer_goods(ctx: SettleContext) -> OutboxDraft:
+    order_id = ctx.order.id
+    assert order_id is not None
+    goods = goods_of(ctx)
+    text = t.goods_message(order_id, goods)
+    if len(text) <= MAX_INLINE_TEXT:
+        return OutboxDraft(
+            ctx.buyer_telegram_id,
+            text,
+            kind=GOODS,
+            order_id=order_id,
+            dedupe_key=f"goods:{order_id}",
+        )
+    return OutboxDraft(
+        ctx.buyer_telegram_id,
+        t.goods_document_caption(order_id, len(goods)),
+        kind=GOODS,
+        order_id=order_id,
+        document_name=f"order-{order_id}.txt",
+        document_data=("\n".join(goods) + "\n").encode(),
+        dedupe_key=f"goods:{order_id}",
+    )
+
+
+def admin_notices(
+    text: str, admin_ids: Iterable[int], order_id: int, tag: str
+) -> list[OutboxDraft]:
+    return [
+        OutboxDraft(
+            admin, text, kind=ADMIN, order_id=order_id, dedupe_key=f"{tag}:{order_id}:{admin}"
+        )
+        for admin in sorted(admin_ids)
+    ]
+
+
+def render_settlement(admin_ids: frozenset[int]) -> Callable[[SettleContext], list[OutboxDraft]]:
+    """The `render` callback of storage.settle: runs inside the settle transaction."""
+
+    def render(ctx: SettleContext) -> list[OutboxDraft]:
+        order = ctx.order
+        assert order.id is not None
+        paid = (
+            f"{t.plain(order.paid_amount)} {escape(order.paid_asset or '')}"
+            if order.paid_amount is not None
+            else "?"
+        )
+        if ctx.outcome == SettleOutcome.NEEDS_REFUND:
+            buyer = OutboxDraft(
+                ctx.buyer_telegram_id,
+                t.late_payment_needs_refund(order.id),
+                kind=NOTICE,
+                order_id=order.id,
+                dedupe_key=f"late:{order.id}",
+            )
+            alert = (
+                f"⚠ <b>Order #{order.id} needs a refund</b>: paid {paid} after it expired, "
+                f"and the stock is gone ({_summary(ctx)}). Use /refund {order.id}."
+            )
+            return [buyer, *admin_notices(alert, admin_ids, order.id, "attention")]
+        if ctx.outcome == SettleOutcome.NEEDS_REVIEW:
+            buyer = OutboxDraft(
+                ctx.buyer_telegram_id,
+                t.payment_under_review(order.id),
+                kind=NOTICE,
+                order_id=order.id,
+                dedupe_key=f"review:{order.id}",
+            )
+            alert = (
+                f"⚠ <b>Order #{order.id} needs review</b>: {escape(order.attention_reason or '')}. "
+                f"Paid {paid}; order total {t.money(order.total, order.currency)}."
+            )
+            return [buyer, *admin_notices(alert, admin_ids, order.id, "attention")]
+        late = " (late payment, fulfilled)" if ctx.outcome == SettleOutcome.LATE_SETTLED else ""
+        notice = (
+            f"💰 <b>Order #{order.id} paid</b>{late}: {_summary(ctx)} — "
+            f"{t.money(order.total, order.currency)}, paid {paid}."
+        )
+        return [buyer_goods(ctx), *admin_notices(notice, admin_ids, order.id, "paid")]
+
+    return render

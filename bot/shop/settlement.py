@@ -1,0 +1,105 @@
+"""settle_invoice: the only way an order becomes paid (webhook, reconciliation, expiry, Check
+payment and /recheck all call it)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.context import ShopContext
+from bot.shop.messages import render_settlement
+from payments import Invoice
+from storage.enums import SettleOutcome
+from storage.models import Order
+from storage.orders import get_order, get_order_by_invoice
+from storage.settlement import SettlePayment, mark_needs_review, settle
+
+log = logging.getLogger("bot.settlement")
+
+
+@dataclass(frozen=True)
+class SettleReport:
+    outcome: str  # a SettleOutcome value, or the invoice status when it is not paid
+    order_id: int | None = None
+
+
+def order_id_from_payload(payload: str | None) -> int | None:
+    if payload is None:
+        return None
+    payload = payload.strip()
+    return int(payload) if payload.isdigit() and len(payload) < 19 else None
+
+
+def mismatch(invoice: Invoice, order: Order, accepted: tuple[str, ...]) -> str | None:
+    """Why this payment does not match the order we invoiced, or None when it does."""
+    if invoice.currency_type != "fiat" or (invoice.fiat or "").upper() != order.currency.upper():
+        return f"invoice is in {invoice.fiat or invoice.asset}, the order in {order.currency}"
+    if invoice.amount != order.total:
+        return f"invoice amount {invoice.amount} differs from the order total {order.total}"
+    asset = invoice.paid_asset
+    allowed = set(invoice.accepted_assets or accepted)
+    if not asset or invoice.paid_amount is None or invoice.paid_amount <= 0:
+        return "the invoice says paid but names no paid asset or amount"
+    if asset not in allowed:
+        return f"paid in {asset}, which the order did not accept"
+    return None
+
+
+async def settle_invoice(
+    ctx: ShopContext, invoice: Invoice, *, source: str, raw_body: str = ""
+) -> SettleReport:
+    """Record and apply a Crypto Pay invoice we were told about; duplicates are no-ops."""
+    extra = {"invoice_id": invoice.invoice_id, "source": source}
+    if invoice.status != "paid":
+        return SettleReport(invoice.status)
+    order_id = order_id_from_payload(invoice.payload)
+    order = await get_order_by_invoice(ctx.db, invoice.invoice_id)
+    if order is not None and order_id is not None and order.id != order_id:
+        order_id = -1  # payload and invoice disagree: trust neither
+    elif order is not None:
+        order_id = order.id
+    elif order_id is not None:
+        details = await get_order(ctx.db, order_id)
+        order = details.order if details is not None else None
+    payment = SettlePayment(
+        order_id=order_id if order_id is not None else -1,
+        invoice_id=invoice.invoice_id,
+        paid_asset=invoice.paid_asset or invoice.asset or "",
+        paid_amount=invoice.paid_amount if invoice.paid_amount is not None else invoice.amount,
+        fee_asset=invoice.fee_asset,
+        fee_amount=invoice.fee_amount,
+        paid_at=invoice.paid_at or datetime.now(UTC),
+        source=source,
+        raw_body=raw_body,
+    )
+    render = render_settlement(ctx.settings.admin_ids)
+    reason = None if order is None else mismatch(invoice, order, ctx.settings.accepted_assets)
+    if reason is not None:
+        result = await mark_needs_review(ctx.db, payment, reason, render)
+        log.warning(
+            "payment does not match its order: %s", reason, extra={**extra, "order_id": order_id}
+        )
+    else:
+        result = await settle(ctx.db, payment, render)
+    outcome = result.outcome
+    ctx.metrics.settlements.labels(source=source, outcome=outcome.value).inc()
+    if outcome == SettleOutcome.UNKNOWN_ORDER:
+        log.warning("paid invoice for no order of ours; recorded", extra=extra)
+    elif result.changed:
+        log.info("order settled: %s", outcome.value, extra={**extra, "order_id": payment.order_id})
+        ctx.outbox_wakeup.set()
+    return SettleReport(outcome.value, result.order.id if result.order else None)
+
+
+async def recheck_order(ctx: ShopContext, order: Order, *, source: str) -> str:
+    """Look the order's invoice up now and settle it if paid; returns the invoice status."""
+    if order.invoice_id is None:
+        return "none"
+    invoices = await ctx.cryptopay.get_invoices(invoice_ids=[order.invoice_id])
+    if not invoices:
+        return "none"
+    invoice = invoices[0]
+    if invoice.status == "paid":
+        await settle_invoice(ctx, invoice, source=source)
+    return invoice.status

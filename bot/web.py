@@ -1,0 +1,77 @@
+"""The aiohttp routes: Crypto Pay webhook, health and metrics (PRODUCT.md §6)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bot.context import ShopContext
+from bot.shop.settlement import settle_invoice
+from payments import InvalidUpdateError, parse_update, verify_signature
+
+log = logging.getLogger("bot.web")
+
+MAX_WEBHOOK_BODY = 1024 * 1024
+SIGNATURE_HEADER = "crypto-pay-api-signature"
+CTX_KEY = web.AppKey("ctx", ShopContext)
+
+
+def build_web_app(ctx: ShopContext) -> web.Application:
+    app = web.Application(client_max_size=MAX_WEBHOOK_BODY)
+    app[CTX_KEY] = ctx
+    app.router.add_post(ctx.settings.cryptopay_webhook_path, cryptopay_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def _answer(ctx: ShopContext, status: int, body: dict[str, object]) -> web.Response:
+    ctx.metrics.webhook_responses.labels(code=str(status)).inc()
+    return web.json_response(body, status=status)
+
+
+async def cryptopay_webhook(request: web.Request) -> web.Response:
+    ctx = request.app[CTX_KEY]
+    if (request.content_length or 0) > MAX_WEBHOOK_BODY:
+        return _answer(ctx, 413, {"ok": False, "error": "body too large"})
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _answer(ctx, 413, {"ok": False, "error": "body too large"})
+    token = ctx.settings.cryptopay_token.get_secret_value()
+    if not verify_signature(body, request.headers.get(SIGNATURE_HEADER), token):
+        log.warning(
+            "Crypto Pay webhook with a bad or missing signature", extra={"peer": request.remote}
+        )
+        return _answer(ctx, 401, {"ok": False, "error": "bad signature"})
+    try:
+        update = parse_update(body)
+    except InvalidUpdateError as error:
+        log.warning("Crypto Pay webhook body is not an update: %s", error)
+        return _answer(ctx, 400, {"ok": False, "error": "not an update"})
+    if update.update_type != "invoice_paid":
+        log.info("ignoring Crypto Pay update", extra={"update_type": update.update_type})
+        return _answer(ctx, 200, {"ok": True, "ignored": True})
+    try:
+        report = await settle_invoice(
+            ctx, update.payload, source="webhook", raw_body=body.decode("utf-8", "replace")
+        )
+    except (OperationalError, DBAPIError, OSError, TimeoutError):
+        log.exception("database unavailable while settling a webhook")
+        return _answer(ctx, 503, {"ok": False, "error": "try again later"})
+    return _answer(ctx, 200, {"ok": True, "result": report.outcome})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ctx = request.app[CTX_KEY]
+    if await ctx.db.ping():
+        return web.json_response({"status": "ok"})
+    return web.json_response({"status": "unavailable"}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    ctx = request.app[CTX_KEY]
+    return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
