@@ -1,0 +1,62 @@
+"""Customers: one row per Telegram user who talked to the shop."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from storage._sql import upsert_insert
+from storage.database import Database
+from storage.models import Customer
+from storage.types import utcnow
+
+
+async def upsert_customer(
+    db: Database, telegram_id: int, username: str | None, language: str | None
+) -> Customer:
+    """Create or refresh the customer. A user who writes to the bot has evidently not
+    blocked it, so `blocked_bot` is cleared."""
+    now = utcnow()
+    async with db.transaction() as s:
+        stmt = upsert_insert(s, Customer).values(
+            telegram_id=telegram_id,
+            username=username,
+            language=language,
+            blocked_bot=False,
+            created_at=now,
+            updated_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["telegram_id"],
+            set_={
+                "username": stmt.excluded.username,
+                "language": stmt.excluded.language,
+                "blocked_bot": False,
+                "updated_at": now,
+            },
+        ).returning(Customer)
+        customer = await s.scalar(stmt, execution_options={"populate_existing": True})
+        assert customer is not None
+        return customer
+
+
+async def get_customer(db: Database, telegram_id: int) -> Customer | None:
+    async with db.session() as s:
+        return await s.scalar(sa.select(Customer).where(col(Customer.telegram_id) == telegram_id))
+
+
+async def get_customer_by_id(db: Database, customer_id: int) -> Customer | None:
+    async with db.session() as s:
+        return await s.get(Customer, customer_id)
+
+
+async def set_blocked(db: Database, telegram_id: int, blocked: bool) -> bool:
+    """Record whether the user blocked the bot; False when the user is unknown."""
+    async with db.transaction() as s:
+        res = await s.execute(
+            sa.update(Customer)
+            .where(col(Customer.telegram_id) == telegram_id)
+            .values(blocked_bot=blocked, updated_at=utcnow())
+            .returning(col(Customer.id))
+        )
+        return res.first() is not None

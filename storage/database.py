@@ -1,0 +1,137 @@
+"""The engine, sessions and transactions for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Two cores: a handful of busy connections saturates them; overflow absorbs bursts.
+PG_POOL_SIZE = 5
+PG_MAX_OVERFLOW = 10
+
+_BEGIN_OPTION = "storage_sqlite_begin"
+
+
+class Database:
+    """One async engine plus session helpers. Constructing it does no I/O.
+
+    ``session()`` opens a plain session (reads; on SQLite a deferred transaction).
+    ``transaction()`` opens a session inside a transaction that commits on success and rolls
+    back on error; on SQLite it starts with ``BEGIN IMMEDIATE`` so writers queue on the
+    busy timeout instead of failing when a read lock cannot be upgraded.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False, **engine_kwargs: Any) -> None:
+        self.url = make_url(url)
+        backend = self.url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database backend {backend!r} (sqlite or postgresql)")
+        self.dialect: str = backend
+        kwargs: dict[str, Any] = {"echo": echo}
+        if backend == "sqlite":
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        else:
+            kwargs.update(
+                pool_size=PG_POOL_SIZE,
+                max_overflow=PG_MAX_OVERFLOW,
+                pool_pre_ping=True,
+                pool_recycle=1800,
+            )
+        kwargs.update(engine_kwargs)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if backend == "sqlite":
+            _install_sqlite_hooks(self.engine)
+            writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        else:
+            writer = self.engine
+        self._reader = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._writer = async_sessionmaker(writer, expire_on_commit=False, autoflush=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._reader() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        async with self._writer() as session, session.begin():
+            yield session
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def upgrade(self) -> None:
+        """Apply pending Alembic migrations (idempotent; PG: under an advisory lock)."""
+        from storage.migrate import upgrade_engine
+
+        await upgrade_engine(self)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)!r})"
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module so BEGIN is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@asynccontextmanager
+async def job_lock(db: Database, key: int) -> AsyncIterator[bool]:
+    """Yield True when this process holds the job lock `key` for the block's duration.
+
+    PostgreSQL: ``pg_try_advisory_xact_lock`` in a transaction kept open for the block, so
+    one replica runs a job at a time. SQLite (a single process by construction): always True.
+    """
+    if not db.is_postgres:
+        yield True
+        return
+    async with db.transaction() as session:
+        yield await try_job_lock(session, key)
+
+
+async def try_job_lock(session: AsyncSession, key: int) -> bool:
+    """Take the transaction-scoped advisory lock `key` if free (PG); True on SQLite."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return True
+    got = await session.scalar(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})
+    return bool(got)

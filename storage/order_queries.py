@@ -1,0 +1,94 @@
+"""Order listings for shoppers, admins and the scheduled jobs (keyset, newest first)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from storage.database import Database
+from storage.enums import OrderStatus
+from storage.models import Order
+
+
+async def count_open_orders(db: Database, customer_id: int) -> int:
+    """How many pending orders the customer has."""
+    async with db.session() as s:
+        n = await s.scalar(
+            sa.select(sa.func.count())
+            .select_from(Order)
+            .where(col(Order.customer_id) == customer_id, col(Order.status) == OrderStatus.PENDING)
+        )
+        return int(n or 0)
+
+
+async def list_customer_orders(
+    db: Database, customer_id: int, *, before_id: int | None = None, limit: int = 10
+) -> list[Order]:
+    async with db.session() as s:
+        stmt = sa.select(Order).where(col(Order.customer_id) == customer_id)
+        if before_id is not None:
+            stmt = stmt.where(col(Order.id) < before_id)
+        stmt = stmt.order_by(col(Order.id).desc()).limit(limit)
+        return list((await s.scalars(stmt)).all())
+
+
+async def list_orders(
+    db: Database,
+    status: OrderStatus | None = None,
+    *,
+    before_id: int | None = None,
+    limit: int = 20,
+) -> list[Order]:
+    async with db.session() as s:
+        stmt = sa.select(Order)
+        if status is not None:
+            stmt = stmt.where(col(Order.status) == status)
+        if before_id is not None:
+            stmt = stmt.where(col(Order.id) < before_id)
+        stmt = stmt.order_by(col(Order.id).desc()).limit(limit)
+        return list((await s.scalars(stmt)).all())
+
+
+async def pending_orders_with_invoice(
+    db: Database, limit: int = 100, after_id: int | None = None
+) -> list[Order]:
+    """Pending orders that have an invoice, oldest first (keyset on id) — reconciliation."""
+    async with db.session() as s:
+        stmt = sa.select(Order).where(
+            col(Order.status) == OrderStatus.PENDING, col(Order.invoice_id).is_not(None)
+        )
+        if after_id is not None:
+            stmt = stmt.where(col(Order.id) > after_id)
+        stmt = stmt.order_by(col(Order.id)).limit(limit)
+        return list((await s.scalars(stmt)).all())
+
+
+async def orders_expired_since(db: Database, since: datetime, limit: int = 500) -> list[Order]:
+    """Expired or cancelled orders with an invoice whose deadline is at or after `since` —
+    the ones a late payment may still arrive for."""
+    async with db.session() as s:
+        stmt = (
+            sa.select(Order)
+            .where(
+                col(Order.status).in_([OrderStatus.EXPIRED, OrderStatus.CANCELLED]),
+                col(Order.expires_at) >= since,
+                col(Order.invoice_id).is_not(None),
+            )
+            .order_by(col(Order.expires_at), col(Order.id))
+            .limit(limit)
+        )
+        return list((await s.scalars(stmt)).all())
+
+
+async def overdue_pending_orders(db: Database, now: datetime, limit: int = 100) -> list[Order]:
+    """Pending orders whose deadline has passed (to be released as expired)."""
+    async with db.session() as s:
+        stmt = (
+            sa.select(Order)
+            .where(col(Order.status) == OrderStatus.PENDING, col(Order.expires_at) <= now)
+            .order_by(col(Order.expires_at), col(Order.id))
+            .limit(limit)
+        )
+        return list((await s.scalars(stmt)).all())

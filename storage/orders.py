@@ -1,0 +1,239 @@
+"""Orders: checkout reservation, invoice attachment, listings and release."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage._sql import locked
+from storage.database import Database
+from storage.enums import OrderStatus, StockStatus
+from storage.models import Customer, Order, OrderLine, Product, StockUnit
+from storage.types import to_money, utcnow
+
+
+class LineSpec(NamedTuple):
+    product_id: int
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(slots=True)
+class OrderDetails:
+    order: Order
+    lines: list[OrderLine]
+    products: dict[int, Product]
+    customer: Customer
+    codes: dict[int, list[str]] = field(default_factory=dict)  # sold codes per product id
+
+
+class _NotReservable(Exception):
+    """Internal: roll the checkout transaction back."""
+
+
+async def create_order(
+    db: Database,
+    customer_id: int,
+    lines: Sequence[tuple[int, int, Decimal]],
+    currency: str,
+    expires_at: datetime,
+) -> Order | None:
+    """Write a pending order and reserve `quantity` available units per line until
+    `expires_at` — every line fully or nothing at all.
+
+    Returns None, having written nothing, when a line cannot be reserved in full (not enough
+    stock) or names a product that is missing or no longer on sale. Unlimited products need
+    no units.
+    """
+    specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
+    if not specs:
+        raise ValueError("an order needs at least one line")
+    if any(spec.quantity <= 0 for spec in specs):
+        raise ValueError("line quantities must be positive")
+    try:
+        async with db.transaction() as s:
+            return await _create(s, customer_id, specs, currency, expires_at)
+    except _NotReservable:
+        return None
+
+
+async def _create(
+    s: AsyncSession,
+    customer_id: int,
+    specs: list[LineSpec],
+    currency: str,
+    expires_at: datetime,
+) -> Order:
+    products = {
+        p.id: p
+        for p in (
+            await s.scalars(
+                sa.select(Product).where(col(Product.id).in_([spec.product_id for spec in specs]))
+            )
+        ).all()
+    }
+    if any(
+        spec.product_id not in products or not products[spec.product_id].active for spec in specs
+    ):
+        raise _NotReservable
+    now = utcnow()
+    order = Order(
+        customer_id=customer_id,
+        total=sum((spec.unit_price * spec.quantity for spec in specs), Decimal(0)),
+        currency=currency,
+        status=OrderStatus.PENDING,
+        expires_at=expires_at,
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(order)
+    await s.flush()
+    assert order.id is not None
+    for spec in specs:
+        s.add(OrderLine(order_id=order.id, **spec._asdict()))
+        if products[spec.product_id].unlimited:
+            continue
+        picked = await pick_available(s, spec.product_id, spec.quantity)
+        if len(picked) < spec.quantity:
+            raise _NotReservable
+        res = await s.execute(
+            sa.update(StockUnit)
+            .where(col(StockUnit.id).in_(picked), col(StockUnit.status) == StockStatus.AVAILABLE)
+            .values(status=StockStatus.RESERVED, order_id=order.id, reserved_until=expires_at)
+            .returning(col(StockUnit.id))
+        )
+        if len(res.all()) < spec.quantity:
+            raise _NotReservable
+    await s.flush()
+    return order
+
+
+async def pick_available(s: AsyncSession, product_id: int, n: int) -> list[int]:
+    """Ids of up to `n` available units, locked for this transaction (PG: SKIP LOCKED, so
+    concurrent buyers take different units instead of queueing on the same ones)."""
+    stmt = (
+        sa.select(col(StockUnit.id))
+        .where(
+            col(StockUnit.product_id) == product_id, col(StockUnit.status) == StockStatus.AVAILABLE
+        )
+        .order_by(col(StockUnit.id))
+        .limit(n)
+    )
+    ids = (await s.scalars(locked(s, stmt, skip_locked=True))).all()
+    return [int(i) for i in ids if i is not None]
+
+
+async def attach_invoice(
+    db: Database,
+    order_id: int,
+    invoice_id: int,
+    invoice_hash: str,
+    bot_invoice_url: str,
+    mini_app_url: str | None = None,
+    web_app_url: str | None = None,
+) -> bool:
+    """Record the Crypto Pay invoice of a pending order. False when the order is no longer
+    pending or already has another invoice (the caller should then delete the invoice)."""
+    async with db.transaction() as s:
+        res = await s.execute(
+            sa.update(Order)
+            .where(
+                col(Order.id) == order_id,
+                col(Order.status) == OrderStatus.PENDING,
+                sa.or_(col(Order.invoice_id).is_(None), col(Order.invoice_id) == invoice_id),
+            )
+            .values(
+                invoice_id=invoice_id,
+                invoice_hash=invoice_hash,
+                bot_invoice_url=bot_invoice_url,
+                mini_app_url=mini_app_url,
+                web_app_url=web_app_url,
+                updated_at=utcnow(),
+            )
+            .returning(col(Order.id))
+        )
+        return res.first() is not None
+
+
+async def release_order(db: Database, order_id: int, to_status: OrderStatus) -> bool:
+    """pending → expired | cancelled, returning the order's still-reserved units to stock.
+    False (and nothing changed) when the order was no longer pending."""
+    if to_status not in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
+        raise ValueError(f"release_order: {to_status!r} is not expired or cancelled")
+    async with db.transaction() as s:
+        res = await s.execute(
+            sa.update(Order)
+            .where(col(Order.id) == order_id, col(Order.status) == OrderStatus.PENDING)
+            .values(status=to_status, updated_at=utcnow())
+            .returning(col(Order.id))
+        )
+        if res.first() is None:
+            return False
+        await unreserve(s, order_id)
+        return True
+
+
+async def unreserve(s: AsyncSession, order_id: int) -> int:
+    """Units still reserved by this order go back to available; returns how many."""
+    res = await s.execute(
+        sa.update(StockUnit)
+        .where(col(StockUnit.order_id) == order_id, col(StockUnit.status) == StockStatus.RESERVED)
+        .values(status=StockStatus.AVAILABLE, order_id=None, reserved_until=None)
+        .returning(col(StockUnit.id))
+    )
+    return len(res.all())
+
+
+async def sold_codes(s: AsyncSession, order_id: int) -> dict[int, list[str]]:
+    rows = await s.execute(
+        sa.select(col(StockUnit.product_id), col(StockUnit.code))
+        .where(col(StockUnit.order_id) == order_id, col(StockUnit.status) == StockStatus.SOLD)
+        .order_by(col(StockUnit.id))
+    )
+    codes: dict[int, list[str]] = {}
+    for pid, code in rows.all():
+        codes.setdefault(pid, []).append(code)
+    return codes
+
+
+async def load_details(s: AsyncSession, order: Order) -> OrderDetails:
+    lines = list(
+        (
+            await s.scalars(
+                sa.select(OrderLine)
+                .where(col(OrderLine.order_id) == order.id)
+                .order_by(col(OrderLine.id))
+            )
+        ).all()
+    )
+    products = {
+        p.id: p
+        for p in (
+            await s.scalars(
+                sa.select(Product).where(col(Product.id).in_([ln.product_id for ln in lines]))
+            )
+        ).all()
+        if p.id is not None
+    }
+    customer = await s.get(Customer, order.customer_id)
+    assert customer is not None and order.id is not None
+    return OrderDetails(order, lines, products, customer, await sold_codes(s, order.id))
+
+
+async def get_order(db: Database, order_id: int) -> OrderDetails | None:
+    """The order with its lines, products, buyer and delivered codes."""
+    async with db.session() as s:
+        order = await s.get(Order, order_id)
+        return None if order is None else await load_details(s, order)
+
+
+async def get_order_by_invoice(db: Database, invoice_id: int) -> Order | None:
+    async with db.session() as s:
+        return await s.scalar(sa.select(Order).where(col(Order.invoice_id) == invoice_id))

@@ -1,0 +1,276 @@
+"""Settlement: a confirmed payment becomes a paid order with its goods, in one transaction.
+
+The webhook, the reconciliation job and the admin's /recheck all call `settle`; whichever
+comes first makes the transition, the others get `duplicate` and change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage._sql import locked, upsert_insert
+from storage.database import Database
+from storage.enums import SETTLEABLE, OrderStatus, SettleOutcome, StockStatus
+from storage.models import Customer, Order, OrderLine, PaymentEvent, Product, StockUnit
+from storage.orders import pick_available, sold_codes, unreserve
+from storage.outbox import OutboxDraft, enqueue_in
+from storage.types import to_money, utcnow
+
+LATE_NO_STOCK_REASON = "paid after the order expired and the stock is gone: refund"
+
+
+@dataclass(frozen=True, slots=True)
+class SettlePayment:
+    order_id: int
+    invoice_id: int
+    paid_asset: str
+    paid_amount: Decimal
+    fee_asset: str | None
+    fee_amount: Decimal | None
+    paid_at: datetime
+    source: str  # webhook | reconcile | check | recheck
+    raw_body: str = ""
+
+
+@dataclass(slots=True)
+class SettleContext:
+    """What `render` gets to write the buyer's and the admins' messages."""
+
+    order: Order
+    lines: list[OrderLine]
+    products: dict[int, Product]
+    codes: dict[int, list[str]]  # product id -> codes sold to this order
+    outcome: SettleOutcome
+    buyer_telegram_id: int
+    buyer_language: str | None
+
+
+@dataclass(slots=True)
+class SettleResult:
+    outcome: SettleOutcome
+    order: Order | None
+    codes: dict[int, list[str]] = field(default_factory=dict)
+    outbox_ids: list[int] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome not in (SettleOutcome.DUPLICATE, SettleOutcome.UNKNOWN_ORDER)
+
+
+Render = Callable[[SettleContext], Sequence[OutboxDraft]]
+
+
+async def _record_event(s: AsyncSession, payment: SettlePayment, order_id: int | None) -> None:
+    stmt = upsert_insert(s, PaymentEvent).values(
+        invoice_id=payment.invoice_id,
+        order_id=order_id,
+        status="paid",
+        source=payment.source,
+        body=payment.raw_body,
+        received_at=utcnow(),
+    )
+    await s.execute(stmt.on_conflict_do_nothing(index_elements=["invoice_id", "status"]))
+
+
+async def _lock_order(s: AsyncSession, payment: SettlePayment) -> Order | None:
+    """The order row, locked (PG) and current; None when unknown or of another invoice."""
+    order = await s.scalar(
+        locked(s, sa.select(Order).where(col(Order.id) == payment.order_id)),
+        execution_options={"populate_existing": True},
+    )
+    await _record_event(s, payment, order.id if order else None)
+    if order is None or order.invoice_id not in (None, payment.invoice_id):
+        return None
+    return order
+
+
+async def _transition(
+    s: AsyncSession, order: Order, payment: SettlePayment, status: OrderStatus, reason: str | None
+) -> Order | None:
+    res = await s.scalars(
+        sa.update(Order)
+        .where(col(Order.id) == order.id, col(Order.status).in_(SETTLEABLE))
+        .values(
+            status=status,
+            invoice_id=payment.invoice_id,
+            paid_asset=payment.paid_asset,
+            paid_amount=to_money(payment.paid_amount),
+            fee_asset=payment.fee_asset,
+            fee_amount=None if payment.fee_amount is None else to_money(payment.fee_amount),
+            paid_at=payment.paid_at,
+            attention_reason=reason,
+            updated_at=utcnow(),
+        )
+        .returning(Order),
+        execution_options={"populate_existing": True, "synchronize_session": False},
+    )
+    return res.first()
+
+
+async def _assign_units(
+    s: AsyncSession, order_id: int, lines: list[OrderLine], products: dict[int, Product]
+) -> dict[int, list[int]] | None:
+    """Unit ids to sell per product: the order's reservations, topped up from available
+    stock when they are gone (late payment). None when stock does not cover every line."""
+    reserved: dict[int, list[int]] = {}
+    rows = await s.execute(
+        locked(
+            s,
+            sa.select(col(StockUnit.product_id), col(StockUnit.id))
+            .where(
+                col(StockUnit.order_id) == order_id, col(StockUnit.status) == StockStatus.RESERVED
+            )
+            .order_by(col(StockUnit.id)),
+        )
+    )
+    for pid, uid in rows.all():
+        if uid is not None:
+            reserved.setdefault(pid, []).append(uid)
+    chosen: dict[int, list[int]] = {}
+    for line in lines:
+        if products[line.product_id].unlimited:
+            continue
+        have = reserved.get(line.product_id, [])[: line.quantity]
+        need = line.quantity - len(have)
+        if need > 0:
+            have = have + await pick_available(s, line.product_id, need)
+            if len(have) < line.quantity:
+                return None
+        chosen.setdefault(line.product_id, []).extend(have)
+    return chosen
+
+
+async def _context(
+    s: AsyncSession, order_id: int
+) -> tuple[list[OrderLine], dict[int, Product], Customer]:
+    lines = list(
+        (
+            await s.scalars(
+                sa.select(OrderLine)
+                .where(col(OrderLine.order_id) == order_id)
+                .order_by(col(OrderLine.id))
+            )
+        ).all()
+    )
+    prods = await s.scalars(
+        sa.select(Product).where(col(Product.id).in_([ln.product_id for ln in lines]))
+    )
+    products = {p.id: p for p in prods.all() if p.id is not None}
+    order = await s.get(Order, order_id)
+    assert order is not None
+    customer = await s.get(Customer, order.customer_id)
+    assert customer is not None
+    return lines, products, customer
+
+
+async def settle(db: Database, payment: SettlePayment, render: Render) -> SettleResult:
+    """Settle a confirmed payment of `payment.invoice_id` for `payment.order_id`.
+
+    One transaction: the payment event is recorded (once per invoice); a pending order
+    becomes paid and its reserved units sold; an expired/cancelled one (late payment) gets
+    fresh units if stock allows (`late_settled`), otherwise becomes `needs_refund`; the
+    drafts returned by `render(ctx)` go into the outbox. Calling it again for a settled
+    invoice changes nothing and returns `duplicate` (with the order and its codes); an order
+    that does not exist or carries another invoice gives `unknown_order`. `render` is called
+    only when something changed.
+    """
+    async with db.transaction() as s:
+        order = await _lock_order(s, payment)
+        if order is None:
+            return SettleResult(SettleOutcome.UNKNOWN_ORDER, None)
+        assert order.id is not None
+        if order.status not in SETTLEABLE:
+            return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
+        late = order.status != OrderStatus.PENDING
+        lines, products, customer = await _context(s, order.id)
+        chosen = await _assign_units(s, order.id, lines, products)
+        if chosen is None:
+            outcome = SettleOutcome.NEEDS_REFUND
+            updated = await _transition(
+                s, order, payment, OrderStatus.NEEDS_REFUND, LATE_NO_STOCK_REASON
+            )
+        else:
+            outcome = SettleOutcome.LATE_SETTLED if late else SettleOutcome.SETTLED
+            updated = await _transition(s, order, payment, OrderStatus.PAID, None)
+        if updated is None:  # lost a race on SQLite's deferred path; nothing was written
+            return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
+        await unreserve(s, order.id)
+        if chosen:
+            await _sell(s, order.id, [uid for ids in chosen.values() for uid in ids])
+        codes = await sold_codes(s, order.id)
+        ctx = SettleContext(
+            updated, lines, products, codes, outcome, customer.telegram_id, customer.language
+        )
+        outbox_ids = await enqueue_in(s, list(render(ctx)))
+        return SettleResult(outcome, updated, codes, outbox_ids)
+
+
+async def _sell(s: AsyncSession, order_id: int, unit_ids: list[int]) -> None:
+    res = await s.execute(
+        sa.update(StockUnit)
+        .where(
+            col(StockUnit.id).in_(unit_ids),
+            sa.or_(
+                col(StockUnit.status) == StockStatus.AVAILABLE,
+                sa.and_(
+                    col(StockUnit.status) == StockStatus.RESERVED,
+                    col(StockUnit.order_id) == order_id,
+                ),
+            ),
+        )
+        .values(status=StockStatus.SOLD, order_id=order_id, reserved_until=None, sold_at=utcnow())
+        .returning(col(StockUnit.id))
+    )
+    if len(res.all()) != len(unit_ids):
+        raise RuntimeError(f"order {order_id}: stock changed under the settlement; rolled back")
+
+
+async def mark_needs_review(
+    db: Database, payment: SettlePayment, reason: str, render: Render | None = None
+) -> SettleResult:
+    """A verified payment that does not match the order (amount/asset): record the event
+    and the paid fields, move pending/expired/cancelled → needs_review, return reserved
+    units to stock, and enqueue `render(ctx)` (e.g. the admins' alert) — one transaction."""
+    async with db.transaction() as s:
+        order = await _lock_order(s, payment)
+        if order is None:
+            return SettleResult(SettleOutcome.UNKNOWN_ORDER, None)
+        assert order.id is not None
+        updated = await _transition(s, order, payment, OrderStatus.NEEDS_REVIEW, reason)
+        if updated is None:
+            return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
+        await unreserve(s, order.id)
+        outbox_ids: list[int] = []
+        if render is not None:
+            lines, products, customer = await _context(s, order.id)
+            ctx = SettleContext(
+                updated,
+                lines,
+                products,
+                {},
+                SettleOutcome.NEEDS_REVIEW,
+                customer.telegram_id,
+                customer.language,
+            )
+            outbox_ids = await enqueue_in(s, list(render(ctx)))
+        return SettleResult(SettleOutcome.NEEDS_REVIEW, updated, {}, outbox_ids)
+
+
+async def mark_delivered(db: Database, order_id: int) -> bool:
+    """paid → delivered (the buyer's goods message was accepted by Telegram)."""
+    now = utcnow()
+    async with db.transaction() as s:
+        res = await s.execute(
+            sa.update(Order)
+            .where(col(Order.id) == order_id, col(Order.status) == OrderStatus.PAID)
+            .values(status=OrderStatus.DELIVERED, delivered_at=now, updated_at=now)
+            .returning(col(Order.id))
+        )
+        return res.first() is not None

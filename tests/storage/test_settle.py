@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+import storage
+from storage import OrderStatus, SettleOutcome
+from storage.models import OutboxMessage, PaymentEvent
+from tests.storage.conftest import order_for, payment, render_one, seed
+
+
+async def _outbox_count(db: storage.Database) -> int:
+    async with db.session() as s:
+        return int(await s.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) or 0)
+
+
+async def test_settle_pending_order_sells_its_reserved_units(db: storage.Database) -> None:
+    prod = await seed(db, codes=3)
+    order = await order_for(db, prod, qty=2)
+    result = await storage.settle(db, payment(order), render_one)
+
+    assert result.outcome is SettleOutcome.SETTLED and result.changed
+    assert result.order is not None and result.order.status is OrderStatus.PAID
+    assert result.order.paid_amount == Decimal("19.98")
+    assert result.order.fee_amount == Decimal("0.03")
+    assert result.order.invoice_id == 500_000 + (order.id or 0)
+    assert result.codes == {prod.id: ["KEY-0000", "KEY-0001"]}
+    assert len(result.outbox_ids) == 1
+    assert await storage.stock_counts(db, prod.id or 0) == (1, 0, 2)
+    details = await storage.get_order(db, order.id or 0)
+    assert details is not None and details.codes == result.codes
+
+
+async def test_second_settle_is_a_duplicate_and_changes_nothing(db: storage.Database) -> None:
+    prod = await seed(db, codes=2)
+    order = await order_for(db, prod)
+    first = await storage.settle(db, payment(order), render_one)
+    again = await storage.settle(db, payment(order, source="reconcile"), render_one)
+
+    assert first.outcome is SettleOutcome.SETTLED
+    assert again.outcome is SettleOutcome.DUPLICATE and not again.changed
+    assert again.codes == first.codes and again.outbox_ids == []
+    assert await _outbox_count(db) == 1
+    assert await storage.stock_counts(db, prod.id or 0) == (1, 0, 1)
+    async with db.session() as s:
+        events = (await s.scalars(sa.select(PaymentEvent))).all()
+    assert [(e.status, e.source) for e in events] == [("paid", "webhook")]
+
+
+async def test_settle_unknown_order_and_foreign_invoice(db: storage.Database) -> None:
+    prod = await seed(db)
+    order = await order_for(db, prod)
+    assert await storage.attach_invoice(db, order.id or 0, 77, "hash", "https://t.me/x")
+
+    ghost = storage.SettlePayment(
+        order_id=999_999,
+        invoice_id=1,
+        paid_asset="TON",
+        paid_amount=Decimal(1),
+        fee_asset=None,
+        fee_amount=None,
+        paid_at=storage.utcnow(),
+        source="webhook",
+    )
+    assert (await storage.settle(db, ghost, render_one)).outcome is SettleOutcome.UNKNOWN_ORDER
+    other = await storage.settle(db, payment(order, invoice_id=78), render_one)
+    assert other.outcome is SettleOutcome.UNKNOWN_ORDER
+    got = await storage.get_order(db, order.id or 0)
+    assert got is not None and got.order.status is OrderStatus.PENDING
+    assert await _outbox_count(db) == 0
+
+
+async def test_late_payment_with_stock_sells_fresh_units(db: storage.Database) -> None:
+    prod = await seed(db, codes=2)
+    order = await order_for(db, prod)
+    assert await storage.release_order(db, order.id or 0, OrderStatus.EXPIRED)
+    assert await storage.stock_counts(db, prod.id or 0) == (2, 0, 0)
+
+    result = await storage.settle(db, payment(order), render_one)
+    assert result.outcome is SettleOutcome.LATE_SETTLED
+    assert result.order is not None and result.order.status is OrderStatus.PAID
+    assert sum(len(c) for c in result.codes.values()) == 1
+    assert await storage.stock_counts(db, prod.id or 0) == (1, 0, 1)
+
+
+async def test_late_payment_without_stock_needs_refund(db: storage.Database) -> None:
+    prod = await seed(db, codes=1)
+    late = await order_for(db, prod, telegram_id=1)
+    assert await storage.release_order(db, late.id or 0, OrderStatus.EXPIRED)
+    other = await order_for(db, prod, telegram_id=2)  # takes the only unit
+    assert other.id is not None
+
+    result = await storage.settle(db, payment(late), render_one)
+    assert result.outcome is SettleOutcome.NEEDS_REFUND and result.changed
+    assert result.order is not None and result.order.status is OrderStatus.NEEDS_REFUND
+    assert result.order.paid_amount == late.total and result.order.attention_reason
+    assert result.codes == {}
+    assert len(result.outbox_ids) == 1  # render still runs: the admins must hear of it
+    assert await storage.stock_counts(db, prod.id or 0) == (0, 1, 0)
+    again = await storage.settle(db, payment(late), render_one)
+    assert again.outcome is SettleOutcome.DUPLICATE
+
+
+async def test_unlimited_product_needs_no_units(db: storage.Database) -> None:
+    prod = await seed(db, sku="guide", codes=0, unlimited=True, content="https://x/guide.pdf")
+    order = await order_for(db, prod, qty=3)
+    result = await storage.settle(db, payment(order), render_one)
+    assert result.outcome is SettleOutcome.SETTLED
+    assert result.codes == {}
+
+
+async def test_render_failure_rolls_everything_back(db: storage.Database) -> None:
+    prod = await seed(db, codes=1)
+    order = await order_for(db, prod)
+
+    def broken(ctx: storage.SettleContext) -> list[storage.OutboxDraft]:
+        raise RuntimeError("template bug")
+
+    with pytest.raises(RuntimeError):
+        await storage.settle(db, payment(order), broken)
+    got = await storage.get_order(db, order.id or 0)
+    assert got is not None and got.order.status is OrderStatus.PENDING
+    assert await storage.stock_counts(db, prod.id or 0) == (0, 1, 0)
+    assert (await storage.settle(db, payment(order), render_one)).outcome is SettleOutcome.SETTLED
+
+
+async def test_mark_needs_review_records_payment_and_frees_stock(db: storage.Database) -> None:
+    prod = await seed(db, codes=1)
+    order = await order_for(db, prod)
+    short = payment(order, paid_amount=Decimal("1.00"))
+    result = await storage.mark_needs_review(db, short, "paid 1.00 of 9.99", render_one)
+
+    assert result.outcome is SettleOutcome.NEEDS_REVIEW
+    assert result.order is not None and result.order.status is OrderStatus.NEEDS_REVIEW
+    assert result.order.paid_amount == Decimal("1.00")
+    assert result.order.attention_reason == "paid 1.00 of 9.99"
+    assert len(result.outbox_ids) == 1
+    assert await storage.stock_counts(db, prod.id or 0) == (1, 0, 0)
+    assert (await storage.settle(db, payment(order), render_one)).outcome is (
+        SettleOutcome.DUPLICATE
+    )
+    attention = await storage.orders_needing_attention(db)
+    assert [o.id for o in attention] == [order.id]
+
+
+async def test_mark_delivered_only_from_paid(db: storage.Database) -> None:
+    prod = await seed(db, codes=1)
+    order = await order_for(db, prod)
+    assert not await storage.mark_delivered(db, order.id or 0)
+    await storage.settle(db, payment(order), render_one)
+    assert await storage.mark_delivered(db, order.id or 0)
+    assert not await storage.mark_delivered(db, order.id or 0)
+    got = await storage.get_order(db, order.id or 0)
+    assert got is not None and got.order.status is OrderStatus.DELIVERED
+    assert got.order.delivered_at is not None
+
+
+async def test_datetimes_come_back_aware_utc(db: storage.Database) -> None:
+    prod = await seed(db, codes=1)
+    order = await order_for(db, prod, ttl=60)
+    got = await storage.get_order(db, order.id or 0)
+    assert got is not None
+    assert got.order.expires_at.utcoffset() == timedelta(0)
+    assert abs(got.order.expires_at - order.expires_at) < timedelta(milliseconds=1)
