@@ -4,7 +4,6 @@ loop, the idempotency recovery of money-moving calls, the rate cap and the per-c
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
 import logging
@@ -12,11 +11,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import aiohttp
-import httpx
-
-from ._transport import decode, transport_error
-from .errors import CryptoPayError
+from ._parsing import Parser
+from ._transport import Sender, decode
+from .errors import CryptoPayError, CryptoPayTimeoutError
 from .ratelimit import TokenBucket
 from .retry import RetryPolicy
 
@@ -47,7 +44,7 @@ class Engine:
         policy: RetryPolicy,
         timeout: float,
         limiter: TokenBucket | None,
-        get_http: Callable[[], httpx.AsyncClient],
+        get_sender: Callable[[], Sender],
         sleep: Callable[[float], Awaitable[object]],
         clock: Callable[[], float],
     ) -> None:
@@ -56,7 +53,7 @@ class Engine:
         self.policy = policy
         self._timeout = timeout
         self._limiter = limiter
-        self._get_http = get_http
+        self._get_sender = get_sender
         self._sleep = sleep
         self.clock = clock
 
@@ -70,11 +67,12 @@ class Engine:
         self,
         method: str,
         params: dict[str, Any],
+        parser: Parser[T],
         *,
         kind: Kind,
         deadline: float | None = None,
         recover: Recover | None = None,
-    ) -> Any:
+    ) -> T:
         """Call ``method`` with retries.
 
         ``recover(deadline)`` is for writes that can be looked up (transfer by spend_id,
@@ -89,21 +87,21 @@ class Engine:
         while True:
             attempt += 1
             try:
-                return await self._attempt(method, body, attempt, deadline)
+                return await self._attempt(method, body, parser, attempt, deadline)
             except CryptoPayError as exc:
                 err = exc
             if recover is not None:
                 if err.ambiguous:
                     found = await self._recover(recover, err, deadline)
                     if found is not None:
-                        return found
+                        return parser.from_result(found, method)
                     after_ambiguous = True
                 elif after_ambiguous and not err.retryable:
                     # A rejection after an ambiguous attempt (e.g. a reused spend_id) may mean
                     # that attempt did go through: look once more before giving up.
                     found = await self._recover(recover, err, deadline)
                     if found is not None:
-                        return found
+                        return parser.from_result(found, method)
                     raise err
             elif err.ambiguous and kind is Kind.WRITE:
                 raise err
@@ -122,7 +120,9 @@ class Engine:
             err.ambiguous = True
             raise err from lookup_err
 
-    async def _attempt(self, method: str, body: bytes, attempt: int, deadline: float) -> Any:
+    async def _attempt(
+        self, method: str, body: bytes, parser: Parser[T], attempt: int, deadline: float
+    ) -> T:
         if self._limiter is not None:
             await self._limiter.acquire()
         remaining = deadline - self.clock()
@@ -130,25 +130,22 @@ class Engine:
         status: int | None = None
         try:
             if remaining <= 0:
-                raise TimeoutError("total deadline reached")
-            http = self._get_http()
-            url = self._base + method
-            if remaining < self._timeout:
-                async with asyncio.timeout(remaining):
-                    response = await http.post(
-                        url, content=body, headers=self._headers, timeout=remaining
-                    )
-            else:
-                response = await http.post(url, content=body, headers=self._headers)
-            status = response.status_code
-            result = decode(method, status, response.headers, response.content)
+                raise CryptoPayTimeoutError(
+                    None, "TIMEOUT", {"deadline": True}, method, ambiguous=False
+                )
+            status, retry_after, content = await self._get_sender().send(
+                method,
+                self._base + method,
+                body,
+                self._headers,
+                remaining if remaining < self._timeout else None,
+            )
+            result = parser.from_json(content) if status == 200 else None
+            if result is None:
+                result = parser.from_result(decode(method, status, retry_after, content), method)
         except CryptoPayError as exc:
             _log_call(method, attempt, started, status, exc)
             raise
-        except (httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            err = transport_error(exc, method)
-            _log_call(method, attempt, started, status, err)
-            raise err from exc
         _log_call(method, attempt, started, status, None)
         return result
 

@@ -10,11 +10,11 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import httpx
-from pydantic import TypeAdapter
 
 from . import _params as p
 from ._engine import Engine, Kind
-from .errors import ServerError
+from ._parsing import Parser
+from ._transport import AiohttpSender, HttpxSender, Sender
 from .models import App, AppStats, Balance, Check, Currency, ExchangeRate, Invoice, Transfer
 from .ratelimit import TokenBucket
 from .retry import RetryPolicy
@@ -24,26 +24,23 @@ __all__ = ["MAINNET_API_URL", "TESTNET_API_URL", "CryptoPayClient"]
 MAINNET_API_URL = "https://pay.crypt.bot/api"
 TESTNET_API_URL = "https://testnet-pay.crypt.bot/api"
 
-_INVOICES = TypeAdapter(list[Invoice])
-_TRANSFERS = TypeAdapter(list[Transfer])
-_CHECKS = TypeAdapter(list[Check])
-_BALANCES = TypeAdapter(list[Balance])
-_RATES = TypeAdapter(list[ExchangeRate])
-_CURRENCIES = TypeAdapter(list[Currency])
+_APP: Parser[App] = Parser(App)
+_INVOICE: Parser[Invoice] = Parser(Invoice)
+_CHECK: Parser[Check] = Parser(Check)
+_TRANSFER: Parser[Transfer] = Parser(Transfer)
+_STATS: Parser[AppStats] = Parser(AppStats)
+_BOOL: Parser[bool] = Parser(bool)
+_INVOICES: Parser[list[Invoice]] = Parser(list[Invoice], items=True)
+_TRANSFERS: Parser[list[Transfer]] = Parser(list[Transfer], items=True)
+_CHECKS: Parser[list[Check]] = Parser(list[Check], items=True)
+_BALANCES: Parser[list[Balance]] = Parser(list[Balance])
+_RATES: Parser[list[ExchangeRate]] = Parser(list[ExchangeRate])
+_CURRENCIES: Parser[list[Currency]] = Parser(list[Currency])
+_RAW: Parser[Any] = Parser(Any)
 
 
 class _SecretLike(Protocol):
     def get_secret_value(self) -> str: ...
-
-
-def _parse(adapter: TypeAdapter[Any] | type[Any], value: Any, method: str) -> Any:
-    try:
-        if isinstance(adapter, TypeAdapter):
-            return adapter.validate_python(value)
-        return adapter.model_validate(value)
-    except ValueError as exc:
-        # The call succeeded on the server; we only fail to read its answer.
-        raise ServerError(200, "INVALID_RESPONSE", {"detail": str(exc)[:300]}, method) from exc
 
 
 def _items(result: Any) -> Any:
@@ -88,8 +85,7 @@ class CryptoPayClient:
         if timeout <= 0 or connect_timeout <= 0:
             raise ValueError("timeouts must be > 0")
         self.base_url = base_url.rstrip("/")
-        self._http = http
-        self._owns_http = False
+        self._sender: Sender | None = HttpxSender(http) if http is not None else None
         self._closed = False
         self._timeout = timeout
         self._connect_timeout = connect_timeout
@@ -107,7 +103,7 @@ class CryptoPayClient:
             policy=policy,
             timeout=timeout,
             limiter=limiter,
-            get_http=self._get_http,
+            get_sender=self._get_sender,
             sleep=sleep,
             clock=clock,
         )
@@ -117,27 +113,16 @@ class CryptoPayClient:
 
     # -- lifetime ---------------------------------------------------------------------------
 
-    def _get_http(self) -> httpx.AsyncClient:
-        if self._http is not None:
-            return self._http
-        if self._closed:
-            raise RuntimeError("this CryptoPayClient is closed")
-        from httpx_aiohttp import AiohttpTransport
-
-        limits = httpx.Limits(
-            max_connections=self._max_connections,
-            max_keepalive_connections=self._max_connections,
-            keepalive_expiry=30.0,
-        )
-        self._http = httpx.AsyncClient(
-            transport=AiohttpTransport(limits=limits, trust_env=False),
-            timeout=httpx.Timeout(self._timeout, connect=self._connect_timeout),
-            limits=limits,
-            follow_redirects=False,
-            trust_env=False,
-        )
-        self._owns_http = True
-        return self._http
+    def _get_sender(self) -> Sender:
+        if self._sender is None:
+            if self._closed:
+                raise RuntimeError("this CryptoPayClient is closed")
+            self._sender = AiohttpSender(
+                max_connections=self._max_connections,
+                timeout=self._timeout,
+                connect_timeout=self._connect_timeout,
+            )
+        return self._sender
 
     async def __aenter__(self) -> Self:
         if self._closed:
@@ -153,17 +138,16 @@ class CryptoPayClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client we opened; an injected one is left to its owner."""
+        """Close the connection pool we opened; an injected client is left to its owner."""
         self._closed = True
-        if self._owns_http and self._http is not None:
-            http, self._http, self._owns_http = self._http, None, False
-            await http.aclose()
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            await sender.aclose()
 
     # -- methods ----------------------------------------------------------------------------
 
     async def get_me(self) -> App:
-        result = await self._engine.call("getMe", {}, kind=Kind.READ)
-        return _parse(App, result, "getMe")
+        return await self._engine.call("getMe", {}, _APP, kind=Kind.READ)
 
     async def create_invoice(
         self,
@@ -211,6 +195,7 @@ class CryptoPayClient:
                 items = await self._engine.call(
                     "getInvoices",
                     {"offset": page * 100, "count": 100},
+                    _RAW,
                     kind=Kind.READ,
                     deadline=deadline,
                 )
@@ -222,17 +207,17 @@ class CryptoPayClient:
                     break
             return None
 
-        result = await self._engine.call(
+        return await self._engine.call(
             "createInvoice",
             params,
+            _INVOICE,
             kind=Kind.WRITE,
             recover=find_by_payload if payload is not None else None,
         )
-        return _parse(Invoice, result, "createInvoice")
 
     async def delete_invoice(self, invoice_id: int) -> bool:
         params = {"invoice_id": p.positive_int(invoice_id, "invoice_id")}
-        return bool(await self._engine.call("deleteInvoice", params, kind=Kind.IDEMPOTENT))
+        return await self._engine.call("deleteInvoice", params, _BOOL, kind=Kind.IDEMPOTENT)
 
     async def create_check(
         self,
@@ -249,12 +234,11 @@ class CryptoPayClient:
             pin_to_user_id=pin_to_user_id,
             pin_to_username=pin_to_username,
         )
-        result = await self._engine.call("createCheck", params, kind=Kind.WRITE)
-        return _parse(Check, result, "createCheck")
+        return await self._engine.call("createCheck", params, _CHECK, kind=Kind.WRITE)
 
     async def delete_check(self, check_id: int) -> bool:
         params = {"check_id": p.positive_int(check_id, "check_id")}
-        return bool(await self._engine.call("deleteCheck", params, kind=Kind.IDEMPOTENT))
+        return await self._engine.call("deleteCheck", params, _BOOL, kind=Kind.IDEMPOTENT)
 
     async def transfer(
         self,
@@ -279,17 +263,16 @@ class CryptoPayClient:
 
         async def find_by_spend_id(deadline: float) -> Any:
             items = await self._engine.call(
-                "getTransfers", {"spend_id": spend_id}, kind=Kind.READ, deadline=deadline
+                "getTransfers", {"spend_id": spend_id}, _RAW, kind=Kind.READ, deadline=deadline
             )
             for item in _items(items):
                 if isinstance(item, dict) and str(item.get("spend_id")) == spend_id:
                     return item
             return None
 
-        result = await self._engine.call(
-            "transfer", params, kind=Kind.WRITE, recover=find_by_spend_id
+        return await self._engine.call(
+            "transfer", params, _TRANSFER, kind=Kind.WRITE, recover=find_by_spend_id
         )
-        return _parse(Transfer, result, "transfer")
 
     async def get_invoices(
         self,
@@ -310,8 +293,7 @@ class CryptoPayClient:
             params["invoice_ids"] = p.id_list(invoice_ids, "invoice_ids")
         p.status(status, p.INVOICE_STATUSES, params)
         p.paging(params, offset, count)
-        result = await self._engine.call("getInvoices", params, kind=Kind.READ)
-        return _parse(_INVOICES, _items(result), "getInvoices")
+        return await self._engine.call("getInvoices", params, _INVOICES, kind=Kind.READ)
 
     async def get_transfers(
         self,
@@ -330,8 +312,7 @@ class CryptoPayClient:
         if spend_id is not None:
             params["spend_id"] = p.spend_id(spend_id)
         p.paging(params, offset, count)
-        result = await self._engine.call("getTransfers", params, kind=Kind.READ)
-        return _parse(_TRANSFERS, _items(result), "getTransfers")
+        return await self._engine.call("getTransfers", params, _TRANSFERS, kind=Kind.READ)
 
     async def get_checks(
         self,
@@ -349,20 +330,16 @@ class CryptoPayClient:
             params["check_ids"] = p.id_list(check_ids, "check_ids")
         p.status(status, p.CHECK_STATUSES, params)
         p.paging(params, offset, count)
-        result = await self._engine.call("getChecks", params, kind=Kind.READ)
-        return _parse(_CHECKS, _items(result), "getChecks")
+        return await self._engine.call("getChecks", params, _CHECKS, kind=Kind.READ)
 
     async def get_balance(self) -> list[Balance]:
-        result = await self._engine.call("getBalance", {}, kind=Kind.READ)
-        return _parse(_BALANCES, result, "getBalance")
+        return await self._engine.call("getBalance", {}, _BALANCES, kind=Kind.READ)
 
     async def get_exchange_rates(self) -> list[ExchangeRate]:
-        result = await self._engine.call("getExchangeRates", {}, kind=Kind.READ)
-        return _parse(_RATES, result, "getExchangeRates")
+        return await self._engine.call("getExchangeRates", {}, _RATES, kind=Kind.READ)
 
     async def get_currencies(self) -> list[Currency]:
-        result = await self._engine.call("getCurrencies", {}, kind=Kind.READ)
-        return _parse(_CURRENCIES, result, "getCurrencies")
+        return await self._engine.call("getCurrencies", {}, _CURRENCIES, kind=Kind.READ)
 
     async def get_stats(
         self, *, start_at: datetime | None = None, end_at: datetime | None = None
@@ -374,5 +351,4 @@ class CryptoPayClient:
             params["end_at"] = p.iso_utc(end_at, "end_at")
         if start_at is not None and end_at is not None and start_at > end_at:
             raise ValueError("start_at must not be after end_at")
-        result = await self._engine.call("getStats", params, kind=Kind.READ)
-        return _parse(AppStats, result, "getStats")
+        return await self._engine.call("getStats", params, _STATS, kind=Kind.READ)
