@@ -6,6 +6,7 @@ on PostgreSQL, runs under an advisory lock so that one replica at a time does th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -147,6 +148,8 @@ class Jobs:
                             return
                         await body(self.ctx)
                 self.ctx.metrics.job_runs.labels(job=name, result="ok").inc()
+            except asyncio.CancelledError:
+                log.info("job %s interrupted by shutdown; it runs again after restart", name)
             except Exception:
                 self.ctx.metrics.job_runs.labels(job=name, result="error").inc()
                 log.exception("job %s failed; it runs again next round", name)
@@ -163,6 +166,7 @@ class Jobs:
             seconds=s.rates_refresh_seconds,
             next_run_time=now,
             id="rates",
+            name="rates",
             **common,
         )
         self.scheduler.add_job(
@@ -171,6 +175,7 @@ class Jobs:
             seconds=s.reconcile_interval_seconds,
             next_run_time=now,
             id="reconcile",
+            name="reconcile",
             **common,
         )
         self.scheduler.add_job(
@@ -179,6 +184,7 @@ class Jobs:
             seconds=min(15, s.reconcile_interval_seconds),
             next_run_time=now,
             id="expire",
+            name="expire",
             **common,
         )
         self.scheduler.start()

@@ -53,4 +53,6 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     # aiogram logs every handled update at INFO; keep the bot's own lines readable.
     logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
