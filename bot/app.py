@@ -27,10 +27,15 @@ from bot.jobs import Jobs
 from bot.middlewares import InFlightMiddleware, install_error_handler
 from bot.telegram_retry import RetryMiddleware
 from bot.web import build_web_app
-from payments import CryptoPayClient, ExchangeRateCache
+from payments import CryptoPayClient, CryptoPayError, ExchangeRateCache, UnauthorizedError
 from storage import Database
 
 log = logging.getLogger("bot")
+
+
+class StartupError(Exception):
+    """The bot cannot start for a reason the operator can fix; the message says which."""
+
 
 TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
 SHUTDOWN_DRAIN_SECONDS = 8.0
@@ -79,7 +84,13 @@ async def build_context(settings: Settings, bot: Bot) -> ShopContext:
         rate_limit_per_s=settings.cryptopay_rate_limit,
     )
     rates = ExchangeRateCache(cryptopay, ttl_seconds=settings.rates_refresh_seconds)
-    me = await bot.me()
+    try:
+        me = await bot.me()
+        await check_cryptopay(cryptopay, settings)
+    except BaseException:
+        await cryptopay.aclose()
+        await db.dispose()
+        raise
     return ShopContext(
         settings=settings,
         db=db,
@@ -88,6 +99,23 @@ async def build_context(settings: Settings, bot: Bot) -> ShopContext:
         bot=bot,
         bot_username=me.username or "",
     )
+
+
+async def check_cryptopay(cryptopay: CryptoPayClient, settings: Settings) -> None:
+    """A wrong token stops the start; a Crypto Pay hiccup does not (reconciliation catches up)."""
+    try:
+        app = await cryptopay.get_me()
+    except UnauthorizedError:
+        raise StartupError(
+            f"Crypto Pay rejected CRYPTOPAY_TOKEN on {settings.cryptopay_network} "
+            f"({settings.cryptopay_base_url}); check the token, and that CRYPTOPAY_NETWORK "
+            "matches the bot you created the app in (@CryptoBot: mainnet, "
+            "@CryptoTestnetBot: testnet)."
+        ) from None
+    except CryptoPayError as error:
+        log.warning("Crypto Pay did not answer getMe (%s); starting anyway", error.name)
+        return
+    log.info("Crypto Pay app: %s", app.name)
 
 
 async def run_bot(settings: Settings) -> int:

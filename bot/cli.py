@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 
@@ -49,6 +51,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(error, file=sys.stderr)
         return 1
+    except TelegramUnauthorizedError:
+        print(
+            "Telegram rejected BOT_TOKEN (401 Unauthorized); copy the token again from @BotFather.",
+            file=sys.stderr,
+        )
+        return 1
+    except TelegramNetworkError as error:
+        print(f"Cannot reach Telegram at TELEGRAM_API_URL ({error.message}).", file=sys.stderr)
+        return 1
+    except Exception as error:
+        from bot.app import StartupError
+
+        if isinstance(error, StartupError):
+            print(error, file=sys.stderr)
+            return 1
+        raise
 
 
 class CliError(Exception):
