@@ -1,6 +1,20 @@
-"""Local test doubles of the Telegram Bot API and of Crypto Pay (aiohttp apps)."""
+"""Local test doubles of the Telegram Bot API and of Crypto Pay (aiohttp apps).
 
-from tests.fakes.cryptopay import FakeCryptoPay, WebhookDelivery
-from tests.fakes.telegram import FakeTelegram
+Imported lazily, so ``python -m tests.fakes.cryptopay`` runs without a double import.
+"""
+
+from typing import Any
 
 __all__ = ["FakeCryptoPay", "FakeTelegram", "WebhookDelivery"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("FakeCryptoPay", "WebhookDelivery"):
+        from tests.fakes import cryptopay
+
+        return getattr(cryptopay, name)
+    if name == "FakeTelegram":
+        from tests.fakes.telegram import FakeTelegram
+
+        return FakeTelegram
+    raise AttributeError(name)
