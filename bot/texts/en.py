@@ -45,7 +45,7 @@ def money(amount: Decimal, currency: str) -> str:
 def plain(amount: Decimal) -> str:
     """A decimal without exponent and without trailing zeros beyond cents."""
     text = format(amount.normalize(), "f")
-    if "." in text and len(text.split(".")[1]) < 2:
+    if "." not in text or len(text.split(".")[1]) < 2:
         text = format(amount.quantize(Decimal("0.01")), "f")
     return text
 
