@@ -1,0 +1,354 @@
+"""A real ShopContext for handler, webhook and job tests.
+
+Real: a temporary SQLite file brought up by the migrations, our Crypto Pay client talking
+over loopback HTTP to the FakeCryptoPay server, the rates cache, the aiogram Dispatcher and
+the aiohttp app. The one double is the Telegram network edge: a "recording session" that
+keeps every Bot API request and answers like Telegram would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.base import BaseSession
+from aiogram.enums import ParseMode
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageText,
+    GetMe,
+    SendDocument,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.types import CallbackQuery, Chat, Message, Update, User
+
+from bot.app import create_dispatcher
+from bot.catalog_file import parse_catalog
+from bot.catalog_sync import import_catalog_file
+from bot.config import load_settings
+from bot.context import ShopContext
+from payments import CryptoPayClient, ExchangeRateCache
+from storage import Database
+from storage.models import Order, OutboxMessage, PaymentEvent, StockUnit
+from tests.fakes.cryptopay import FakeCryptoPay
+
+# The token of the signature vectors, so that they verify against our context.
+CP_TOKEN = "123456789:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC"
+BOT_TOKEN = "42:TEST-token_for_the_recording_session"
+BOT_ID = 42
+BOT_USERNAME = "test_shop_bot"
+ADMIN_ID = 900
+ALICE = 1001
+BOB = 1002
+VECTORS = Path("/work/shared/cryptopay/vectors")
+if not VECTORS.exists():  # a checkout without the shared folder: the repo's own copy
+    VECTORS = Path(__file__).resolve().parent.parent / "payments" / "vectors"
+
+CATALOG = """
+currency = "USD"
+
+[[categories]]
+slug = "games"
+title = "Game keys"
+
+[[categories]]
+slug = "indie"
+title = "Indie games"
+parent = "games"
+
+[[categories]]
+slug = "gifts"
+title = "Gift cards"
+
+[[products]]
+sku = "solo"
+category = "games"
+title = "Solo Key"
+description = "Exactly one key left."
+price = "9.99"
+codes = ["SOLO-0001"]
+
+[[products]]
+sku = "multi"
+category = "games"
+title = "Multi Key"
+description = "Several keys, at most three per order."
+price = "2.50"
+max_per_order = 3
+codes = ["MULTI-1", "MULTI-2", "MULTI-3", "MULTI-4", "MULTI-5"]
+
+[[products]]
+sku = "guide"
+category = "games"
+title = "Speedrun Guide"
+price = "1.25"
+unlimited = true
+content = "https://example.com/guide.pdf"
+
+[[products]]
+sku = "indie1"
+category = "indie"
+title = "Indie One"
+price = "4.00"
+codes = ["INDIE-A", "INDIE-B"]
+""" + "".join(
+    f"""
+[[products]]
+sku = "gift{n:02d}"
+category = "gifts"
+title = "Gift card {n:02d}"
+price = "1.00"
+codes = ["GIFT-{n:02d}"]
+"""
+    for n in range(10)
+)
+
+_ids = itertools.count(1)
+
+
+def next_id() -> int:
+    """Unique update/message ids across the whole run (bot.handlers.shop keys its double-tap
+    guard by (user, message) in a module-level dict)."""
+    return next(_ids) + 10_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RecordingSession(BaseSession):
+    """The Telegram network edge: records every request and answers like the Bot API.
+
+    `fail[api_method]` is a list of exceptions (or factories taking the method) raised by the
+    next calls of that method, one per call.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[TelegramMethod[Any]] = []
+        self.fail: dict[str, list[Any]] = {}
+        self._message_ids = itertools.count(500_000)
+
+    def calls(self, api_method: str) -> list[Any]:
+        return [m for m in self.requests if m.__api_method__ == api_method]
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None
+    ) -> Any:
+        self.requests.append(method)
+        queue = self.fail.get(method.__api_method__)
+        if queue:
+            error = queue.pop(0)
+            raise error(method) if callable(error) and not isinstance(error, Exception) else error
+        me = User(id=BOT_ID, is_bot=True, first_name="Shop", username=BOT_USERNAME)
+        if isinstance(method, GetMe):
+            return me
+        if isinstance(method, AnswerCallbackQuery):
+            return True
+        if isinstance(method, SendMessage | SendDocument | EditMessageText):
+            chat_id = method.chat_id if method.chat_id is not None else 0
+            message_id = getattr(method, "message_id", None) or next(self._message_ids)
+            return Message(
+                message_id=message_id,
+                date=_now(),
+                chat=Chat(id=int(chat_id), type="private"),
+                from_user=me,
+                text=getattr(method, "text", None),
+                caption=getattr(method, "caption", None),
+            )
+        return True
+
+    async def stream_content(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        pass
+
+
+@dataclass
+class Clock:
+    """ctx.clock: real time plus an offset the test moves."""
+
+    offset: timedelta = field(default_factory=timedelta)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+@dataclass
+class Shop:
+    """Everything a test touches."""
+
+    ctx: ShopContext
+    cp: FakeCryptoPay
+    session: RecordingSession
+    bot: Bot
+    clock: Clock
+    dp: Dispatcher
+    tmp_path: Path
+
+    # --- feeding updates ---------------------------------------------------------------------
+
+    async def send(self, text: str, user_id: int = ALICE) -> Update:
+        user = User(id=user_id, is_bot=False, first_name=f"User{user_id}")
+        message = Message(
+            message_id=next_id(),
+            date=_now(),
+            chat=Chat(id=user_id, type="private"),
+            from_user=user,
+            text=text,
+        )
+        update = Update(update_id=next_id(), message=message)
+        await self.dp.feed_update(self.bot, update)
+        return update
+
+    def callback(self, data: Any, user: int = ALICE, message_id: int | None = None) -> Update:
+        tg_user = User(id=user, is_bot=False, first_name=f"User{user}")
+        packed = data if isinstance(data, str) else data.pack()
+        on = Message(
+            message_id=message_id or next_id(),
+            date=_now(),
+            chat=Chat(id=user, type="private"),
+            from_user=User(id=BOT_ID, is_bot=True, first_name="Shop"),
+            text="(an earlier screen)",
+        )
+        query = CallbackQuery(
+            id=str(next_id()), from_user=tg_user, chat_instance="ci", message=on, data=packed
+        )
+        return Update(update_id=next_id(), callback_query=query)
+
+    async def press(self, data: Any, user: int = ALICE, message_id: int | None = None) -> Update:
+        update = self.callback(data, user, message_id)
+        await self.dp.feed_update(self.bot, update)
+        return update
+
+    # --- what the bot said -------------------------------------------------------------------
+
+    def answers_to(self, update: Update) -> list[AnswerCallbackQuery]:
+        assert update.callback_query is not None
+        return [
+            m
+            for m in self.session.calls("answerCallbackQuery")
+            if m.callback_query_id == update.callback_query.id
+        ]
+
+    def last_text(self) -> Any:
+        """The last sendMessage or editMessageText."""
+        for m in reversed(self.session.requests):
+            if isinstance(m, SendMessage | EditMessageText):
+                return m
+        raise AssertionError("the bot sent no message")
+
+    # --- database --------------------------------------------------------------------------
+
+    async def rows(self, model: Any, *where: Any) -> list[Any]:
+        async with self.ctx.db.session() as s:
+            return list((await s.execute(sa.select(model).where(*where))).scalars().all())
+
+    async def order(self, order_id: int) -> Order:
+        (found,) = await self.rows(Order, Order.id == order_id)
+        return found
+
+    async def orders(self) -> list[Order]:
+        return await self.rows(Order)
+
+    async def units(self, order_id: int) -> list[StockUnit]:
+        return await self.rows(StockUnit, StockUnit.order_id == order_id)
+
+    async def outbox(self, order_id: int | None = None, kind: str | None = None) -> list[Any]:
+        where = []
+        if order_id is not None:
+            where.append(OutboxMessage.order_id == order_id)
+        if kind is not None:
+            where.append(OutboxMessage.kind == kind)
+        return await self.rows(OutboxMessage, *where)
+
+    async def events(self) -> list[PaymentEvent]:
+        return await self.rows(PaymentEvent)
+
+
+def markup_buttons(method: Any) -> list[Any]:
+    markup = method.reply_markup
+    return [b for row in (markup.inline_keyboard if markup else []) for b in row]
+
+
+def button_texts(method: Any) -> list[str]:
+    return [b.text for b in markup_buttons(method)]
+
+
+async def _fast_sleep(_seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+def make_settings(tmp_path: Path, cp: FakeCryptoPay, **extra: Any) -> Any:
+    values: dict[str, Any] = {
+        "BOT_TOKEN": BOT_TOKEN,
+        "CRYPTOPAY_TOKEN": CP_TOKEN,
+        "CRYPTOPAY_NETWORK": "testnet",
+        "CRYPTOPAY_API_URL": cp.base_url,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/shop.db",
+        "ADMIN_IDS": str(ADMIN_ID),
+        "SHOP_CURRENCY": "USD",
+        "ACCEPTED_ASSETS": "USDT,TON,BTC",
+        "INVOICE_TTL_SECONDS": "900",
+        "MAX_UNPAID_ORDERS": "3",
+        "AUTO_MIGRATE": "true",
+    }
+    values.update(extra)
+    return load_settings(**values)
+
+
+@pytest.fixture
+async def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Shop]:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    async with FakeCryptoPay(token=CP_TOKEN, network="testnet") as cp:
+        settings = make_settings(tmp_path, cp)
+        db = Database(settings.database_url)
+        await db.upgrade()
+        await import_catalog_file(db, parse_catalog(CATALOG, "USD"))
+        cryptopay = CryptoPayClient(
+            CP_TOKEN,
+            cp.base_url,
+            timeout=5.0,
+            max_attempts=2,
+            total_deadline=5.0,
+            backoff_base=0.01,
+            backoff_max=0.01,
+            sleep=_fast_sleep,
+        )
+        rates = ExchangeRateCache(cryptopay, ttl_seconds=60)
+        await rates.refresh()
+        session = RecordingSession()
+        bot = Bot(
+            BOT_TOKEN,
+            session=session,
+            default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+        )
+        clock = Clock()
+        ctx = ShopContext(
+            settings=settings,
+            db=db,
+            cryptopay=cryptopay,
+            rates=rates,
+            bot=bot,
+            bot_username=BOT_USERNAME,
+            clock=clock,
+        )
+        dp = create_dispatcher(ctx)
+        try:
+            yield Shop(ctx, cp, session, bot, clock, dp, tmp_path)
+        finally:
+            await ctx.close()
