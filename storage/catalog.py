@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -74,11 +75,11 @@ class StockCounts(NamedTuple):
 
 def _validate(catalog: CatalogData, known_slugs: set[str]) -> None:
     slugs = [c.slug for c in catalog.categories]
-    dupes = {s for s in slugs if slugs.count(s) > 1}
+    dupes = {s for s, n in Counter(slugs).items() if n > 1}
     if dupes:
         raise CatalogError(f"duplicate category slug(s): {', '.join(sorted(dupes))}")
     skus = [p.sku for p in catalog.products]
-    dupes = {s for s in skus if skus.count(s) > 1}
+    dupes = {s for s, n in Counter(skus).items() if n > 1}
     if dupes:
         raise CatalogError(f"duplicate product sku(s): {', '.join(sorted(dupes))}")
     all_slugs = known_slugs | set(slugs)
@@ -89,10 +90,10 @@ def _validate(catalog: CatalogData, known_slugs: set[str]) -> None:
         if p.category not in all_slugs:
             raise CatalogError(f"product {p.sku!r}: unknown category {p.category!r}")
         try:
-            to_money(p.price)
-        except (ValueError, TypeError) as exc:
+            price = to_money(p.price)
+        except (ArithmeticError, ValueError, TypeError) as exc:
             raise CatalogError(f"product {p.sku!r}: bad price {p.price!r}: {exc}") from exc
-        if p.price < 0:
+        if price < 0:
             raise CatalogError(f"product {p.sku!r}: negative price")
 
 

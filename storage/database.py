@@ -21,7 +21,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_POOL_SIZE = 5
 PG_MAX_OVERFLOW = 10
 
-_BEGIN_OPTION = "storage_sqlite_begin"
+SQLITE_BEGIN_OPTION = "storage_sqlite_begin"
 
 
 class Database:
@@ -53,7 +53,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if backend == "sqlite":
             _install_sqlite_hooks(self.engine)
-            writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            writer = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         else:
             writer = self.engine
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
@@ -110,7 +110,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 

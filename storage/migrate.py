@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-if TYPE_CHECKING:
-    from storage.database import Database
+from storage.database import SQLITE_BEGIN_OPTION, Database
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Arbitrary constant: every replica migrating at startup takes this lock first.
@@ -25,6 +25,21 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+# Alembic keeps its migration context in module globals, so two upgrades interleaving on
+# one event loop would trample each other: serialise them per loop.
+_loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _loop_locks.get(loop)
+    if lock is None:
+        lock = _loop_locks[loop] = asyncio.Lock()
+    return lock
+
+
 async def upgrade_engine(db: Database, revision: str = "head") -> None:
     cfg = alembic_config()
 
@@ -32,20 +47,22 @@ async def upgrade_engine(db: Database, revision: str = "head") -> None:
         cfg.attributes["connection"] = sync_conn
         command.upgrade(cfg, revision)
 
-    async with db.engine.connect() as conn:
+    async with _loop_lock(), db.engine.connect() as conn:
         if db.is_postgres:
             # Transaction-scoped: released when this (transactional-DDL) upgrade commits.
             await conn.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
             )
+        else:
+            # One IMMEDIATE transaction: a second process waits on the busy timeout
+            # instead of failing to upgrade its read lock.
+            await conn.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         await conn.run_sync(_run)
         await conn.commit()
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Apply pending migrations to the database at `url` (idempotent, loop-friendly)."""
-    from storage.database import Database
-
     db = Database(url)
     try:
         await upgrade_engine(db, revision)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage._sql import dialect_of, upsert_insert
+from storage._sql import locked, upsert_insert
 from storage.database import Database
 from storage.enums import OutboxStatus
 from storage.models import OutboxMessage
@@ -88,11 +88,14 @@ async def claim_due(
             .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             .limit(limit)
         )
-        if dialect_of(s) == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+        # Two statements, not `id IN (subquery LIMIT n)`: PostgreSQL may evaluate such a
+        # subquery more than once and update more than `limit` rows.
+        ids = list((await s.scalars(locked(s, due, skip_locked=True))).all())
+        if not ids:
+            return []
         stmt = (
             sa.update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(due.scalar_subquery()))
+            .where(col(OutboxMessage.id).in_(ids))
             .where(col(OutboxMessage.status) == OutboxStatus.PENDING, free)
             .values(
                 claimed_by=worker_id,

@@ -1,0 +1,122 @@
+"""Customers, stats, audit, job locks, the Database helpers and the column types."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+import storage
+from storage import OrderStatus
+from storage.models import Product
+from tests.storage.conftest import order_for, payment, render_one, seed
+
+
+async def test_upsert_customer_and_blocked_flag(db: storage.Database) -> None:
+    c1 = await storage.upsert_customer(db, 10**12, "alice", "en")
+    assert c1.id is not None and not c1.blocked_bot
+    assert await storage.set_blocked(db, 10**12, True)
+    assert not await storage.set_blocked(db, 1, True)
+    blocked = await storage.get_customer(db, 10**12)
+    assert blocked is not None and blocked.blocked_bot
+    c2 = await storage.upsert_customer(db, 10**12, "alice2", "de")
+    assert (c2.id, c2.username, c2.language, c2.blocked_bot) == (c1.id, "alice2", "de", False)
+    assert await storage.get_customer_by_id(db, c1.id) == c2
+
+
+async def test_sales_summary_and_orders_by_status(db: storage.Database) -> None:
+    prod = await seed(db, codes=5)
+    t0 = storage.utcnow()
+    paid = [await order_for(db, prod, telegram_id=i) for i in range(3)]
+    for o in paid:
+        await storage.settle(db, payment(o, paid_at=t0), render_one)
+    await storage.settle(
+        db, payment(await order_for(db, prod), paid_at=t0 - timedelta(days=2)), render_one
+    )
+    await order_for(db, prod)  # pending: not a sale
+    count, total = await storage.sales_summary(db, t0 - timedelta(days=1), t0 + timedelta(1), "USD")
+    assert (count, total) == (3, Decimal("29.97"))
+    assert await storage.sales_summary(db, t0 - timedelta(days=1), t0, "USD") == (0, Decimal(0))
+    assert (await storage.sales_summary(db, t0, t0 + timedelta(1), "EUR"))[0] == 0
+    by_status = await storage.orders_by_status(db)
+    assert by_status["paid"] == 4 and by_status["pending"] == 1 and by_status["refunded"] == 0
+    assert set(by_status) == {s.value for s in OrderStatus}
+
+
+async def test_audit_log(db: storage.Database) -> None:
+    e1 = await storage.write_audit(db, 42, "refund", "order 1 amount 5", "sent")
+    e2 = await storage.write_audit(db, 43, "stock_upload", "sku=x", "added 3")
+    assert e1.id is not None and e2.id is not None and e1.created_at.tzinfo is not None
+    assert [e.action for e in await storage.list_audit(db)] == ["stock_upload", "refund"]
+    assert [e.id for e in await storage.list_audit(db, before_id=e2.id)] == [e1.id]
+
+
+async def test_job_lock_excludes_a_second_holder(db: storage.Database) -> None:
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> bool:
+        async with storage.job_lock(db, 7) as got:
+            entered.set()
+            await release.wait()
+            return got
+
+    task = asyncio.create_task(holder())
+    await entered.wait()
+    async with storage.job_lock(db, 7) as second:
+        async with storage.job_lock(db, 8) as other_key:
+            pass
+    release.set()
+    assert await task is True and other_key is True
+    # PostgreSQL: one holder at a time. SQLite is single-process by construction.
+    assert second is (db.dialect == "sqlite")
+    async with storage.job_lock(db, 7) as again:
+        assert again
+
+
+async def test_ping_dialect_and_bad_url(db: storage.Database, engine_name: str) -> None:
+    assert db.dialect == engine_name
+    assert await db.ping()
+    broken = storage.Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    assert not await broken.ping()
+    await broken.dispose()
+    with pytest.raises(ValueError):
+        storage.Database("mysql+aiomysql://x/y")
+
+
+async def test_sqlite_pragmas(db: storage.Database) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite only")
+    async with db.session() as s:
+        got = [
+            (await s.execute(sa.text(f"PRAGMA {p}"))).scalar()
+            for p in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        ]
+    assert got == ["wal", 1, 1, 30000]
+
+
+async def test_money_is_exact_and_naive_datetimes_are_refused(db: storage.Database) -> None:
+    prod = await seed(db, codes=1)
+    big = Decimal("12345678901.12345678")  # 19 significant digits: a double would round
+    async with db.transaction() as s:
+        await s.execute(sa.update(Product).where(Product.id == prod.id).values(price=big))
+    again = await storage.get_product(db, "key")
+    assert again is not None and again.price == big
+    with pytest.raises(storage.InexactMoney):
+        storage.to_money(Decimal("0.000000001"))
+    with pytest.raises(TypeError):
+        storage.to_money(0.1)  # type: ignore[arg-type]
+    with pytest.raises(sa.exc.StatementError):
+        await storage.overdue_pending_orders(db, datetime(2000, 1, 1))
+    order = await order_for(db, prod, ttl=900)
+    plus3 = timezone(timedelta(hours=3))
+    # Compared as instants, not wall times: +03:00 is 3 hours "later" on the clock face.
+    before = (storage.utcnow() + timedelta(minutes=10)).astimezone(plus3)
+    after = (storage.utcnow() + timedelta(minutes=20)).astimezone(plus3)
+    assert [o.id for o in await storage.overdue_pending_orders(db, before)] == []
+    assert [o.id for o in await storage.overdue_pending_orders(db, after)] == [order.id]
+    far = datetime(2199, 1, 1, tzinfo=UTC)
+    assert [o.id for o in await storage.overdue_pending_orders(db, far)] == [order.id]

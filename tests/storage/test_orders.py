@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+import storage
+from storage import OrderStatus, StockStatus, StockUnit
+from tests.storage.conftest import buyer, catalog, order_for, payment, product, render_one, seed
+
+SOON = timedelta(minutes=15)
+
+
+async def test_create_order_reserves_all_lines_or_nothing(db: storage.Database) -> None:
+    await storage.upsert_catalog(
+        db, catalog(product("a", ["A1", "A2"]), product("b", ["B1"], price=Decimal("2.5")))
+    )
+    a, b = await storage.get_product(db, "a"), await storage.get_product(db, "b")
+    assert a and b and a.id and b.id
+    cust = await buyer(db)
+    assert cust.id is not None
+    expires = storage.utcnow() + SOON
+
+    too_many = await storage.create_order(
+        db, cust.id, [(a.id, 2, a.price), (b.id, 2, b.price)], "USD", expires
+    )
+    assert too_many is None
+    assert await storage.stock_counts(db, a.id) == (2, 0, 0)  # line a was rolled back
+    assert await storage.count_open_orders(db, cust.id) == 0
+
+    order = await storage.create_order(
+        db, cust.id, [(a.id, 2, a.price), (b.id, 1, b.price)], "USD", expires
+    )
+    assert order is not None and order.status is OrderStatus.PENDING
+    assert order.total == Decimal("22.48")
+    assert await storage.stock_counts(db, a.id) == (0, 2, 0)
+    details = await storage.get_order(db, order.id or 0)
+    assert details is not None
+    assert [(ln.product_id, ln.quantity) for ln in details.lines] == [(a.id, 2), (b.id, 1)]
+    assert details.customer.telegram_id == cust.telegram_id and details.codes == {}
+    assert await storage.count_open_orders(db, cust.id) == 1
+
+
+async def test_create_order_refuses_inactive_or_missing_products(db: storage.Database) -> None:
+    prod = await seed(db, codes=2, active=False)
+    cust = await buyer(db)
+    assert cust.id and prod.id
+    exp = storage.utcnow() + SOON
+    assert await storage.create_order(db, cust.id, [(prod.id, 1, prod.price)], "USD", exp) is None
+    assert await storage.create_order(db, cust.id, [(98765, 1, prod.price)], "USD", exp) is None
+    with pytest.raises(ValueError):
+        await storage.create_order(db, cust.id, [(prod.id, 0, prod.price)], "USD", exp)
+
+
+async def test_release_only_if_still_pending_and_reserved(db: storage.Database) -> None:
+    prod = await seed(db, codes=2)
+    order = await order_for(db, prod)
+    assert order.id is not None
+    assert await storage.release_order(db, order.id, OrderStatus.CANCELLED)
+    assert not await storage.release_order(db, order.id, OrderStatus.EXPIRED)
+    assert await storage.stock_counts(db, prod.id or 0) == (2, 0, 0)
+    got = await storage.get_order(db, order.id)
+    assert got is not None and got.order.status is OrderStatus.CANCELLED
+
+    paid = await order_for(db, prod)
+    await storage.settle(db, payment(paid), render_one)
+    assert not await storage.release_order(db, paid.id or 0, OrderStatus.EXPIRED)
+    assert await storage.stock_counts(db, prod.id or 0) == (1, 0, 1)
+    with pytest.raises(ValueError):
+        await storage.release_order(db, paid.id or 0, OrderStatus.PAID)
+
+
+async def test_release_does_not_touch_units_reserved_by_others(db: storage.Database) -> None:
+    prod = await seed(db, codes=2)
+    mine = await order_for(db, prod, telegram_id=1)
+    theirs = await order_for(db, prod, telegram_id=2)
+    await storage.release_order(db, mine.id or 0, OrderStatus.EXPIRED)
+    async with db.session() as s:
+        units = (await s.scalars(sa.select(StockUnit).order_by(StockUnit.id))).all()
+    assert {(u.status, u.order_id) for u in units} == {
+        (StockStatus.AVAILABLE, None),
+        (StockStatus.RESERVED, theirs.id),
+    }
+
+
+async def test_attach_invoice(db: storage.Database) -> None:
+    prod = await seed(db)
+    order = await order_for(db, prod)
+    oid = order.id or 0
+    assert await storage.attach_invoice(db, oid, 11, "IVh", "https://t.me/CryptoBot?start=IVh")
+    assert await storage.attach_invoice(db, oid, 11, "IVh", "https://t.me/CryptoBot?start=IVh")
+    assert not await storage.attach_invoice(db, oid, 12, "other", "https://x")
+    by_invoice = await storage.get_order_by_invoice(db, 11)
+    assert by_invoice is not None and by_invoice.id == oid
+    assert by_invoice.bot_invoice_url == "https://t.me/CryptoBot?start=IVh"
+    await storage.release_order(db, oid, OrderStatus.CANCELLED)
+    other = await order_for(db, prod)
+    assert not await storage.attach_invoice(db, oid, 13, "h", "u")  # no longer pending
+    assert other.id != oid
+
+
+async def test_order_listings(db: storage.Database) -> None:
+    prod = await seed(db, codes=10)
+    mine = [await order_for(db, prod, telegram_id=1) for _ in range(5)]
+    theirs = await order_for(db, prod, telegram_id=2)
+    cust = await buyer(db, 1)
+    assert cust.id is not None
+
+    page1 = await storage.list_customer_orders(db, cust.id, limit=3)
+    page2 = await storage.list_customer_orders(db, cust.id, before_id=page1[-1].id, limit=3)
+    assert [o.id for o in page1 + page2] == [o.id for o in reversed(mine)]
+
+    await storage.settle(db, payment(mine[0]), render_one)
+    paid = await storage.list_orders(db, OrderStatus.PAID)
+    assert [o.id for o in paid] == [mine[0].id]
+    everything = await storage.list_orders(db, limit=100)
+    assert everything[0].id == theirs.id and len(everything) == 6
+    older = await storage.list_orders(db, before_id=theirs.id, limit=2)
+    assert [o.id for o in older] == [mine[4].id, mine[3].id]
+
+
+async def test_job_queries(db: storage.Database) -> None:
+    prod = await seed(db, codes=10)
+    now = storage.utcnow()
+    overdue = await order_for(db, prod, ttl=-60)
+    fresh = await order_for(db, prod, ttl=600)
+    for o in (overdue, fresh):
+        await storage.attach_invoice(db, o.id or 0, 900 + (o.id or 0), "h", "u")
+
+    assert [o.id for o in await storage.overdue_pending_orders(db, now)] == [overdue.id]
+    with_invoice = await storage.pending_orders_with_invoice(db, limit=1)
+    assert [o.id for o in with_invoice] == [overdue.id]
+    nxt = await storage.pending_orders_with_invoice(db, limit=10, after_id=overdue.id)
+    assert [o.id for o in nxt] == [fresh.id]
+
+    await storage.release_order(db, overdue.id or 0, OrderStatus.EXPIRED)
+    since = await storage.orders_expired_since(db, now - timedelta(hours=1))
+    assert [o.id for o in since] == [overdue.id]
+    assert await storage.orders_expired_since(db, now) == []
+    assert [o.id for o in await storage.overdue_pending_orders(db, now)] == []
