@@ -137,6 +137,7 @@ class RecordingSession(BaseSession):
         super().__init__()
         self.requests: list[TelegramMethod[Any]] = []
         self.fail: dict[str, list[Any]] = {}
+        self.accepted: list[TelegramMethod[Any]] = []  # the calls that "succeeded"
         self._message_ids = itertools.count(500_000)
 
     def calls(self, api_method: str) -> list[Any]:
@@ -150,6 +151,7 @@ class RecordingSession(BaseSession):
         if queue:
             error = queue.pop(0)
             raise error(method) if callable(error) and not isinstance(error, Exception) else error
+        self.accepted.append(method)
         me = User(id=BOT_ID, is_bot=True, first_name="Shop", username=BOT_USERNAME)
         if isinstance(method, GetMe):
             return me

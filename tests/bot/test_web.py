@@ -1,0 +1,309 @@
+"""The Crypto Pay webhook, /healthz and /metrics against the real aiohttp app (issue 5)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aiogram.types import User
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+
+from bot.shop.checkout import checkout
+from bot.web import build_web_app
+from storage import Database
+from storage.enums import OrderStatus
+from tests.bot.conftest import ADMIN_ID, ALICE, CP_TOKEN, VECTORS, Shop
+
+HEADER = "crypto-pay-api-signature"
+UNREACHABLE_DB = "postgresql+asyncpg://postgres@127.0.0.1:1/x"
+
+
+def sign(body: bytes, token: str = CP_TOKEN) -> str:
+    key = hashlib.sha256(token.encode()).digest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def compact(update: dict[str, Any]) -> bytes:
+    return json.dumps(update, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@pytest.fixture
+async def client(shop: Shop) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(build_web_app(shop.ctx))) as c:
+        shop.cp.webhook_url = str(c.make_url(shop.ctx.settings.cryptopay_webhook_path))
+        yield c
+
+
+async def post(client: TestClient[Any, Any], shop: Shop, body: bytes, signature: str | None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers[HEADER] = signature
+    return await client.post(shop.ctx.settings.cryptopay_webhook_path, data=body, headers=headers)
+
+
+async def place(shop: Shop, sku: str = "multi", qty: int = 1, user: int = ALICE) -> int:
+    tg_user = User(id=user, is_bot=False, first_name="Buyer")
+    result = await checkout(shop.ctx, tg_user, sku, qty)
+    assert result.ok and result.order_id is not None
+    return result.order_id
+
+
+async def invoice_of(shop: Shop, order_id: int) -> int:
+    invoice_id = (await shop.order(order_id)).invoice_id
+    assert invoice_id is not None
+    return invoice_id
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((VECTORS / name).read_text(encoding="utf-8"))
+
+
+def sample_cases() -> list[dict[str, Any]]:
+    return sample("webhook_signature_vectors.json")["cases"]
+
+
+@pytest.mark.parametrize("case", sample_cases(), ids=lambda c: c["name"])
+async def test_signature_vectors(shop: Shop, client: TestClient[Any, Any], case: Any) -> None:
+    # The context's token is the case's token (NEG_wrong_token: signed with another one).
+    token = SecretStr(case["token"])
+    shop.ctx.settings = shop.ctx.settings.model_copy(update={"cryptopay_token": token})
+    response = await post(
+        client, shop, case["body"].encode("utf-8"), case["header_crypto_pay_api_signature"]
+    )
+    if case["expected_valid"]:
+        assert response.status == 200, await response.text()
+        # None of these invoices is ours: recorded, not settled.
+        assert len(await shop.events()) == 1
+    else:
+        assert response.status == 401
+        assert await shop.events() == []
+
+
+async def test_missing_signature_is_401(shop: Shop, client: TestClient[Any, Any]) -> None:
+    body = sample_cases()[2]["body"].encode()
+    assert (await post(client, shop, body, None)).status == 401
+    assert (await post(client, shop, body, "")).status == 401
+    assert await shop.events() == []
+
+
+async def test_body_over_one_mib_is_413(shop: Shop, client: TestClient[Any, Any]) -> None:
+    body = b'{"pad":"' + b"x" * (1024 * 1024) + b'"}'
+    response = await post(client, shop, body, sign(body))
+    assert response.status == 413
+
+
+async def test_signed_but_not_json_is_400(shop: Shop, client: TestClient[Any, Any]) -> None:
+    for body in (b"not json at all", b"[1,2,3]", b'{"update_type":"invoice_paid"}'):
+        response = await post(client, shop, body, sign(body))
+        assert response.status == 400, body
+
+
+async def test_other_update_types_are_ignored(shop: Shop, client: TestClient[Any, Any]) -> None:
+    order_id = await place(shop)
+    invoice_id = await invoice_of(shop, order_id)
+    await shop.cp.pay(invoice_id, send_webhook=False)
+    update = {
+        "update_id": 7,
+        "update_type": "invoice_refunded",
+        "request_date": "2026-01-01T00:00:00.000Z",
+        "payload": shop.cp.invoice(invoice_id),
+    }
+    body = compact(update)
+    response = await post(client, shop, body, sign(body))
+    assert response.status == 200
+    assert (await response.json())["ignored"] is True
+    assert (await shop.order(order_id)).status == OrderStatus.PENDING
+    assert await shop.events() == []
+
+
+async def test_unknown_invoice_is_200_and_recorded(
+    shop: Shop, client: TestClient[Any, Any]
+) -> None:
+    case = next(c for c in sample_cases() if c["name"] == "minimal")
+    body = case["body"].encode()
+    response = await post(client, shop, body, case["header_crypto_pay_api_signature"])
+    assert response.status == 200
+    assert (await response.json())["result"] == "unknown_order"
+    (event,) = await shop.events()
+    assert event.invoice_id == json.loads(body)["payload"]["invoice_id"]
+    assert event.order_id is None
+    assert event.source == "webhook"
+
+
+async def test_paid_webhook_from_the_fake_settles(shop: Shop, client: TestClient[Any, Any]) -> None:
+    order_id = await place(shop, "multi", 2)
+    invoice_id = await invoice_of(shop, order_id)
+    status = await shop.cp.pay(invoice_id)  # the fake POSTs its signed compact JSON
+    assert status == 200
+    (delivery,) = shop.cp.webhook_deliveries
+    assert json.loads(delivery.response_body)["result"] == "settled"
+    order = await shop.order(order_id)
+    assert order.status == OrderStatus.PAID
+    assert order.paid_amount == Decimal(shop.cp.invoice(invoice_id)["paid_amount"])
+    (goods,) = await shop.outbox(order_id, kind="goods")
+    assert goods.chat_id == ALICE and f"#{order_id}" in goods.text
+    assert "MULTI-" in goods.text
+    (admin,) = await shop.outbox(order_id, kind="admin")
+    assert admin.chat_id == ADMIN_ID
+
+
+async def test_ten_identical_deliveries_settle_once(
+    shop: Shop, client: TestClient[Any, Any]
+) -> None:
+    order_id = await place(shop, "solo")
+    invoice_id = await invoice_of(shop, order_id)
+    await shop.cp.pay(invoice_id, send_webhook=False)
+    statuses = await shop.cp.deliver_webhook(invoice_id, times=10, concurrently=True)
+    assert len(statuses) == 10
+    assert all(s is not None and 200 <= s < 300 for s in statuses), statuses
+    results = sorted(json.loads(d.response_body)["result"] for d in shop.cp.webhook_deliveries)
+    assert results == ["duplicate"] * 9 + ["settled"]
+    registry = shop.ctx.metrics.registry
+    settled = registry.get_sample_value(
+        "shop_settlements_total", {"source": "webhook", "outcome": "settled"}
+    )
+    assert settled == 1
+    assert len(await shop.outbox(order_id, kind="goods")) == 1
+    assert (await shop.order(order_id)).status == OrderStatus.PAID
+
+
+async def test_database_down_is_503_then_retry_settles(
+    shop: Shop, client: TestClient[Any, Any]
+) -> None:
+    order_id = await place(shop, "solo")
+    invoice_id = await invoice_of(shop, order_id)
+    real_db = shop.ctx.db
+    await shop.cp.pay(invoice_id, send_webhook=False)
+    shop.ctx.db = Database(UNREACHABLE_DB)
+    try:
+        (status,) = await shop.cp.deliver_webhook(invoice_id)
+        assert status == 503
+        health = await client.get("/healthz")
+        assert health.status == 503
+    finally:
+        await shop.ctx.db.dispose()
+        shop.ctx.db = real_db
+    assert (await shop.order(order_id)).status == OrderStatus.PENDING
+    # Crypto Pay retries; now the database answers.
+    (status,) = await shop.cp.deliver_webhook(invoice_id)
+    assert status == 200
+    assert (await shop.order(order_id)).status == OrderStatus.PAID
+
+
+async def test_amount_mismatch_needs_review(shop: Shop, client: TestClient[Any, Any]) -> None:
+    order_id = await place(shop, "multi", 2)  # 5.00 USD
+    invoice_id = await invoice_of(shop, order_id)
+    await shop.cp.pay(invoice_id, send_webhook=False)
+    invoice = copy.deepcopy(shop.cp.invoice(invoice_id))
+    invoice["amount"] = "1.00"
+    body = compact(
+        {
+            "update_id": 99,
+            "update_type": "invoice_paid",
+            "request_date": "2026-01-01T00:00:00.000Z",
+            "payload": invoice,
+        }
+    )
+    response = await post(client, shop, body, sign(body))
+    assert response.status == 200
+    order = await shop.order(order_id)
+    assert order.status == OrderStatus.NEEDS_REVIEW
+    assert order.attention_reason and "amount" in order.attention_reason
+    assert await shop.outbox(order_id, kind="goods") == []
+    (alert,) = await shop.outbox(order_id, kind="admin")
+    assert alert.chat_id == ADMIN_ID and "needs review" in alert.text
+    (notice,) = await shop.outbox(order_id, kind="notice")
+    assert notice.chat_id == ALICE
+
+
+def _aligned_sample(order_id: int, invoice_id: int) -> dict[str, Any]:
+    update = sample("webhook_payload_testnet_2022_sample.json")["update"]
+    update["payload"]["invoice_id"] = invoice_id
+    update["payload"]["payload"] = str(order_id)
+    return update
+
+
+async def test_2022_sample_as_is_is_recorded_for_review(
+    shop: Shop, client: TestClient[Any, Any]
+) -> None:
+    """The published sample is a *crypto* invoice (asset USDT, amount 2.5). Our orders are
+    fiat invoices, so aligned with one of our orders it must not deliver: needs_review."""
+    order_id = await place(shop, "multi", 1)  # 2.50 USD
+    invoice_id = await invoice_of(shop, order_id)
+    body = compact(_aligned_sample(order_id, invoice_id))
+    response = await post(client, shop, body, sign(body))
+    assert response.status == 200
+    assert (await shop.order(order_id)).status == OrderStatus.NEEDS_REVIEW
+    assert await shop.outbox(order_id, kind="goods") == []
+
+
+async def test_2022_sample_patched_into_fiat_settles(
+    shop: Shop, client: TestClient[Any, Any]
+) -> None:
+    """The same real-shaped payload, patched into the fiat invoice we create (as Crypto Pay
+    sends for currency_type=fiat), re-signed: it settles."""
+    order_id = await place(shop, "multi", 1)  # 2.50 USD
+    invoice_id = await invoice_of(shop, order_id)
+    update = _aligned_sample(order_id, invoice_id)
+    invoice = update["payload"]
+    del invoice["asset"]
+    invoice.update(
+        currency_type="fiat",
+        fiat="USD",
+        amount="2.5",
+        accepted_assets=["USDT", "TON", "BTC"],
+        paid_asset="USDT",
+        paid_amount="2.5",
+        paid_fiat_rate="1",
+        fee_asset="USDT",
+        fee_amount="0.075",
+    )
+    body = compact(update)
+    response = await post(client, shop, body, sign(body))
+    assert response.status == 200
+    assert (await response.json())["result"] == "settled"
+    order = await shop.order(order_id)
+    assert order.status == OrderStatus.PAID
+    assert order.paid_amount == Decimal("2.5") and order.paid_asset == "USDT"
+    assert len(await shop.outbox(order_id, kind="goods")) == 1
+
+
+async def test_healthz(shop: Shop, client: TestClient[Any, Any]) -> None:
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+    await shop.ctx.db.dispose()
+    real_db = shop.ctx.db
+    shop.ctx.db = Database(UNREACHABLE_DB)
+    try:
+        response = await client.get("/healthz")
+        assert response.status == 503
+    finally:
+        await shop.ctx.db.dispose()
+        shop.ctx.db = real_db
+
+
+async def test_metrics(shop: Shop, client: TestClient[Any, Any]) -> None:
+    def created(text: str) -> float:
+        for line in text.splitlines():
+            if line.startswith('shop_checkouts_total{result="created"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    text = await response.text()
+    assert "shop_cryptopay_webhook_responses" in text and "shop_checkouts" in text
+    before = created(text)
+
+    await place(shop)
+    after = created(await (await client.get("/metrics")).text())
+    assert after == before + 1
