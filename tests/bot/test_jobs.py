@@ -1,0 +1,247 @@
+"""Reconciliation, expiry, late payments and the outbox worker (issue 5)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import SendDocument, SendMessage
+from aiogram.types import User
+
+from bot.catalog_file import parse_catalog
+from bot.catalog_sync import import_catalog_file
+from bot.jobs import expire, reconcile
+from bot.shop.checkout import checkout
+from bot.shop.delivery import OutboxWorker
+from storage.customers import get_customer
+from storage.enums import OrderStatus, OutboxStatus, StockStatus
+from storage.listing import get_product, stock_counts
+from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop
+
+
+async def place(shop: Shop, sku: str = "multi", qty: int = 1, user: int = ALICE) -> int:
+    result = await checkout(shop.ctx, User(id=user, is_bot=False, first_name="B"), sku, qty)
+    assert result.ok and result.order_id is not None, result
+    return result.order_id
+
+
+async def invoice_of(shop: Shop, order_id: int) -> int:
+    invoice_id = (await shop.order(order_id)).invoice_id
+    assert invoice_id is not None
+    return invoice_id
+
+
+async def available(shop: Shop, sku: str) -> int:
+    product = await get_product(shop.ctx.db, sku)
+    assert product is not None and product.id is not None
+    return (await stock_counts(shop.ctx.db, product.id)).available
+
+
+async def test_reconcile_settles_a_missed_webhook(shop: Shop) -> None:
+    paid = await place(shop, "multi", 2)
+    unpaid = await place(shop, "solo")
+    await shop.cp.pay(await invoice_of(shop, paid), send_webhook=False)
+
+    assert await reconcile(shop.ctx) == 1
+    assert (await shop.order(paid)).status == OrderStatus.PAID
+    assert (await shop.order(unpaid)).status == OrderStatus.PENDING
+    assert len(await shop.outbox(paid, kind="goods")) == 1
+    assert shop.ctx.outbox_wakeup.is_set()
+    (call,) = shop.cp.calls_of("getInvoices")[-1:]
+    assert "invoice_ids" in call
+    # A second round changes nothing.
+    assert await reconcile(shop.ctx) == 0
+    assert len(await shop.outbox(paid, kind="goods")) == 1
+
+
+async def test_expiry_releases_and_tells_the_buyer(shop: Shop) -> None:
+    order_id = await place(shop, "multi", 3)
+    assert await available(shop, "multi") == 2
+    assert await expire(shop.ctx) == 0  # not due yet
+    assert (await shop.order(order_id)).status == OrderStatus.PENDING
+
+    shop.clock.advance(901)
+    assert await expire(shop.ctx) == 1
+    assert (await shop.order(order_id)).status == OrderStatus.EXPIRED
+    assert await shop.units(order_id) == []
+    assert await available(shop, "multi") == 5
+    (notice,) = await shop.outbox(order_id, kind="notice")
+    assert notice.chat_id == ALICE and f"#{order_id} expired" in notice.text
+    deleted = [int(p["invoice_id"]) for p in shop.cp.calls_of("deleteInvoice")]
+    assert deleted == [await invoice_of(shop, order_id)]
+
+
+async def test_expiry_settles_an_overdue_order_that_was_paid(shop: Shop) -> None:
+    order_id = await place(shop, "solo")
+    await shop.cp.pay(await invoice_of(shop, order_id), send_webhook=False)
+    shop.clock.advance(901)
+    assert await expire(shop.ctx) == 0
+    assert (await shop.order(order_id)).status == OrderStatus.PAID
+    assert await shop.outbox(order_id, kind="notice") == []
+
+
+async def _expire_keeping_invoice(shop: Shop, order_id: int) -> None:
+    """Expire our order while the invoice stays payable at Crypto Pay (deleteInvoice fails:
+    the race in which a buyer pays in the last second)."""
+    shop.cp.fail_next("deleteInvoice", 500, times=5)
+    shop.clock.advance(901)
+    assert await expire(shop.ctx) == 1
+    assert (await shop.order(order_id)).status == OrderStatus.EXPIRED
+
+
+async def test_late_payment_with_stock_is_fulfilled(shop: Shop) -> None:
+    order_id = await place(shop, "multi", 2)
+    await _expire_keeping_invoice(shop, order_id)
+    assert await available(shop, "multi") == 5
+
+    await shop.cp.pay(await invoice_of(shop, order_id), send_webhook=False)
+    assert await reconcile(shop.ctx) == 1
+    order = await shop.order(order_id)
+    assert order.status == OrderStatus.PAID
+    units = await shop.units(order_id)
+    assert len(units) == 2 and all(u.status == StockStatus.SOLD for u in units)
+    assert await available(shop, "multi") == 3
+    (goods,) = await shop.outbox(order_id, kind="goods")
+    assert all(u.code in goods.text for u in units)
+    (admin,) = await shop.outbox(order_id, kind="admin")
+    assert "late payment" in admin.text
+
+
+async def test_late_payment_without_stock_needs_refund(shop: Shop) -> None:
+    alice = await place(shop, "solo", user=ALICE)
+    await _expire_keeping_invoice(shop, alice)
+    bob = await place(shop, "solo", user=BOB)  # the unit Alice's order released
+    await shop.cp.pay(await invoice_of(shop, bob), send_webhook=False)
+    await shop.cp.pay(await invoice_of(shop, alice), send_webhook=False)
+
+    assert await reconcile(shop.ctx) == 2
+    assert (await shop.order(bob)).status == OrderStatus.PAID
+    order = await shop.order(alice)
+    assert order.status == OrderStatus.NEEDS_REFUND
+    assert order.paid_amount is not None and order.paid_asset == "USDT"
+    assert await shop.units(alice) == []
+    assert await shop.outbox(alice, kind="goods") == []
+    notices = await shop.outbox(alice, kind="notice")
+    assert [n.chat_id for n in notices] == [ALICE, ALICE]  # expired, then the late payment
+    assert "expired" in notices[0].text and "refund" in notices[1].text
+    (alert,) = await shop.outbox(alice, kind="admin")
+    assert alert.chat_id == ADMIN_ID and f"/refund {alice}" in alert.text
+
+
+# --- the outbox worker -----------------------------------------------------------------------
+
+
+async def paid_order(shop: Shop, sku: str = "multi", qty: int = 1) -> int:
+    order_id = await place(shop, sku, qty)
+    await shop.cp.pay(await invoice_of(shop, order_id), send_webhook=False)
+    assert await reconcile(shop.ctx) == 1
+    return order_id
+
+
+def goods_sent(shop: Shop, order_id: int) -> list[Any]:
+    return [
+        m
+        for m in shop.session.accepted
+        if isinstance(m, SendMessage | SendDocument)
+        and m.chat_id == ALICE
+        and f"Order #{order_id} is paid" in (getattr(m, "text", None) or m.caption or "")
+    ]
+
+
+def fail_sends(shop: Shop, error: Any, times: int = 2) -> None:
+    """The next sends fail (the goods message and the admin's 'paid' notice)."""
+    shop.session.fail["sendMessage"] = [error] * times
+
+
+async def test_outbox_500_then_429_then_success_delivers_once(shop: Shop) -> None:
+    order_id = await paid_order(shop)
+    worker = OutboxWorker(shop.ctx)
+
+    fail_sends(shop, lambda m: TelegramServerError(method=m, message="Internal Server Error"))
+    assert await worker.drain_once() == 2
+    (goods,) = await shop.outbox(order_id, kind="goods")
+    assert goods.status == OutboxStatus.PENDING and goods.sent_at is None
+    assert goods.attempts == 1 and "TelegramServerError" in (goods.last_error or "")
+    assert goods.next_attempt_at > shop.clock()
+    assert goods_sent(shop, order_id) == []
+    assert (await shop.order(order_id)).status == OrderStatus.PAID
+    assert await worker.drain_once() == 0  # not due yet
+
+    shop.clock.advance(700)  # past any backoff
+    fail_sends(
+        shop, lambda m: TelegramRetryAfter(method=m, message="Too Many Requests", retry_after=30)
+    )
+    assert await worker.drain_once() == 2
+    (goods,) = await shop.outbox(order_id, kind="goods")
+    assert goods.status == OutboxStatus.PENDING
+    wait = goods.next_attempt_at - shop.clock()
+    assert timedelta(seconds=28) < wait <= timedelta(seconds=30)
+    assert goods_sent(shop, order_id) == []
+
+    shop.clock.advance(31)
+    assert await worker.drain_once() == 2
+    (goods,) = await shop.outbox(order_id, kind="goods")
+    assert goods.status == OutboxStatus.SENT and goods.sent_at is not None
+    (sent,) = goods_sent(shop, order_id)
+    assert "MULTI-" in sent.text
+    assert (await shop.order(order_id)).status == OrderStatus.DELIVERED
+    admin = [m for m in shop.session.accepted if getattr(m, "chat_id", None) == ADMIN_ID]
+    assert len(admin) == 1
+
+    shop.clock.advance(3600)
+    assert await worker.drain_once() == 0
+    assert len(goods_sent(shop, order_id)) == 1
+
+
+async def test_outbox_403_marks_blocked_and_tells_admins(shop: Shop) -> None:
+    order_id = await paid_order(shop)
+    worker = OutboxWorker(shop.ctx)
+    shop.session.fail["sendMessage"] = [
+        lambda m: TelegramForbiddenError(method=m, message="Forbidden: bot was blocked by the user")
+    ]
+    # The goods message goes first (lower id); the admin's notice is accepted.
+    await worker.drain_once()
+    (goods,) = await shop.outbox(order_id, kind="goods")
+    assert goods.status == OutboxStatus.FAILED and goods.sent_at is None
+    assert "403" in (goods.last_error or "")
+    customer = await get_customer(shop.ctx.db, ALICE)
+    assert customer is not None and customer.blocked_bot is True
+    admin = await shop.outbox(order_id, kind="admin")
+    blocked = [m for m in admin if "blocked the bot" in m.text]
+    assert len(blocked) == 1 and blocked[0].chat_id == ADMIN_ID
+    assert (await shop.order(order_id)).status == OrderStatus.PAID  # stays paid
+
+    await worker.drain_once()  # the admin notice goes out; the goods are not retried
+    assert goods_sent(shop, order_id) == []
+    assert (await shop.outbox(order_id, kind="goods"))[0].status == OutboxStatus.FAILED
+
+
+async def test_long_code_list_goes_as_a_txt_document(shop: Shop) -> None:
+    codes = ", ".join(f'"BULK-{n:04d}-XXXXXXXXXXXX"' for n in range(300))
+    catalog = f"""
+[[categories]]
+slug = "bulk"
+title = "Bulk"
+
+[[products]]
+sku = "bulk"
+category = "bulk"
+title = "Bulk codes"
+price = "0.10"
+codes = [{codes}]
+"""
+    await import_catalog_file(shop.ctx.db, parse_catalog(catalog, "USD"))
+    order_id = await paid_order(shop, "bulk", 300)
+    worker = OutboxWorker(shop.ctx)
+    await worker.drain_once()
+
+    (document,) = shop.session.calls("sendDocument")
+    assert document.chat_id == ALICE
+    assert document.document.filename == f"order-{order_id}.txt"
+    lines = document.document.data.decode().split()
+    assert len(lines) == 300 and len(set(lines)) == 300
+    assert all(line.startswith("BULK-") for line in lines)
+    assert f"#{order_id}" in (document.caption or "")
+    assert not [m for m in shop.session.calls("sendMessage") if m.chat_id == ALICE]
+    assert (await shop.order(order_id)).status == OrderStatus.DELIVERED
