@@ -8,8 +8,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
-
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 
@@ -51,22 +49,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(error, file=sys.stderr)
         return 1
-    except TelegramUnauthorizedError:
-        print(
-            "Telegram rejected BOT_TOKEN (401 Unauthorized); copy the token again from @BotFather.",
-            file=sys.stderr,
-        )
-        return 1
-    except TelegramNetworkError as error:
-        print(f"Cannot reach Telegram at TELEGRAM_API_URL ({error.message}).", file=sys.stderr)
-        return 1
     except Exception as error:
-        from bot.app import StartupError
+        message = _startup_failure(error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 1
 
-        if isinstance(error, StartupError):
-            print(error, file=sys.stderr)
-            return 1
-        raise
+
+def _startup_failure(error: Exception) -> str | None:
+    """The operator's sentence for a known startup failure, else None.
+
+    aiogram is imported here, not at the top: importing it takes seconds, and a missing
+    variable must be reported at once (PRODUCT.md §2: fail fast).
+    """
+    from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+
+    from bot.app import StartupError
+
+    if isinstance(error, TelegramUnauthorizedError):
+        return (
+            "Telegram rejected BOT_TOKEN (401 Unauthorized); copy the token again from @BotFather."
+        )
+    if isinstance(error, TelegramNetworkError):
+        return f"Cannot reach Telegram at TELEGRAM_API_URL ({error.message})."
+    if isinstance(error, StartupError):
+        return str(error)
+    return None
 
 
 class CliError(Exception):
