@@ -303,9 +303,7 @@ async def test_cancel_releases_units_and_deletes_invoice(shop: Shop) -> None:
     assert (await shop.order(order_id)).status == OrderStatus.CANCELLED
     assert await shop.units(order_id) == []
     assert await available(shop, "multi") == 5
-    assert shop.cp.calls_of("deleteInvoice") == [{"invoice_id": invoice_id}] or [
-        int(p["invoice_id"]) for p in shop.cp.calls_of("deleteInvoice")
-    ] == [invoice_id]
+    assert [int(p["invoice_id"]) for p in shop.cp.calls_of("deleteInvoice")] == [invoice_id]
 
     # A second Cancel cannot cancel again.
     update = await shop.press(OrderButton(action=OrderAction.CANCEL, order_id=order_id))

@@ -13,10 +13,11 @@ from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
 from bot.jobs import expire, reconcile
 from bot.shop.checkout import checkout
-from bot.shop.delivery import OutboxWorker
+from bot.shop.delivery import LEASE_SECONDS, OutboxWorker
 from storage.customers import get_customer
 from storage.enums import OrderStatus, OutboxStatus, StockStatus
 from storage.listing import get_product, stock_counts
+from storage.outbox import claim_due
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop
 
 
@@ -215,6 +216,20 @@ async def test_outbox_403_marks_blocked_and_tells_admins(shop: Shop) -> None:
     await worker.drain_once()  # the admin notice goes out; the goods are not retried
     assert goods_sent(shop, order_id) == []
     assert (await shop.outbox(order_id, kind="goods"))[0].status == OutboxStatus.FAILED
+
+
+async def test_restart_between_settle_and_send_delivers_on_next_start(shop: Shop) -> None:
+    order_id = await paid_order(shop)
+    crashed = OutboxWorker(shop.ctx)
+    claimed = await claim_due(shop.ctx.db, crashed.worker_id, shop.clock(), limit=20)
+    assert {m.kind for m in claimed} == {"goods", "admin"}  # claimed, then the process died
+
+    restarted = OutboxWorker(shop.ctx)
+    assert await restarted.drain_once() == 0  # the dead worker's lease still holds
+    shop.clock.advance(LEASE_SECONDS + 1)
+    assert await restarted.drain_once() == 2
+    assert len(goods_sent(shop, order_id)) == 1
+    assert (await shop.order(order_id)).status == OrderStatus.DELIVERED
 
 
 async def test_long_code_list_goes_as_a_txt_document(shop: Shop) -> None:
