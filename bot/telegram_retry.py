@@ -17,14 +17,30 @@ from aiogram.methods import Response, TelegramMethod
 
 log = logging.getLogger("bot.telegram")
 
-MAX_RETRY_AFTER = 60.0
+MAX_RETRY_AFTER = 10.0
+IDEMPOTENT = frozenset(
+    {
+        "getMe",
+        "getUpdates",
+        "answerCallbackQuery",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "editMessageCaption",
+        "deleteMessage",
+        "setWebhook",
+        "deleteWebhook",
+        "getWebhookInfo",
+        "setMyCommands",
+        "getFile",
+    }
+)
 
 
 class RetryMiddleware(BaseRequestMiddleware):
-    """429: wait `retry_after` (capped) and try again; 5xx/network: a short backoff, a few times.
-
-    Calls that must not be repeated blindly (the outbox's deliveries) pass `attempts=1` through
-    their own loop; interactive replies get a couple of quiet retries.
+    """429: wait a short `retry_after` and try again (Telegram did nothing, so it is safe).
+    5xx/network: a short backoff, a few times, but only for calls that are safe to repeat — a
+    send that failed with a 5xx may still have been delivered, so it is not blindly re-sent
+    (the outbox reschedules its own deliveries; an interactive reply gets the error handler).
     """
 
     def __init__(self, attempts: int = 3, base_delay: float = 0.5) -> None:
@@ -51,7 +67,7 @@ class RetryMiddleware(BaseRequestMiddleware):
                 )
                 await asyncio.sleep(error.retry_after)
             except (TelegramServerError, TelegramNetworkError) as error:
-                if attempt >= self.attempts:
+                if attempt >= self.attempts or method.__api_method__ not in IDEMPOTENT:
                     raise
                 delay = self.base_delay * 2 ** (attempt - 1) * (0.5 + random.random())
                 log.warning(

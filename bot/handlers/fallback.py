@@ -14,9 +14,7 @@ def build_router() -> Router:
 
     @router.callback_query()
     async def stale_button(query: CallbackQuery) -> None:
-        await query.answer(
-            "This button no longer works. Use /start to begin again.", show_alert=True
-        )
+        await query.answer(t.STALE_BUTTON, show_alert=True)
 
     @router.message()
     async def anything_else(message: Message) -> None:

@@ -28,6 +28,7 @@ REFUSALS = {
 def build_router() -> Router:
     router = Router(name="shop")
     router.message.filter(F.chat.type == "private")
+    guard = BuyGuard()
 
     @router.message(CommandStart(deep_link=True, magic=F.args.startswith("p_")))
     async def start_product(message: Message, command: CommandObject, ctx: ShopContext) -> None:
@@ -90,7 +91,7 @@ def build_router() -> Router:
 
     @router.callback_query(ProductCard.filter(F.action == ProductAction.BUY))
     async def buy(query: CallbackQuery, callback_data: ProductCard, ctx: ShopContext) -> None:
-        await _buy(query, callback_data, ctx)
+        await _buy(query, callback_data, ctx, guard)
 
     @router.callback_query(ProductCard.filter())
     async def product(query: CallbackQuery, callback_data: ProductCard, ctx: ShopContext) -> None:
@@ -117,37 +118,49 @@ def build_router() -> Router:
     return router
 
 
-# A double-tapped Buy must place one order: taps on one message are handled one at a time, and
-# a message that already became an order does not place another.
-_buy_locks: dict[tuple[int, int], asyncio.Lock] = {}
-_bought: dict[tuple[int, int], int] = {}
+class BuyGuard:
+    """A double-tapped Buy must place one order: taps on one message are handled one at a time,
+    and a message that already became an order does not place another (per process; with
+    several replicas a Telegram webhook routes one chat's updates one at a time anyway)."""
+
+    def __init__(self, remember: int = 10_000) -> None:
+        self.locks: dict[tuple[int, int], asyncio.Lock] = {}
+        self.placed: dict[tuple[int, int], int] = {}
+        self.remember = remember
+
+    def done(self, key: tuple[int, int], order_id: int) -> None:
+        self.placed[key] = order_id
+        if len(self.placed) > self.remember:
+            self.placed.pop(next(iter(self.placed)))
 
 
-async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext) -> None:
+async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard: BuyGuard) -> None:
     message = query.message
     key = (query.from_user.id, message.message_id if message else 0)
-    lock = _buy_locks.setdefault(key, asyncio.Lock())
-    async with lock:
-        if key in _bought:
-            await query.answer(f"Order #{_bought[key]} is already placed.")
-            return
-        result = await checkout(ctx, query.from_user, data.sku, data.qty)
-        if not result.ok:
-            if result.refusal == CheckoutRefusal.TOO_MANY_UNPAID:
-                text = t.too_many_unpaid(ctx.settings.max_unpaid_orders)
-            else:
-                text = REFUSALS[result.refusal]  # type: ignore[index]
-            await query.answer(_plain(text), show_alert=True)
-            if result.refusal == CheckoutRefusal.OUT_OF_STOCK:
-                screen = await product_screen(ctx, data.sku, data.qty)
-                if screen is not None:
-                    await show(query, screen)
-            return
-        assert result.order_id is not None and result.deadline is not None
-        _bought[key] = result.order_id
-        if len(_bought) > 10_000:
-            _bought.pop(next(iter(_bought)))
-    _buy_locks.pop(key, None)
+    lock = guard.locks.setdefault(key, asyncio.Lock())
+    try:
+        async with lock:
+            if key in guard.placed:
+                await query.answer(f"Order #{guard.placed[key]} is already placed.")
+                return
+            result = await checkout(ctx, query.from_user, data.sku, data.qty)
+            if result.ok and result.order_id is not None:
+                guard.done(key, result.order_id)
+    finally:
+        if not lock.locked() and not getattr(lock, "_waiters", None):
+            guard.locks.pop(key, None)
+    if not result.ok:
+        if result.refusal == CheckoutRefusal.TOO_MANY_UNPAID:
+            text = t.too_many_unpaid(ctx.settings.max_unpaid_orders)
+        else:
+            text = REFUSALS[result.refusal]  # type: ignore[index]
+        await query.answer(_plain(text), show_alert=True)
+        if result.refusal == CheckoutRefusal.OUT_OF_STOCK:
+            screen = await product_screen(ctx, data.sku, data.qty)
+            if screen is not None:
+                await show(query, screen)
+        return
+    assert result.order_id is not None and result.deadline is not None
     text = t.order_created(
         result.order_id,
         result.item,

@@ -90,6 +90,7 @@ NOT_YOUR_ORDER = "This is not your order."
 ORDER_NOT_FOUND = "Order not found."
 SOMETHING_WRONG = "Sorry, something went wrong on our side. Please try again in a moment."
 UNKNOWN_INPUT = "I did not understand that. Use the buttons below, or /help."
+STALE_BUTTON = "This button no longer works. Use /start to begin again."
 BUSY = "One moment, your previous tap is still being handled."
 
 
