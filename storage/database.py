@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -58,6 +59,10 @@ class Database:
             writer = self.engine
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._writer = async_sessionmaker(writer, expire_on_commit=False, autoflush=False)
+        # SQLite has one writer at a time. Queueing this process's writers here wakes the
+        # next one as soon as the lock is free, instead of leaving them in SQLite's busy
+        # handler sleeping in growing steps (other processes still wait on busy_timeout).
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if backend == "sqlite" else None
 
     @property
     def is_postgres(self) -> bool:
@@ -70,7 +75,11 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self._writer() as session, session.begin():
+        if self._write_lock is None:
+            async with self._writer() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._writer() as session, session.begin():
             yield session
 
     async def ping(self) -> bool:

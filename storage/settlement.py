@@ -92,11 +92,22 @@ async def _lock_order(s: AsyncSession, payment: SettlePayment) -> Order | None:
 
 
 async def _transition(
-    s: AsyncSession, order: Order, payment: SettlePayment, status: OrderStatus, reason: str | None
+    s: AsyncSession,
+    order_id: int,
+    payment: SettlePayment,
+    status: OrderStatus,
+    reason: str | None,
+    from_states: Sequence[OrderStatus] = SETTLEABLE,
 ) -> Order | None:
+    """The one conditional write that decides who settles: None when the order is not in
+    `from_states` (or belongs to another invoice) by the time this row lock is ours."""
     res = await s.scalars(
         sa.update(Order)
-        .where(col(Order.id) == order.id, col(Order.status).in_(SETTLEABLE))
+        .where(
+            col(Order.id) == order_id,
+            col(Order.status).in_(from_states),
+            sa.or_(col(Order.invoice_id).is_(None), col(Order.invoice_id) == payment.invoice_id),
+        )
         .values(
             status=status,
             invoice_id=payment.invoice_id,
@@ -150,24 +161,67 @@ async def _assign_units(
 async def _context(
     s: AsyncSession, order_id: int
 ) -> tuple[list[OrderLine], dict[int, Product], Customer]:
-    lines = list(
-        (
-            await s.scalars(
-                sa.select(OrderLine)
-                .where(col(OrderLine.order_id) == order_id)
-                .order_by(col(OrderLine.id))
-            )
-        ).all()
+    """Lines, their products and the buyer, in one query."""
+    rows = (
+        await s.execute(
+            sa.select(OrderLine, Product, Customer)
+            .join(Product, col(Product.id) == col(OrderLine.product_id))
+            .join(Order, col(Order.id) == col(OrderLine.order_id))
+            .join(Customer, col(Customer.id) == col(Order.customer_id))
+            .where(col(OrderLine.order_id) == order_id)
+            .order_by(col(OrderLine.id))
+        )
+    ).all()
+    if not rows:
+        raise RuntimeError(f"order {order_id} has no lines")
+    lines = [row[0] for row in rows]
+    products = {row[1].id: row[1] for row in rows if row[1].id is not None}
+    return lines, products, rows[0][2]
+
+
+class _Reroute(Exception):
+    """Internal: the fast path found something unusual; redo it the careful way."""
+
+
+async def _settle_pending(
+    s: AsyncSession, payment: SettlePayment, render: Render
+) -> SettleResult | None:
+    """The common case in few statements: a pending order whose reservations are intact.
+    None when the order is not pending (the caller takes the general path)."""
+    updated = await _transition(
+        s, payment.order_id, payment, OrderStatus.PAID, None, (OrderStatus.PENDING,)
     )
-    prods = await s.scalars(
-        sa.select(Product).where(col(Product.id).in_([ln.product_id for ln in lines]))
+    if updated is None:
+        return None
+    await _record_event(s, payment, payment.order_id)
+    lines, products, customer = await _context(s, payment.order_id)
+    rows = await s.execute(
+        sa.update(StockUnit)
+        .where(
+            col(StockUnit.order_id) == payment.order_id,
+            col(StockUnit.status) == StockStatus.RESERVED,
+        )
+        .values(status=StockStatus.SOLD, reserved_until=None, sold_at=utcnow())
+        .returning(col(StockUnit.id), col(StockUnit.product_id), col(StockUnit.code))
     )
-    products = {p.id: p for p in prods.all() if p.id is not None}
-    order = await s.get(Order, order_id)
-    assert order is not None
-    customer = await s.get(Customer, order.customer_id)
-    assert customer is not None
-    return lines, products, customer
+    codes: dict[int, list[str]] = {}
+    for _uid, pid, code in sorted(rows.all()):
+        codes.setdefault(pid, []).append(code)
+    for line in lines:
+        if not products[line.product_id].unlimited:
+            if len(codes.get(line.product_id, ())) != line.quantity:
+                raise _Reroute
+    ctx = SettleContext(
+        updated,
+        lines,
+        products,
+        codes,
+        SettleOutcome.SETTLED,
+        customer.telegram_id,
+        customer.language,
+    )
+    outbox_ids = await enqueue_in(s, list(render(ctx)))
+    return SettleResult(SettleOutcome.SETTLED, updated, codes, outbox_ids)
 
 
 async def settle(db: Database, payment: SettlePayment, render: Render) -> SettleResult:
@@ -179,37 +233,48 @@ async def settle(db: Database, payment: SettlePayment, render: Render) -> Settle
     drafts returned by `render(ctx)` go into the outbox. Calling it again for a settled
     invoice changes nothing and returns `duplicate` (with the order and its codes); an order
     that does not exist or carries another invoice gives `unknown_order`. `render` is called
-    only when something changed.
+    only when something changed; if it raises, nothing is written.
     """
-    async with db.transaction() as s:
-        order = await _lock_order(s, payment)
-        if order is None:
-            return SettleResult(SettleOutcome.UNKNOWN_ORDER, None)
-        assert order.id is not None
-        if order.status not in SETTLEABLE:
-            return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
-        late = order.status != OrderStatus.PENDING
-        lines, products, customer = await _context(s, order.id)
-        chosen = await _assign_units(s, order.id, lines, products)
-        if chosen is None:
-            outcome = SettleOutcome.NEEDS_REFUND
-            updated = await _transition(
-                s, order, payment, OrderStatus.NEEDS_REFUND, LATE_NO_STOCK_REASON
-            )
-        else:
-            outcome = SettleOutcome.LATE_SETTLED if late else SettleOutcome.SETTLED
-            updated = await _transition(s, order, payment, OrderStatus.PAID, None)
-        if updated is None:  # lost a race on SQLite's deferred path; nothing was written
-            return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
-        await unreserve(s, order.id)
-        if chosen:
-            await _sell(s, order.id, [uid for ids in chosen.values() for uid in ids])
-        codes = await sold_codes(s, order.id)
-        ctx = SettleContext(
-            updated, lines, products, codes, outcome, customer.telegram_id, customer.language
+    try:
+        async with db.transaction() as s:
+            fast = await _settle_pending(s, payment, render)
+            if fast is not None:
+                return fast
+            return await _settle_general(s, payment, render)
+    except _Reroute:
+        async with db.transaction() as s:
+            return await _settle_general(s, payment, render)
+
+
+async def _settle_general(s: AsyncSession, payment: SettlePayment, render: Render) -> SettleResult:
+    order = await _lock_order(s, payment)
+    if order is None:
+        return SettleResult(SettleOutcome.UNKNOWN_ORDER, None)
+    assert order.id is not None
+    if order.status not in SETTLEABLE:
+        return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
+    late = order.status != OrderStatus.PENDING
+    lines, products, customer = await _context(s, order.id)
+    chosen = await _assign_units(s, order.id, lines, products)
+    if chosen is None:
+        outcome = SettleOutcome.NEEDS_REFUND
+        updated = await _transition(
+            s, order.id, payment, OrderStatus.NEEDS_REFUND, LATE_NO_STOCK_REASON
         )
-        outbox_ids = await enqueue_in(s, list(render(ctx)))
-        return SettleResult(outcome, updated, codes, outbox_ids)
+    else:
+        outcome = SettleOutcome.LATE_SETTLED if late else SettleOutcome.SETTLED
+        updated = await _transition(s, order.id, payment, OrderStatus.PAID, None)
+    if updated is None:  # defensive: the row lock makes this unreachable
+        return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
+    await unreserve(s, order.id)
+    if chosen:
+        await _sell(s, order.id, [uid for ids in chosen.values() for uid in ids])
+    codes = await sold_codes(s, order.id)
+    ctx = SettleContext(
+        updated, lines, products, codes, outcome, customer.telegram_id, customer.language
+    )
+    outbox_ids = await enqueue_in(s, list(render(ctx)))
+    return SettleResult(outcome, updated, codes, outbox_ids)
 
 
 async def _sell(s: AsyncSession, order_id: int, unit_ids: list[int]) -> None:
@@ -243,7 +308,7 @@ async def mark_needs_review(
         if order is None:
             return SettleResult(SettleOutcome.UNKNOWN_ORDER, None)
         assert order.id is not None
-        updated = await _transition(s, order, payment, OrderStatus.NEEDS_REVIEW, reason)
+        updated = await _transition(s, order.id, payment, OrderStatus.NEEDS_REVIEW, reason)
         if updated is None:
             return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
         await unreserve(s, order.id)
