@@ -29,7 +29,7 @@ from tests.fakes.telegram import FakeTelegram
 REPO = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "424242:e2e-Test_token"
 CRYPTOPAY_TOKEN = "31337:AAe2eCryptoPayToken"
-READY_TIMEOUT = 20.0
+READY_TIMEOUT = 40.0
 STOP_TIMEOUT = 10.0
 
 # Only these variables of the outer environment reach the bot: a developer's BOT_TOKEN or

@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import Shop, base_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 GOOD = """
 currency = "USD"

@@ -17,7 +17,7 @@ from tests.e2e.flows import (
     goods_messages,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 
 async def test_polling_checkout_and_webhook_payment(shop: Shop) -> None:
@@ -36,7 +36,7 @@ async def test_polling_checkout_and_webhook_payment(shop: Shop) -> None:
 
 
 async def test_missed_webhook_is_settled_by_reconciliation(shop: Shop) -> None:
-    await shop.launch(RECONCILE_INTERVAL_SECONDS="1")
+    bot = await shop.launch(RECONCILE_INTERVAL_SECONDS="1")
     bob = shop.tg.user(5002, "Bob")
     order_id, reply = await buy_two_witchers(bob)
     invoice = assert_checkout(shop, order_id, reply)
@@ -48,6 +48,8 @@ async def test_missed_webhook_is_settled_by_reconciliation(shop: Shop) -> None:
     assert shop.cp.webhook_deliveries == []  # it was the reconciliation job, not a webhook
     asked = shop.cp.calls_of("getInvoices")[reconciles_before:]
     assert any(str(invoice["invoice_id"]) in str(p.get("invoice_ids")) for p in asked), asked
+    assert await bot.terminate() == 0
+    assert "Traceback" not in bot.stderr
 
 
 async def test_telegram_webhook_mode(shop: Shop) -> None:
