@@ -1,0 +1,1 @@
+"""Alembic migrations of the storage package (a package so env.py ships in wheels)."""
