@@ -43,8 +43,9 @@ class TokenBucket:
 
     def try_acquire(self) -> bool:
         self._refill()
-        if self._tokens >= 1:
-            self._tokens -= 1
+        # The epsilon absorbs float error: elapsed * rate may land a hair under a whole token.
+        if self._tokens >= 1 - 1e-9:
+            self._tokens = max(0.0, self._tokens - 1)
             return True
         return False
 
@@ -55,4 +56,4 @@ class TokenBucket:
             return
         async with self._lock:
             while not self.try_acquire():
-                await self._sleep((1 - self._tokens) / self.rate)
+                await self._sleep(max((1 - self._tokens) / self.rate, 1e-6))

@@ -163,29 +163,36 @@ class ExchangeRateCache:
 
     def rate(self, source: str, target: str) -> Decimal | None:
         """Price of one ``source`` in ``target``: direct pair, inverse pair, or through USD."""
-        src, dst = source.upper(), target.upper()
-        if src == dst:
-            return Decimal(1)
+        return self.convert(Decimal(1), source, target)
+
+    def convert(self, amount: Decimal, source: str, target: str) -> Decimal | None:
+        """``amount`` of ``source`` expressed in ``target``; ``None`` when no rate is known.
+
+        Multiplies first and divides once, so an inverse pair loses no precision.
+        """
+        factor = self._factor(source.upper(), target.upper())
+        if factor is None:
+            return None
+        numerator, denominator = factor
+        return amount * numerator / denominator
+
+    def _factor(self, src: str, dst: str) -> tuple[Decimal, Decimal] | None:
         direct = self._pair(src, dst)
         if direct is not None:
             return direct
         src_usd, dst_usd = self._pair(src, _PIVOT), self._pair(dst, _PIVOT)
         if src_usd is None or dst_usd is None:
             return None
-        return src_usd / dst_usd
+        return src_usd[0] * dst_usd[1], src_usd[1] * dst_usd[0]
 
-    def convert(self, amount: Decimal, source: str, target: str) -> Decimal | None:
-        """``amount`` of ``source`` expressed in ``target``; ``None`` when no rate is known."""
-        rate = self.rate(source, target)
-        return None if rate is None else amount * rate
-
-    def _pair(self, src: str, dst: str) -> Decimal | None:
+    def _pair(self, src: str, dst: str) -> tuple[Decimal, Decimal] | None:
+        """``(numerator, denominator)`` of the src->dst rate from one table entry."""
         if src == dst:
-            return Decimal(1)
+            return Decimal(1), Decimal(1)
         rate = self._table.get((src, dst))
         if rate is not None:
-            return rate
+            return rate, Decimal(1)
         inverse = self._table.get((dst, src))
         if inverse is not None:
-            return Decimal(1) / inverse
+            return Decimal(1), inverse
         return None

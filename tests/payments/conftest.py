@@ -24,7 +24,9 @@ def ok(result: Any) -> httpx.Response:
 
 
 def fail(status: int, name: str, **extra: Any) -> httpx.Response:
-    return httpx.Response(status, json={"ok": False, "error": {"code": status, "name": name, **extra}})
+    return httpx.Response(
+        status, json={"ok": False, "error": {"code": status, "name": name, **extra}}
+    )
 
 
 class FakeTime:

@@ -35,7 +35,12 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize(
-    "sample", ERRORS, ids=[str(s["body"]["error"]["name"]) if isinstance(s["body"], dict) else str(s["http_status"]) for s in ERRORS]
+    "sample",
+    ERRORS,
+    ids=[
+        str(s["body"]["error"]["name"]) if isinstance(s["body"], dict) else str(s["http_status"])
+        for s in ERRORS
+    ],
 )
 async def test_every_error_envelope(make_client, sample):
     status, body = sample["http_status"], sample["body"]
@@ -43,7 +48,7 @@ async def test_every_error_envelope(make_client, sample):
         response = httpx.Response(status, json=body)
     else:  # "<not recorded>": whatever the 423 page says
         response = httpx.Response(status, text="Locked")
-    client, server = make_client(lambda r: response, max_attempts=1)
+    client, _server = make_client(lambda r: response, max_attempts=1)
     with pytest.raises(CryptoPayError) as info:
         await client.get_balance()
     err = info.value
@@ -60,7 +65,10 @@ async def test_every_error_envelope(make_client, sample):
 
 
 async def test_status_invalid_carries_allowed_statuses(make_client):
-    body = {"ok": False, "error": {"code": 400, "name": "STATUS_INVALID", "allowed_statuses": ["active", "paid"]}}
+    body = {
+        "ok": False,
+        "error": {"code": 400, "name": "STATUS_INVALID", "allowed_statuses": ["active", "paid"]},
+    }
     client, _ = make_client(lambda r: httpx.Response(400, json=body))
     with pytest.raises(InvalidParamsError) as info:
         await client.get_invoices()
@@ -73,7 +81,11 @@ async def test_unknown_error_name_does_not_crash(make_client):
     client, _ = make_client(lambda r: httpx.Response(409, json=body))
     with pytest.raises(CryptoPayAPIError) as info:
         await client.get_me()
-    assert (info.value.code, info.value.name, info.value.extra) == (409, "SOMETHING_NEW", {"hint": 1})
+    assert (info.value.code, info.value.name, info.value.extra) == (
+        409,
+        "SOMETHING_NEW",
+        {"hint": 1},
+    )
 
 
 async def test_malformed_error_object_uses_http_status(make_client):
@@ -94,7 +106,7 @@ async def test_malformed_error_object_uses_http_status(make_client):
     ],
 )
 async def test_non_envelope_bodies_are_server_errors(make_client, response):
-    client, server = make_client(lambda r: response, max_attempts=1)
+    client, _server = make_client(lambda r: response, max_attempts=1)
     with pytest.raises(ServerError) as info:
         await client.get_balance()
     assert info.value.code == response.status_code
@@ -109,7 +121,9 @@ async def test_html_403_page_is_an_api_error_not_a_crash(make_client):
 
 
 async def test_result_that_does_not_parse_is_invalid_response(make_client):
-    client, _ = make_client(lambda r: httpx.Response(200, json={"ok": True, "result": [{"code": 1}]}))
+    client, _ = make_client(
+        lambda r: httpx.Response(200, json={"ok": True, "result": [{"code": 1}]})
+    )
     with pytest.raises(ServerError) as info:
         await client.get_balance()
     assert info.value.name == "INVALID_RESPONSE"
@@ -117,7 +131,11 @@ async def test_result_that_does_not_parse_is_invalid_response(make_client):
 
 async def test_rate_limited_reads_retry_after(make_client):
     client, _ = make_client(
-        lambda r: httpx.Response(429, headers={"Retry-After": "7"}, json={"ok": False, "error": {"code": 429, "name": "TOO_MANY_REQUESTS"}}),
+        lambda r: httpx.Response(
+            429,
+            headers={"Retry-After": "7"},
+            json={"ok": False, "error": {"code": 429, "name": "TOO_MANY_REQUESTS"}},
+        ),
         max_attempts=1,
     )
     with pytest.raises(RateLimitedError) as info:

@@ -43,7 +43,9 @@ async def test_get_me(make_client):
     client, server = make_client(lambda r: ok(MISC["getMe"]["response"]["result"]))
     app = await client.get_me()
     assert_request(server.requests[0], "getMe", {})
-    assert app == App(app_id=28692, name="Stated Seaslug App", payment_processing_bot_username="CryptoTestnetBot")
+    assert app == App(
+        app_id=28692, name="Stated Seaslug App", payment_processing_bot_username="CryptoTestnetBot"
+    )
 
 
 async def test_create_invoice_crypto(make_client):
@@ -120,7 +122,11 @@ async def test_delete_check(make_client):
 async def test_transfer(make_client):
     client, server = make_client(lambda r: ok(TRANSFER))
     transfer = await client.transfer(
-        123456789, "TON", Decimal("10.5"), "refund-42", comment="refund #42",
+        123456789,
+        "TON",
+        Decimal("10.5"),
+        "refund-42",
+        comment="refund #42",
         disable_send_notification=True,
     )
     assert_request(
@@ -136,7 +142,11 @@ async def test_transfer(make_client):
         },
     )
     assert isinstance(transfer, Transfer)
-    assert (transfer.transfer_id, transfer.amount, transfer.status) == (1, Decimal("10.5"), "completed")
+    assert (transfer.transfer_id, transfer.amount, transfer.status) == (
+        1,
+        Decimal("10.5"),
+        "completed",
+    )
 
 
 async def test_get_invoices(make_client):
@@ -147,7 +157,13 @@ async def test_get_invoices(make_client):
     assert_request(
         server.requests[0],
         "getInvoices",
-        {"asset": "BTC", "invoice_ids": "530195,530196", "status": "active", "offset": 10, "count": 50},
+        {
+            "asset": "BTC",
+            "invoice_ids": "530195,530196",
+            "status": "active",
+            "offset": 10,
+            "count": 50,
+        },
     )
     assert [i.invoice_id for i in invoices] == [530195]
     assert invoices[0].amount == Decimal("0.5")
@@ -197,7 +213,11 @@ async def test_get_exchange_rates(make_client):
     rates = await client.get_exchange_rates()
     assert_request(server.requests[0], "getExchangeRates", {})
     assert isinstance(rates[0], ExchangeRate)
-    assert (rates[0].source, rates[0].target, rates[0].rate) == ("TON", "USD", Decimal("3.70824926"))
+    assert (rates[0].source, rates[0].target, rates[0].rate) == (
+        "TON",
+        "USD",
+        Decimal("3.70824926"),
+    )
 
 
 async def test_get_currencies(make_client):
@@ -222,12 +242,16 @@ async def test_get_stats(make_client):
         {"start_at": "2025-02-07T10:55:17.438Z", "end_at": "2025-02-08T10:55:17.000Z"},
     )
     assert isinstance(stats, AppStats)
-    assert stats.volume == Decimal(0) and stats.end_at == datetime(2025, 2, 8, 10, 55, 17, 438000, tzinfo=UTC)
+    assert stats.volume == Decimal(0) and stats.end_at == datetime(
+        2025, 2, 8, 10, 55, 17, 438000, tzinfo=UTC
+    )
 
 
 async def test_base_url_trailing_slash_is_stripped(make_client):
     client, server = make_client(lambda r: ok(True))
-    client2 = type(client)(TOKEN, BASE + "/", http=httpx.AsyncClient(transport=httpx.MockTransport(server)))
+    client2 = type(client)(
+        TOKEN, BASE + "/", http=httpx.AsyncClient(transport=httpx.MockTransport(server))
+    )
     await client2.delete_check(1)
     assert str(server.requests[0].url) == f"{BASE}/deleteCheck"
     await client2.aclose()

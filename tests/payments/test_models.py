@@ -36,7 +36,9 @@ def results(name: str) -> list[object]:
 
 def test_all_invoice_samples_parse():
     samples = results("createInvoice.json") + [
-        item for r in results("getInvoices.json") for item in r["items"]  # type: ignore[index]
+        item
+        for r in results("getInvoices.json")
+        for item in r["items"]  # type: ignore[index]
     ]
     invoices = [Invoice.model_validate(s) for s in samples]
     assert [i.invoice_id for i in invoices] == [528890, 1422, 530195, 1407]
@@ -71,7 +73,14 @@ def test_modern_fiat_invoice_fields():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("0.00001", "0.00001"), (0.00001, "0.00001"), (1e-7, "0.0000001"), (5, "5"), ("1E+3", "1000"), ("2.50", "2.50")],
+    [
+        ("0.00001", "0.00001"),
+        (0.00001, "0.00001"),
+        (1e-7, "0.0000001"),
+        (5, "5"),
+        ("1E+3", "1000"),
+        ("2.50", "2.50"),
+    ],
 )
 def test_decimal_parsing_and_wire_format(raw, expected):
     balance = Balance.model_validate({"currency_code": "BTC", "available": raw})

@@ -48,12 +48,25 @@ def test_secret_is_sha256_of_token():
 
 def test_secretstr_token_accepted():
     case = CASES[2]
-    assert verify_signature(case["body"].encode(), case["header_crypto_pay_api_signature"], SecretStr(TOKEN))
+    assert verify_signature(
+        case["body"].encode(), case["header_crypto_pay_api_signature"], SecretStr(TOKEN)
+    )
 
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "   ", "zz" * 32, "ab", "é" * 64, "\u0663" * 64, 12345, b"f9b1" * 16, " " + CASES[2]["header_crypto_pay_api_signature"]],
+    [
+        None,
+        "",
+        "   ",
+        "zz" * 32,
+        "ab",
+        "é" * 64,
+        "\u0663" * 64,
+        12345,
+        b"f9b1" * 16,
+        " " + CASES[2]["header_crypto_pay_api_signature"],
+    ],
 )
 def test_garbled_headers_are_false_not_exceptions(header):
     assert verify_signature(CASES[2]["body"].encode(), header, TOKEN) is False  # type: ignore[arg-type]
@@ -102,7 +115,15 @@ def test_parse_modern_fiat_update():
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"not json", b"\xff\xfe", b"[]", b'"x"', b'{"ok": true}', b'{"update_type": "invoice_paid", "payload": {"invoice_id": "x"}, "update_id": 1}'],
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b'"x"',
+        b'{"ok": true}',
+        b'{"update_type": "invoice_paid", "payload": {"invoice_id": "x"}, "update_id": 1}',
+    ],
 )
 def test_parse_update_rejects_non_updates(body):
     with pytest.raises(InvalidUpdateError):
