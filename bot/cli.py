@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, StoreSettings, load_settings, load_store_settings
 from bot.logs import setup_logging
 
 log = logging.getLogger("bot")
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        # The database commands run in release steps that may not hold the tokens.
+        settings = load_store_settings() if args.command in ("db", "catalog") else load_settings()
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
@@ -82,7 +83,7 @@ class CliError(Exception):
     """A failure worded for the operator; printed as it is."""
 
 
-async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+async def _dispatch(args: argparse.Namespace, settings: StoreSettings) -> int:
     command = args.command or "run"
     if command == "db":
         from bot.commands import db_upgrade
@@ -99,4 +100,5 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from bot.app import run_bot
 
+    assert isinstance(settings, Settings)
     return await run_bot(settings)

@@ -9,13 +9,13 @@ from pathlib import Path
 from bot.catalog_file import CatalogFileError, dump_catalog, load_catalog
 from bot.catalog_sync import export_catalog_file, import_catalog_file
 from bot.cli import CliError
-from bot.config import Settings
+from bot.config import StoreSettings
 from storage import Database
 
 log = logging.getLogger("bot.commands")
 
 
-async def open_database(settings: Settings, *, migrate: bool | None = None) -> Database:
+async def open_database(settings: StoreSettings, *, migrate: bool | None = None) -> Database:
     """The database, brought up to date first unless AUTO_MIGRATE=false (PRODUCT.md §2.2)."""
     db = Database(settings.database_url)
     if not await db.ping():
@@ -28,13 +28,13 @@ async def open_database(settings: Settings, *, migrate: bool | None = None) -> D
     return db
 
 
-async def db_upgrade(settings: Settings) -> None:
+async def db_upgrade(settings: StoreSettings) -> None:
     db = await open_database(settings, migrate=True)
     await db.dispose()
     print("Database is up to date.", file=sys.stderr)
 
 
-async def catalog_import(settings: Settings, path: str) -> None:
+async def catalog_import(settings: StoreSettings, path: str) -> None:
     try:
         catalog = load_catalog(path, settings.shop_currency)
     except CatalogFileError as error:
@@ -47,7 +47,7 @@ async def catalog_import(settings: Settings, path: str) -> None:
     print(f"Catalog imported from {path}: {summary}.", file=sys.stderr)
 
 
-async def catalog_export(settings: Settings, path: str | None) -> None:
+async def catalog_export(settings: StoreSettings, path: str | None) -> None:
     db = await open_database(settings)
     try:
         catalog = await export_catalog_file(db, settings.shop_currency)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -20,14 +20,17 @@ _ASSET_RE = re.compile(r"^[A-Z0-9]{2,12}$")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
+S = TypeVar("S", bound=BaseSettings)
+
+
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
 
-class Settings(BaseSettings):
-    """Everything the shop needs to know about its surroundings; built in the composition root."""
+class StoreSettings(BaseSettings):
+    """What the database commands need (`db upgrade`, `catalog …`): no tokens required."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -37,12 +40,47 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,
     )
 
+    database_url: str = Field("sqlite+aiosqlite:///shop.db", alias="DATABASE_URL")
+    shop_currency: str = Field("USD", alias="SHOP_CURRENCY")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", alias="LOG_LEVEL"
+    )
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    auto_migrate: bool = Field(True, alias="AUTO_MIGRATE")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("shop_currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if not _ASSET_RE.match(value):
+                raise ValueError("must be a currency code such as USD or EUR")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+
+class Settings(StoreSettings):
+    """Everything the shop needs to know about its surroundings; built in the composition root."""
+
     bot_token: SecretStr = Field(alias="BOT_TOKEN")
     telegram_api_url: str = Field("https://api.telegram.org", alias="TELEGRAM_API_URL")
     cryptopay_token: SecretStr = Field(alias="CRYPTOPAY_TOKEN")
     cryptopay_network: Literal["mainnet", "testnet"] = Field("mainnet", alias="CRYPTOPAY_NETWORK")
     cryptopay_api_url: str | None = Field(None, alias="CRYPTOPAY_API_URL")
-    database_url: str = Field("sqlite+aiosqlite:///shop.db", alias="DATABASE_URL")
     redis_url: str | None = Field(None, alias="REDIS_URL")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="ADMIN_IDS")
     host: str = Field("0.0.0.0", alias="HOST")
@@ -50,18 +88,12 @@ class Settings(BaseSettings):
     cryptopay_webhook_path: str = Field("/cryptopay/webhook", alias="CRYPTOPAY_WEBHOOK_PATH")
     telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
-    shop_currency: str = Field("USD", alias="SHOP_CURRENCY")
     accepted_assets: Annotated[tuple[str, ...], NoDecode] = Field(
         ("USDT", "TON", "BTC"), alias="ACCEPTED_ASSETS"
     )
     invoice_ttl_seconds: int = Field(900, ge=60, le=2_678_400, alias="INVOICE_TTL_SECONDS")
     reconcile_interval_seconds: int = Field(30, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
     rates_refresh_seconds: int = Field(60, ge=1, alias="RATES_REFRESH_SECONDS")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
-        "INFO", alias="LOG_LEVEL"
-    )
-    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
-    auto_migrate: bool = Field(True, alias="AUTO_MIGRATE")
 
     # Not in the fixed table: knobs a shop owner may want, with sensible defaults.
     max_unpaid_orders: int = Field(3, ge=1, alias="MAX_UNPAID_ORDERS")
@@ -84,15 +116,10 @@ class Settings(BaseSettings):
             raise ValueError("must look like 12345:AA… (the token of your Crypto Pay app)")
         return value
 
-    @field_validator("cryptopay_network", "log_format", mode="before")
+    @field_validator("cryptopay_network", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -109,15 +136,6 @@ class Settings(BaseSettings):
             if bad or not assets:
                 raise ValueError("must be a comma-separated list of asset codes, e.g. USDT,TON,BTC")
         return assets
-
-    @field_validator("shop_currency", mode="before")
-    @classmethod
-    def _currency(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().upper()
-            if not _ASSET_RE.match(value):
-                raise ValueError("must be a currency code such as USD or EUR")
-        return value
 
     @field_validator("cryptopay_webhook_path")
     @classmethod
@@ -140,11 +158,6 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("database_url")
-    @classmethod
-    def _database_url(cls, value: str) -> str:
-        return normalize_database_url(value)
 
     @field_validator("telegram_webhook_secret")
     @classmethod
@@ -233,7 +246,16 @@ def _join(names: list[str]) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings, turning pydantic's report into a `ConfigError` with one clear sentence."""
+    return _load(Settings, overrides)
+
+
+def load_store_settings(**overrides: Any) -> StoreSettings:
+    """The settings the database commands need; the tokens may be absent."""
+    return _load(StoreSettings, overrides)
+
+
+def _load(cls: type[S], overrides: dict[str, Any]) -> S:
     try:
-        return Settings(**overrides)
+        return cls(**overrides)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None

@@ -73,6 +73,7 @@ from storage.outbox import (
     mark_sent,
     next_due_at,
     outbox_backlog,
+    release_claims,
     reschedule,
 )
 from storage.refunds import (
@@ -174,6 +175,7 @@ __all__ = [
     "overdue_pending_orders",
     "pending_orders_with_invoice",
     "refunds_for_order",
+    "release_claims",
     "release_order",
     "reschedule",
     "sales_summary",

@@ -173,3 +173,19 @@ async def next_due_at(db: Database) -> datetime | None:
         )
     candidates = [t for t in (unclaimed, lease_end) if t is not None]
     return min(candidates) if candidates else None
+
+
+async def release_claims(db: Database, worker_id: str) -> int:
+    """Hand back every claim `worker_id` still holds — a restarted worker with the same id
+    need not wait for its dead predecessor's leases to run out."""
+    async with db.transaction() as s:
+        res = await s.execute(
+            sa.update(OutboxMessage)
+            .where(
+                col(OutboxMessage.claimed_by) == worker_id,
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+            )
+            .values(claimed_until=None, claimed_by=None)
+            .returning(col(OutboxMessage.id))
+        )
+        return len(res.all())

@@ -74,7 +74,7 @@ async def checkout(ctx: ShopContext, user: User, sku: str, quantity: int) -> Che
         invoice = await ctx.cryptopay.create_invoice(
             currency_type="fiat",
             fiat=product.currency,
-            amount=order.total,
+            amount=order.total.normalize(),  # 19.98, not 19.98000000
             accepted_assets=list(ctx.settings.accepted_assets),
             expires_in=ttl,
             payload=str(order.id),

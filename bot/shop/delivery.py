@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import random
-import uuid
+import socket
 from datetime import timedelta
 
 from aiogram.exceptions import (
@@ -23,7 +23,15 @@ from bot.context import ShopContext
 from bot.shop.customers import mark_blocked
 from bot.shop.messages import ADMIN, GOODS, admin_notices
 from storage.models import OutboxMessage
-from storage.outbox import claim_due, enqueue, mark_failed, mark_sent, next_due_at, reschedule
+from storage.outbox import (
+    claim_due,
+    enqueue,
+    mark_failed,
+    mark_sent,
+    next_due_at,
+    release_claims,
+    reschedule,
+)
 from storage.settlement import mark_delivered
 
 log = logging.getLogger("bot.outbox")
@@ -41,7 +49,9 @@ def backoff(attempts: int) -> float:
 class OutboxWorker:
     def __init__(self, ctx: ShopContext) -> None:
         self.ctx = ctx
-        self.worker_id = f"w-{uuid.uuid4().hex[:12]}"
+        # Stable across restarts of one replica (host + port), so a restarted process takes
+        # back what its predecessor had claimed instead of waiting for the leases to expire.
+        self.worker_id = f"{socket.gethostname()}:{ctx.settings.port}"[:64]
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -56,6 +66,12 @@ class OutboxWorker:
                 await asyncio.wait_for(self._task, timeout=5)
 
     async def _run(self) -> None:
+        try:
+            released = await release_claims(self.ctx.db, self.worker_id)
+            if released:
+                log.info("took back %d message(s) claimed before a restart", released)
+        except Exception:
+            log.exception("could not release old outbox claims; their leases will expire")
         while not self._stopping.is_set():
             self.ctx.outbox_wakeup.clear()
             try:

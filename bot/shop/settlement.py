@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal
 
 from bot.context import ShopContext
 from bot.shop.messages import render_settlement
@@ -22,6 +23,15 @@ log = logging.getLogger("bot.settlement")
 class SettleReport:
     outcome: str  # a SettleOutcome value, or the invoice status when it is not paid
     order_id: int | None = None
+
+
+MONEY_QUANTUM = Decimal("0.00000001")  # the scale our money columns keep
+
+
+def to_stored(amount: Decimal | None) -> Decimal | None:
+    """Crypto amounts may carry up to 18 decimals; we keep 8, rounding down — a refund of the
+    stored amount can then never exceed what was actually paid."""
+    return None if amount is None else amount.quantize(MONEY_QUANTUM, rounding=ROUND_DOWN)
 
 
 def order_id_from_payload(payload: str | None) -> int | None:
@@ -66,9 +76,12 @@ async def settle_invoice(
         order_id=order_id if order_id is not None else -1,
         invoice_id=invoice.invoice_id,
         paid_asset=invoice.paid_asset or invoice.asset or "",
-        paid_amount=invoice.paid_amount if invoice.paid_amount is not None else invoice.amount,
+        paid_amount=to_stored(
+            invoice.paid_amount if invoice.paid_amount is not None else invoice.amount
+        )
+        or Decimal(0),
         fee_asset=invoice.fee_asset,
-        fee_amount=invoice.fee_amount,
+        fee_amount=to_stored(invoice.fee_amount),
         paid_at=invoice.paid_at or datetime.now(UTC),
         source=source,
         raw_body=raw_body,

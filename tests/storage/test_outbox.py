@@ -80,3 +80,15 @@ async def test_dedupe_key_drops_second_draft_and_limit_orders_by_due(
     batch = await storage.claim_due(db, "w", now + timedelta(seconds=1), limit=2)
     assert [m.text for m in batch] == ["early", "late"]
     assert all(m.status is OutboxStatus.PENDING for m in batch)
+
+
+async def test_restarted_worker_takes_back_only_its_own_claims(db: storage.Database) -> None:
+    mine, theirs = await _one(db), await _one(db)
+    now = storage.utcnow()
+    assert [m.id for m in await storage.claim_due(db, "host:8080", now, limit=1)] == [mine]
+    assert [m.id for m in await storage.claim_due(db, "host:8081", now, limit=1)] == [theirs]
+    assert await storage.release_claims(db, "host:8080") == 1
+    # the restarted worker gets its message back at once; the other lease still holds
+    (again,) = await storage.claim_due(db, "host:8080", now)
+    assert again.id == mine and again.attempts == 2
+    assert await storage.release_claims(db, "nobody") == 0
