@@ -14,6 +14,7 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import ShopContext
+from bot.shared_rates import create_refresher
 from bot.shop.delivery import OutboxWorker
 from bot.shop.messages import NOTICE
 from bot.shop.settlement import settle_invoice
@@ -132,6 +133,9 @@ class Jobs:
         self.ctx = ctx
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.outbox = OutboxWorker(ctx)
+        self.rates = create_refresher(
+            ctx.rates, ctx.settings.rates_refresh_seconds, ctx.settings.redis_url
+        )
 
     def _guarded(
         self, name: str, body: Callable[[ShopContext], Awaitable[object]]
@@ -161,7 +165,7 @@ class Jobs:
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         now = self.ctx.clock()
         self.scheduler.add_job(
-            self._guarded("rates", lambda ctx: ctx.rates.refresh()),
+            self._guarded("rates", lambda ctx: self.rates.refresh()),
             "interval",
             seconds=s.rates_refresh_seconds,
             next_run_time=now,
@@ -194,3 +198,4 @@ class Jobs:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.outbox.stop()
+        await self.rates.close()

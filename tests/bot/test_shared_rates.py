@@ -1,0 +1,80 @@
+"""Rates shared between replicas through a real Redis (127.0.0.1:6379)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from decimal import Decimal
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.shared_rates import RatesRefresher
+from payments import CryptoPayClient, ExchangeRateCache
+from tests.fakes.cryptopay import FakeCryptoPay
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis():
+    client = Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception:
+        await client.aclose()
+        if os.environ.get("CI") == "true":
+            pytest.fail("Redis is not reachable at 127.0.0.1:6379 (required under CI)")
+        pytest.skip("Redis is not reachable")
+    yield client
+    await client.aclose()
+
+
+async def test_second_replica_adopts_the_table_without_calling_crypto_pay(redis):
+    key = f"test:rates:{uuid.uuid4().hex}"
+    async with FakeCryptoPay(token="1:tok") as cp:
+        clients = [CryptoPayClient("1:tok", cp.base_url) for _ in range(2)]
+        try:
+            caches = [ExchangeRateCache(c, ttl_seconds=60) for c in clients]
+            first, second = (RatesRefresher(cache, 60, redis, key=key) for cache in caches)
+            await first.refresh()
+            assert len(cp.calls_of("getExchangeRates")) == 1
+            await second.refresh()
+            assert len(cp.calls_of("getExchangeRates")) == 1  # adopted from Redis
+            assert not caches[1].is_stale(60)
+            one = Decimal(1)
+            assert caches[1].convert(one, "USDT", "USD") == caches[0].convert(one, "USDT", "USD")
+            assert await redis.ttl(key) > 0
+        finally:
+            for c in clients:
+                await c.aclose()
+            await redis.delete(key)
+
+
+async def test_malformed_or_missing_shared_table_means_a_fetch(redis):
+    key = f"test:rates:{uuid.uuid4().hex}"
+    await redis.set(key, b"{not json", ex=60)
+    async with FakeCryptoPay(token="1:tok") as cp:
+        client = CryptoPayClient("1:tok", cp.base_url)
+        try:
+            cache = ExchangeRateCache(client, ttl_seconds=60)
+            await RatesRefresher(cache, 60, redis, key=key).refresh()
+            assert len(cp.calls_of("getExchangeRates")) == 1
+            assert not cache.is_stale(60)
+            assert b"fetched_at" in (await redis.get(key) or b"")  # replaced by a good table
+        finally:
+            await client.aclose()
+            await redis.delete(key)
+
+
+async def test_without_redis_each_process_fetches():
+    async with FakeCryptoPay(token="1:tok") as cp:
+        client = CryptoPayClient("1:tok", cp.base_url)
+        try:
+            cache = ExchangeRateCache(client, ttl_seconds=60)
+            refresher = RatesRefresher(cache, 60, None)
+            await refresher.refresh()
+            await refresher.refresh()
+            assert len(cp.calls_of("getExchangeRates")) == 2
+        finally:
+            await client.aclose()
