@@ -23,7 +23,7 @@ from payments import CryptoPayClient, Invoice
 
 CALLS = 5_000
 CONCURRENCY = 50
-ROUNDS = 3
+ROUNDS = 5
 TOKEN = "123456789:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC"
 SERVER = Path(__file__).resolve().parent / "_cryptopay_server.py"
 

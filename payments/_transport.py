@@ -100,9 +100,9 @@ class AiohttpSender:
 
     def __init__(self, *, max_connections: int, timeout: float, connect_timeout: float) -> None:
         self._max_connections = max_connections
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, connect=connect_timeout, sock_read=timeout
-        )
+        self._connect_timeout = connect_timeout
+        # One timer per request (``total``) costs less than a per-read one (``sock_read``).
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -110,10 +110,7 @@ class AiohttpSender:
             limit=self._max_connections, limit_per_host=0, keepalive_timeout=30.0
         )
         self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            trust_env=False,
-            raise_for_status=False,
+            connector=connector, timeout=self._timeout, trust_env=False, raise_for_status=False
         )
         return self._session
 
@@ -121,20 +118,16 @@ class AiohttpSender:
         self, method: str, url: str, body: bytes, headers: dict[str, str], timeout: float | None
     ) -> Exchange:
         session = self._session or self._open()
+        per_call = (
+            self._timeout
+            if timeout is None
+            else aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_timeout)
+        )
         try:
-            if timeout is None:
-                async with session.post(
-                    url, data=body, headers=headers, allow_redirects=False
-                ) as response:
-                    content = await response.read()
-            else:
-                async with (
-                    asyncio.timeout(timeout),
-                    session.post(
-                        url, data=body, headers=headers, allow_redirects=False
-                    ) as response,
-                ):
-                    content = await response.read()
+            async with session.post(
+                url, data=body, headers=headers, allow_redirects=False, timeout=per_call
+            ) as response:
+                content = await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise transport_error(exc, method) from exc
         return response.status, response.headers.get("Retry-After"), content

@@ -13,7 +13,7 @@ Rules that hold for every model here:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -22,7 +22,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     PlainSerializer,
-    PlainValidator,
 )
 
 __all__ = [
@@ -45,28 +44,13 @@ def decimal_to_wire(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _parse_decimal(value: Any) -> Decimal:
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        try:
-            result = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValueError(f"not a decimal number: {value!r}") from None
-    else:
-        raise ValueError(f"expected a decimal string or number, got {type(value).__name__}")
-    if not result.is_finite():
-        raise ValueError(f"not a finite decimal number: {value!r}")
-    return result
-
-
-def _parse_optional_decimal(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    return _parse_decimal(value)
+def _empty_to_none(value: Any) -> Any:
+    return None if value == "" else value
 
 
 def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
@@ -85,10 +69,12 @@ def _to_str(value: Any) -> Any:
 
 
 _decimal_serializer = PlainSerializer(decimal_to_wire, return_type=str, when_used="json")
-WireDecimal = Annotated[Decimal, PlainValidator(_parse_decimal), _decimal_serializer]
+# pydantic's own Decimal parsing (in Rust) takes strings and numbers (floats via their repr),
+# and rejects NaN, infinities and booleans; only the JSON output needs our serializer.
+WireDecimal = Annotated[Decimal, _decimal_serializer]
 OptDecimal = Annotated[
     Decimal | None,
-    PlainValidator(_parse_optional_decimal),
+    BeforeValidator(_empty_to_none),
     PlainSerializer(
         lambda v: None if v is None else decimal_to_wire(v),
         return_type=str | None,
