@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.context import ShopContext
 from bot.handlers import build_routers
 from bot.jobs import Jobs
+from bot.metrics import TelegramMetrics
 from bot.middlewares import InFlightMiddleware, install_error_handler
 from bot.telegram_retry import RetryMiddleware
 from bot.web import build_web_app
@@ -126,6 +127,7 @@ async def run_bot(settings: Settings) -> int:
     except Exception:
         await bot.session.close()
         raise
+    bot.session.middleware(TelegramMetrics(ctx.metrics))
     await ctx.seed_demo_catalog()
     dp = create_dispatcher(ctx)
     jobs = Jobs(ctx)

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.methods import Response, TelegramMethod
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -32,6 +41,38 @@ class Metrics:
         self.cryptopay_latency = Histogram(
             "shop_cryptopay_call_seconds", "Crypto Pay call latency", ["method"], registry=r
         )
+        self.cryptopay_errors = Counter(
+            "shop_cryptopay_errors", "Crypto Pay call errors", ["method", "error"], registry=r
+        )
+        self.telegram_latency = Histogram(
+            "shop_telegram_call_seconds", "Bot API call latency", ["method"], registry=r
+        )
+        self.telegram_errors = Counter(
+            "shop_telegram_errors", "Bot API call errors", ["method", "error"], registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class TelegramMetrics(BaseRequestMiddleware):
+    """Latency and errors of every Bot API call, by method."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[Any],
+        bot: Bot,
+        method: TelegramMethod[Any],
+    ) -> Response[Any]:
+        name = method.__api_method__
+        started = time.perf_counter()
+        try:
+            return await make_request(bot, method)
+        except Exception as error:
+            self.metrics.telegram_errors.labels(method=name, error=type(error).__name__).inc()
+            raise
+        finally:
+            self.metrics.telegram_latency.labels(method=name).observe(time.perf_counter() - started)

@@ -15,6 +15,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import ErrorEvent, TelegramObject, Update
 
+from bot.logs import log_context
 from bot.texts import texts as t
 
 log = logging.getLogger("bot.updates")
@@ -41,7 +42,8 @@ class InFlightMiddleware(BaseMiddleware):
         self._count += 1
         self._idle.clear()
         try:
-            return await handler(event, data)
+            with log_context(update_id=getattr(event, "update_id", None)):
+                return await handler(event, data)
         finally:
             self._count -= 1
             if self._count == 0:

@@ -9,8 +9,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.context import ShopContext
+from bot.logs import log_context
 from bot.shop.settlement import settle_invoice
 from payments import InvalidUpdateError, parse_update, verify_signature
+from storage.outbox import outbox_backlog
+from storage.stats import orders_by_status
 
 log = logging.getLogger("bot.web")
 
@@ -56,9 +59,10 @@ async def cryptopay_webhook(request: web.Request) -> web.Response:
         log.info("ignoring Crypto Pay update", extra={"update_type": update.update_type})
         return _answer(ctx, 200, {"ok": True, "ignored": True})
     try:
-        report = await settle_invoice(
-            ctx, update.payload, source="webhook", raw_body=body.decode("utf-8", "replace")
-        )
+        with log_context(invoice_id=update.payload.invoice_id):
+            report = await settle_invoice(
+                ctx, update.payload, source="webhook", raw_body=body.decode("utf-8", "replace")
+            )
     except (OperationalError, DBAPIError, OSError, TimeoutError):
         log.exception("database unavailable while settling a webhook")
         return _answer(ctx, 503, {"ok": False, "error": "try again later"})
@@ -74,4 +78,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     ctx = request.app[CTX_KEY]
+    try:  # gauges read from the database at scrape time, shared by every replica
+        for status, count in (await orders_by_status(ctx.db)).items():
+            ctx.metrics.orders_by_status.labels(status=str(status)).set(count)
+        ctx.metrics.outbox_backlog.set(await outbox_backlog(ctx.db))
+    except (OperationalError, DBAPIError, OSError, TimeoutError):
+        log.warning("metrics: database unavailable; gauges not refreshed")
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
