@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.context import ShopContext
 from bot.handlers import build_routers
 from bot.jobs import Jobs
-from bot.metrics import TelegramMetrics
+from bot.metrics import Metrics, TelegramMetrics
 from bot.middlewares import InFlightMiddleware, install_error_handler
 from bot.telegram_retry import RetryMiddleware
 from bot.web import build_web_app
@@ -75,6 +75,7 @@ def create_dispatcher(ctx: ShopContext) -> Dispatcher:
 
 
 async def build_context(settings: Settings, bot: Bot) -> ShopContext:
+    metrics = Metrics()
     db = Database(settings.database_url)
     if settings.auto_migrate:
         await db.upgrade()
@@ -83,6 +84,7 @@ async def build_context(settings: Settings, bot: Bot) -> ShopContext:
         settings.cryptopay_base_url,
         timeout=settings.cryptopay_timeout_seconds,
         rate_limit_per_s=settings.cryptopay_rate_limit,
+        observer=metrics.observe_cryptopay,
     )
     rates = ExchangeRateCache(cryptopay, ttl_seconds=settings.rates_refresh_seconds)
     try:
@@ -93,6 +95,7 @@ async def build_context(settings: Settings, bot: Bot) -> ShopContext:
         await db.dispose()
         raise
     return ShopContext(
+        metrics=metrics,
         settings=settings,
         db=db,
         cryptopay=cryptopay,

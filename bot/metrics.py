@@ -51,6 +51,11 @@ class Metrics:
             "shop_telegram_errors", "Bot API call errors", ["method", "error"], registry=r
         )
 
+    def observe_cryptopay(self, method: str, seconds: float, error: str | None) -> None:
+        self.cryptopay_latency.labels(method=method).observe(seconds)
+        if error is not None:
+            self.cryptopay_errors.labels(method=method, error=error).inc()
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

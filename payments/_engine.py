@@ -33,6 +33,10 @@ class Kind(enum.Enum):
     WRITE = "write"  # create*/transfer: repeat only when the request provably did not count
 
 
+# (method, seconds, error name or None) after every HTTP attempt: metrics hook for the app.
+CallObserver = Callable[[str, float, "str | None"], None]
+
+
 class Engine:
     """Sends ``POST <base_url>/<method>`` with a JSON body and returns the ``result``."""
 
@@ -47,7 +51,9 @@ class Engine:
         get_sender: Callable[[], Sender],
         sleep: Callable[[float], Awaitable[object]],
         clock: Callable[[], float],
+        observer: CallObserver | None = None,
     ) -> None:
+        self._observer = observer
         self._base = base_url + "/"
         self._headers = {"Crypto-Pay-API-Token": token, "Content-Type": "application/json"}
         self.policy = policy
@@ -145,9 +151,20 @@ class Engine:
                 result = parser.from_result(decode(method, status, retry_after, content), method)
         except CryptoPayError as exc:
             _log_call(method, attempt, started, status, exc)
+            self._observe(method, started, exc)
             raise
         _log_call(method, attempt, started, status, None)
+        self._observe(method, started, None)
         return result
+
+    def _observe(self, method: str, started: float, err: CryptoPayError | None) -> None:
+        if self._observer is not None:
+            try:
+                self._observer(
+                    method, time.perf_counter() - started, None if err is None else err.name
+                )
+            except Exception:  # a metrics bug must never fail a payment call
+                log.exception("Crypto Pay call observer failed")
 
 
 def _log_call(
@@ -165,13 +182,8 @@ def _log_call(
         outcome, error_name = "error", err.name
     log.log(
         level,
-        "cryptopay %s attempt=%d outcome=%s%s status=%s duration_ms=%.1f",
+        "cryptopay %s",
         method,
-        attempt,
-        outcome,
-        f" error={error_name}" if error_name else "",
-        status,
-        duration_ms,
         extra={
             "method": method,
             "attempt": attempt,

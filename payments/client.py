@@ -12,7 +12,7 @@ from typing import Any, Protocol, Self
 import httpx
 
 from . import _params as p
-from ._engine import Engine, Kind
+from ._engine import CallObserver, Engine, Kind
 from ._parsing import Parser
 from ._transport import AiohttpSender, HttpxSender, Sender
 from .models import App, AppStats, Balance, Check, Currency, ExchangeRate, Invoice, Transfer
@@ -54,6 +54,7 @@ class CryptoPayClient:
     ``Crypto-Pay-API-Token`` header. Pass ``http`` to use your own ``httpx.AsyncClient`` (tests
     inject one over ``httpx.MockTransport``); it is never closed by us. Otherwise the client
     opens its own over aiohttp on first use and closes it in :meth:`aclose`/``async with``.
+    ``observer(method, seconds, error_name_or_None)`` is told about every HTTP attempt (metrics).
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class CryptoPayClient:
         invoice_lookup_pages: int = 3,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        observer: CallObserver | None = None,
     ) -> None:
         secret = token.get_secret_value() if hasattr(token, "get_secret_value") else token
         if not isinstance(secret, str) or not secret.strip():
@@ -106,6 +108,7 @@ class CryptoPayClient:
             get_sender=self._get_sender,
             sleep=sleep,
             clock=clock,
+            observer=observer,
         )
 
     def __repr__(self) -> str:

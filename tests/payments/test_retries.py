@@ -302,3 +302,25 @@ async def test_transport_error_is_ours_and_ambiguity_is_classified(make_client):
     with pytest.raises(CryptoPayTransportError) as info:
         await client.get_me()
     assert info.value.ambiguous
+
+
+async def test_observer_sees_every_attempt_with_its_error(make_client, fake_time):
+    seen: list[tuple[str, float, str | None]] = []
+    client, _ = make_client(
+        script(fail(503, "SERVICE_UNAVAILABLE"), ok(True)),
+        observer=lambda method, seconds, error: seen.append((method, seconds, error)),
+    )
+    assert await client.delete_check(1) is True
+    assert [(m, e) for m, _, e in seen] == [
+        ("deleteCheck", "SERVICE_UNAVAILABLE"),
+        ("deleteCheck", None),
+    ]
+    assert all(seconds >= 0 for _, seconds, _ in seen)
+
+
+async def test_a_failing_observer_never_fails_the_call(make_client, fake_time):
+    def broken(*_: object) -> None:
+        raise RuntimeError("metrics bug")
+
+    client, _ = make_client(script(ok(True)), observer=broken)
+    assert await client.delete_check(1) is True
