@@ -11,7 +11,7 @@ from aiogram.types import User
 
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
-from bot.jobs import expire, reconcile
+from bot.jobs import EXPIRY_GRACE_SECONDS, expire, reconcile
 from bot.shop.checkout import checkout
 from bot.shop.delivery import LEASE_SECONDS, OutboxWorker
 from storage.customers import get_customer
@@ -80,6 +80,18 @@ async def test_expiry_settles_an_overdue_order_that_was_paid(shop: Shop) -> None
     assert await expire(shop.ctx) == 0
     assert (await shop.order(order_id)).status == OrderStatus.PAID
     assert await shop.outbox(order_id, kind="notice") == []
+
+
+async def test_expiry_waits_for_crypto_pay_then_gives_the_stock_back(shop: Shop) -> None:
+    order_id = await place(shop, "multi", 1)
+    shop.cp.fail_next("getInvoices", 500, times=100)
+    shop.clock.advance(901)
+    assert await expire(shop.ctx) == 0  # Crypto Pay down: a payment may be landing now
+    assert (await shop.order(order_id)).status == OrderStatus.PENDING
+    shop.clock.advance(EXPIRY_GRACE_SECONDS)
+    assert await expire(shop.ctx) == 1  # past the grace period the stock goes back on sale
+    assert (await shop.order(order_id)).status == OrderStatus.EXPIRED
+    assert await available(shop, "multi") == 5
 
 
 async def _expire_keeping_invoice(shop: Shop, order_id: int) -> None:
