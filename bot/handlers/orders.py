@@ -36,17 +36,9 @@ def build_router() -> Router:
                 return
             await show(query, screen)
             await query.answer()
-        elif callback_data.action == OrderAction.CANCEL:
-            access, note = await cancel_order(ctx, user_id, order_id)
-            if access is not OrderAccess.OK:
-                await query.answer(DENIED[access], show_alert=True)
-                return
-            _, screen = await order_screen(ctx, user_id, order_id)
-            if screen is not None:
-                await show(query, screen)
-            await query.answer(note, show_alert=True)
         else:
-            access, note = await check_payment(ctx, user_id, order_id)
+            act = cancel_order if callback_data.action == OrderAction.CANCEL else check_payment
+            access, note = await act(ctx, user_id, order_id)
             if access is not OrderAccess.OK:
                 await query.answer(DENIED[access], show_alert=True)
                 return

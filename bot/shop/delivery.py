@@ -22,6 +22,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from bot.context import ShopContext
 from bot.shop.customers import mark_blocked
 from bot.shop.messages import ADMIN, GOODS, admin_notices
+from bot.texts import texts as t
 from storage.models import OutboxMessage
 from storage.outbox import (
     claim_due,
@@ -118,10 +119,7 @@ class OutboxWorker:
             ctx.metrics.outbox_failures.labels(kind="403").inc()
             log.warning("recipient blocked the bot; message dropped", extra=extra)
             if message.kind == GOODS and message.order_id is not None:
-                text = (
-                    f"⚠ The buyer of order #{message.order_id} has blocked the bot, so the goods "
-                    "could not be delivered. The order stays paid."
-                )
+                text = t.admin_buyer_blocked(message.order_id)
                 await enqueue(
                     ctx.db, admin_notices(text, ctx.settings.admin_ids, message.order_id, "blocked")
                 )

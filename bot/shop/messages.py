@@ -81,37 +81,24 @@ def render_settlement(admin_ids: frozenset[int]) -> Callable[[SettleContext], li
             if order.paid_amount is not None
             else "?"
         )
+        total = t.money(order.total, order.currency)
         if ctx.outcome == SettleOutcome.NEEDS_REFUND:
-            buyer = OutboxDraft(
-                ctx.buyer_telegram_id,
-                t.late_payment_needs_refund(order.id),
-                kind=NOTICE,
-                order_id=order.id,
-                dedupe_key=f"late:{order.id}",
-            )
-            alert = (
-                f"⚠ <b>Order #{order.id} needs a refund</b>: paid {paid} after it expired, "
-                f"and the stock is gone ({_summary(ctx)}). Use /refund {order.id}."
-            )
-            return [buyer, *admin_notices(alert, admin_ids, order.id, "attention")]
-        if ctx.outcome == SettleOutcome.NEEDS_REVIEW:
-            buyer = OutboxDraft(
-                ctx.buyer_telegram_id,
-                t.payment_under_review(order.id),
-                kind=NOTICE,
-                order_id=order.id,
-                dedupe_key=f"review:{order.id}",
-            )
-            alert = (
-                f"⚠ <b>Order #{order.id} needs review</b>: {escape(order.attention_reason or '')}. "
-                f"Paid {paid}; order total {t.money(order.total, order.currency)}."
-            )
-            return [buyer, *admin_notices(alert, admin_ids, order.id, "attention")]
-        late = " (late payment, fulfilled)" if ctx.outcome == SettleOutcome.LATE_SETTLED else ""
-        notice = (
-            f"💰 <b>Order #{order.id} paid</b>{late}: {_summary(ctx)} — "
-            f"{t.money(order.total, order.currency)}, paid {paid}."
+            buyer_text = t.late_payment_needs_refund(order.id)
+            alert = t.admin_needs_refund(order.id, paid, _summary(ctx))
+        elif ctx.outcome == SettleOutcome.NEEDS_REVIEW:
+            buyer_text = t.payment_under_review(order.id)
+            alert = t.admin_needs_review(order.id, order.attention_reason or "", paid, total)
+        else:
+            late = ctx.outcome == SettleOutcome.LATE_SETTLED
+            notice = t.admin_paid(order.id, _summary(ctx), total, paid, late=late)
+            return [buyer_goods(ctx), *admin_notices(notice, admin_ids, order.id, "paid")]
+        buyer = OutboxDraft(
+            ctx.buyer_telegram_id,
+            buyer_text,
+            kind=NOTICE,
+            order_id=order.id,
+            dedupe_key=f"{ctx.outcome.value}:{order.id}",
         )
-        return [buyer_goods(ctx), *admin_notices(notice, admin_ids, order.id, "paid")]
+        return [buyer, *admin_notices(alert, admin_ids, order.id, "attention")]
 
     return render
