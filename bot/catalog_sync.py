@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import Any
+
 from bot.catalog_file import CatalogFile, CategoryEntry, ProductEntry
 from storage import Database
 from storage.catalog import (
@@ -14,6 +17,13 @@ from storage.catalog import (
 )
 from storage.listing import count_products
 
+_PRODUCT_FIELDS = [f.name for f in fields(ProductEntry)]
+
+
+def _product_fields(product: ProductEntry | ProductData) -> dict[str, Any]:
+    """The fields both shapes share (sku, title, price, codes, …)."""
+    return {name: getattr(product, name) for name in _PRODUCT_FIELDS}
+
 
 async def import_catalog_file(db: Database, catalog: CatalogFile) -> str:
     """Apply a validated file in one transaction; returns a one-line summary."""
@@ -22,18 +32,7 @@ async def import_catalog_file(db: Database, catalog: CatalogFile) -> str:
         categories=[CategoryData(c.slug, c.title, c.parent) for c in catalog.categories],
         products=[
             ProductData(
-                sku=p.sku,
-                category=p.category,
-                title=p.title,
-                description=p.description,
-                price=p.price,
-                currency=catalog.currency,
-                photo=p.photo,
-                max_per_order=p.max_per_order,
-                unlimited=p.unlimited,
-                content=p.content,
-                codes=list(p.codes),
-                active=p.active,
+                **_product_fields(p) | {"codes": list(p.codes), "currency": catalog.currency}
             )
             for p in catalog.products
         ],
@@ -55,20 +54,7 @@ async def export_catalog_file(db: Database, currency: str) -> CatalogFile:
         currency=data.currency or currency,
         categories=tuple(CategoryEntry(c.slug, c.title, c.parent or None) for c in data.categories),
         products=tuple(
-            ProductEntry(
-                sku=p.sku,
-                category=p.category,
-                title=p.title,
-                price=p.price,
-                description=p.description,
-                photo=p.photo,
-                max_per_order=p.max_per_order,
-                unlimited=p.unlimited,
-                content=p.content,
-                codes=tuple(p.codes),
-                active=p.active,
-            )
-            for p in data.products
+            ProductEntry(**_product_fields(p) | {"codes": tuple(p.codes)}) for p in data.products
         ),
     )
 
