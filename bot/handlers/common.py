@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -24,20 +25,22 @@ async def show(
         text, markup, preview = screen.text, screen.markup, screen.preview
     else:
         text, preview = screen, None
+    # Only a product photo turns the preview on; otherwise the bot's default (off) applies.
+    extra: dict[str, Any] = {} if preview is None else {"link_preview_options": preview}
     if isinstance(target, Message):
-        await target.answer(text, reply_markup=markup, link_preview_options=preview)
+        await target.answer(text, reply_markup=markup, **extra)
         return
     message = target.message
     if isinstance(message, Message):
         try:
-            await message.edit_text(text, reply_markup=markup, link_preview_options=preview)
+            await message.edit_text(text, reply_markup=markup, **extra)
             return
         except TelegramBadRequest as error:
             if "message is not modified" in error.message:
                 return
             log.debug("could not edit, sending anew: %s", error.message)
     await target.bot.send_message(  # type: ignore[union-attr]
-        target.from_user.id, text, reply_markup=markup, link_preview_options=preview
+        target.from_user.id, text, reply_markup=markup, **extra
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+from aiogram.client.default import Default
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
 from bot.callbacks import (
@@ -145,6 +146,24 @@ async def test_product_card_shows_price_and_stock(shop: Shop) -> None:
 
     await shop.press(ProductCard(action=ProductAction.SHOW, sku="guide"))
     assert "In stock: ✔ available" in shop.last_text().text
+
+
+async def test_product_photo_is_shown_as_a_preview_above_the_card(shop: Shop) -> None:
+    catalog = parse_catalog(
+        '[[categories]]\nslug="games"\ntitle="Game keys"\n'
+        '[[products]]\nsku="pic"\ncategory="games"\ntitle="With photo"\nprice="3.00"\n'
+        'photo="https://example.com/pic.jpg"\ncodes=["PIC-1"]\n',
+        "USD",
+    )
+    await import_catalog_file(shop.ctx.db, catalog)
+    await shop.press(ProductCard(action=ProductAction.SHOW, sku="pic"))
+    preview = shop.last_text().link_preview_options
+    assert preview is not None and preview.url == "https://example.com/pic.jpg"
+    assert preview.show_above_text
+
+    await shop.press(ProductCard(action=ProductAction.SHOW, sku="solo"))
+    # no photo: the bot's default (previews off) applies, not an explicit "no options"
+    assert isinstance(shop.last_text().link_preview_options, Default)
 
 
 async def test_plus_minus_bounded_by_max_per_order_and_stock(shop: Shop) -> None:
