@@ -141,7 +141,7 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
     try:
         async with lock:
             if key in guard.placed:
-                await query.answer(f"Order #{guard.placed[key]} is already placed.")
+                await query.answer(t.already_placed(guard.placed[key]))
                 return
             result = await checkout(ctx, query.from_user, data.sku, data.qty)
             if result.ok and result.order_id is not None:

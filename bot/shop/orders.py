@@ -146,7 +146,7 @@ async def check_payment(ctx: ShopContext, user_id: int, order_id: int) -> tuple[
         return access, ""
     order = details.order
     if order.status != OrderStatus.PENDING or order.invoice_id is None:
-        return access, f"Order #{order_id} is {t.STATUS.get(order.status, order.status)}."
+        return access, t.order_status_note(order_id, order.status)
     try:
         invoice_status = await recheck_order(ctx, order, source="check")
     except CryptoPayError:

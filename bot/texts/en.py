@@ -206,6 +206,14 @@ def goods_document_caption(order_id: int, count: int) -> str:
     return f"✅ <b>Order #{order_id} is paid</b> — thank you! Your {count} codes are in the file."
 
 
+def already_placed(order_id: int) -> str:
+    return f"Order #{order_id} is already placed."
+
+
+def order_status_note(order_id: int, status: str) -> str:
+    return f"Order #{order_id} is {STATUS.get(status, status)}."
+
+
 def order_expired(order_id: int) -> str:
     return (
         f"⌛ Order #{order_id} expired before it was paid, so the reservation was released. "
