@@ -55,6 +55,7 @@ class OrdersPage(CallbackData, prefix="op"):
 
 
 class AdminAction(StrEnum):
+    SHOW = "s"
     REFUND = "r"
     RECHECK = "k"
 
@@ -62,6 +63,11 @@ class AdminAction(StrEnum):
 class AdminOrder(CallbackData, prefix="ao"):
     action: AdminAction
     order_id: int
+
+
+class AdminOrdersPage(CallbackData, prefix="aop"):
+    status: str = ""  # "" for every status
+    before: int = 0  # 0: the newest page
 
 
 class RefundDecision(StrEnum):

@@ -17,6 +17,7 @@ from bot.context import ShopContext
 from bot.shared_rates import create_refresher
 from bot.shop.delivery import OutboxWorker
 from bot.shop.messages import NOTICE
+from bot.shop.refunds import retry_sending_refunds
 from bot.shop.settlement import settle_invoice
 from bot.texts import texts as t
 from payments import CryptoPayError, Invoice
@@ -34,6 +35,7 @@ from storage.outbox import OutboxDraft, enqueue
 log = logging.getLogger("bot.jobs")
 
 BATCH = 1000  # getInvoices takes at most 1,000 ids
+REFUND_RETRY_SECONDS = 60
 EXPIRY_GRACE_SECONDS = 600
 LOCK_KEYS = {"reconcile": 0x5707A01, "expire": 0x5707A02, "refunds": 0x5707A03}
 
@@ -199,6 +201,15 @@ class Jobs:
             next_run_time=now,
             id="expire",
             name="expire",
+            **common,
+        )
+        self.scheduler.add_job(
+            self._guarded("refunds", retry_sending_refunds),
+            "interval",
+            seconds=REFUND_RETRY_SECONDS,
+            next_run_time=now,
+            id="refunds",
+            name="refunds",
             **common,
         )
         self.scheduler.start()

@@ -10,6 +10,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import (
     AdminAction,
     AdminOrder,
+    AdminOrdersPage,
     CategoryPage,
     Menu,
     MenuAction,
@@ -153,6 +154,26 @@ def admin_order(order_id: int, *, refundable: bool) -> InlineKeyboardMarkup:
     kb.button(
         text=t.BTN_RECHECK, callback_data=AdminOrder(action=AdminAction.RECHECK, order_id=order_id)
     )
+    return kb.as_markup()
+
+
+def admin_orders_page(
+    orders: Sequence[tuple[int, str]], *, status: str, next_before: int | None, is_first_page: bool
+) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for order_id, label in orders:
+        kb.button(text=label, callback_data=AdminOrder(action=AdminAction.SHOW, order_id=order_id))
+    sizes = [1] * len(orders)
+    nav = 0
+    if not is_first_page:
+        kb.button(text=t.BTN_FIRST, callback_data=AdminOrdersPage(status=status))
+        nav += 1
+    if next_before is not None:
+        kb.button(text=t.BTN_NEXT, callback_data=AdminOrdersPage(status=status, before=next_before))
+        nav += 1
+    if nav:
+        sizes.append(nav)
+    kb.adjust(*sizes)
     return kb.as_markup()
 
 

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import Router
-from aiogram.filters import Filter
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, Message
 
+from bot import keyboards
+from bot.callbacks import AdminAction, AdminOrder, AdminOrdersPage, RefundConfirm, RefundDecision
 from bot.config import Settings
+from bot.context import ShopContext
+from bot.handlers.common import show
+from bot.shop import admin as views
+from bot.shop.refunds import PendingRefunds, execute_refund, plan_refund, split_refund_args
+from bot.shop.settlement import recheck_order
+from bot.texts import en_admin as ta
+from payments import CryptoPayError
+from storage.enums import OrderStatus
+from storage.orders import get_order
 
 
 class IsAdmin(Filter):
@@ -20,9 +31,196 @@ class IsAdmin(Filter):
         return user is not None and user.id in self.admin_ids
 
 
+def _order_id(args: str | None) -> int | None:
+    text = (args or "").strip().lstrip("#")
+    return int(text) if text.isdigit() and len(text) <= 18 else None
+
+
 def build_router(settings: Settings) -> Router:
     router = Router(name="admin")
     is_admin = IsAdmin(settings.admin_ids)
-    router.message.filter(is_admin)
+    router.message.filter(is_admin, F.chat.type == "private")
     router.callback_query.filter(is_admin)
+    pending = PendingRefunds()
+
+    async def ask_refund(
+        target: Message, ctx: ShopContext, admin_id: int, args: str, order_id: int | None = None
+    ) -> None:
+        amount_text, reason = None, ""
+        if order_id is None:
+            order_id, amount_text, reason = split_refund_args(args)
+        if order_id is None:
+            await target.answer(ta.REFUND_USAGE)
+            await views.audit(ctx, admin_id, "refund.request", args, "usage")
+            return
+        plan, text = await plan_refund(ctx, admin_id, order_id, amount_text, reason)
+        if plan is None:
+            await target.answer(text)
+            await views.audit(ctx, admin_id, "refund.request", args, "refused")
+            return
+        token = pending.put(plan, ctx.clock())
+        await target.answer(text, reply_markup=keyboards.refund_confirm(token))
+        details = f"order={order_id} amount={plan.amount} {plan.asset} reason={plan.reason}"
+        await views.audit(ctx, admin_id, "refund.request", details, "awaiting confirmation")
+
+    @router.message(Command("refund"))
+    async def refund_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
+        assert message.from_user is not None
+        await ask_refund(message, ctx, message.from_user.id, command.args or "")
+
+    @router.callback_query(RefundConfirm.filter())
+    async def refund_decision(
+        query: CallbackQuery, callback_data: RefundConfirm, ctx: ShopContext
+    ) -> None:
+        admin_id = query.from_user.id
+        plan = pending.take(callback_data.token, admin_id, ctx.clock())
+        if plan is None:
+            await query.answer(ta.CONFIRMATION_GONE, show_alert=True)
+            return
+        details = f"order={plan.order_id} amount={plan.amount} {plan.asset}"
+        if callback_data.decision == RefundDecision.CANCEL:
+            await show(query, ta.REFUND_CANCELLED)
+            await query.answer()
+            await views.audit(ctx, admin_id, "refund.cancel", details, "cancelled")
+            return
+        await query.answer(ta.REFUND_SENDING)
+        outcome = await execute_refund(ctx, plan, callback_data.token)
+        await show(query, outcome.text)
+        result = outcome.state.value
+        if outcome.transfer_id is not None:
+            result += f" transfer={outcome.transfer_id}"
+        await views.audit(ctx, admin_id, "refund.confirm", details, result)
+
+    @router.message(Command("order"))
+    async def order_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
+        assert message.from_user is not None
+        order_id = _order_id(command.args)
+        if order_id is None:
+            await message.answer(ta.ORDER_USAGE)
+            return
+        screen = await views.order_screen(ctx, order_id)
+        await show(message, screen or ta.order_not_found(order_id))
+        result = "shown" if screen else "not found"
+        await views.audit(ctx, message.from_user.id, "order.view", str(order_id), result)
+
+    @router.callback_query(AdminOrder.filter())
+    async def order_button(
+        query: CallbackQuery, callback_data: AdminOrder, ctx: ShopContext
+    ) -> None:
+        admin_id, order_id = query.from_user.id, callback_data.order_id
+        if callback_data.action == AdminAction.REFUND:
+            await query.answer()
+            if isinstance(query.message, Message):
+                await ask_refund(query.message, ctx, admin_id, str(order_id), order_id)
+            return
+        if callback_data.action == AdminAction.RECHECK:
+            note = await recheck(ctx, admin_id, order_id)
+            await query.answer(note[:200].replace("<b>", "").replace("</b>", ""), show_alert=True)
+        else:
+            await query.answer()
+            await views.audit(ctx, admin_id, "order.view", str(order_id), "shown")
+        screen = await views.order_screen(ctx, order_id)
+        await show(query, screen or ta.order_not_found(order_id))
+
+    @router.message(Command("orders"))
+    async def orders_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
+        assert message.from_user is not None
+        status = None
+        if command.args:
+            status = views.parse_status(command.args)
+            if status is None:
+                await message.answer(
+                    ta.unknown_status(command.args, [s.value for s in OrderStatus])
+                )
+                return
+        await show(message, await views.orders_list_screen(ctx, status, 0))
+        await views.audit(ctx, message.from_user.id, "orders.list", command.args or "", "shown")
+
+    @router.callback_query(AdminOrdersPage.filter())
+    async def orders_page(
+        query: CallbackQuery, callback_data: AdminOrdersPage, ctx: ShopContext
+    ) -> None:
+        status = views.parse_status(callback_data.status) if callback_data.status else None
+        await show(query, await views.orders_list_screen(ctx, status, callback_data.before))
+        await query.answer()
+
+    @router.message(Command("stats"))
+    async def stats_command(message: Message, ctx: ShopContext) -> None:
+        assert message.from_user is not None
+        await message.answer(await views.stats_text(ctx))
+        await views.audit(ctx, message.from_user.id, "stats", "", "shown")
+
+    @router.message(Command("balance"))
+    async def balance_command(message: Message, ctx: ShopContext) -> None:
+        assert message.from_user is not None
+        try:
+            text, result = await views.balance_text(ctx), "shown"
+        except CryptoPayError as error:
+            text, result = ta.cryptopay_down(error.name), f"error {error.name}"
+        await message.answer(text)
+        await views.audit(ctx, message.from_user.id, "balance", "", result)
+
+    @router.message(Command("stock"))
+    async def stock_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
+        assert message.from_user is not None
+        sku = (command.args or "").strip()
+        if not sku or " " in sku:
+            await message.answer(ta.STOCK_USAGE)
+            return
+        await message.answer(await views.stock_text(ctx, sku))
+        await views.audit(ctx, message.from_user.id, "stock.view", sku, "shown")
+
+    @router.message(F.document)
+    async def stock_upload(message: Message, ctx: ShopContext) -> None:
+        assert message.from_user is not None and message.document is not None
+        document = message.document
+        sku = (message.caption or "").strip().split(maxsplit=1)
+        name = f"{document.file_name or '?'} ({document.file_size or '?'} bytes)"
+        if not sku:
+            await message.answer(ta.UPLOAD_NO_SKU)
+            return
+        if not (document.file_name or "").lower().endswith(".txt"):
+            text, result = ta.UPLOAD_NOT_TXT, "refused: not .txt"
+        elif (document.file_size or 0) > views.MAX_UPLOAD_BYTES:
+            text, result = ta.upload_too_big(views.MAX_UPLOAD_BYTES), "refused: too big"
+        else:
+            assert message.bot is not None
+            data = await message.bot.download(document.file_id)
+            assert data is not None
+            upload = await views.upload_codes(ctx, sku[0], data.read(views.MAX_UPLOAD_BYTES + 1))
+            text = upload.text
+            result = f"added={upload.added} skipped={upload.skipped}" if upload.ok else "refused"
+        await message.answer(text)
+        await views.audit(ctx, message.from_user.id, "stock.upload", f"{sku[0]} {name}", result)
+
+    @router.message(Command("recheck"))
+    async def recheck_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
+        assert message.from_user is not None
+        order_id = _order_id(command.args)
+        if order_id is None:
+            await message.answer(ta.RECHECK_USAGE)
+            return
+        await message.answer(await recheck(ctx, message.from_user.id, order_id))
+
     return router
+
+
+async def recheck(ctx: ShopContext, admin_id: int, order_id: int) -> str:
+    """Settle from getInvoices now (the same settle path as the webhook); the answer text."""
+    details = await get_order(ctx.db, order_id)
+    if details is None:
+        text, result = ta.order_not_found(order_id), "not found"
+    else:
+        try:
+            invoice_status = await recheck_order(ctx, details.order, source="recheck")
+        except CryptoPayError as error:
+            invoice_status = ""
+            text, result = ta.cryptopay_down(error.name), f"error {error.name}"
+        if invoice_status == "none":
+            text, result = ta.recheck_no_invoice(order_id), "no invoice"
+        elif invoice_status:
+            after = await get_order(ctx.db, order_id)
+            status = after.order.status if after else details.order.status
+            text, result = ta.recheck(order_id, invoice_status, status), f"invoice {invoice_status}"
+    await views.audit(ctx, admin_id, "recheck", str(order_id), result)
+    return text

@@ -1,0 +1,365 @@
+"""Refunds through Crypto Pay `transfer`: plan, confirm, send, retry — paying at most once.
+
+The refund row with its spend_id is committed before the transfer (storage.create_refund
+checks, with the order locked, that refunds never exceed what was paid); every later attempt
+for that row reuses its spend_id, which Crypto Pay accepts only once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from bot.context import ShopContext
+from bot.shop.messages import NOTICE, admin_notices
+from bot.texts import en_admin as ta
+from bot.texts import texts as t
+from payments import CryptoPayError, MethodDisabledError
+from storage.enums import RefundStatus
+from storage.models import Refund
+from storage.orders import OrderDetails, get_order
+from storage.outbox import OutboxDraft, enqueue
+from storage.refunds import (
+    REFUNDABLE,
+    OrderNotRefundable,
+    RefundExceedsPaid,
+    SpendIdConflict,
+    create_refund,
+    mark_refund_failed,
+    mark_refund_sent,
+    refunds_for_order,
+    sending_refunds,
+)
+from storage.types import InexactMoney, to_money
+
+log = logging.getLogger("bot.refunds")
+
+CONFIRM_TTL_SECONDS = 300
+# A refund still "sending" this long after it was recorded is no longer in anyone's hands
+# (the client gives up after its total deadline): the retry job takes it over.
+STALE_SENDING = timedelta(seconds=120)
+_NUMBERISH = re.compile(r"^[+-]?[0-9.,]+(e[+-]?[0-9]+)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RefundPlan:
+    order_id: int
+    buyer_id: int  # Telegram id: where the transfer goes
+    asset: str
+    amount: Decimal
+    remaining: Decimal
+    reason: str
+    admin_id: int
+
+
+class RefundState(StrEnum):
+    SENT = "sent"
+    PENDING = "pending"  # outcome unknown: stays "sending", the job retries it
+    FAILED = "failed"
+    REFUSED = "refused"  # nothing recorded, nothing sent
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    state: RefundState
+    text: str
+    transfer_id: int | None = None
+
+
+# --- planning -------------------------------------------------------------------------------
+
+
+def parse_amount(text: str) -> Decimal | None:
+    try:
+        amount = to_money(Decimal(text.replace(",", ".")))
+    except (InvalidOperation, InexactMoney, ValueError):
+        return None
+    return amount if amount > 0 else None
+
+
+def split_refund_args(args: str) -> tuple[int | None, str | None, str]:
+    """`<order_id> [amount] [reason…]` → (order id, amount text or None, reason)."""
+    parts = args.split(maxsplit=1)
+    if not parts or not parts[0].lstrip("#").isdigit() or len(parts[0]) > 18:
+        return None, None, ""
+    order_id = int(parts[0].lstrip("#"))
+    rest = parts[1].strip() if len(parts) > 1 else ""
+    head, _, tail = rest.partition(" ")
+    if head and _NUMBERISH.match(head):
+        return order_id, head, tail.strip()
+    return order_id, None, rest
+
+
+def already_refunding(refunds: list[Refund]) -> Decimal:
+    return sum((r.amount for r in refunds if r.status != RefundStatus.FAILED), Decimal(0))
+
+
+async def plan_refund(
+    ctx: ShopContext,
+    admin_id: int,
+    order_id: int,
+    amount_text: str | None,
+    reason: str,
+    *,
+    confirm_ttl: int = CONFIRM_TTL_SECONDS,
+) -> tuple[RefundPlan | None, str]:
+    """The refund /refund would send and the preview text, or None and why not."""
+    details = await get_order(ctx.db, order_id)
+    if details is None:
+        return None, ta.order_not_found(order_id)
+    order = details.order
+    if order.status not in REFUNDABLE or order.paid_amount is None or not order.paid_asset:
+        return None, ta.not_refundable(order_id, order.status)
+    refunds = await refunds_for_order(ctx.db, order_id)
+    remaining = order.paid_amount - already_refunding(refunds)
+    if remaining <= 0:
+        return None, ta.fully_refunded(order_id)
+    amount = remaining
+    if amount_text is not None:
+        parsed = parse_amount(amount_text)
+        if parsed is None:
+            return None, ta.bad_amount(amount_text, order.paid_asset)
+        if parsed > remaining:
+            return None, ta.exceeds(order_id, parsed, remaining, order.paid_asset)
+        amount = parsed
+    plan = RefundPlan(
+        order_id=order_id,
+        buyer_id=details.customer.telegram_id,
+        asset=order.paid_asset,
+        amount=amount,
+        remaining=remaining,
+        reason=reason[:500],
+        admin_id=admin_id,
+    )
+    text = ta.refund_preview(
+        order_id=order_id,
+        buyer_text=buyer_text(details),
+        items=item_titles(details),
+        status=order.status,
+        paid=f"{t.plain(order.paid_amount)} {order.paid_asset}",
+        refunds=refund_lines(refunds),
+        amount=amount,
+        asset=order.paid_asset,
+        reason=plan.reason,
+        expires_in_minutes=max(1, confirm_ttl // 60),
+    )
+    return plan, text
+
+
+def buyer_text(details: OrderDetails) -> str:
+    c = details.customer
+    return ta.buyer(c.telegram_id, c.username, c.blocked_bot)
+
+
+def item_titles(details: OrderDetails) -> list[str]:
+    return [
+        f"{details.products[ln.product_id].title} × {ln.quantity}"
+        for ln in details.lines
+        if ln.product_id in details.products
+    ]
+
+
+def refund_lines(refunds: list[Refund]) -> list[str]:
+    return ta.refunds_lines((r.amount, r.asset, r.status.value, r.transfer_id) for r in refunds)
+
+
+# --- pending confirmations --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pending:
+    plan: RefundPlan
+    expires_at: datetime
+
+
+class PendingRefunds:
+    """Confirmations waiting for a tap, keyed by a short random token in the callback data.
+
+    Kept in this process's memory: a restart (or, with several replicas, a tap that lands on
+    another replica) makes the confirmation expire, and the admin runs /refund again.
+    `take` is synchronous, so a token is consumed exactly once even for concurrent taps.
+    """
+
+    def __init__(self, ttl_seconds: int = CONFIRM_TTL_SECONDS, limit: int = 1000) -> None:
+        self.ttl = timedelta(seconds=ttl_seconds)
+        self.limit = limit
+        self._items: dict[str, _Pending] = {}
+
+    def put(self, plan: RefundPlan, now: datetime) -> str:
+        self._items = {k: v for k, v in self._items.items() if v.expires_at > now}
+        while len(self._items) >= self.limit:
+            self._items.pop(next(iter(self._items)))
+        token = secrets.token_urlsafe(9)
+        self._items[token] = _Pending(plan, now + self.ttl)
+        return token
+
+    def take(self, token: str, admin_id: int, now: datetime) -> RefundPlan | None:
+        """The plan, once; None when unknown, expired, used, or asked for by another admin."""
+        pending = self._items.get(token)
+        if pending is None or pending.plan.admin_id != admin_id:
+            return None
+        del self._items[token]
+        return pending.plan if pending.expires_at > now else None
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+async def execute_refund(ctx: ShopContext, plan: RefundPlan, token: str) -> RefundOutcome:
+    """Record the refund (committed before any transfer), then send it."""
+    sequence = len(await refunds_for_order(ctx.db, plan.order_id)) + 1
+    spend_id = f"refund-{plan.order_id}-{sequence}-{token}"[:64]
+    try:
+        refund = await create_refund(
+            ctx.db,
+            plan.order_id,
+            plan.asset,
+            plan.amount,
+            plan.reason,
+            plan.admin_id,
+            spend_id,
+        )
+    except RefundExceedsPaid as error:
+        if error.remaining <= 0:
+            return RefundOutcome(RefundState.REFUSED, ta.fully_refunded(plan.order_id))
+        text = ta.exceeds(plan.order_id, plan.amount, error.remaining, plan.asset)
+        return RefundOutcome(RefundState.REFUSED, text)
+    except OrderNotRefundable:
+        details = await get_order(ctx.db, plan.order_id)
+        status = details.order.status if details else "unknown"
+        return RefundOutcome(RefundState.REFUSED, ta.not_refundable(plan.order_id, status))
+    except SpendIdConflict:
+        return RefundOutcome(RefundState.REFUSED, ta.refund_conflict(plan.order_id))
+    log.info(
+        "refund recorded",
+        extra={"order_id": plan.order_id, "refund_id": refund.id, "spend_id": spend_id},
+    )
+    return await send_refund(ctx, refund, plan.buyer_id)
+
+
+async def send_refund(ctx: ShopContext, refund: Refund, buyer_id: int) -> RefundOutcome:
+    """One transfer attempt for a recorded refund (the client retries with the same spend_id
+    and looks the transfer up after an ambiguous failure)."""
+    try:
+        transfer = await ctx.cryptopay.transfer(
+            buyer_id,
+            refund.asset,
+            refund.amount,
+            refund.spend_id,
+            comment=ta.transfer_comment(refund.order_id, refund.reason),
+        )
+    except CryptoPayError as error:
+        return await _after_error(ctx, refund, error)
+    return await _sent(ctx, refund, transfer.transfer_id)
+
+
+async def _lookup(ctx: ShopContext, spend_id: str) -> int | None:
+    """The id of the transfer made with this spend_id, if Crypto Pay has one."""
+    for transfer in await ctx.cryptopay.get_transfers(spend_id=spend_id):
+        if transfer.spend_id is not None and str(transfer.spend_id) == spend_id:
+            return transfer.transfer_id
+    return None
+
+
+async def _after_error(ctx: ShopContext, refund: Refund, error: CryptoPayError) -> RefundOutcome:
+    assert refund.id is not None
+    extra = {"order_id": refund.order_id, "refund_id": refund.id, "error": str(error)}
+    pending = RefundOutcome(
+        RefundState.PENDING, ta.refund_pending(refund.order_id, refund.amount, refund.asset)
+    )
+    if error.ambiguous or error.retryable:
+        log.warning("refund outcome unknown; it stays sending and is retried", extra=extra)
+        return pending
+    # A definite refusal of this attempt; but an earlier attempt with the same spend_id (the
+    # retry job's case) may have gone through: look before marking it failed.
+    try:
+        transfer_id = await _lookup(ctx, refund.spend_id)
+    except CryptoPayError:
+        log.warning("refund refused, lookup failed; it stays sending", extra=extra)
+        return pending
+    if transfer_id is not None:
+        return await _sent(ctx, refund, transfer_id)
+    await mark_refund_failed(ctx.db, refund.id, str(error)[:500])
+    log.warning("refund failed", extra=extra)
+    if isinstance(error, MethodDisabledError):
+        text = ta.TRANSFERS_HOWTO
+    elif any(word in error.name.upper() for word in ("NOT_ENOUGH", "INSUFFICIENT", "BALANCE")):
+        text = ta.insufficient_balance(refund.amount, refund.asset)
+    else:
+        text = ta.refund_refused(error.name, error.description)
+    return RefundOutcome(RefundState.FAILED, text)
+
+
+async def _sent(ctx: ShopContext, refund: Refund, transfer_id: int) -> RefundOutcome:
+    assert refund.id is not None
+    order_id = refund.order_id
+    if await mark_refund_sent(ctx.db, refund.id, transfer_id):
+        buyer = await get_order(ctx.db, order_id)
+        drafts = admin_notices(
+            ta.refund_sent_notice(
+                order_id, refund.amount, refund.asset, transfer_id, refund.admin_id
+            ),
+            ctx.settings.admin_ids,
+            order_id,
+            f"refund{refund.id}",
+        )
+        if buyer is not None:
+            drafts.insert(
+                0,
+                OutboxDraft(
+                    buyer.customer.telegram_id,
+                    t.refund_sent_to_buyer(order_id, refund.amount, refund.asset),
+                    kind=NOTICE,
+                    order_id=order_id,
+                    dedupe_key=f"refund:{refund.id}",
+                ),
+            )
+        await enqueue(ctx.db, drafts)
+        ctx.outbox_wakeup.set()
+        log.info(
+            "refund sent",
+            extra={"order_id": order_id, "refund_id": refund.id, "transfer_id": transfer_id},
+        )
+    text = ta.refund_sent(order_id, refund.amount, refund.asset, transfer_id)
+    return RefundOutcome(RefundState.SENT, text, transfer_id)
+
+
+# --- the retry job ----------------------------------------------------------------------------
+
+
+async def retry_sending_refunds(ctx: ShopContext) -> int:
+    """Refunds left "sending" (a timeout, a 5xx, a crash): ask getTransfers(spend_id) whether
+    they went through, else send again with the same spend_id. Returns how many got sent."""
+    cutoff = ctx.clock() - STALE_SENDING
+    sent = 0
+    for refund in await sending_refunds(ctx.db):
+        if refund.updated_at > cutoff:
+            continue  # its confirming admin's request may still be in flight
+        assert refund.id is not None
+        try:
+            transfer_id = await _lookup(ctx, refund.spend_id)
+        except CryptoPayError as error:
+            log.warning("refund retry postponed: getTransfers failed (%s)", error.name)
+            break
+        if transfer_id is not None:
+            outcome = await _sent(ctx, refund, transfer_id)
+        else:
+            details = await get_order(ctx.db, refund.order_id)
+            if details is None:  # an order is never deleted; be safe anyway
+                continue
+            outcome = await send_refund(ctx, refund, details.customer.telegram_id)
+        if outcome.state == RefundState.SENT:
+            sent += 1
+        elif outcome.state == RefundState.FAILED:
+            notice = ta.refund_failed_notice(refund.order_id, outcome.text)
+            tag = f"refund-failed{refund.id}"
+            await enqueue(
+                ctx.db, admin_notices(notice, ctx.settings.admin_ids, refund.order_id, tag)
+            )
+            ctx.outbox_wakeup.set()
+    return sent

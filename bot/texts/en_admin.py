@@ -1,0 +1,310 @@
+"""English texts an admin reads. Values from users, the catalog or Crypto Pay are escaped here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from html import escape
+
+from bot.texts.en import STATUS, money, plain, when
+
+TRANSFERS_HOWTO = (
+    "Transfers are switched off for this Crypto Pay app. Enable them in @CryptoBot "
+    "(or @CryptoTestnetBot): <b>Crypto Pay → My Apps → your app → Security → Transfers</b>, "
+    "then run /refund again."
+)
+
+REFUND_USAGE = (
+    "Usage: <code>/refund &lt;order id&gt; [amount] [reason…]</code>\n"
+    "Without an amount the whole remaining payment is refunded, in the asset the buyer paid."
+)
+ORDER_USAGE = "Usage: <code>/order &lt;order id&gt;</code>"
+RECHECK_USAGE = "Usage: <code>/recheck &lt;order id&gt;</code>"
+STOCK_USAGE = (
+    "Usage: <code>/stock &lt;sku&gt;</code>. To add codes, send a .txt file with one code per "
+    "line and the sku as its caption."
+)
+CONFIRMATION_GONE = "This confirmation has expired or was already used. Run /refund again."
+REFUND_CANCELLED = "Refund cancelled. Nothing was sent."
+REFUND_SENDING = "Sending the refund…"
+ORDERS_EMPTY = "No orders here."
+NOT_AN_ADMIN_ACTION = "This button no longer works."
+
+
+def order_not_found(order_id: int) -> str:
+    return f"Order #{order_id} does not exist."
+
+
+def not_refundable(order_id: int, status: str) -> str:
+    return (
+        f"Order #{order_id} cannot be refunded: it is {STATUS.get(status, escape(status))} "
+        "and no payment was received for it."
+    )
+
+
+def fully_refunded(order_id: int) -> str:
+    return (
+        f"Order #{order_id} has nothing left to refund: its refunds (sent or being sent) "
+        "already cover the whole payment."
+    )
+
+
+def bad_amount(text: str, asset: str) -> str:
+    return (
+        f"“{escape(text)}” is not a valid refund amount: give a positive number in {escape(asset)} "
+        "with at most 8 decimal places, e.g. <code>1.5</code>."
+    )
+
+
+def exceeds(order_id: int, amount: Decimal, remaining: Decimal, asset: str) -> str:
+    return (
+        f"A refund of {plain(amount)} {escape(asset)} would exceed what order #{order_id} can "
+        f"still refund: at most <b>{plain(remaining)} {escape(asset)}</b>."
+    )
+
+
+def refunds_lines(refunds: Iterable[tuple[Decimal, str, str, int | None]]) -> list[str]:
+    lines = []
+    for amount, asset, status, transfer_id in refunds:
+        transfer = f", transfer {transfer_id}" if transfer_id else ""
+        lines.append(f"  • {plain(amount)} {escape(asset)} — {escape(status)}{transfer}")
+    return lines or ["  none"]
+
+
+def buyer(telegram_id: int, username: str | None, blocked: bool) -> str:
+    name = f" @{escape(username)}" if username else ""
+    flag = " (has blocked the bot)" if blocked else ""
+    return f"<code>{telegram_id}</code>{name}{flag}"
+
+
+def refund_preview(
+    *,
+    order_id: int,
+    buyer_text: str,
+    items: Sequence[str],
+    status: str,
+    paid: str,
+    refunds: Sequence[str],
+    amount: Decimal,
+    asset: str,
+    reason: str,
+    expires_in_minutes: int,
+) -> str:
+    parts = [
+        f"<b>Refund for order #{order_id}</b>",
+        f"Buyer: {buyer_text}",
+        "Items: " + (", ".join(escape(i) for i in items) or "—"),
+        f"Status: {STATUS.get(status, escape(status))}",
+        f"Paid: {paid}",
+        "Refunds so far:",
+        *refunds,
+        "",
+        f"Send <b>{plain(amount)} {escape(asset)}</b> to the buyer's Crypto Bot wallet?",
+    ]
+    if reason:
+        parts.append(f"Reason: {escape(reason)}")
+    parts.append(f"<i>Confirm within {expires_in_minutes} minutes.</i>")
+    return "\n".join(parts)
+
+
+def transfer_comment(order_id: int, reason: str) -> str:
+    text = f"Refund for order #{order_id}"
+    if reason:
+        text += f": {reason}"
+    return text[:1024]
+
+
+def refund_sent(order_id: int, amount: Decimal, asset: str, transfer_id: int) -> str:
+    return (
+        f"✅ Refund sent: {plain(amount)} {escape(asset)} for order #{order_id}. "
+        f"Transfer id <code>{transfer_id}</code>."
+    )
+
+
+def refund_sent_notice(
+    order_id: int, amount: Decimal, asset: str, transfer_id: int, admin_id: int
+) -> str:
+    return (
+        f"↩ <b>Refund sent</b> for order #{order_id}: {plain(amount)} {escape(asset)}, "
+        f"transfer <code>{transfer_id}</code> (by admin <code>{admin_id}</code>)."
+    )
+
+
+def refund_pending(order_id: int, amount: Decimal, asset: str) -> str:
+    return (
+        f"⏳ Crypto Pay did not confirm the refund of {plain(amount)} {escape(asset)} for order "
+        f"#{order_id} (a timeout or a server error). It stays “sending” and is retried "
+        "automatically with the same spend id, so it can never be paid twice. "
+        "Admins are told when it goes through."
+    )
+
+
+def insufficient_balance(amount: Decimal, asset: str) -> str:
+    return (
+        f"The Crypto Pay app does not hold {plain(amount)} {escape(asset)} to send. Top the app "
+        "balance up (see /balance), then run /refund again. The refund was marked failed; "
+        "nothing was sent."
+    )
+
+
+def refund_refused(name: str, description: str | None) -> str:
+    detail = f": {escape(description)}" if description else ""
+    return (
+        f"Crypto Pay refused the transfer ({escape(name)}{detail}). The refund was marked "
+        "failed and nothing was sent; fix the cause and run /refund again."
+    )
+
+
+def refund_failed_notice(order_id: int, why: str) -> str:
+    return f"⚠ <b>Refund for order #{order_id} failed</b>. {why}"
+
+
+def refund_conflict(order_id: int) -> str:
+    return f"Another refund of order #{order_id} is being recorded right now; try again."
+
+
+def order_view(
+    *,
+    order_id: int,
+    status: str,
+    buyer_text: str,
+    lines: Sequence[tuple[str, str, int, Decimal]],
+    total: Decimal,
+    currency: str,
+    created: datetime,
+    expires: datetime,
+    invoice_id: int | None,
+    paid: str | None,
+    fee: str | None,
+    paid_at: datetime | None,
+    delivered_at: datetime | None,
+    attention: str | None,
+    goods: Sequence[str],
+    refunds: Sequence[str],
+) -> str:
+    parts = [
+        f"<b>Order #{order_id}</b> — {STATUS.get(status, escape(status))}",
+        f"Buyer: {buyer_text}",
+    ]
+    for sku, title, quantity, price in lines:
+        parts.append(
+            f"  • {escape(title)} (<code>{escape(sku)}</code>) × {quantity} "
+            f"@ {money(price, currency)}"
+        )
+    parts.append(f"Total: {money(total, currency)}")
+    parts.append(f"Placed: {when(created)}; pay by {when(expires)}")
+    parts.append(f"Invoice: {invoice_id if invoice_id is not None else '—'}")
+    if paid:
+        parts.append(f"Paid: {paid}" + (f" (fee {fee})" if fee else ""))
+    if paid_at:
+        parts.append(f"Paid at: {when(paid_at)}")
+    if delivered_at:
+        parts.append(f"Delivered at: {when(delivered_at)}")
+    if attention:
+        parts.append(f"⚠ {escape(attention)}")
+    if goods:
+        parts.append("Goods: " + ", ".join(f"<code>{escape(g)}</code>" for g in goods[:50]))
+        if len(goods) > 50:
+            parts.append(f"… and {len(goods) - 50} more")
+    parts.append("Refunds:")
+    parts += refunds
+    return "\n".join(parts)
+
+
+def orders_title(status: str | None) -> str:
+    which = f" — {STATUS.get(status, escape(status))}" if status else ""
+    return f"<b>Orders</b>{which} (newest first):"
+
+
+def order_row(order_id: int, status: str, total: Decimal, currency: str, created: datetime) -> str:
+    return f"#{order_id} · {money(total, currency)} · {status} · {created:%m-%d %H:%M}"
+
+
+def unknown_status(text: str, known: Iterable[str]) -> str:
+    return f"Unknown status “{escape(text)}”. Use one of: " + ", ".join(known) + "."
+
+
+def stats(
+    *,
+    currency: str,
+    periods: Sequence[tuple[str, int, Decimal]],
+    by_status: dict[str, int],
+    attention: Sequence[int],
+) -> str:
+    parts = [f"<b>Sales</b> (paid orders, in {escape(currency)}):"]
+    for label, count, revenue in periods:
+        parts.append(f"  {label}: {count} orders, {money(revenue, currency)}")
+    parts.append("")
+    parts.append("<b>Orders by status</b>:")
+    parts += [f"  {status}: {n}" for status, n in by_status.items() if n]
+    if not any(by_status.values()):
+        parts.append("  none yet")
+    parts.append("")
+    if attention:
+        ids = ", ".join(f"#{i}" for i in attention)
+        parts.append(
+            f"⚠ <b>Needing attention</b> ({len(attention)}): {ids} — see /order &lt;id&gt;"
+        )
+    else:
+        parts.append("Nothing needs attention.")
+    return "\n".join(parts)
+
+
+def balance(rows: Sequence[tuple[str, Decimal, Decimal]]) -> str:
+    if not rows:
+        return "The Crypto Pay app holds no assets."
+    parts = ["<b>Crypto Pay balance</b> (available / on hold):"]
+    parts += [f"  {escape(code)}: {plain(a)} / {plain(h)}" for code, a, h in rows]
+    return "\n".join(parts)
+
+
+def cryptopay_down(name: str) -> str:
+    return f"Crypto Pay did not answer ({escape(name)}). Try again in a moment."
+
+
+def unknown_sku(sku: str) -> str:
+    return f"No product with sku <code>{escape(sku)}</code>."
+
+
+def stock(sku: str, title: str, unlimited: bool, available: int, reserved: int, sold: int) -> str:
+    head = f"<b>{escape(title)}</b> (<code>{escape(sku)}</code>)"
+    if unlimited:
+        return f"{head}\nUnlimited: every buyer gets the same content (sold: {sold})."
+    return f"{head}\nAvailable: {available}\nReserved: {reserved}\nSold: {sold}"
+
+
+def codes_added(sku: str, added: int, skipped: int, available: int) -> str:
+    return (
+        f"Added {added} codes to <code>{escape(sku)}</code>; {skipped} duplicates or blank "
+        f"lines skipped. Available now: {available}."
+    )
+
+
+UPLOAD_NO_SKU = "Put the product's sku in the file's caption, e.g. <code>witcher3</code>."
+UPLOAD_NOT_TXT = "Send the codes as a plain .txt file, one code per line."
+UPLOAD_EMPTY = "The file has no codes in it."
+UPLOAD_UNLIMITED = "That product is unlimited: it has no codes to add."
+
+
+def upload_too_big(limit: int) -> str:
+    return f"The file is too big: at most {limit // 1024} KiB per upload. Split it and resend."
+
+
+def upload_not_utf8() -> str:
+    return "The file is not UTF-8 text. Save it as UTF-8 and send it again."
+
+
+def upload_bad_line(line: int, why: str) -> str:
+    return f"Line {line} is not a valid code ({why}). Nothing was added."
+
+
+def recheck(order_id: int, invoice_status: str, status: str) -> str:
+    return (
+        f"Order #{order_id}: Crypto Pay says the invoice is <b>{escape(invoice_status)}</b>; "
+        f"the order is {STATUS.get(status, escape(status))}."
+    )
+
+
+def recheck_no_invoice(order_id: int) -> str:
+    return f"Order #{order_id} has no Crypto Pay invoice to check."
