@@ -20,7 +20,7 @@ from bot.shop.messages import NOTICE, admin_notices
 from bot.texts import en_admin as ta
 from bot.texts import texts as t
 from payments import CryptoPayError, MethodDisabledError
-from storage.enums import RefundStatus
+from storage.enums import OrderStatus, RefundStatus
 from storage.models import Refund
 from storage.orders import OrderDetails, get_order
 from storage.outbox import OutboxDraft, enqueue
@@ -114,7 +114,7 @@ async def plan_refund(
         return None, ta.order_not_found(order_id)
     order = details.order
     if order.status not in REFUNDABLE or order.paid_amount is None or not order.paid_asset:
-        return None, ta.not_refundable(order_id, order.status)
+        return None, _not_refundable(order_id, order.status)
     refunds = await refunds_for_order(ctx.db, order_id)
     remaining = order.paid_amount - already_refunding(refunds)
     if remaining <= 0:
@@ -149,6 +149,12 @@ async def plan_refund(
         expires_in_minutes=max(1, confirm_ttl // 60),
     )
     return plan, text
+
+
+def _not_refundable(order_id: int, status: str) -> str:
+    if status == OrderStatus.REFUNDED:
+        return ta.fully_refunded(order_id)
+    return ta.not_refundable(order_id, status)
 
 
 def buyer_text(details: OrderDetails) -> str:
@@ -232,7 +238,7 @@ async def execute_refund(ctx: ShopContext, plan: RefundPlan, token: str) -> Refu
     except OrderNotRefundable:
         details = await get_order(ctx.db, plan.order_id)
         status = details.order.status if details else "unknown"
-        return RefundOutcome(RefundState.REFUSED, ta.not_refundable(plan.order_id, status))
+        return RefundOutcome(RefundState.REFUSED, _not_refundable(plan.order_id, status))
     except SpendIdConflict:
         return RefundOutcome(RefundState.REFUSED, ta.refund_conflict(plan.order_id))
     log.info(

@@ -25,12 +25,13 @@ from aiogram.enums import ParseMode
 from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageText,
+    GetFile,
     GetMe,
     SendDocument,
     SendMessage,
     TelegramMethod,
 )
-from aiogram.types import CallbackQuery, Chat, Message, Update, User
+from aiogram.types import CallbackQuery, Chat, File, Message, Update, User
 
 from bot.app import create_dispatcher
 from bot.catalog_file import parse_catalog
@@ -138,6 +139,7 @@ class RecordingSession(BaseSession):
         self.requests: list[TelegramMethod[Any]] = []
         self.fail: dict[str, list[Any]] = {}
         self.accepted: list[TelegramMethod[Any]] = []  # the calls that "succeeded"
+        self.files: dict[str, bytes] = {}  # file_id → content, for getFile and downloads
         self._message_ids = itertools.count(500_000)
 
     def calls(self, api_method: str) -> list[Any]:
@@ -157,6 +159,14 @@ class RecordingSession(BaseSession):
             return me
         if isinstance(method, AnswerCallbackQuery):
             return True
+        if isinstance(method, GetFile):
+            content = self.files[method.file_id]
+            return File(
+                file_id=method.file_id,
+                file_unique_id=f"u-{method.file_id}",
+                file_size=len(content),
+                file_path=f"documents/{method.file_id}",
+            )
         if isinstance(method, SendMessage | SendDocument | EditMessageText):
             chat_id = method.chat_id if method.chat_id is not None else 0
             message_id = getattr(method, "message_id", None) or next(self._message_ids)
@@ -170,8 +180,12 @@ class RecordingSession(BaseSession):
             )
         return True
 
-    async def stream_content(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
+    async def stream_content(  # type: ignore[override]
+        self, url: str, *args: Any, chunk_size: int = 65536, **kwargs: Any
+    ) -> Any:
+        content = self.files[url.rsplit("/documents/", 1)[1]]
+        for start in range(0, len(content), chunk_size):
+            yield content[start : start + chunk_size]
 
     async def close(self) -> None:
         pass
