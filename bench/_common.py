@@ -1,0 +1,203 @@
+"""Helpers shared by bench/checkout.py and bench/webhook.py (not a benchmark itself).
+
+A ShopContext built by the real composition root (``bot.app.build_context``) on a throwaway
+database, with the Telegram network edge replaced by a session that answers instantly, and
+the in-process FakeCryptoPay of tests/fakes (plain aiohttp, no pytest) on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import math
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # ahead of bench/ itself, whose storage.py is a bench
+
+import asyncpg  # noqa: E402
+from aiogram import Bot  # noqa: E402
+from aiogram.client.default import DefaultBotProperties  # noqa: E402
+from aiogram.client.session.base import BaseSession  # noqa: E402
+from aiogram.enums import ParseMode  # noqa: E402
+from aiogram.methods import (  # noqa: E402
+    AnswerCallbackQuery,
+    EditMessageText,
+    GetMe,
+    SendDocument,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.types import Chat, Message, User  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+import storage  # noqa: E402
+from bot.config import Settings, load_settings  # noqa: E402
+
+# The token of the repository's signature vectors; any well-formed token would do.
+CP_TOKEN = "123456789:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC"
+BOT_TOKEN = "42:BENCH-token_for_the_instant_session"
+BOT_ID = 42
+BOT_USERNAME = "bench_shop_bot"
+ADMIN_ID = 900
+PG_ADMIN = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+class InstantTelegram(BaseSession):
+    """The Telegram network edge: answers every Bot API call at once, as Telegram would
+    (a Message for sends and edits, True otherwise), and counts calls per method."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+        self.answer_texts: list[str | None] = []
+        self._message_ids = itertools.count(500_000)
+        self._me = User(id=BOT_ID, is_bot=True, first_name="Shop", username=BOT_USERNAME)
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None
+    ) -> Any:
+        name = method.__api_method__
+        self.counts[name] = self.counts.get(name, 0) + 1
+        if isinstance(method, GetMe):
+            return self._me
+        if isinstance(method, AnswerCallbackQuery):
+            self.answer_texts.append(method.text)
+            return True
+        if isinstance(method, SendMessage | SendDocument | EditMessageText):
+            chat_id = method.chat_id if method.chat_id is not None else 0
+            return Message(
+                message_id=getattr(method, "message_id", None) or next(self._message_ids),
+                date=datetime.now(UTC),
+                chat=Chat(id=int(chat_id), type="private"),
+                from_user=self._me,
+                text=getattr(method, "text", None),
+            )
+        return True
+
+    async def stream_content(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        pass
+
+
+def instant_bot() -> tuple[Bot, InstantTelegram]:
+    session = InstantTelegram()
+    bot = Bot(
+        BOT_TOKEN,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+    return bot, session
+
+
+def bench_settings(database_url: str, cryptopay_url: str, **extra: Any) -> Settings:
+    """Settings as an operator would write them, pointed at loopback fakes.
+
+    CRYPTOPAY_RATE_LIMIT is lifted: the default (20 calls/s, Crypto Pay's own limit) would
+    make any checkout bench measure the token bucket instead of the bot.
+    """
+    values: dict[str, Any] = {
+        "BOT_TOKEN": BOT_TOKEN,
+        "CRYPTOPAY_TOKEN": CP_TOKEN,
+        "CRYPTOPAY_NETWORK": "testnet",
+        "CRYPTOPAY_API_URL": cryptopay_url,
+        "DATABASE_URL": database_url,
+        "ADMIN_IDS": str(ADMIN_ID),
+        "SHOP_CURRENCY": "USD",
+        "ACCEPTED_ASSETS": "USDT,TON,BTC",
+        "INVOICE_TTL_SECONDS": "900",
+        "MAX_UNPAID_ORDERS": "1000",
+        "CRYPTOPAY_RATE_LIMIT": "1000000",
+        "AUTO_MIGRATE": "true",
+        "LOG_LEVEL": "WARNING",
+    }
+    values.update(extra)
+    return load_settings(**values)
+
+
+async def seed_product(db: storage.Database, sku: str, codes: int, price: str) -> storage.Product:
+    """One active product with `codes` distinct codes, no per-order cap."""
+    await storage.upsert_catalog(
+        db,
+        storage.CatalogData(
+            "USD",
+            [storage.CategoryData("bench", "Bench")],
+            [
+                storage.ProductData(
+                    sku,
+                    "bench",
+                    "Bench Key",
+                    "A key for the benchmark.",
+                    Decimal(price),
+                    codes=[f"{sku.upper()}-{i:06d}" for i in range(codes)],
+                )
+            ],
+        ),
+    )
+    product = await storage.get_product(db, sku)
+    assert product is not None and product.id is not None
+    return product
+
+
+async def run_pool(
+    n: int, concurrency: int, job: Callable[[int], Awaitable[object]]
+) -> tuple[float, list[float]]:
+    """Run job(0..n-1) on `concurrency` workers: (elapsed seconds, per-job latencies)."""
+    next_index = iter(range(n))
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        for i in next_index:
+            started = time.perf_counter()
+            await job(i)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+async def pg_admin(sql: str) -> None:
+    dsn = make_url(PG_ADMIN).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_pg_database(prefix: str) -> AsyncIterator[str | None]:
+    """Yield the URL of a new empty PostgreSQL database (dropped afterwards), or None with a
+    note printed when the server is unreachable."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        await pg_admin(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        print(f"postgresql: skipped, server unreachable ({type(exc).__name__}: {exc})")
+        yield None
+        return
+    try:
+        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
