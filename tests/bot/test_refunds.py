@@ -10,7 +10,7 @@ from aiogram.methods import SendMessage
 from aiogram.types import User
 
 from bot.callbacks import RefundConfirm, RefundDecision
-from bot.jobs import reconcile
+from bot.jobs import LOCK_KEYS, REFUND_RETRY_SECONDS, Jobs, reconcile
 from bot.shop.checkout import checkout
 from bot.shop.refunds import retry_sending_refunds
 from bot.texts import texts as t
@@ -355,3 +355,23 @@ async def test_non_admin_has_no_refund(shop: Shop) -> None:
     # The token is still the admin's to use.
     await confirm(shop, token)
     assert len(transfers(shop)) == 1
+
+
+async def test_the_refunds_job_is_scheduled_and_runs_under_its_lock(shop: Shop) -> None:
+    order_id = await paid_order(shop)
+    _, token = await ask(shop, f"{order_id}")
+    assert token is not None
+    shop.cp.fail_next("transfer", 503, times=2)
+    await confirm(shop, token)
+    shop.clock.advance(300)
+    jobs = Jobs(shop.ctx)
+    assert LOCK_KEYS["refunds"]
+    await jobs._guarded("refunds", retry_sending_refunds)()
+    (refund,) = await refunds(shop, order_id)
+    assert refund.status == RefundStatus.SENT
+    jobs.start()
+    try:
+        job = jobs.scheduler.get_job("refunds")
+        assert job is not None and job.trigger.interval.total_seconds() == REFUND_RETRY_SECONDS
+    finally:
+        await jobs.stop()
