@@ -135,11 +135,15 @@ class UpdateMethods(_Base):
         headers = {"Content-Type": "application/json"}
         if self.webhook["secret_token"]:
             headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
-        record: dict[str, Any] = {"update": update, "status": None, "error": None}
+        url = self.webhook["url"]
+        if self.webhook_targets:
+            url = self.webhook_targets[self._target_turn % len(self.webhook_targets)]
+            self._target_turn += 1
+        record: dict[str, Any] = {"update": update, "status": None, "error": None, "url": url}
         self.webhook_deliveries.append(record)
         try:
             async with self._client.post(
-                self.webhook["url"],
+                url,
                 data=json.dumps(update, ensure_ascii=False).encode(),
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),

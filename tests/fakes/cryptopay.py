@@ -130,6 +130,9 @@ class FakeCryptoPay(CryptoPayMethods, FakeServer):
         self.transfers: dict[int, dict[str, Any]] = {}
         self.checks: dict[int, dict[str, Any]] = {}
         self.webhook_deliveries: list[WebhookDelivery] = []
+        # Requests being answered right now, and the most seen at once, by method.
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
         # Internal state.
         self._offset = timedelta(0)
         self._expiry: dict[int, datetime] = {}
@@ -209,6 +212,14 @@ class FakeCryptoPay(CryptoPayMethods, FakeServer):
         """
         extra = {"after_effect": after_effect, "name": name, "html": html}
         self._faults.append(FaultRule(method, status, times, delay, extra))
+
+    def clear_faults(self) -> None:
+        """Disarm every fault set with ``fail_next``."""
+        self._faults.clear()
+
+    def reset_in_flight_peaks(self) -> None:
+        """Start ``max_in_flight`` afresh from the requests in flight now."""
+        self.max_in_flight = {m: n for m, n in self.in_flight.items() if n}
 
     async def wait_for_call(
         self, method: str, *, timeout: float = 10.0, since: int = 0
@@ -337,12 +348,21 @@ class FakeCryptoPay(CryptoPayMethods, FakeServer):
             return list(await asyncio.gather(*jobs))
         return [await self._post_update(invoice_id) for _ in range(times)]
 
-    async def _post_update(self, invoice_id: int) -> int | None:
+    def webhook_request(self, invoice_id: int) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of the ``invoice_paid`` webhook of a paid invoice, exactly as
+        ``deliver_webhook`` would POST them (signed; fresh ``request_date``), not sent — for
+        tests that deliver it themselves (to several replicas, say)."""
+        invoice = self.invoice(invoice_id)
+        if invoice["status"] != "paid":
+            raise ValueError(f"invoice {invoice_id} is {invoice['status']}, not paid")
+        if invoice_id not in self._update_ids:
+            self._update_ids[invoice_id] = self._next_update_id
+            self._next_update_id += 1
         update = {
             "update_id": self._update_ids[invoice_id],
             "update_type": "invoice_paid",
             "request_date": iso(self.now()),
-            "payload": self.invoice(invoice_id),
+            "payload": invoice,
         }
         body = json.dumps(update, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {
@@ -351,6 +371,10 @@ class FakeCryptoPay(CryptoPayMethods, FakeServer):
             "User-Agent": "axios/0.21.1",
             "crypto-pay-api-signature": self.sign(body),
         }
+        return body, headers
+
+    async def _post_update(self, invoice_id: int) -> int | None:
+        body, headers = self.webhook_request(invoice_id)
         delivery = WebhookDelivery(invoice_id=invoice_id, body=body, headers=headers)
         self.webhook_deliveries.append(delivery)
         if self._client is None:
@@ -413,9 +437,12 @@ class FakeCryptoPay(CryptoPayMethods, FakeServer):
             self.calls.append((method, params))
             return _json(CpError(400, "BAD_REQUEST").envelope(), status=400)
         self.calls.append((method, params))
+        self.in_flight[method] = self.in_flight.get(method, 0) + 1
+        self.max_in_flight[method] = max(self.max_in_flight.get(method, 0), self.in_flight[method])
         try:
             return await self._answer(request, method, params)
         finally:
+            self.in_flight[method] -= 1
             await self._notify()
 
     async def _answer(

@@ -94,7 +94,14 @@ class FakeTelegram(MessageMethods, UpdateMethods, FakeServer):
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         self.dropped_updates: list[dict[str, Any]] = []
+        # A load balancer in front of several replicas: when set, webhook updates go to these
+        # URLs in turn (with the registered secret) instead of the registered URL.
+        self.webhook_targets: list[str] | None = None
+        # Requests being answered right now, and the most seen at once, by method.
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
         # Internal state.
+        self._target_turn = 0
         self.users: dict[int, FakeUser] = {}
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 700_000_001
@@ -166,6 +173,10 @@ class FakeTelegram(MessageMethods, UpdateMethods, FakeServer):
             match = lambda p, chat=str(for_chat): str(p.get("chat_id")) == chat  # noqa: E731
         extra = {"retry_after": retry_after, "description": description}
         self._faults.append(FaultRule(method, status, times, delay, extra, match))
+
+    def clear_faults(self) -> None:
+        """Disarm every fault set with ``fail_next``."""
+        self._faults.clear()
 
     def block(self, user_id: int) -> None:
         """The user blocks the bot: sending to them answers 403."""
@@ -255,6 +266,8 @@ class FakeTelegram(MessageMethods, UpdateMethods, FakeServer):
             return self._response(400, bad("can't parse JSON object").envelope())
         name = known[0] if known else request.match_info["method"]
         self.calls.append((name, params))
+        self.in_flight[name] = self.in_flight.get(name, 0) + 1
+        self.max_in_flight[name] = max(self.max_in_flight.get(name, 0), self.in_flight[name])
         try:
             if known is None:
                 raise TgError(404, "Not Found")
@@ -277,6 +290,7 @@ class FakeTelegram(MessageMethods, UpdateMethods, FakeServer):
         except TgError as e:
             return self._response(e.code, e.envelope())
         finally:
+            self.in_flight[name] -= 1
             await self._notify()
 
     async def _file(self, request: web.Request) -> web.StreamResponse:

@@ -290,3 +290,31 @@ async def test_wait_for_invoice_is_event_driven(cp: FakeCryptoPay, http: httpx.A
     waiter = asyncio.create_task(cp.wait_for_invoice(lambda inv: inv.get("payload") == "x"))
     await call(http, "createInvoice", asset="TON", amount="1", payload="x")
     assert (await asyncio.wait_for(waiter, 2))["payload"] == "x"
+
+
+async def test_in_flight_peaks_clear_faults_and_webhook_request(
+    cp: FakeCryptoPay, http: httpx.AsyncClient
+) -> None:
+    cp.fail_next("getBalance", status=None, delay=0.3, times=2)
+    await asyncio.gather(call(http, "getBalance"), call(http, "getBalance"))
+    await call(http, "getMe")
+    assert cp.max_in_flight["getBalance"] == 2 and cp.max_in_flight["getMe"] == 1
+    assert cp.in_flight["getBalance"] == 0
+    cp.reset_in_flight_peaks()
+    assert cp.max_in_flight == {}
+    cp.fail_next("getMe", status=500, times=5)
+    cp.clear_faults()
+    assert (await call(http, "getMe"))[0] == 200
+
+    _, created = await call(http, "createInvoice", asset="TON", amount="1")
+    invoice_id = created["result"]["invoice_id"]
+    with pytest.raises(ValueError, match="not paid"):
+        cp.webhook_request(invoice_id)
+    await cp.pay(invoice_id, send_webhook=False)
+    body, headers = cp.webhook_request(invoice_id)
+    again, _ = cp.webhook_request(invoice_id)
+    assert headers["crypto-pay-api-signature"] == cp.sign(body)
+    update = json.loads(body)
+    assert update["update_type"] == "invoice_paid" and update["payload"]["status"] == "paid"
+    assert json.loads(again)["update_id"] == update["update_id"]
+    assert cp.webhook_deliveries == []  # built, not sent

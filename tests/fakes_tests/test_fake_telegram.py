@@ -218,6 +218,48 @@ async def test_webhook_mode(tg: FakeTelegram, bot: Bot) -> None:
         await runner.cleanup()
 
 
+async def test_webhook_targets_take_turns(tg: FakeTelegram, bot: Bot) -> None:
+    """A load balancer in front of replicas: updates alternate between the target URLs."""
+    received: list[tuple[str, str | None]] = []
+
+    def hook(name: str):
+        async def handle(request: web.Request) -> web.Response:
+            update = await request.json()
+            secret = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+            received.append((f"{name}:{update['message']['text']}", secret))
+            return web.json_response({})
+
+        return handle
+
+    app = web.Application()
+    app.router.add_post("/a", hook("a"))
+    app.router.add_post("/b", hook("b"))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        assert await bot.set_webhook(f"{base}/a", secret_token="lb")
+        tg.webhook_targets = [f"{base}/a", f"{base}/b"]
+        for text in ("1", "2", "3"):
+            await tg.user(14, "Ivy").send(text)
+        assert received == [("a:1", "lb"), ("b:2", "lb"), ("a:3", "lb")]
+        assert [d["url"] for d in tg.webhook_deliveries] == [f"{base}/a", f"{base}/b", f"{base}/a"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_in_flight_peaks_and_clear_faults(tg: FakeTelegram, bot: Bot) -> None:
+    tg.user(15, "Jon")
+    tg.fail_next("sendMessage", status=None, delay=0.3, times=2)
+    await asyncio.gather(bot.send_message(15, "a"), bot.send_message(15, "b"))
+    assert tg.max_in_flight["sendMessage"] == 2 and tg.in_flight["sendMessage"] == 0
+    tg.fail_next("sendMessage", status=500, times=5)
+    tg.clear_faults()
+    assert (await bot.send_message(15, "c")).text == "c"
+
+
 async def test_concurrent_get_updates_conflict(tg: FakeTelegram, bot: Bot) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=5))
     await tg.wait_for_call("getUpdates")
