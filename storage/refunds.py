@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from storage._sql import locked
 from storage.database import Database
 from storage.enums import PAID_STATES, OrderStatus, RefundStatus
 from storage.models import Order, Refund
+from storage.outbox import OutboxDraft, enqueue_in
 from storage.types import to_money, utcnow
 
 # Order states from which a refund may be made (money received, not fully refunded).
@@ -99,8 +101,11 @@ async def create_refund(
         return refund
 
 
-async def mark_refund_sent(db: Database, refund_id: int, transfer_id: int) -> bool:
-    """sending → sent; the order becomes refunded (all paid back) or partially_refunded."""
+async def mark_refund_sent(
+    db: Database, refund_id: int, transfer_id: int, notices: Sequence[OutboxDraft] = ()
+) -> bool:
+    """sending → sent; the order becomes refunded (all paid back) or partially_refunded, and
+    `notices` (the buyer's and the admins' messages) go into the outbox — one transaction."""
     now = utcnow()
     async with db.transaction() as s:
         row = (
@@ -130,6 +135,7 @@ async def mark_refund_sent(db: Database, refund_id: int, transfer_id: int) -> bo
                 updated_at=now,
             )
         )
+        await enqueue_in(s, notices)
         return True
 
 

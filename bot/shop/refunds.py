@@ -304,28 +304,25 @@ async def _after_error(ctx: ShopContext, refund: Refund, error: CryptoPayError) 
 async def _sent(ctx: ShopContext, refund: Refund, transfer_id: int) -> RefundOutcome:
     assert refund.id is not None
     order_id = refund.order_id
-    if await mark_refund_sent(ctx.db, refund.id, transfer_id):
-        buyer = await get_order(ctx.db, order_id)
-        drafts = admin_notices(
-            ta.refund_sent_notice(
-                order_id, refund.amount, refund.asset, transfer_id, refund.admin_id
+    buyer = await get_order(ctx.db, order_id)
+    drafts = admin_notices(
+        ta.refund_sent_notice(order_id, refund.amount, refund.asset, transfer_id, refund.admin_id),
+        ctx.settings.admin_ids,
+        order_id,
+        f"refund{refund.id}",
+    )
+    if buyer is not None:
+        drafts.insert(
+            0,
+            OutboxDraft(
+                buyer.customer.telegram_id,
+                t.refund_sent_to_buyer(order_id, refund.amount, refund.asset),
+                kind=NOTICE,
+                order_id=order_id,
+                dedupe_key=f"refund:{refund.id}",
             ),
-            ctx.settings.admin_ids,
-            order_id,
-            f"refund{refund.id}",
         )
-        if buyer is not None:
-            drafts.insert(
-                0,
-                OutboxDraft(
-                    buyer.customer.telegram_id,
-                    t.refund_sent_to_buyer(order_id, refund.amount, refund.asset),
-                    kind=NOTICE,
-                    order_id=order_id,
-                    dedupe_key=f"refund:{refund.id}",
-                ),
-            )
-        await enqueue(ctx.db, drafts)
+    if await mark_refund_sent(ctx.db, refund.id, transfer_id, drafts):
         ctx.outbox_wakeup.set()
         log.info(
             "refund sent",

@@ -76,3 +76,18 @@ async def test_unpaid_or_other_asset_is_not_refundable(db: storage.Database) -> 
         await storage.create_refund(db, oid, "TON", Decimal("1"), "", 42, "c")
     with pytest.raises(ValueError):
         await storage.create_refund(db, oid, "USDT", Decimal("0"), "", 42, "d")
+
+
+async def test_refund_notices_are_queued_with_the_sent_mark_only_once(db: storage.Database) -> None:
+    oid = await _paid_order(db, "10")
+    backlog = await storage.outbox_backlog(db)
+    refund = await storage.create_refund(db, oid, "USDT", Decimal("10"), "", 42, "s-notice")
+    assert refund.id is not None
+    notices = [
+        storage.OutboxDraft(chat_id=7, text="refunded", order_id=oid),
+        storage.OutboxDraft(chat_id=42, text="admin: refund sent", order_id=oid),
+    ]
+    assert await storage.mark_refund_sent(db, refund.id, 900, notices)
+    assert await storage.outbox_backlog(db) == backlog + 2
+    assert not await storage.mark_refund_sent(db, refund.id, 900, notices)  # already sent
+    assert await storage.outbox_backlog(db) == backlog + 2
