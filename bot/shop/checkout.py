@@ -95,15 +95,24 @@ async def checkout(ctx: ShopContext, user: User, sku: str, quantity: int) -> Che
         await release_order(ctx.db, order.id, OrderStatus.CANCELLED)
         raise
 
-    await attach_invoice(
-        ctx.db,
-        order.id,
-        invoice_id=invoice.invoice_id,
-        invoice_hash=invoice.hash,
-        bot_invoice_url=pay_link(invoice),
-        mini_app_url=invoice.mini_app_invoice_url,
-        web_app_url=invoice.web_app_invoice_url,
-    )
+    try:
+        attached = await attach_invoice(
+            ctx.db,
+            order.id,
+            invoice_id=invoice.invoice_id,
+            invoice_hash=invoice.hash,
+            bot_invoice_url=pay_link(invoice),
+            mini_app_url=invoice.mini_app_invoice_url,
+            web_app_url=invoice.web_app_invoice_url,
+        )
+    except Exception:
+        log.exception("could not record the invoice; withdrawing it", extra={"order_id": order.id})
+        attached = False
+    if not attached:
+        # Nobody can pay an invoice we could not record: withdraw it and give the stock back.
+        await _withdraw(ctx, order.id, invoice.invoice_id)
+        ctx.metrics.checkouts.labels(result="not_recorded").inc()
+        return CheckoutResult(CheckoutRefusal.PAYMENTS_DOWN)
     ctx.metrics.checkouts.labels(result="created").inc()
     log.info("order placed", extra={"order_id": order.id, "invoice_id": invoice.invoice_id})
     return CheckoutResult(
@@ -115,6 +124,17 @@ async def checkout(ctx: ShopContext, user: User, sku: str, quantity: int) -> Che
         deadline=order.expires_at,
         pay_url=pay_link(invoice),
     )
+
+
+async def _withdraw(ctx: ShopContext, order_id: int, invoice_id: int) -> None:
+    try:
+        await ctx.cryptopay.delete_invoice(invoice_id)
+    except CryptoPayError as error:
+        log.warning("deleteInvoice failed (%s)", error.name, extra={"order_id": order_id})
+    try:
+        await release_order(ctx.db, order_id, OrderStatus.CANCELLED)
+    except Exception:  # the database is down: the expiry job releases it later
+        log.exception("could not cancel the order", extra={"order_id": order_id})
 
 
 def pay_link(invoice: Invoice) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
 from aiogram.client.default import Default
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
+from sqlalchemy.exc import OperationalError
 
 from bot.callbacks import (
     CategoryPage,
@@ -278,6 +280,24 @@ async def test_cryptopay_failing_cancels_and_releases(shop: Shop) -> None:
     assert await shop.units(order.id) == []
     assert await available(shop, "multi") == 5
     assert shop.cp.created_invoices == []
+
+
+async def test_invoice_that_cannot_be_recorded_is_withdrawn(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_attach(*args: object, **kwargs: object) -> bool:
+        raise OperationalError("UPDATE orders", {}, Exception("database is locked"))
+
+    monkeypatch.setattr("bot.shop.checkout.attach_invoice", broken_attach)
+    update = await shop.press(ProductCard(action=ProductAction.BUY, sku="multi", qty=2))
+    (answer,) = shop.answers_to(update)
+    assert answer.text and "no order was placed" in answer.text
+    (order,) = await shop.orders()
+    assert order.status == OrderStatus.CANCELLED
+    assert await available(shop, "multi") == 5
+    assert len(shop.cp.created_invoices) == 1
+    deleted = [int(p["invoice_id"]) for p in shop.cp.calls_of("deleteInvoice")]
+    assert len(deleted) == 1 and deleted[0] in shop.cp.deleted_invoices
 
 
 async def test_stale_product_gets_polite_answer(shop: Shop) -> None:
