@@ -58,14 +58,15 @@ async def cryptopay_webhook(request: web.Request) -> web.Response:
     if update.update_type != "invoice_paid":
         log.info("ignoring Crypto Pay update", extra={"update_type": update.update_type})
         return _answer(ctx, 200, {"ok": True, "ignored": True})
-    try:
-        with log_context(invoice_id=update.payload.invoice_id):
+    # The context covers the failure line too: an operator needs the invoice id most there.
+    with log_context(invoice_id=update.payload.invoice_id):
+        try:
             report = await settle_invoice(
                 ctx, update.payload, source="webhook", raw_body=body.decode("utf-8", "replace")
             )
-    except (OperationalError, DBAPIError, OSError, TimeoutError):
-        log.exception("database unavailable while settling a webhook")
-        return _answer(ctx, 503, {"ok": False, "error": "try again later"})
+        except (OperationalError, DBAPIError, OSError, TimeoutError):
+            log.exception("database unavailable while settling a webhook")
+            return _answer(ctx, 503, {"ok": False, "error": "try again later"})
     return _answer(ctx, 200, {"ok": True, "result": report.outcome})
 
 
