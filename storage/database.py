@@ -40,7 +40,9 @@ class Database:
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database backend {backend!r} (sqlite or postgresql)")
         self.dialect: str = backend
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: a failed statement's message (and so a logged traceback) would
+        # otherwise carry its values — a webhook body, codes for sale.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if backend == "sqlite":
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
