@@ -15,13 +15,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
@@ -237,6 +241,103 @@ async def shop(
             assert process.proc is not None
             process.proc.kill()
             await asyncio.to_thread(process.proc.wait, STOP_TIMEOUT)
+
+
+# --- PostgreSQL and Redis, for the replica tests (skipped when absent, except under CI=true) --
+
+PG_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+# Redis: a database number of its own (the replicas share the rates under a fixed key).
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+
+def _unavailable(what: str, problem: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} is required under CI=true and is unreachable: {problem}")
+    pytest.skip(f"{what} unreachable: {problem}")
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A brand-new PostgreSQL database for this test, dropped afterwards."""
+    name = f"shop_e2e_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(_dsn(PG_ADMIN_URL), timeout=5)
+    except Exception as error:
+        _unavailable("PostgreSQL", f"{type(error).__name__}: {error}")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    conn = await asyncpg.connect(_dsn(PG_ADMIN_URL), timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    client = Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as error:
+        await client.aclose()
+        _unavailable("Redis", f"{type(error).__name__}: {error}")
+
+    async def clean() -> None:
+        keys = [k async for k in client.scan_iter(match=f"fsm:{BOT_TOKEN.split(':')[0]}:*")]
+        await client.delete("shop:rates:v1", *keys)
+
+    await clean()
+    yield REDIS_URL
+    await clean()
+    await client.aclose()
+
+
+class Pg:
+    """Reads the replicas' database directly (a connection per query)."""
+
+    def __init__(self, url: str) -> None:
+        self.dsn = _dsn(url)
+
+    async def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(self.dsn, timeout=5)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    async def execute(self, sql: str) -> None:
+        conn = await asyncpg.connect(self.dsn, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def wait_for(
+        self,
+        sql: str,
+        check: Callable[[list[tuple[Any, ...]]], bool],
+        *args: Any,
+        timeout: float,
+        what: str,
+    ) -> list[tuple[Any, ...]]:
+        """Until ``check(rows)`` holds (no change events in a database: re-read, bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = await self.query(sql, *args)
+            if check(rows):
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}: {rows}")
+            await asyncio.sleep(0.1)
 
 
 @pytest.hookimpl(wrapper=True)
