@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage._sql import locked, upsert_insert
@@ -28,7 +29,11 @@ LATE_NO_STOCK_REASON = "paid after the order expired and the stock is gone: refu
 
 @dataclass(frozen=True, slots=True)
 class SettlePayment:
-    order_id: int
+    """A confirmed payment. `order_id` is the order our invoice payload names (None when the
+    payload names none): the order is found by `invoice_id`, and by `order_id` only while
+    that order has no invoice recorded yet (the webhook can beat `attach_invoice`)."""
+
+    order_id: int | None
     invoice_id: int
     paid_asset: str
     paid_amount: Decimal
@@ -65,6 +70,9 @@ class SettleResult:
 
 
 Render = Callable[[SettleContext], Sequence[OutboxDraft]]
+# verify(order) -> why the payment does not match the order (amount, currency, asset), or
+# None when it does. Called inside the settle transaction with the order row locked.
+Verify = Callable[[Order], str | None]
 
 
 async def _record_event(s: AsyncSession, payment: SettlePayment, order_id: int | None) -> None:
@@ -79,32 +87,46 @@ async def _record_event(s: AsyncSession, payment: SettlePayment, order_id: int |
     await s.execute(stmt.on_conflict_do_nothing(index_elements=["invoice_id", "status"]))
 
 
-async def _lock_order(s: AsyncSession, payment: SettlePayment) -> Order | None:
-    """The order row, locked (PG) and current; None when unknown or of another invoice."""
-    order = await s.scalar(
-        locked(s, sa.select(Order).where(col(Order.id) == payment.order_id)),
-        execution_options={"populate_existing": True},
+_OTHER_ORDER = aliased(Order, name="other_order")  # built once: aliasing is costly
+
+
+def _for_invoice(payment: SettlePayment) -> sa.ColumnElement[bool]:
+    """The order this payment is for: the one carrying the invoice (which must be the
+    payload's order when the payload names one), or else the payload's order while it has
+    no invoice recorded and no other order carries this one."""
+    by_invoice = col(Order.invoice_id) == payment.invoice_id
+    if payment.order_id is None:
+        return by_invoice
+    other = _OTHER_ORDER
+    unclaimed = sa.and_(
+        col(Order.invoice_id).is_(None),
+        ~sa.exists().where(col(other.invoice_id) == payment.invoice_id),
     )
+    return sa.and_(col(Order.id) == payment.order_id, sa.or_(by_invoice, unclaimed))
+
+
+async def _lock_order(s: AsyncSession, payment: SettlePayment) -> Order | None:
+    """The order row, locked (PG) and current, with the payment event recorded; None when
+    no order of ours matches the invoice and payload (the event is recorded orderless)."""
+    order = await s.scalar(locked(s, sa.select(Order).where(_for_invoice(payment))))
     await _record_event(s, payment, order.id if order else None)
-    if order is None or order.invoice_id not in (None, payment.invoice_id):
-        return None
     return order
 
 
 async def _transition(
     s: AsyncSession,
-    order_id: int,
+    target: sa.ColumnElement[bool],
     payment: SettlePayment,
     status: OrderStatus,
     reason: str | None,
     from_states: Sequence[OrderStatus] = SETTLEABLE,
 ) -> Order | None:
-    """The one conditional write that decides who settles: None when the order is not in
-    `from_states` (or belongs to another invoice) by the time this row lock is ours."""
+    """The one conditional write that decides who settles: None when the `target` order is
+    not in `from_states` (or belongs to another invoice) by the time this row lock is ours."""
     res = await s.scalars(
         sa.update(Order)
         .where(
-            col(Order.id) == order_id,
+            target,
             col(Order.status).in_(from_states),
             sa.or_(col(Order.invoice_id).is_(None), col(Order.invoice_id) == payment.invoice_id),
         )
@@ -120,6 +142,7 @@ async def _transition(
             updated_at=utcnow(),
         )
         .returning(Order),
+        # populate_existing: a settle that turns to review updates the row it just updated.
         execution_options={"populate_existing": True, "synchronize_session": False},
     )
     return res.first()
@@ -184,21 +207,27 @@ class _Reroute(Exception):
 
 
 async def _settle_pending(
-    s: AsyncSession, payment: SettlePayment, render: Render
+    s: AsyncSession, payment: SettlePayment, render: Render, verify: Verify | None
 ) -> SettleResult | None:
     """The common case in few statements: a pending order whose reservations are intact.
-    None when the order is not pending (the caller takes the general path)."""
+    None when no pending order matches (the caller takes the general path)."""
     updated = await _transition(
-        s, payment.order_id, payment, OrderStatus.PAID, None, (OrderStatus.PENDING,)
+        s, _for_invoice(payment), payment, OrderStatus.PAID, None, (OrderStatus.PENDING,)
     )
     if updated is None:
         return None
-    await _record_event(s, payment, payment.order_id)
-    lines, products, customer = await _context(s, payment.order_id)
+    order_id = updated.id
+    assert order_id is not None
+    await _record_event(s, payment, order_id)
+    reason = verify(updated) if verify is not None else None
+    if reason is not None:
+        # Still ours: the row is locked (PG) / the write lock held (SQLite) since the update.
+        return await _review(s, updated, payment, reason, render, (OrderStatus.PAID,))
+    lines, products, customer = await _context(s, order_id)
     rows = await s.execute(
         sa.update(StockUnit)
         .where(
-            col(StockUnit.order_id) == payment.order_id,
+            col(StockUnit.order_id) == order_id,
             col(StockUnit.status) == StockStatus.RESERVED,
         )
         .values(status=StockStatus.SOLD, reserved_until=None, sold_at=utcnow())
@@ -224,46 +253,59 @@ async def _settle_pending(
     return SettleResult(SettleOutcome.SETTLED, updated, codes, outbox_ids)
 
 
-async def settle(db: Database, payment: SettlePayment, render: Render) -> SettleResult:
-    """Settle a confirmed payment of `payment.invoice_id` for `payment.order_id`.
+async def settle(
+    db: Database, payment: SettlePayment, render: Render, verify: Verify | None = None
+) -> SettleResult:
+    """Settle a confirmed payment of `payment.invoice_id` (for the order the payload names).
 
-    One transaction: the payment event is recorded (once per invoice); a pending order
-    becomes paid and its reserved units sold; an expired/cancelled one (late payment) gets
-    fresh units if stock allows (`late_settled`), otherwise becomes `needs_refund`; the
-    drafts returned by `render(ctx)` go into the outbox. Calling it again for a settled
-    invoice changes nothing and returns `duplicate` (with the order and its codes); an order
-    that does not exist or carries another invoice gives `unknown_order`. `render` is called
-    only when something changed; if it raises, nothing is written.
+    One transaction: the order is found (by the invoice; by `payment.order_id` while that
+    order has no invoice recorded) and locked, the payment event is recorded (once per
+    invoice), and `verify(order)` is asked whether the payment matches the order. If it
+    does, a pending order becomes paid and its reserved units sold; an expired/cancelled one
+    (late payment) gets fresh units if stock allows (`late_settled`), otherwise becomes
+    `needs_refund`. If it does not, the order takes the `mark_needs_review` path
+    (`needs_review`, reserved units returned, nothing delivered) in this same transaction.
+    The drafts returned by `render(ctx)` go into the outbox. Calling it again for a settled
+    invoice changes nothing and returns `duplicate` (with the order and its codes; `verify`
+    is not asked); no matching order gives `unknown_order` (the event is still recorded).
+    `render` is called only when something changed; if it or `verify` raises, nothing is
+    written.
     """
     try:
         async with db.transaction() as s:
-            fast = await _settle_pending(s, payment, render)
+            fast = await _settle_pending(s, payment, render, verify)
             if fast is not None:
                 return fast
-            return await _settle_general(s, payment, render)
+            return await _settle_general(s, payment, render, verify)
     except _Reroute:
         async with db.transaction() as s:
-            return await _settle_general(s, payment, render)
+            return await _settle_general(s, payment, render, verify)
 
 
-async def _settle_general(s: AsyncSession, payment: SettlePayment, render: Render) -> SettleResult:
+async def _settle_general(
+    s: AsyncSession, payment: SettlePayment, render: Render, verify: Verify | None
+) -> SettleResult:
     order = await _lock_order(s, payment)
     if order is None:
         return SettleResult(SettleOutcome.UNKNOWN_ORDER, None)
     assert order.id is not None
     if order.status not in SETTLEABLE:
         return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
+    reason = verify(order) if verify is not None else None
+    if reason is not None:
+        return await _review(s, order, payment, reason, render, SETTLEABLE)
     late = order.status != OrderStatus.PENDING
     lines, products, customer = await _context(s, order.id)
     chosen = await _assign_units(s, order.id, lines, products)
+    this_order = col(Order.id) == order.id
     if chosen is None:
         outcome = SettleOutcome.NEEDS_REFUND
         updated = await _transition(
-            s, order.id, payment, OrderStatus.NEEDS_REFUND, LATE_NO_STOCK_REASON
+            s, this_order, payment, OrderStatus.NEEDS_REFUND, LATE_NO_STOCK_REASON
         )
     else:
         outcome = SettleOutcome.LATE_SETTLED if late else SettleOutcome.SETTLED
-        updated = await _transition(s, order.id, payment, OrderStatus.PAID, None)
+        updated = await _transition(s, this_order, payment, OrderStatus.PAID, None)
     if updated is None:  # defensive: the row lock makes this unreachable
         return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
     await unreserve(s, order.id)
@@ -275,6 +317,39 @@ async def _settle_general(s: AsyncSession, payment: SettlePayment, render: Rende
     )
     outbox_ids = await enqueue_in(s, list(render(ctx)))
     return SettleResult(outcome, updated, codes, outbox_ids)
+
+
+async def _review(
+    s: AsyncSession,
+    order: Order,
+    payment: SettlePayment,
+    reason: str,
+    render: Render | None,
+    from_states: Sequence[OrderStatus],
+) -> SettleResult:
+    """`order` (locked, its event recorded) → needs_review with the paid fields; its
+    reserved units go back to stock; `render(ctx)` (e.g. the admins' alert) is enqueued."""
+    assert order.id is not None
+    updated = await _transition(
+        s, col(Order.id) == order.id, payment, OrderStatus.NEEDS_REVIEW, reason, from_states
+    )
+    if updated is None:
+        return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
+    await unreserve(s, order.id)
+    outbox_ids: list[int] = []
+    if render is not None:
+        lines, products, customer = await _context(s, order.id)
+        ctx = SettleContext(
+            updated,
+            lines,
+            products,
+            {},
+            SettleOutcome.NEEDS_REVIEW,
+            customer.telegram_id,
+            customer.language,
+        )
+        outbox_ids = await enqueue_in(s, list(render(ctx)))
+    return SettleResult(SettleOutcome.NEEDS_REVIEW, updated, {}, outbox_ids)
 
 
 async def _sell(s: AsyncSession, order_id: int, unit_ids: list[int]) -> None:
@@ -302,30 +377,13 @@ async def mark_needs_review(
 ) -> SettleResult:
     """A verified payment that does not match the order (amount/asset): record the event
     and the paid fields, move pending/expired/cancelled → needs_review, return reserved
-    units to stock, and enqueue `render(ctx)` (e.g. the admins' alert) — one transaction."""
+    units to stock, and enqueue `render(ctx)` (e.g. the admins' alert) — one transaction.
+    (`settle` with a `verify` callback takes this path itself on a mismatch.)"""
     async with db.transaction() as s:
         order = await _lock_order(s, payment)
         if order is None:
             return SettleResult(SettleOutcome.UNKNOWN_ORDER, None)
-        assert order.id is not None
-        updated = await _transition(s, order.id, payment, OrderStatus.NEEDS_REVIEW, reason)
-        if updated is None:
-            return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
-        await unreserve(s, order.id)
-        outbox_ids: list[int] = []
-        if render is not None:
-            lines, products, customer = await _context(s, order.id)
-            ctx = SettleContext(
-                updated,
-                lines,
-                products,
-                {},
-                SettleOutcome.NEEDS_REVIEW,
-                customer.telegram_id,
-                customer.language,
-            )
-            outbox_ids = await enqueue_in(s, list(render(ctx)))
-        return SettleResult(SettleOutcome.NEEDS_REVIEW, updated, {}, outbox_ids)
+        return await _review(s, order, payment, reason, render, SETTLEABLE)
 
 
 async def mark_delivered(db: Database, order_id: int) -> bool:

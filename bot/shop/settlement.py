@@ -13,8 +13,7 @@ from bot.shop.messages import render_settlement
 from payments import Invoice
 from storage.enums import SettleOutcome
 from storage.models import Order
-from storage.orders import get_order, get_order_by_invoice
-from storage.settlement import SettlePayment, mark_needs_review, settle
+from storage.settlement import SettlePayment, settle
 
 log = logging.getLogger("bot.settlement")
 
@@ -59,21 +58,16 @@ def mismatch(invoice: Invoice, order: Order, accepted: tuple[str, ...]) -> str |
 async def settle_invoice(
     ctx: ShopContext, invoice: Invoice, *, source: str, raw_body: str = ""
 ) -> SettleReport:
-    """Record and apply a Crypto Pay invoice we were told about; duplicates are no-ops."""
+    """Record and apply a Crypto Pay invoice we were told about; duplicates are no-ops.
+
+    One storage transaction: the order is found by the invoice id (or, before its invoice is
+    recorded, by our payload), the payment is checked against it (`mismatch`) and the order
+    is either settled or marked for review there and then."""
     extra = {"invoice_id": invoice.invoice_id, "source": source}
     if invoice.status != "paid":
         return SettleReport(invoice.status)
-    order_id = order_id_from_payload(invoice.payload)
-    order = await get_order_by_invoice(ctx.db, invoice.invoice_id)
-    if order is not None and order_id is not None and order.id != order_id:
-        order_id = -1  # payload and invoice disagree: trust neither
-    elif order is not None:
-        order_id = order.id
-    elif order_id is not None:
-        details = await get_order(ctx.db, order_id)
-        order = details.order if details is not None else None
     payment = SettlePayment(
-        order_id=order_id if order_id is not None else -1,
+        order_id=order_id_from_payload(invoice.payload),
         invoice_id=invoice.invoice_id,
         paid_asset=invoice.paid_asset or invoice.asset or "",
         paid_amount=to_stored(
@@ -86,23 +80,27 @@ async def settle_invoice(
         source=source,
         raw_body=raw_body,
     )
-    render = render_settlement(ctx.settings.admin_ids)
-    reason = None if order is None else mismatch(invoice, order, ctx.settings.accepted_assets)
-    if reason is not None:
-        result = await mark_needs_review(ctx.db, payment, reason, render)
-        log.warning(
-            "payment does not match its order: %s", reason, extra={**extra, "order_id": order_id}
-        )
-    else:
-        result = await settle(ctx.db, payment, render)
+    accepted = ctx.settings.accepted_assets
+
+    def verify(order: Order) -> str | None:
+        return mismatch(invoice, order, accepted)
+
+    result = await settle(ctx.db, payment, render_settlement(ctx.settings.admin_ids), verify=verify)
     outcome = result.outcome
+    order_id = result.order.id if result.order else None
     ctx.metrics.settlements.labels(source=source, outcome=outcome.value).inc()
     if outcome == SettleOutcome.UNKNOWN_ORDER:
         log.warning("paid invoice for no order of ours; recorded", extra=extra)
-    elif result.changed:
-        log.info("order settled: %s", outcome.value, extra={**extra, "order_id": payment.order_id})
+    elif outcome == SettleOutcome.NEEDS_REVIEW:
+        reason = result.order.attention_reason if result.order else None
+        log.warning(
+            "payment does not match its order: %s", reason, extra={**extra, "order_id": order_id}
+        )
         ctx.outbox_wakeup.set()
-    return SettleReport(outcome.value, result.order.id if result.order else None)
+    elif result.changed:
+        log.info("order settled: %s", outcome.value, extra={**extra, "order_id": order_id})
+        ctx.outbox_wakeup.set()
+    return SettleReport(outcome.value, order_id)
 
 
 async def recheck_order(ctx: ShopContext, order: Order, *, source: str) -> str:

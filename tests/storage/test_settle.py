@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -165,3 +166,127 @@ async def test_datetimes_come_back_aware_utc(db: storage.Database) -> None:
     assert got is not None
     assert got.order.expires_at.utcoffset() == timedelta(0)
     assert abs(got.order.expires_at - order.expires_at) < timedelta(milliseconds=1)
+
+
+class _CountingTransactions:
+    """Counts db.transaction() and db.session() calls (one per connection checkout)."""
+
+    def __init__(self, db: storage.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.transactions = 0
+        self.sessions = 0
+        transaction, session = db.transaction, db.session
+
+        def counted_transaction() -> Any:
+            self.transactions += 1
+            return transaction()
+
+        def counted_session() -> Any:
+            self.sessions += 1
+            return session()
+
+        monkeypatch.setattr(db, "transaction", counted_transaction)
+        monkeypatch.setattr(db, "session", counted_session)
+
+
+async def test_verify_mismatch_reviews_in_the_same_transaction(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = await seed(db, codes=2)
+    order = await order_for(db, prod)
+    assert await storage.attach_invoice(db, order.id or 0, 4242, "h", "https://t.me/x")
+    seen: list[storage.Order] = []
+
+    def verify(o: storage.Order) -> str | None:
+        seen.append(o)
+        return "invoice amount 1.00 differs from the order total 9.99"
+
+    counter = _CountingTransactions(db, monkeypatch)
+    result = await storage.settle(db, payment(order, invoice_id=4242), render_one, verify)
+    assert (counter.transactions, counter.sessions) == (1, 0)
+    monkeypatch.undo()
+
+    assert [o.id for o in seen] == [order.id] and seen[0].total == order.total
+    assert result.outcome is SettleOutcome.NEEDS_REVIEW and result.changed
+    assert result.order is not None and result.order.status is OrderStatus.NEEDS_REVIEW
+    assert result.order.attention_reason and "differs" in result.order.attention_reason
+    assert result.order.paid_amount == order.total and result.codes == {}
+    assert len(result.outbox_ids) == 1
+    async with db.session() as s:
+        text = await s.scalar(sa.select(OutboxMessage.text))
+        events = (await s.scalars(sa.select(PaymentEvent))).all()
+    assert text is not None and "needs_review" in text
+    assert [(e.invoice_id, e.order_id) for e in events] == [(4242, order.id)]
+    assert await storage.stock_counts(db, prod.id or 0) == (2, 0, 0)  # nothing sold
+    # A repeat (the webhook retried) is a duplicate; verify is not asked again.
+    again = await storage.settle(db, payment(order, invoice_id=4242), render_one, verify)
+    assert again.outcome is SettleOutcome.DUPLICATE and len(seen) == 1
+
+
+async def test_verify_match_settles_in_one_transaction(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = await seed(db, codes=1)
+    order = await order_for(db, prod)
+    counter = _CountingTransactions(db, monkeypatch)
+    result = await storage.settle(db, payment(order), render_one, lambda o: None)
+    assert (counter.transactions, counter.sessions) == (1, 0)
+    assert result.outcome is SettleOutcome.SETTLED
+
+
+async def test_verify_mismatch_on_a_late_payment_reviews(db: storage.Database) -> None:
+    prod = await seed(db, codes=1)
+    order = await order_for(db, prod)
+    assert await storage.release_order(db, order.id or 0, OrderStatus.CANCELLED)
+    result = await storage.settle(db, payment(order), render_one, lambda o: "paid in XYZ")
+    assert result.outcome is SettleOutcome.NEEDS_REVIEW
+    assert result.order is not None and result.order.attention_reason == "paid in XYZ"
+    assert await storage.stock_counts(db, prod.id or 0) == (1, 0, 0)
+
+
+async def test_verify_failure_rolls_everything_back(db: storage.Database) -> None:
+    prod = await seed(db, codes=1)
+    order = await order_for(db, prod)
+
+    def broken(o: storage.Order) -> str | None:
+        raise RuntimeError("bug")
+
+    with pytest.raises(RuntimeError):
+        await storage.settle(db, payment(order), render_one, broken)
+    got = await storage.get_order(db, order.id or 0)
+    assert got is not None and got.order.status is OrderStatus.PENDING
+    assert await storage.stock_counts(db, prod.id or 0) == (0, 1, 0)
+    async with db.session() as s:
+        assert (await s.scalars(sa.select(PaymentEvent))).all() == []
+
+
+async def test_order_found_by_invoice_or_by_payload_before_the_invoice_is_recorded(
+    db: storage.Database,
+) -> None:
+    prod = await seed(db, codes=3)
+    with_invoice = await order_for(db, prod, telegram_id=1)
+    assert await storage.attach_invoice(db, with_invoice.id or 0, 900, "h", "https://t.me/x")
+    by_invoice = payment(with_invoice, invoice_id=900, order_id=None)  # payload names none
+    result = await storage.settle(db, by_invoice, render_one)
+    assert result.outcome is SettleOutcome.SETTLED
+    assert result.order is not None and result.order.id == with_invoice.id
+
+    # The payload names another order than the one carrying the invoice: trust neither.
+    other = await order_for(db, prod, telegram_id=2)
+    third = await order_for(db, prod, telegram_id=3)
+    assert await storage.attach_invoice(db, third.id or 0, 901, "h", "https://t.me/x")
+    crossed = await storage.settle(db, payment(other, invoice_id=901), render_one)
+    assert crossed.outcome is SettleOutcome.UNKNOWN_ORDER
+    for o in (other, third):
+        got = await storage.get_order(db, o.id or 0)
+        assert got is not None and got.order.status is OrderStatus.PENDING
+
+    # No invoice recorded yet (the webhook beat attach_invoice): the payload's order.
+    early = await storage.settle(db, payment(other, invoice_id=902), render_one)
+    assert early.outcome is SettleOutcome.SETTLED
+    assert early.order is not None and early.order.invoice_id == 902
+    # An invoice nobody carries, with no payload: unknown, and recorded.
+    ghost = await storage.settle(db, payment(third, invoice_id=903, order_id=None), render_one)
+    assert ghost.outcome is SettleOutcome.UNKNOWN_ORDER
+    async with db.session() as s:
+        recorded = await s.scalar(sa.select(PaymentEvent).where(PaymentEvent.invoice_id == 903))
+    assert recorded is not None and recorded.order_id is None
