@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from storage import _sqlite
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Two cores: a handful of busy connections saturates them; overflow absorbs bursts.
@@ -44,7 +47,12 @@ class Database:
         # otherwise carry its values — a webhook body, codes for sale.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if backend == "sqlite":
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            # The dialect's own connect arguments (path, uri, check_same_thread), opened
+            # through storage._sqlite: one trip to aiosqlite's thread per statement.
+            cargs, cparams = self.url.get_dialect()().create_connect_args(self.url)
+            cparams["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
+            cparams.update(engine_kwargs.pop("connect_args", {}))
+            kwargs["async_creator"] = partial(_sqlite.connect, *cargs, **cparams)
         else:
             kwargs.update(
                 pool_size=PG_POOL_SIZE,

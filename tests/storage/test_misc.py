@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -96,6 +97,42 @@ async def test_sqlite_pragmas(db: storage.Database) -> None:
             for p in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
         ]
     assert got == ["wal", 1, 1, 30000]
+
+
+async def test_sqlite_one_thread_trip_per_statement(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """storage._sqlite: a statement is one call on aiosqlite's thread (execute, fetch and
+    close together), and results, rowcounts and errors come back as with aiosqlite."""
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite only")
+    import aiosqlite
+
+    trips = 0
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
+        nonlocal trips
+        trips += 1
+        return await real(self, fn, *args, **kw)
+
+    await seed(db, codes=3)
+    async with db.session() as s:
+        await s.execute(sa.text("SELECT 1"))  # a connection in the pool, pragmas done
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        rows = (await s.execute(sa.text("SELECT id FROM products UNION SELECT 7"))).all()
+        assert trips == 1 and len(rows) == 2
+        updated = await s.execute(sa.text("UPDATE stock_units SET reserved_until = NULL"))
+        assert trips == 2 and updated.rowcount == 3  # type: ignore[attr-defined]
+        returned = await s.execute(
+            sa.text("UPDATE stock_units SET reserved_until = NULL RETURNING id")
+        )
+        assert trips == 3 and len(returned.all()) == 3
+        await s.rollback()
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.transaction() as s:
+            await s.execute(sa.text("INSERT INTO customers (id, telegram_id) VALUES (1, 1)"))
+            await s.execute(sa.text("INSERT INTO customers (id, telegram_id) VALUES (1, 2)"))
 
 
 async def test_money_is_exact_and_naive_datetimes_are_refused(db: storage.Database) -> None:
