@@ -23,10 +23,12 @@ from typing import Any
 
 import aiosqlite
 
-_Result = tuple[Any, list[Any], int, int | None]
+_Result = tuple[Any, list[Any], int, int | None, bool]
 
 
-def _run(conn: sqlite3.Connection, sql: str, parameters: Any) -> _Result:
+def _run(conn: sqlite3.Connection, begin: str | None, sql: str, parameters: Any) -> _Result:
+    if begin is not None:
+        conn.execute(begin)
     cursor = conn.cursor()
     try:
         if parameters is None:
@@ -35,16 +37,20 @@ def _run(conn: sqlite3.Connection, sql: str, parameters: Any) -> _Result:
             cursor.execute(sql, parameters)
         description = cursor.description
         rows = cursor.fetchall() if description is not None else []
-        return description, rows, cursor.rowcount, cursor.lastrowid
+        return description, rows, cursor.rowcount, cursor.lastrowid, conn.in_transaction
     finally:
         cursor.close()
 
 
-def _run_many(conn: sqlite3.Connection, sql: str, seq_of_parameters: Any) -> _Result:
+def _run_many(
+    conn: sqlite3.Connection, begin: str | None, sql: str, seq_of_parameters: Any
+) -> _Result:
+    if begin is not None:
+        conn.execute(begin)
     cursor = conn.cursor()
     try:
         cursor.executemany(sql, seq_of_parameters)
-        return cursor.description, [], cursor.rowcount, cursor.lastrowid
+        return cursor.description, [], cursor.rowcount, cursor.lastrowid, conn.in_transaction
     finally:
         cursor.close()
 
@@ -69,8 +75,12 @@ class OneTripCursor:
         await self.close()
 
     async def _call(self, fn: Callable[..., _Result], sql: str, parameters: Any) -> None:
-        result: _Result = await self._conn._execute(fn, self._conn._conn, sql, parameters)
-        self.description, self._rows, self.rowcount, self.lastrowid = result
+        conn = self._conn
+        begin, conn._begin = conn._begin, None
+        conn._in_transaction = True  # unknown until the worker says
+        result: _Result = await conn._execute(fn, conn._conn, begin, sql, parameters)
+        self.description, self._rows, self.rowcount, self.lastrowid = result[:4]
+        conn._in_transaction = result[4]
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
         await self._call(_run, sql, parameters)
@@ -97,8 +107,41 @@ class OneTripCursor:
 
 
 class OneTripConnection(aiosqlite.Connection):
+    """aiosqlite's connection with two more trips saved per transaction:
+
+    - ``defer_begin(sql)``: the transaction's BEGIN travels with its first statement
+      (storage.database's "begin" hook calls it; a transaction that runs no statement sends
+      no BEGIN, and its commit or rollback has nothing to do);
+    - ``rollback()`` when SQLite is not in a transaction (it reports that after every trip)
+      makes no trip — the pool's reset-on-return after a commit was one.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._begin: str | None = None
+        self._in_transaction = True  # not known yet: assume a trip is needed
+
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         return OneTripCursor(self)
+
+    def defer_begin(self, sql: str) -> None:
+        self._begin = sql
+
+    async def commit(self) -> None:
+        if self._begin is not None:  # BEGIN never sent: no transaction to commit
+            self._begin = None
+            return
+        await super().commit()
+        self._in_transaction = False
+
+    async def rollback(self) -> None:
+        if self._begin is not None:
+            self._begin = None
+            return
+        if not self._in_transaction:
+            return
+        await super().rollback()
+        self._in_transaction = False
 
 
 def connect(database: str, **kwargs: Any) -> OneTripConnection:

@@ -130,7 +130,11 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        driver = conn.connection.driver_connection
+        if isinstance(driver, _sqlite.OneTripConnection):
+            driver.defer_begin(f"BEGIN {mode}")  # sent with the first statement
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 @asynccontextmanager

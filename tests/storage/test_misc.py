@@ -129,6 +129,18 @@ async def test_sqlite_one_thread_trip_per_statement(
         )
         assert trips == 3 and len(returned.all()) == 3
         await s.rollback()
+    assert trips == 4
+    # A write transaction: BEGIN IMMEDIATE rides with the first statement, then COMMIT;
+    # the pool's reset-on-return finds no transaction open and makes no trip.
+    async with db.transaction() as s:
+        await s.execute(sa.text("UPDATE stock_units SET reserved_until = NULL"))
+    assert trips == 6
+    async with db.transaction() as s:  # no statement: no BEGIN, nothing to end
+        pass
+    assert trips == 6
+    async with db.session() as s:
+        assert (await s.execute(sa.text("SELECT count(*) FROM stock_units"))).scalar() == 3
+    assert trips == 8  # the read, then the rollback ending its snapshot
     with pytest.raises(sa.exc.IntegrityError):
         async with db.transaction() as s:
             await s.execute(sa.text("INSERT INTO customers (id, telegram_id) VALUES (1, 1)"))
