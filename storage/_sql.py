@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
@@ -33,6 +34,13 @@ def locked(session: AsyncSession, stmt: S, *, skip_locked: bool = False) -> S:
     if dialect_of(session) == "postgresql":
         return stmt.with_for_update(skip_locked=skip_locked)
     return stmt
+
+
+def table_of(model: type[Any]) -> sa.Table:
+    """The Core table of a SQLModel table class (for Core DML: no ORM bookkeeping)."""
+    table = model.__table__
+    assert isinstance(table, sa.Table)
+    return table
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:

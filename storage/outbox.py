@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage._sql import locked, upsert_insert
+from storage._sql import dialect_of, locked, table_of
 from storage.database import Database
 from storage.enums import OutboxStatus
 from storage.models import OutboxMessage
@@ -32,6 +33,16 @@ class OutboxDraft:
     order_id: int | None = None
     dedupe_key: str | None = None  # a second draft with the same key is dropped
     not_before: datetime | None = None
+
+
+_outbox = table_of(OutboxMessage)
+# Core, built once: the ORM's bulk-insert bookkeeping cost more than the insert.
+_ENQUEUE = {
+    name: insert(_outbox)
+    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    .returning(_outbox.c.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 
 
 async def enqueue_in(s: AsyncSession, drafts: Sequence[OutboxDraft]) -> list[int]:
@@ -57,8 +68,7 @@ async def enqueue_in(s: AsyncSession, drafts: Sequence[OutboxDraft]) -> list[int
         }
         for d in drafts
     ]
-    stmt = upsert_insert(s, OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    res = await s.execute(stmt.returning(col(OutboxMessage.id)), rows)
+    res = await s.execute(_ENQUEUE[dialect_of(s)], rows)
     return [row[0] for row in res.all()]
 
 

@@ -10,13 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from storage._sql import locked, upsert_insert
+from storage._sql import dialect_of, locked, table_of
 from storage.database import Database
 from storage.enums import SETTLEABLE, OrderStatus, SettleOutcome, StockStatus
 from storage.models import Customer, Order, OrderLine, PaymentEvent, Product, StockUnit
@@ -75,75 +76,151 @@ Render = Callable[[SettleContext], Sequence[OutboxDraft]]
 Verify = Callable[[Order], str | None]
 
 
+# The statements of the settle path are built once, with bind parameters: building a
+# statement (and the ORM's bulk-DML bookkeeping) cost more CPU than running it.
+_orders = table_of(Order)
+_units = table_of(StockUnit)
+_events = table_of(PaymentEvent)
+_other_order = _orders.alias("other_order")
+
+
+def _record_event_stmt(insert: Callable[[sa.Table], Any]) -> Any:
+    return (
+        insert(_events)
+        .values(
+            invoice_id=sa.bindparam("p_invoice_id"),
+            order_id=sa.bindparam("p_event_order_id"),
+            status="paid",
+            source=sa.bindparam("p_source"),
+            body=sa.bindparam("p_body"),
+            received_at=sa.bindparam("p_received_at", type_=_events.c.received_at.type),
+        )
+        .on_conflict_do_nothing(index_elements=["invoice_id", "status"])
+    )
+
+
+_RECORD_EVENT = {
+    "postgresql": _record_event_stmt(postgresql.insert),
+    "sqlite": _record_event_stmt(sqlite.insert),
+}
+
+
 async def _record_event(s: AsyncSession, payment: SettlePayment, order_id: int | None) -> None:
-    stmt = upsert_insert(s, PaymentEvent).values(
-        invoice_id=payment.invoice_id,
-        order_id=order_id,
-        status="paid",
-        source=payment.source,
-        body=payment.raw_body,
-        received_at=utcnow(),
+    await s.execute(
+        _RECORD_EVENT[dialect_of(s)],
+        {
+            "p_invoice_id": payment.invoice_id,
+            "p_event_order_id": order_id,
+            "p_source": payment.source,
+            "p_body": payment.raw_body,
+            "p_received_at": utcnow(),
+        },
     )
-    await s.execute(stmt.on_conflict_do_nothing(index_elements=["invoice_id", "status"]))
 
 
-_OTHER_ORDER = aliased(Order, name="other_order")  # built once: aliasing is costly
+_BY_ID = _orders.c.id == sa.bindparam("p_order_id")
+_BY_INVOICE = _orders.c.invoice_id == sa.bindparam("p_invoice_id")
+# The order this payment is for: the one carrying the invoice (which must be the payload's
+# order when the payload names one), or else the payload's order while it has no invoice
+# recorded and no other order carries this one.
+_BY_INVOICE_AND_PAYLOAD = sa.and_(
+    _BY_ID,
+    sa.or_(
+        _BY_INVOICE,
+        sa.and_(
+            _orders.c.invoice_id.is_(None),
+            ~sa.exists().where(_other_order.c.invoice_id == sa.bindparam("p_invoice_id")),
+        ),
+    ),
+)
 
 
-def _for_invoice(payment: SettlePayment) -> sa.ColumnElement[bool]:
-    """The order this payment is for: the one carrying the invoice (which must be the
-    payload's order when the payload names one), or else the payload's order while it has
-    no invoice recorded and no other order carries this one."""
-    by_invoice = col(Order.invoice_id) == payment.invoice_id
-    if payment.order_id is None:
-        return by_invoice
-    other = _OTHER_ORDER
-    unclaimed = sa.and_(
-        col(Order.invoice_id).is_(None),
-        ~sa.exists().where(col(other.invoice_id) == payment.invoice_id),
+_TARGETS = {
+    "id": _BY_ID,
+    "invoice": _BY_INVOICE,
+    "invoice_and_payload": _BY_INVOICE_AND_PAYLOAD,
+}
+
+
+def _for_invoice(payment: SettlePayment) -> str:
+    """Which of `_TARGETS` finds the order of this payment."""
+    return "invoice" if payment.order_id is None else "invoice_and_payload"
+
+
+def _transition_stmt(target: sa.ColumnElement[bool]) -> Any:
+    """pending/… → `p_status` with the payment's fields, for the order `target` selects
+    while it is in `p_from` and carries no other invoice; the ORM loads the row returned."""
+    c = _orders.c
+
+    def param(name: str) -> Any:
+        return sa.bindparam(f"p_{name}", type_=c[name].type)
+
+    update = (
+        sa.update(_orders)
+        .where(
+            target,
+            c.status.in_(sa.bindparam("p_from", expanding=True)),
+            sa.or_(c.invoice_id.is_(None), c.invoice_id == sa.bindparam("p_invoice_id")),
+        )
+        .values(
+            status=param("status"),
+            invoice_id=sa.bindparam("p_invoice_id"),
+            paid_asset=param("paid_asset"),
+            paid_amount=param("paid_amount"),
+            fee_asset=param("fee_asset"),
+            fee_amount=param("fee_amount"),
+            paid_at=param("paid_at"),
+            attention_reason=param("attention_reason"),
+            updated_at=param("updated_at"),
+        )
+        .returning(*c)
     )
-    return sa.and_(col(Order.id) == payment.order_id, sa.or_(by_invoice, unclaimed))
+    return sa.select(Order).from_statement(update)
+
+
+_TRANSITION = {name: _transition_stmt(target) for name, target in _TARGETS.items()}
 
 
 async def _lock_order(s: AsyncSession, payment: SettlePayment) -> Order | None:
     """The order row, locked (PG) and current, with the payment event recorded; None when
     no order of ours matches the invoice and payload (the event is recorded orderless)."""
-    order = await s.scalar(locked(s, sa.select(Order).where(_for_invoice(payment))))
+    order = await s.scalar(
+        locked(s, sa.select(Order).where(_TARGETS[_for_invoice(payment)])),
+        {"p_invoice_id": payment.invoice_id, "p_order_id": payment.order_id},
+    )
     await _record_event(s, payment, order.id if order else None)
     return order
 
 
 async def _transition(
     s: AsyncSession,
-    target: sa.ColumnElement[bool],
+    target: str,
     payment: SettlePayment,
     status: OrderStatus,
     reason: str | None,
     from_states: Sequence[OrderStatus] = SETTLEABLE,
+    order_id: int | None = None,
 ) -> Order | None:
-    """The one conditional write that decides who settles: None when the `target` order is
-    not in `from_states` (or belongs to another invoice) by the time this row lock is ours."""
+    """The one conditional write that decides who settles: None when the `target` order
+    ("id" with `order_id`, or `_for_invoice(payment)`) is not in `from_states` (or
+    belongs to another invoice) by the time this row lock is ours."""
     res = await s.scalars(
-        sa.update(Order)
-        .where(
-            target,
-            col(Order.status).in_(from_states),
-            sa.or_(col(Order.invoice_id).is_(None), col(Order.invoice_id) == payment.invoice_id),
-        )
-        .values(
-            status=status,
-            invoice_id=payment.invoice_id,
-            paid_asset=payment.paid_asset,
-            paid_amount=to_money(payment.paid_amount),
-            fee_asset=payment.fee_asset,
-            fee_amount=None if payment.fee_amount is None else to_money(payment.fee_amount),
-            paid_at=payment.paid_at,
-            attention_reason=reason,
-            updated_at=utcnow(),
-        )
-        .returning(Order),
+        _TRANSITION[target],
+        {
+            "p_order_id": payment.order_id if order_id is None else order_id,
+            "p_invoice_id": payment.invoice_id,
+            "p_from": list(from_states),
+            "p_status": status,
+            "p_paid_asset": payment.paid_asset,
+            "p_paid_amount": to_money(payment.paid_amount),
+            "p_fee_asset": payment.fee_asset,
+            "p_fee_amount": None if payment.fee_amount is None else to_money(payment.fee_amount),
+            "p_paid_at": payment.paid_at,
+            "p_attention_reason": reason,
+            "p_updated_at": utcnow(),
+        },
         # populate_existing: a settle that turns to review updates the row it just updated.
-        execution_options={"populate_existing": True, "synchronize_session": False},
+        execution_options={"populate_existing": True},
     )
     return res.first()
 
@@ -181,25 +258,41 @@ async def _assign_units(
     return chosen
 
 
+_CONTEXT = (
+    sa.select(OrderLine, Product, Customer)
+    .join(Product, col(Product.id) == col(OrderLine.product_id))
+    .join(Order, col(Order.id) == col(OrderLine.order_id))
+    .join(Customer, col(Customer.id) == col(Order.customer_id))
+    .where(col(OrderLine.order_id) == sa.bindparam("p_order_id"))
+    .order_by(col(OrderLine.id))
+)
+
+
 async def _context(
     s: AsyncSession, order_id: int
 ) -> tuple[list[OrderLine], dict[int, Product], Customer]:
     """Lines, their products and the buyer, in one query."""
-    rows = (
-        await s.execute(
-            sa.select(OrderLine, Product, Customer)
-            .join(Product, col(Product.id) == col(OrderLine.product_id))
-            .join(Order, col(Order.id) == col(OrderLine.order_id))
-            .join(Customer, col(Customer.id) == col(Order.customer_id))
-            .where(col(OrderLine.order_id) == order_id)
-            .order_by(col(OrderLine.id))
-        )
-    ).all()
+    rows = (await s.execute(_CONTEXT, {"p_order_id": order_id})).all()
     if not rows:
         raise RuntimeError(f"order {order_id} has no lines")
     lines = [row[0] for row in rows]
     products = {row[1].id: row[1] for row in rows if row[1].id is not None}
     return lines, products, rows[0][2]
+
+
+_SELL_RESERVED = (
+    sa.update(_units)
+    .where(
+        _units.c.order_id == sa.bindparam("p_order_id"),
+        _units.c.status == StockStatus.RESERVED,
+    )
+    .values(
+        status=StockStatus.SOLD,
+        reserved_until=None,
+        sold_at=sa.bindparam("p_sold_at", type_=_units.c.sold_at.type),
+    )
+    .returning(_units.c.id, _units.c.product_id, _units.c.code)
+)
 
 
 class _Reroute(Exception):
@@ -224,15 +317,7 @@ async def _settle_pending(
         # Still ours: the row is locked (PG) / the write lock held (SQLite) since the update.
         return await _review(s, updated, payment, reason, render, (OrderStatus.PAID,))
     lines, products, customer = await _context(s, order_id)
-    rows = await s.execute(
-        sa.update(StockUnit)
-        .where(
-            col(StockUnit.order_id) == order_id,
-            col(StockUnit.status) == StockStatus.RESERVED,
-        )
-        .values(status=StockStatus.SOLD, reserved_until=None, sold_at=utcnow())
-        .returning(col(StockUnit.id), col(StockUnit.product_id), col(StockUnit.code))
-    )
+    rows = await s.execute(_SELL_RESERVED, {"p_order_id": order_id, "p_sold_at": utcnow()})
     codes: dict[int, list[str]] = {}
     for _uid, pid, code in sorted(rows.all()):
         codes.setdefault(pid, []).append(code)
@@ -297,15 +382,19 @@ async def _settle_general(
     late = order.status != OrderStatus.PENDING
     lines, products, customer = await _context(s, order.id)
     chosen = await _assign_units(s, order.id, lines, products)
-    this_order = col(Order.id) == order.id
     if chosen is None:
         outcome = SettleOutcome.NEEDS_REFUND
         updated = await _transition(
-            s, this_order, payment, OrderStatus.NEEDS_REFUND, LATE_NO_STOCK_REASON
+            s,
+            "id",
+            payment,
+            OrderStatus.NEEDS_REFUND,
+            LATE_NO_STOCK_REASON,
+            order_id=order.id,
         )
     else:
         outcome = SettleOutcome.LATE_SETTLED if late else SettleOutcome.SETTLED
-        updated = await _transition(s, this_order, payment, OrderStatus.PAID, None)
+        updated = await _transition(s, "id", payment, OrderStatus.PAID, None, order_id=order.id)
     if updated is None:  # defensive: the row lock makes this unreachable
         return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
     await unreserve(s, order.id)
@@ -331,7 +420,7 @@ async def _review(
     reserved units go back to stock; `render(ctx)` (e.g. the admins' alert) is enqueued."""
     assert order.id is not None
     updated = await _transition(
-        s, col(Order.id) == order.id, payment, OrderStatus.NEEDS_REVIEW, reason, from_states
+        s, "id", payment, OrderStatus.NEEDS_REVIEW, reason, from_states, order_id=order.id
     )
     if updated is None:
         return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
