@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -24,6 +25,12 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Two cores: a handful of busy connections saturates them; overflow absorbs bursts.
 PG_POOL_SIZE = 5
 PG_MAX_OVERFLOW = 10
+# A pooled connection idle this long is pinged before use (a server restart or a killed
+# backend is found there, and the pool replaces it). One in steady use is not: the ping
+# (BEGIN; SELECT; ROLLBACK — three round trips) cost as much as a settle's statements, and
+# a connection that dies in use raises a disconnect error, on which SQLAlchemy invalidates
+# it and every pooled connection older than it.
+PG_PING_AFTER_IDLE_S = 2.0
 
 SQLITE_BEGIN_OPTION = "storage_sqlite_begin"
 
@@ -57,7 +64,7 @@ class Database:
             kwargs.update(
                 pool_size=PG_POOL_SIZE,
                 max_overflow=PG_MAX_OVERFLOW,
-                pool_pre_ping=True,
+                pool_pre_ping=False,  # see PG_PING_AFTER_IDLE_S
                 pool_recycle=1800,
             )
         kwargs.update(engine_kwargs)
@@ -66,6 +73,7 @@ class Database:
             _install_sqlite_hooks(self.engine)
             writer = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         else:
+            _install_pg_hooks(self.engine)
             writer = self.engine
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._writer = async_sessionmaker(writer, expire_on_commit=False, autoflush=False)
@@ -93,12 +101,20 @@ class Database:
             yield session
 
     async def ping(self) -> bool:
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-        except Exception:
-            return False
-        return True
+        """True when the database answers. A pooled connection the server dropped fails
+        once (and is invalidated with every older one); the second try gets a fresh one."""
+        for _attempt in range(2):
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
+            except sa.exc.DBAPIError as error:
+                if error.connection_invalidated:
+                    continue
+                return False
+            except Exception:
+                return False
+            return True
+        return False
 
     async def upgrade(self) -> None:
         """Apply pending Alembic migrations (idempotent; PG: under an advisory lock)."""
@@ -135,6 +151,25 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
             driver.defer_begin(f"BEGIN {mode}")  # sent with the first statement
         else:
             conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _install_pg_hooks(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")  # None: connected just now
+        if idle_since is None or time.monotonic() - idle_since < PG_PING_AFTER_IDLE_S:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            # The pool discards this connection and checks out another (a new one).
+            raise sa.exc.DisconnectionError(f"pooled connection is gone: {error}") from error
 
 
 @asynccontextmanager

@@ -6,20 +6,26 @@ import copy
 import hashlib
 import hmac
 import json
+import os
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import pytest
 from aiogram.types import User
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
+from bot.catalog_file import parse_catalog
+from bot.catalog_sync import import_catalog_file
 from bot.shop.checkout import checkout
 from bot.web import build_web_app
 from storage import Database
 from storage.enums import OrderStatus
-from tests.bot.conftest import ADMIN_ID, ALICE, CP_TOKEN, VECTORS, Shop
+from tests.bot.conftest import ADMIN_ID, ALICE, CATALOG, CP_TOKEN, VECTORS, Shop
 
 HEADER = "crypto-pay-api-signature"
 UNREACHABLE_DB = "postgresql+asyncpg://postgres@127.0.0.1:1/x"
@@ -307,3 +313,64 @@ async def test_metrics(shop: Shop, client: TestClient[Any, Any]) -> None:
     await place(shop)
     after = created(await (await client.get("/metrics")).text())
     assert after == before + 1
+
+
+async def test_postgres_connections_killed_healthz_and_webhook_recover(
+    shop: Shop, client: TestClient[Any, Any]
+) -> None:
+    """No pre-ping on a busy connection: after the server drops every connection of the
+    pool, /healthz still answers 200 and a webhook settles (Crypto Pay may have to retry
+    once: a 503, never a lost payment)."""
+    admin = os.environ.get(
+        "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    )
+    dsn = make_url(admin).set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"shop_test_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            raise
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    sqlite_db = shop.ctx.db
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        pg = Database(make_url(admin).set(database=name).render_as_string(hide_password=False))
+        shop.ctx.db = pg
+        await pg.upgrade()
+        await import_catalog_file(pg, parse_catalog(CATALOG, "USD"))
+        first, second = await place(shop), await place(shop)
+
+        async def kill_all() -> int:
+            return len(
+                await conn.fetch(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    name,
+                )
+            )
+
+        assert await kill_all() >= 1
+        assert (await client.get("/healthz")).status == 200
+        invoice_id = await invoice_of(shop, first)
+        await shop.cp.pay(invoice_id, send_webhook=False)
+        (status,) = await shop.cp.deliver_webhook(invoice_id)
+        assert status == 200
+        assert (await shop.order(first)).status == OrderStatus.PAID
+
+        # Killed again, and this time the webhook comes first.
+        invoice_id = await invoice_of(shop, second)
+        await shop.cp.pay(invoice_id, send_webhook=False)
+        assert await kill_all() >= 1
+        statuses = list(await shop.cp.deliver_webhook(invoice_id))
+        if statuses != [200]:
+            assert statuses == [503]
+            statuses = await shop.cp.deliver_webhook(invoice_id)  # Crypto Pay retries
+        assert statuses == [200]
+        assert (await shop.order(second)).status == OrderStatus.PAID
+        assert (await client.get("/healthz")).status == 200
+    finally:
+        if shop.ctx.db is not sqlite_db:
+            await shop.ctx.db.dispose()
+        shop.ctx.db = sqlite_db
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()

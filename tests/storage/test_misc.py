@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import storage
 from storage import OrderStatus
 from storage.models import Product
-from tests.storage.conftest import order_for, payment, render_one, seed
+from tests.storage.conftest import _pg_admin, order_for, payment, render_one, seed
 
 
 async def test_upsert_customer_and_blocked_flag(db: storage.Database) -> None:
@@ -169,3 +169,24 @@ async def test_money_is_exact_and_naive_datetimes_are_refused(db: storage.Databa
     assert [o.id for o in await storage.overdue_pending_orders(db, after)] == [order.id]
     far = datetime(2199, 1, 1, tzinfo=UTC)
     assert [o.id for o in await storage.overdue_pending_orders(db, far)] == [order.id]
+
+
+async def test_postgres_idle_connection_is_pinged_and_replaced(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooled connection idle past PG_PING_AFTER_IDLE_S is pinged at checkout; one the
+    server dropped is replaced there, so the caller never sees the disconnect."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    from storage import database
+
+    await seed(db, codes=1)
+    assert await storage.stock_counts(db, 1) is not None  # a connection in the pool
+    await _pg_admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{db.url.database}'"
+    )
+    monkeypatch.setattr(database, "PG_PING_AFTER_IDLE_S", 0.0)
+    assert await storage.get_product(db, "key") is not None
+    async with db.transaction() as s:
+        await s.execute(sa.text("SELECT 1"))
