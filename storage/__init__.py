@@ -59,6 +59,7 @@ from storage.order_queries import (
 from storage.orders import (
     LineSpec,
     OrderDetails,
+    TooManyOpenOrders,
     attach_invoice,
     create_order,
     get_order,
@@ -139,6 +140,7 @@ __all__ = [
     "StockCounts",
     "StockStatus",
     "StockUnit",
+    "TooManyOpenOrders",
     "add_codes",
     "attach_invoice",
     "claim_due",

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage._sql import locked
+from storage._sql import dialect_of, locked, table_of
 from storage.database import Database
 from storage.enums import OrderStatus, StockStatus
 from storage.models import Customer, Order, OrderLine, Product, StockUnit
@@ -38,19 +38,32 @@ class _NotReservable(Exception):
     """Internal: roll the checkout transaction back."""
 
 
+class TooManyOpenOrders(Exception):
+    """create_order(max_open=n): the customer already has n pending orders; nothing was
+    written."""
+
+    def __init__(self, open_orders: int) -> None:
+        super().__init__(f"{open_orders} pending orders")
+        self.open_orders = open_orders
+
+
 async def create_order(
     db: Database,
     customer_id: int,
     lines: Sequence[tuple[int, int, Decimal]],
     currency: str,
     expires_at: datetime,
+    *,
+    max_open: int | None = None,
 ) -> Order | None:
     """Write a pending order and reserve `quantity` available units per line until
     `expires_at` — every line fully or nothing at all.
 
     Returns None, having written nothing, when a line cannot be reserved in full (not enough
     stock) or names a product that is missing or no longer on sale. Unlimited products need
-    no units.
+    no units. With `max_open`, raises TooManyOpenOrders (nothing written) when the customer
+    already has that many pending orders — counted inside this transaction, after taking
+    the customer's row lock on PostgreSQL, so two taps at once cannot both pass the cap.
     """
     specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
     if not specs:
@@ -59,9 +72,92 @@ async def create_order(
         raise ValueError("line quantities must be positive")
     try:
         async with db.transaction() as s:
+            if max_open is not None:
+                await _check_open_orders(s, customer_id, max_open)
             return await _create(s, customer_id, specs, currency, expires_at)
     except _NotReservable:
         return None
+
+
+_orders = table_of(Order)
+_lines = table_of(OrderLine)
+_units = table_of(StockUnit)
+_products = table_of(Product)
+_customers = table_of(Customer)
+
+_LOCK_CUSTOMER = (
+    sa.select(_customers.c.id).where(_customers.c.id == sa.bindparam("p_customer_id"))
+).with_for_update()
+_COUNT_OPEN = sa.select(sa.func.count()).where(
+    _orders.c.customer_id == sa.bindparam("p_customer_id"),
+    _orders.c.status == OrderStatus.PENDING,
+)
+_PRODUCTS = sa.select(_products.c.id, _products.c.active, _products.c.unlimited).where(
+    _products.c.id.in_(sa.bindparam("p_product_ids", expanding=True))
+)
+_INSERT_ORDER = sa.select(Order).from_statement(
+    sa.insert(_orders)
+    .values(
+        {
+            c: sa.bindparam(f"p_{c}", type_=_orders.c[c].type)
+            for c in ("customer_id", "total", "currency", "status", "expires_at")
+        }
+        | {
+            "created_at": sa.bindparam("p_now", type_=_orders.c.created_at.type),
+            "updated_at": sa.bindparam("p_now", type_=_orders.c.updated_at.type),
+        }
+    )
+    .returning(*_orders.c)
+)
+_INSERT_LINE = sa.insert(_lines)
+
+
+def _reserve_stmt(dialect: str) -> Any:
+    """Reserve up to `p_n` available units of `p_product_id` for `p_order_id` in one
+    statement, returning their ids. PostgreSQL picks them in a CTE with FOR UPDATE SKIP
+    LOCKED (evaluated once: concurrent buyers take different units and never more than
+    `p_n`); SQLite's IMMEDIATE transaction already serialises writers, so `id IN (… LIMIT
+    n)` is exact there."""
+    picked = (
+        sa.select(_units.c.id)
+        .where(
+            _units.c.product_id == sa.bindparam("p_product_id"),
+            _units.c.status == StockStatus.AVAILABLE,
+        )
+        .order_by(_units.c.id)
+        .limit(sa.bindparam("p_n"))
+    )
+    values = {
+        "status": StockStatus.RESERVED,
+        "order_id": sa.bindparam("p_order_id"),
+        "reserved_until": sa.bindparam("p_until", type_=_units.c.reserved_until.type),
+    }
+    if dialect == "postgresql":
+        cte = picked.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        return (
+            sa.update(_units)
+            .where(_units.c.id == cte.c.id, _units.c.status == StockStatus.AVAILABLE)
+            .values(values)
+            .returning(_units.c.id)
+        )
+    return (
+        sa.update(_units)
+        .where(_units.c.id.in_(picked.scalar_subquery()))
+        .values(values)
+        .returning(_units.c.id)
+    )
+
+
+_RESERVE = {name: _reserve_stmt(name) for name in ("postgresql", "sqlite")}
+
+
+async def _check_open_orders(s: AsyncSession, customer_id: int, max_open: int) -> None:
+    params = {"p_customer_id": customer_id}
+    if dialect_of(s) == "postgresql":
+        await s.execute(_LOCK_CUSTOMER, params)  # one checkout per customer at a time
+    open_orders = int(await s.scalar(_COUNT_OPEN, params) or 0)
+    if open_orders >= max_open:
+        raise TooManyOpenOrders(open_orders)
 
 
 async def _create(
@@ -72,46 +168,43 @@ async def _create(
     expires_at: datetime,
 ) -> Order:
     products = {
-        p.id: p
-        for p in (
-            await s.scalars(
-                sa.select(Product).where(col(Product.id).in_([spec.product_id for spec in specs]))
-            )
-        ).all()
+        row.id: row
+        for row in await s.execute(
+            _PRODUCTS, {"p_product_ids": [spec.product_id for spec in specs]}
+        )
     }
     if any(
         spec.product_id not in products or not products[spec.product_id].active for spec in specs
     ):
         raise _NotReservable
-    now = utcnow()
-    order = Order(
-        customer_id=customer_id,
-        total=sum((spec.unit_price * spec.quantity for spec in specs), Decimal(0)),
-        currency=currency,
-        status=OrderStatus.PENDING,
-        expires_at=expires_at,
-        created_at=now,
-        updated_at=now,
+    order = await s.scalar(
+        _INSERT_ORDER,
+        {
+            "p_customer_id": customer_id,
+            "p_total": sum((spec.unit_price * spec.quantity for spec in specs), Decimal(0)),
+            "p_currency": currency,
+            "p_status": OrderStatus.PENDING,
+            "p_expires_at": expires_at,
+            "p_now": utcnow(),
+        },
     )
-    s.add(order)
-    await s.flush()
-    assert order.id is not None
+    assert order is not None and order.id is not None
+    await s.execute(_INSERT_LINE, [{"order_id": order.id, **spec._asdict()} for spec in specs])
+    reserve = _RESERVE[dialect_of(s)]
     for spec in specs:
-        s.add(OrderLine(order_id=order.id, **spec._asdict()))
         if products[spec.product_id].unlimited:
             continue
-        picked = await pick_available(s, spec.product_id, spec.quantity)
-        if len(picked) < spec.quantity:
-            raise _NotReservable
         res = await s.execute(
-            sa.update(StockUnit)
-            .where(col(StockUnit.id).in_(picked), col(StockUnit.status) == StockStatus.AVAILABLE)
-            .values(status=StockStatus.RESERVED, order_id=order.id, reserved_until=expires_at)
-            .returning(col(StockUnit.id))
+            reserve,
+            {
+                "p_product_id": spec.product_id,
+                "p_n": spec.quantity,
+                "p_order_id": order.id,
+                "p_until": expires_at,
+            },
         )
-        if len(res.all()) < spec.quantity:
+        if len(res.all()) != spec.quantity:  # never fewer than asked (nor more)
             raise _NotReservable
-    await s.flush()
     return order
 
 

@@ -16,8 +16,7 @@ from bot.texts import texts as t
 from payments import CryptoPayError, Invoice
 from storage.enums import OrderStatus
 from storage.listing import get_product
-from storage.order_queries import count_open_orders
-from storage.orders import attach_invoice, create_order, release_order
+from storage.orders import TooManyOpenOrders, attach_invoice, create_order, release_order
 
 log = logging.getLogger("bot.checkout")
 
@@ -53,19 +52,21 @@ async def checkout(ctx: ShopContext, user: User, sku: str, quantity: int) -> Che
         return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
     customer = await remember(ctx, user)
     assert customer.id is not None
-    if await count_open_orders(ctx.db, customer.id) >= ctx.settings.max_unpaid_orders:
-        ctx.metrics.checkouts.labels(result="too_many_unpaid").inc()
-        return CheckoutResult(CheckoutRefusal.TOO_MANY_UNPAID)
 
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
-    order = await create_order(
-        ctx.db,
-        customer.id,
-        [(product.id, quantity, product.price)],
-        product.currency,
-        expires_at,
-    )
+    try:
+        order = await create_order(
+            ctx.db,
+            customer.id,
+            [(product.id, quantity, product.price)],
+            product.currency,
+            expires_at,
+            max_open=ctx.settings.max_unpaid_orders,
+        )
+    except TooManyOpenOrders:
+        ctx.metrics.checkouts.labels(result="too_many_unpaid").inc()
+        return CheckoutResult(CheckoutRefusal.TOO_MANY_UNPAID)
     if order is None or order.id is None:
         ctx.metrics.checkouts.labels(result="out_of_stock").inc()
         return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)

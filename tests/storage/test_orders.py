@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -140,3 +142,69 @@ async def test_job_queries(db: storage.Database) -> None:
     assert [o.id for o in since] == [overdue.id]
     assert await storage.orders_expired_since(db, now) == []
     assert [o.id for o in await storage.overdue_pending_orders(db, now)] == []
+
+
+async def test_create_order_max_open_refuses_inside_the_transaction(db: storage.Database) -> None:
+    prod = await seed(db, codes=5)
+    cust = await buyer(db)
+    assert cust.id and prod.id
+    exp = storage.utcnow() + SOON
+    line = [(prod.id, 1, prod.price)]
+    for _ in range(2):
+        assert await storage.create_order(db, cust.id, line, "USD", exp, max_open=2) is not None
+    with pytest.raises(storage.TooManyOpenOrders) as refused:
+        await storage.create_order(db, cust.id, line, "USD", exp, max_open=2)
+    assert refused.value.open_orders == 2
+    assert await storage.count_open_orders(db, cust.id) == 2
+    assert await storage.stock_counts(db, prod.id) == (3, 2, 0)  # nothing reserved for it
+    # Another customer is not affected; without max_open there is no cap.
+    other = await buyer(db, 2002)
+    assert other.id is not None
+    assert await storage.create_order(db, other.id, line, "USD", exp, max_open=2) is not None
+    assert await storage.create_order(db, cust.id, line, "USD", exp) is not None
+
+
+async def test_create_order_max_open_holds_under_concurrent_taps(db: storage.Database) -> None:
+    prod = await seed(db, codes=10)
+    cust = await buyer(db)
+    assert cust.id and prod.id
+    exp = storage.utcnow() + SOON
+
+    async def tap() -> str:
+        assert cust.id and prod.id
+        try:
+            order = await storage.create_order(
+                db, cust.id, [(prod.id, 1, prod.price)], "USD", exp, max_open=3
+            )
+        except storage.TooManyOpenOrders:
+            return "refused"
+        return "created" if order is not None else "out_of_stock"
+
+    results = await asyncio.gather(*(tap() for _ in range(8)))
+    assert sorted(results) == ["created"] * 3 + ["refused"] * 5
+    assert await storage.count_open_orders(db, cust.id) == 3
+    assert await storage.stock_counts(db, prod.id) == (7, 3, 0)
+
+
+async def test_upsert_customer_writes_only_when_something_changed(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await storage.upsert_customer(db, 77, "bob", "en")
+    writes = 0
+    transaction = db.transaction
+
+    def counted() -> Any:
+        nonlocal writes
+        writes += 1
+        return transaction()
+
+    monkeypatch.setattr(db, "transaction", counted)
+    same = await storage.upsert_customer(db, 77, "bob", "en")
+    assert writes == 0 and same.id == first.id and same.username == "bob"
+    renamed = await storage.upsert_customer(db, 77, "bobby", "en")
+    assert writes == 1 and renamed.username == "bobby"
+    monkeypatch.undo()
+    assert await storage.set_blocked(db, 77, True)
+    monkeypatch.setattr(db, "transaction", counted)
+    back = await storage.upsert_customer(db, 77, "bobby", "en")  # unblocks: a write
+    assert writes == 2 and not back.blocked_bot
