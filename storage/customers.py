@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from storage._sql import upsert_insert
+from storage._sql import dialect_of, table_of
 from storage.database import Database
 from storage.models import Customer
 from storage.types import utcnow
@@ -13,6 +16,34 @@ from storage.types import utcnow
 _BY_TELEGRAM_ID = sa.select(Customer).where(
     col(Customer.telegram_id) == sa.bindparam("p_telegram_id")
 )
+
+
+_customers = table_of(Customer)
+
+
+def _upsert_stmt(insert: Any) -> Any:
+    now = sa.bindparam("p_now", type_=_customers.c.updated_at.type)
+    stmt = insert(_customers).values(
+        telegram_id=sa.bindparam("p_telegram_id"),
+        username=sa.bindparam("p_username", type_=_customers.c.username.type),
+        language=sa.bindparam("p_language", type_=_customers.c.language.type),
+        blocked_bot=False,
+        created_at=now,
+        updated_at=now,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["telegram_id"],
+        set_={
+            "username": stmt.excluded.username,
+            "language": stmt.excluded.language,
+            "blocked_bot": False,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(*_customers.c)
+    return sa.select(Customer).from_statement(stmt)
+
+
+_UPSERT = {"postgresql": _upsert_stmt(postgresql.insert), "sqlite": _upsert_stmt(sqlite.insert)}
 
 
 async def upsert_customer(
@@ -35,24 +66,16 @@ async def upsert_customer(
         return known
     now = utcnow()
     async with db.transaction() as s:
-        stmt = upsert_insert(s, Customer).values(
-            telegram_id=telegram_id,
-            username=username,
-            language=language,
-            blocked_bot=False,
-            created_at=now,
-            updated_at=now,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["telegram_id"],
-            set_={
-                "username": stmt.excluded.username,
-                "language": stmt.excluded.language,
-                "blocked_bot": False,
-                "updated_at": now,
+        customer = await s.scalar(
+            _UPSERT[dialect_of(s)],
+            {
+                "p_telegram_id": telegram_id,
+                "p_username": username,
+                "p_language": language,
+                "p_now": now,
             },
-        ).returning(Customer)
-        customer = await s.scalar(stmt, execution_options={"populate_existing": True})
+            execution_options={"populate_existing": True},
+        )
         assert customer is not None
         return customer
 

@@ -86,9 +86,12 @@ async def count_products(
         return int(await s.scalar(stmt) or 0)
 
 
+_PRODUCT_BY_SKU = sa.select(Product).where(col(Product.sku) == sa.bindparam("p_sku"))
+
+
 async def get_product(db: Database, sku: str) -> Product | None:
     async with db.session() as s:
-        return await s.scalar(sa.select(Product).where(col(Product.sku) == sku))
+        return await s.scalar(_PRODUCT_BY_SKU, {"p_sku": sku})
 
 
 async def get_product_by_id(db: Database, product_id: int) -> Product | None:

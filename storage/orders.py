@@ -223,6 +223,32 @@ async def pick_available(s: AsyncSession, product_id: int, n: int) -> list[int]:
     return [int(i) for i in ids if i is not None]
 
 
+_ATTACH_INVOICE = (
+    sa.update(_orders)
+    .where(
+        _orders.c.id == sa.bindparam("p_order_id"),
+        _orders.c.status == OrderStatus.PENDING,
+        sa.or_(
+            _orders.c.invoice_id.is_(None), _orders.c.invoice_id == sa.bindparam("p_invoice_id")
+        ),
+    )
+    .values(
+        {
+            c: sa.bindparam(f"p_{c}", type_=_orders.c[c].type)
+            for c in (
+                "invoice_id",
+                "invoice_hash",
+                "bot_invoice_url",
+                "mini_app_url",
+                "web_app_url",
+                "updated_at",
+            )
+        }
+    )
+    .returning(_orders.c.id)
+)
+
+
 async def attach_invoice(
     db: Database,
     order_id: int,
@@ -236,21 +262,16 @@ async def attach_invoice(
     pending or already has another invoice (the caller should then delete the invoice)."""
     async with db.transaction() as s:
         res = await s.execute(
-            sa.update(Order)
-            .where(
-                col(Order.id) == order_id,
-                col(Order.status) == OrderStatus.PENDING,
-                sa.or_(col(Order.invoice_id).is_(None), col(Order.invoice_id) == invoice_id),
-            )
-            .values(
-                invoice_id=invoice_id,
-                invoice_hash=invoice_hash,
-                bot_invoice_url=bot_invoice_url,
-                mini_app_url=mini_app_url,
-                web_app_url=web_app_url,
-                updated_at=utcnow(),
-            )
-            .returning(col(Order.id))
+            _ATTACH_INVOICE,
+            {
+                "p_order_id": order_id,
+                "p_invoice_id": invoice_id,
+                "p_invoice_hash": invoice_hash,
+                "p_bot_invoice_url": bot_invoice_url,
+                "p_mini_app_url": mini_app_url,
+                "p_web_app_url": web_app_url,
+                "p_updated_at": utcnow(),
+            },
         )
         return res.first() is not None
 
