@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -40,6 +41,20 @@ def back_to_menu() -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
+def _pager(
+    kb: InlineKeyboardBuilder,
+    sizes: list[int],
+    first: CallbackData | None,
+    following: CallbackData | None,
+) -> None:
+    """⏮ First page (when not on it) and Next ▶ (when there is more), on one row."""
+    nav = [(text, data) for text, data in ((t.BTN_FIRST, first), (t.BTN_NEXT, following)) if data]
+    for text, data in nav:
+        kb.button(text=text, callback_data=data)
+    if nav:
+        sizes.append(len(nav))
+
+
 def category_page(
     *,
     slug: str,
@@ -55,15 +70,12 @@ def category_page(
     for sku, title in products:
         kb.button(text=title, callback_data=ProductCard(action=ProductAction.SHOW, sku=sku))
     sizes = [1] * (len(subcategories) + len(products))
-    nav = 0
-    if not is_first_page:
-        kb.button(text=t.BTN_FIRST, callback_data=CategoryPage(slug=slug))
-        nav += 1
-    if next_cursor is not None:
-        kb.button(text=t.BTN_NEXT, callback_data=CategoryPage(slug=slug, after=next_cursor))
-        nav += 1
-    if nav:
-        sizes.append(nav)
+    _pager(
+        kb,
+        sizes,
+        None if is_first_page else CategoryPage(slug=slug),
+        None if next_cursor is None else CategoryPage(slug=slug, after=next_cursor),
+    )
     if slug:
         kb.button(text=t.BTN_BACK, callback_data=CategoryPage(slug=parent_slug or ""))
     else:
@@ -129,15 +141,12 @@ def orders_page(
     for order_id, label in orders:
         kb.button(text=label, callback_data=OrderButton(action=OrderAction.SHOW, order_id=order_id))
     sizes = [1] * len(orders)
-    nav = 0
-    if not is_first_page:
-        kb.button(text=t.BTN_FIRST, callback_data=OrdersPage())
-        nav += 1
-    if next_before is not None:
-        kb.button(text=t.BTN_NEXT, callback_data=OrdersPage(before=next_before))
-        nav += 1
-    if nav:
-        sizes.append(nav)
+    _pager(
+        kb,
+        sizes,
+        None if is_first_page else OrdersPage(),
+        None if next_before is None else OrdersPage(before=next_before),
+    )
     kb.button(text=t.BTN_MENU, callback_data=Menu(action=MenuAction.MENU))
     sizes.append(1)
     kb.adjust(*sizes)
@@ -164,15 +173,12 @@ def admin_orders_page(
     for order_id, label in orders:
         kb.button(text=label, callback_data=AdminOrder(action=AdminAction.SHOW, order_id=order_id))
     sizes = [1] * len(orders)
-    nav = 0
-    if not is_first_page:
-        kb.button(text=t.BTN_FIRST, callback_data=AdminOrdersPage(status=status))
-        nav += 1
-    if next_before is not None:
-        kb.button(text=t.BTN_NEXT, callback_data=AdminOrdersPage(status=status, before=next_before))
-        nav += 1
-    if nav:
-        sizes.append(nav)
+    _pager(
+        kb,
+        sizes,
+        None if is_first_page else AdminOrdersPage(status=status),
+        None if next_before is None else AdminOrdersPage(status=status, before=next_before),
+    )
     kb.adjust(*sizes)
     return kb.as_markup()
 
