@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -190,10 +189,6 @@ class Settings(StoreSettings):
     def webhook_secret(self) -> str:
         assert self.telegram_webhook_secret is not None  # set by _derive
         return self.telegram_webhook_secret.get_secret_value()
-
-    @property
-    def invoice_ttl(self) -> Decimal:
-        return Decimal(self.invoice_ttl_seconds)
 
 
 def normalize_database_url(value: str) -> str:

@@ -176,42 +176,22 @@ class Jobs:
         s = self.ctx.settings
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         now = self.ctx.clock()
-        self.scheduler.add_job(
-            self._guarded("rates", lambda ctx: self.rates.refresh()),
-            "interval",
-            seconds=s.rates_refresh_seconds,
-            next_run_time=now,
-            id="rates",
-            name="rates",
-            **common,
-        )
-        self.scheduler.add_job(
-            self._guarded("reconcile", reconcile),
-            "interval",
-            seconds=s.reconcile_interval_seconds,
-            next_run_time=now,
-            id="reconcile",
-            name="reconcile",
-            **common,
-        )
-        self.scheduler.add_job(
-            self._guarded("expire", expire),
-            "interval",
-            seconds=min(15, s.reconcile_interval_seconds),
-            next_run_time=now,
-            id="expire",
-            name="expire",
-            **common,
-        )
-        self.scheduler.add_job(
-            self._guarded("refunds", retry_sending_refunds),
-            "interval",
-            seconds=REFUND_RETRY_SECONDS,
-            next_run_time=now,
-            id="refunds",
-            name="refunds",
-            **common,
-        )
+        jobs: list[tuple[str, Callable[[ShopContext], Awaitable[object]], float]] = [
+            ("rates", lambda ctx: self.rates.refresh(), s.rates_refresh_seconds),
+            ("reconcile", reconcile, s.reconcile_interval_seconds),
+            ("expire", expire, min(15, s.reconcile_interval_seconds)),
+            ("refunds", retry_sending_refunds, REFUND_RETRY_SECONDS),
+        ]
+        for name, body, seconds in jobs:
+            self.scheduler.add_job(
+                self._guarded(name, body),
+                "interval",
+                seconds=seconds,
+                next_run_time=now,
+                id=name,
+                name=name,
+                **common,
+            )
         self.scheduler.start()
         self.outbox.start()
 

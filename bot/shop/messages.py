@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from html import escape
 
 from bot.texts import texts as t
 from storage.enums import SettleOutcome
+from storage.models import OrderLine, Product
 from storage.outbox import OutboxDraft
 from storage.settlement import SettleContext
 
@@ -18,15 +19,18 @@ NOTICE = "notice"
 ADMIN = "admin"
 
 
-def goods_of(ctx: SettleContext) -> list[str]:
-    goods: list[str] = []
-    for line in ctx.lines:
-        product = ctx.products[line.product_id]
-        if product.unlimited:
-            goods.append(product.content or "")
+def goods(
+    lines: Iterable[OrderLine], products: Mapping[int, Product], codes: Mapping[int, list[str]]
+) -> list[str]:
+    """What the buyer receives: each line's sold codes, or the content of unlimited products."""
+    result: list[str] = []
+    for line in lines:
+        product = products.get(line.product_id)
+        if product is not None and product.unlimited:
+            result.append(product.content or "")
         else:
-            goods.extend(ctx.codes.get(line.product_id, []))
-    return goods
+            result.extend(codes.get(line.product_id, []))
+    return result
 
 
 def _summary(ctx: SettleContext) -> str:
@@ -38,8 +42,8 @@ def _summary(ctx: SettleContext) -> str:
 def buyer_goods(ctx: SettleContext) -> OutboxDraft:
     order_id = ctx.order.id
     assert order_id is not None
-    goods = goods_of(ctx)
-    text = t.goods_message(order_id, goods)
+    delivered = goods(ctx.lines, ctx.products, ctx.codes)
+    text = t.goods_message(order_id, delivered)
     if len(text) <= MAX_INLINE_TEXT:
         return OutboxDraft(
             ctx.buyer_telegram_id,
@@ -50,11 +54,11 @@ def buyer_goods(ctx: SettleContext) -> OutboxDraft:
         )
     return OutboxDraft(
         ctx.buyer_telegram_id,
-        t.goods_document_caption(order_id, len(goods)),
+        t.goods_document_caption(order_id, len(delivered)),
         kind=GOODS,
         order_id=order_id,
         document_name=f"order-{order_id}.txt",
-        document_data=("\n".join(goods) + "\n").encode(),
+        document_data=("\n".join(delivered) + "\n").encode(),
         dedupe_key=f"goods:{order_id}",
     )
 

@@ -8,6 +8,7 @@ from enum import Enum
 from bot import keyboards
 from bot.context import ShopContext
 from bot.shop.catalog_view import Screen
+from bot.shop.messages import goods
 from bot.texts import texts as t
 from payments import CryptoPayError
 from storage.customers import get_customer
@@ -64,7 +65,7 @@ async def own_order(
 
 
 def goods_of(details: OrderDetails) -> list[str]:
-    """What the buyer received: the sold codes, or the content of unlimited products."""
+    """The goods again, once the order was paid (not while pending, expired or in review)."""
     if details.order.status not in (
         OrderStatus.PAID,
         OrderStatus.DELIVERED,
@@ -72,14 +73,7 @@ def goods_of(details: OrderDetails) -> list[str]:
         OrderStatus.PARTIALLY_REFUNDED,
     ):
         return []
-    goods: list[str] = []
-    for line in details.lines:
-        product = details.products.get(line.product_id)
-        if product is not None and product.unlimited:
-            goods.append(product.content or "")
-        else:
-            goods.extend(details.codes.get(line.product_id, []))
-    return goods
+    return goods(details.lines, details.products, details.codes)
 
 
 def render_order(details: OrderDetails) -> Screen:

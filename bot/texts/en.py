@@ -89,9 +89,7 @@ CATEGORY_GONE = "Sorry, this category no longer exists."
 NOT_YOUR_ORDER = "This is not your order."
 ORDER_NOT_FOUND = "Order not found."
 SOMETHING_WRONG = "Sorry, something went wrong on our side. Please try again in a moment."
-UNKNOWN_INPUT = "I did not understand that. Use the buttons below, or /help."
 STALE_BUTTON = "This button no longer works. Use /start to begin again."
-BUSY = "One moment, your previous tap is still being handled."
 
 
 def category_title(title: str) -> str:
@@ -129,7 +127,6 @@ def product_card(
 
 
 OUT_OF_STOCK = "Sorry, there is not enough stock left for that quantity. Please choose fewer."
-SOLD_OUT = "Sorry, this product just sold out."
 QTY_LIMIT = "That is the most you can buy in one order."
 QTY_MIN = "The quantity cannot go below 1."
 PAYMENTS_DOWN = (
