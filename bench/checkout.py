@@ -41,7 +41,7 @@ from bench._common import (
     percentile,
     seed_product,
 )
-from bot.app import build_context, create_dispatcher
+from bot.app import build_context, create_dispatcher, freeze_startup_heap
 from bot.callbacks import ProductAction, ProductCard
 from bot.context import ShopContext
 from payments import CryptoPayClient
@@ -170,6 +170,7 @@ async def main() -> None:
             try:
                 await seed_product(ctx.db, SKU, WARMUP + ROUNDS * CUSTOMERS, PRICE)
                 dp = create_dispatcher(ctx)
+                freeze_startup_heap()  # as run_bot does before it serves
                 # Warm up: SQLite pages, the engine's pool, aiogram's handler caches.
                 await run_checkouts(ctx, dp, 0, WARMUP)
                 print(f"setup and warm-up {time.perf_counter() - t0:.1f}s")

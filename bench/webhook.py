@@ -52,7 +52,7 @@ from bench._common import (
     run_pool,
     seed_product,
 )
-from bot.app import build_context
+from bot.app import build_context, freeze_startup_heap
 from bot.context import ShopContext
 from bot.web import build_web_app
 from storage.enums import OrderStatus
@@ -221,6 +221,7 @@ async def run_engine(name: str, url: str) -> str:
             setup_s = time.perf_counter() - t0
             app = build_web_app(ctx)
             app.router.add_post(EMPTY_PATH, empty)
+            freeze_startup_heap()  # as run_bot does before it serves
             runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
