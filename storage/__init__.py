@@ -16,7 +16,13 @@ from storage.catalog import (
     export_catalog,
     upsert_catalog,
 )
-from storage.customers import get_customer, get_customer_by_id, set_blocked, upsert_customer
+from storage.customers import (
+    Buyer,
+    get_customer,
+    get_customer_by_id,
+    set_blocked,
+    upsert_customer,
+)
 from storage.database import Database, job_lock, try_job_lock
 from storage.enums import (
     OrderStatus,
@@ -64,6 +70,7 @@ from storage.orders import (
     create_order,
     get_order,
     get_order_by_invoice,
+    place_order,
     release_order,
 )
 from storage.outbox import (
@@ -107,6 +114,7 @@ from storage.types import InexactMoney, to_money, utcnow
 
 __all__ = [
     "AuditEntry",
+    "Buyer",
     "CatalogData",
     "CatalogError",
     "CatalogImportResult",
@@ -176,6 +184,7 @@ __all__ = [
     "outbox_backlog",
     "overdue_pending_orders",
     "pending_orders_with_invoice",
+    "place_order",
     "refunds_for_order",
     "release_claims",
     "release_order",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage._sql import dialect_of, table_of
@@ -21,6 +22,14 @@ _BY_TELEGRAM_ID = sa.select(Customer).where(
 _customers = table_of(Customer)
 
 
+class Buyer(NamedTuple):
+    """A Telegram user as a shop action sees them: who, and what Telegram says of them."""
+
+    telegram_id: int
+    username: str | None
+    language: str | None
+
+
 def _upsert_stmt(insert: Any) -> Any:
     now = sa.bindparam("p_now", type_=_customers.c.updated_at.type)
     stmt = insert(_customers).values(
@@ -31,7 +40,7 @@ def _upsert_stmt(insert: Any) -> Any:
         created_at=now,
         updated_at=now,
     )
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["telegram_id"],
         set_={
             "username": stmt.excluded.username,
@@ -39,11 +48,34 @@ def _upsert_stmt(insert: Any) -> Any:
             "blocked_bot": False,
             "updated_at": stmt.excluded.updated_at,
         },
-    ).returning(*_customers.c)
-    return sa.select(Customer).from_statement(stmt)
+    )
 
 
-_UPSERT = {"postgresql": _upsert_stmt(postgresql.insert), "sqlite": _upsert_stmt(sqlite.insert)}
+_UPSERT_ID = {
+    name: _upsert_stmt(insert).returning(_customers.c.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_UPSERT = {
+    name: sa.select(Customer).from_statement(_upsert_stmt(insert).returning(*_customers.c))
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
+def _upsert_params(buyer: Buyer) -> dict[str, Any]:
+    return {
+        "p_telegram_id": buyer.telegram_id,
+        "p_username": buyer.username,
+        "p_language": buyer.language,
+        "p_now": utcnow(),
+    }
+
+
+async def upsert_customer_in(s: AsyncSession, buyer: Buyer) -> int:
+    """Create or refresh the buyer's row inside the caller's transaction; returns its id.
+    On PostgreSQL the row stays locked until that transaction ends."""
+    customer_id = await s.scalar(_UPSERT_ID[dialect_of(s)], _upsert_params(buyer))
+    assert customer_id is not None
+    return int(customer_id)
 
 
 async def upsert_customer(
@@ -64,16 +96,10 @@ async def upsert_customer(
         and not known.blocked_bot
     ):
         return known
-    now = utcnow()
     async with db.transaction() as s:
         customer = await s.scalar(
             _UPSERT[dialect_of(s)],
-            {
-                "p_telegram_id": telegram_id,
-                "p_username": username,
-                "p_language": language,
-                "p_now": now,
-            },
+            _upsert_params(Buyer(telegram_id, username, language)),
             execution_options={"populate_existing": True},
         )
         assert customer is not None

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage._sql import dialect_of, locked, table_of
+from storage.customers import Buyer, upsert_customer_in
 from storage.database import Database
 from storage.enums import OrderStatus, StockStatus
 from storage.models import Customer, Order, OrderLine, Product, StockUnit
@@ -65,18 +66,48 @@ async def create_order(
     already has that many pending orders — counted inside this transaction, after taking
     the customer's row lock on PostgreSQL, so two taps at once cannot both pass the cap.
     """
-    specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
-    if not specs:
-        raise ValueError("an order needs at least one line")
-    if any(spec.quantity <= 0 for spec in specs):
-        raise ValueError("line quantities must be positive")
+    specs = _specs(lines)
     try:
         async with db.transaction() as s:
+            if max_open is not None:
+                await _lock_customer(s, customer_id)
+                await _check_open_orders(s, customer_id, max_open)
+            return await _create(s, customer_id, specs, currency, expires_at)
+    except _NotReservable:
+        return None
+
+
+async def place_order(
+    db: Database,
+    buyer: Buyer,
+    lines: Sequence[tuple[int, int, Decimal]],
+    currency: str,
+    expires_at: datetime,
+    *,
+    max_open: int | None = None,
+) -> Order | None:
+    """`create_order` for a Telegram user, whose customer row is created or refreshed in
+    the same transaction (the checkout's one write before the invoice). The upsert takes
+    the row lock on PostgreSQL that the `max_open` count needs. Nothing is written when the
+    order is refused — the buyer's row included."""
+    specs = _specs(lines)
+    try:
+        async with db.transaction() as s:
+            customer_id = await upsert_customer_in(s, buyer)
             if max_open is not None:
                 await _check_open_orders(s, customer_id, max_open)
             return await _create(s, customer_id, specs, currency, expires_at)
     except _NotReservable:
         return None
+
+
+def _specs(lines: Sequence[tuple[int, int, Decimal]]) -> list[LineSpec]:
+    specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
+    if not specs:
+        raise ValueError("an order needs at least one line")
+    if any(spec.quantity <= 0 for spec in specs):
+        raise ValueError("line quantities must be positive")
+    return specs
 
 
 _orders = table_of(Order)
@@ -95,7 +126,7 @@ _COUNT_OPEN = sa.select(sa.func.count()).where(
 _PRODUCTS = sa.select(_products.c.id, _products.c.active, _products.c.unlimited).where(
     _products.c.id.in_(sa.bindparam("p_product_ids", expanding=True))
 )
-_INSERT_ORDER = sa.select(Order).from_statement(
+_INSERT_ORDER = (
     sa.insert(_orders)
     .values(
         {
@@ -151,11 +182,14 @@ def _reserve_stmt(dialect: str) -> Any:
 _RESERVE = {name: _reserve_stmt(name) for name in ("postgresql", "sqlite")}
 
 
-async def _check_open_orders(s: AsyncSession, customer_id: int, max_open: int) -> None:
-    params = {"p_customer_id": customer_id}
+async def _lock_customer(s: AsyncSession, customer_id: int) -> None:
+    """One checkout per customer at a time (PG; SQLite's writers are serialised anyway)."""
     if dialect_of(s) == "postgresql":
-        await s.execute(_LOCK_CUSTOMER, params)  # one checkout per customer at a time
-    open_orders = int(await s.scalar(_COUNT_OPEN, params) or 0)
+        await s.execute(_LOCK_CUSTOMER, {"p_customer_id": customer_id})
+
+
+async def _check_open_orders(s: AsyncSession, customer_id: int, max_open: int) -> None:
+    open_orders = int(await s.scalar(_COUNT_OPEN, {"p_customer_id": customer_id}) or 0)
     if open_orders >= max_open:
         raise TooManyOpenOrders(open_orders)
 
@@ -177,18 +211,22 @@ async def _create(
         spec.product_id not in products or not products[spec.product_id].active for spec in specs
     ):
         raise _NotReservable
-    order = await s.scalar(
-        _INSERT_ORDER,
-        {
-            "p_customer_id": customer_id,
-            "p_total": sum((spec.unit_price * spec.quantity for spec in specs), Decimal(0)),
-            "p_currency": currency,
-            "p_status": OrderStatus.PENDING,
-            "p_expires_at": expires_at,
-            "p_now": utcnow(),
-        },
-    )
-    assert order is not None and order.id is not None
+    row = (
+        await s.execute(
+            _INSERT_ORDER,
+            {
+                "p_customer_id": customer_id,
+                "p_total": sum((spec.unit_price * spec.quantity for spec in specs), Decimal(0)),
+                "p_currency": currency,
+                "p_status": OrderStatus.PENDING,
+                "p_expires_at": expires_at,
+                "p_now": utcnow(),
+            },
+        )
+    ).one()
+    # Built from the returned row (Core): loading it through the ORM cost twice as much.
+    order = Order(**row._mapping)
+    assert order.id is not None
     await s.execute(_INSERT_LINE, [{"order_id": order.id, **spec._asdict()} for spec in specs])
     reserve = _RESERVE[dialect_of(s)]
     for spec in specs:

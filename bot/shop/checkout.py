@@ -11,12 +11,12 @@ from enum import StrEnum
 from aiogram.types import User
 
 from bot.context import ShopContext
-from bot.shop.customers import remember
 from bot.texts import texts as t
 from payments import CryptoPayError, Invoice
+from storage.customers import Buyer
 from storage.enums import OrderStatus
 from storage.listing import get_product
-from storage.orders import TooManyOpenOrders, attach_invoice, create_order, release_order
+from storage.orders import TooManyOpenOrders, attach_invoice, place_order, release_order
 
 log = logging.getLogger("bot.checkout")
 
@@ -50,15 +50,12 @@ async def checkout(ctx: ShopContext, user: User, sku: str, quantity: int) -> Che
         return CheckoutResult(CheckoutRefusal.PRODUCT_GONE)
     if quantity < 1 or (product.max_per_order is not None and quantity > product.max_per_order):
         return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
-    customer = await remember(ctx, user)
-    assert customer.id is not None
-
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
     try:
-        order = await create_order(
+        order = await place_order(
             ctx.db,
-            customer.id,
+            Buyer(user.id, user.username, user.language_code),
             [(product.id, quantity, product.price)],
             product.currency,
             expires_at,

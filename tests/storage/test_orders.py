@@ -186,6 +186,93 @@ async def test_create_order_max_open_holds_under_concurrent_taps(db: storage.Dat
     assert await storage.stock_counts(db, prod.id) == (7, 3, 0)
 
 
+async def test_place_order_writes_the_buyer_and_the_order_in_one_transaction(
+    db: storage.Database,
+) -> None:
+    prod = await seed(db, codes=3)
+    assert prod.id is not None
+    exp = storage.utcnow() + SOON
+    line = [(prod.id, 2, prod.price)]
+
+    order = await storage.place_order(db, storage.Buyer(4242, "ann", "de"), line, "USD", exp)
+    assert order is not None and order.id is not None and order.status is OrderStatus.PENDING
+    assert order.total == prod.price * 2 and order.expires_at == exp
+    cust = await storage.get_customer(db, 4242)
+    assert cust is not None and (cust.username, cust.language) == ("ann", "de")
+    assert order.customer_id == cust.id
+    stored = await storage.get_order(db, order.id)
+    assert stored is not None and stored.order.total == order.total
+    assert await storage.stock_counts(db, prod.id) == (1, 2, 0)
+
+    # A known buyer is refreshed, not duplicated (and a block is lifted: they wrote to us).
+    await storage.set_blocked(db, 4242, True)
+    again = await storage.place_order(
+        db, storage.Buyer(4242, "ann_new", "de"), [(prod.id, 1, prod.price)], "USD", exp
+    )
+    assert again is not None and again.customer_id == cust.id
+    refreshed = await storage.get_customer(db, 4242)
+    assert refreshed is not None and refreshed.username == "ann_new"
+    assert not refreshed.blocked_bot
+
+
+async def test_place_order_refused_writes_nothing_not_even_the_buyer(
+    db: storage.Database,
+) -> None:
+    prod = await seed(db, codes=1)
+    assert prod.id is not None
+    exp = storage.utcnow() + SOON
+    out_of_stock = await storage.place_order(
+        db, storage.Buyer(5151, "zed", "en"), [(prod.id, 2, prod.price)], "USD", exp
+    )
+    assert out_of_stock is None
+    assert await storage.get_customer(db, 5151) is None
+    assert await storage.stock_counts(db, prod.id) == (1, 0, 0)
+
+    first = await storage.place_order(
+        db, storage.Buyer(5151, "zed", "en"), [(prod.id, 1, prod.price)], "USD", exp, max_open=1
+    )
+    assert first is not None
+    with pytest.raises(storage.TooManyOpenOrders):
+        await storage.place_order(
+            db,
+            storage.Buyer(5151, "renamed", "en"),
+            [(prod.id, 1, prod.price)],
+            "USD",
+            exp,
+            max_open=1,
+        )
+    cust = await storage.get_customer(db, 5151)
+    assert cust is not None and cust.username == "zed"  # the refused upsert was rolled back
+
+
+async def test_place_order_cap_holds_for_a_new_buyer_tapping_at_once(db: storage.Database) -> None:
+    prod = await seed(db, codes=10)
+    assert prod.id is not None
+    exp = storage.utcnow() + SOON
+
+    async def tap() -> str:
+        assert prod.id is not None
+        try:
+            order = await storage.place_order(
+                db,
+                storage.Buyer(6161, None, None),
+                [(prod.id, 1, prod.price)],
+                "USD",
+                exp,
+                max_open=2,
+            )
+        except storage.TooManyOpenOrders:
+            return "refused"
+        return "created" if order is not None else "out_of_stock"
+
+    results = await asyncio.gather(*(tap() for _ in range(6)))
+    assert sorted(results) == ["created"] * 2 + ["refused"] * 4
+    cust = await storage.get_customer(db, 6161)
+    assert cust is not None and cust.id is not None
+    assert await storage.count_open_orders(db, cust.id) == 2
+    assert await storage.stock_counts(db, prod.id) == (8, 2, 0)
+
+
 async def test_upsert_customer_writes_only_when_something_changed(
     db: storage.Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
