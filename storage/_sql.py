@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -41,6 +41,15 @@ def table_of(model: type[Any]) -> sa.Table:
     table = model.__table__
     assert isinstance(table, sa.Table)
     return table
+
+
+def snapshot(model: type[T], values: Mapping[Any, Any]) -> T:
+    """A read-only copy of a table row (all its columns, by name) as `model` — for rows a
+    Core statement returned, where loading them through the ORM would cost more than the
+    statement. Its attributes read as usual; it is not tracked by any session and must not
+    be added to one or modified (it has no ORM state)."""
+    made: T = model.model_construct(**values)  # type: ignore[attr-defined]
+    return made
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:

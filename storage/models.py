@@ -223,3 +223,9 @@ class AuditEntry(Base, table=True):
     details: str = Field(default="", sa_type=sa.Text())
     result: str = Field(default="", sa_type=sa.String(256))
     created_at: datetime = _now_field(index=True)
+
+
+# Set the mapped classes up now rather than at the first ORM query: read-only snapshots
+# (storage._sql.snapshot) read their attributes through the mapping, and a process whose
+# first work is a settlement (Core statements only) would otherwise find it unset.
+sa.orm.configure_mappers()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage._sql import dialect_of, locked, table_of
+from storage._sql import dialect_of, locked, snapshot, table_of
 from storage.customers import Buyer, upsert_customer_in
 from storage.database import Database
 from storage.enums import OrderStatus, StockStatus
@@ -224,8 +224,7 @@ async def _create(
             },
         )
     ).one()
-    # Built from the returned row (Core): loading it through the ORM cost twice as much.
-    order = Order(**row._mapping)
+    order = snapshot(Order, row._mapping)
     assert order.id is not None
     await s.execute(_INSERT_LINE, [{"order_id": order.id, **spec._asdict()} for spec in specs])
     reserve = _RESERVE[dialect_of(s)]

@@ -240,3 +240,25 @@ async def test_postgres_turn_holder_may_open_a_second_session(pg_url: str) -> No
             assert await storage.get_customer(db, 1) is None
     finally:
         await db.dispose()
+
+
+def test_snapshot_reads_like_the_row_and_is_not_tracked() -> None:
+    from storage._sql import snapshot
+
+    values = {c.name: None for c in Product.__table__.columns} | {  # type: ignore[attr-defined]
+        "id": 3,
+        "sku": "key",
+        "title": "Key",
+        "price": Decimal("4.99"),
+        "unlimited": False,
+    }
+    product = snapshot(Product, values)
+    assert (product.id, product.sku, product.title, product.price) == (
+        3,
+        "key",
+        "Key",
+        Decimal("4.99"),
+    )
+    assert product.unlimited is False and product.content is None
+    with pytest.raises(sa.exc.NoInspectionAvailable):
+        sa.inspect(product)  # no ORM state: no session will take it for a row of its own
