@@ -27,6 +27,7 @@ from bot.handlers import build_routers
 from bot.jobs import Jobs
 from bot.metrics import Metrics, TelegramMetrics
 from bot.middlewares import InFlightMiddleware, install_error_handler
+from bot.shop.refunds import pending_refunds
 from bot.telegram_retry import RetryMiddleware
 from bot.web import build_web_app
 from payments import CryptoPayClient, CryptoPayError, ExchangeRateCache, UnauthorizedError
@@ -67,6 +68,7 @@ def create_fsm_storage(settings: Settings) -> BaseStorage:
 def create_dispatcher(ctx: ShopContext) -> Dispatcher:
     dp = Dispatcher(storage=create_fsm_storage(ctx.settings))
     dp["ctx"] = ctx
+    dp["confirmations"] = pending_refunds(ctx.settings.redis_url)
     in_flight = InFlightMiddleware()
     dp["in_flight"] = in_flight
     dp.update.outer_middleware(in_flight)
@@ -204,6 +206,7 @@ async def run_bot(settings: Settings) -> int:
         await jobs.stop()
         await runner.cleanup()
         await ctx.close()
+        await dp["confirmations"].close()
         await dp.storage.close()
         await bot.session.close()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -41,10 +41,14 @@ def build_router(settings: Settings) -> Router:
     is_admin = IsAdmin(settings.admin_ids)
     router.message.filter(is_admin, F.chat.type == "private")
     router.callback_query.filter(is_admin)
-    pending = PendingRefunds()
 
     async def ask_refund(
-        target: Message, ctx: ShopContext, admin_id: int, args: str, order_id: int | None = None
+        target: Message,
+        ctx: ShopContext,
+        confirmations: PendingRefunds,
+        admin_id: int,
+        args: str,
+        order_id: int | None = None,
     ) -> None:
         amount_text, reason = None, ""
         if order_id is None:
@@ -58,22 +62,30 @@ def build_router(settings: Settings) -> Router:
             await target.answer(text)
             await views.audit(ctx, admin_id, "refund.request", args, "refused")
             return
-        token = pending.put(plan, ctx.clock())
+        token = await confirmations.put(plan, ctx.clock())
         await target.answer(text, reply_markup=keyboards.refund_confirm(token))
         details = f"order={order_id} amount={plan.amount} {plan.asset} reason={plan.reason}"
         await views.audit(ctx, admin_id, "refund.request", details, "awaiting confirmation")
 
     @router.message(Command("refund"))
-    async def refund_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
+    async def refund_command(
+        message: Message,
+        command: CommandObject,
+        ctx: ShopContext,
+        confirmations: PendingRefunds,
+    ) -> None:
         assert message.from_user is not None
-        await ask_refund(message, ctx, message.from_user.id, command.args or "")
+        await ask_refund(message, ctx, confirmations, message.from_user.id, command.args or "")
 
     @router.callback_query(RefundConfirm.filter())
     async def refund_decision(
-        query: CallbackQuery, callback_data: RefundConfirm, ctx: ShopContext
+        query: CallbackQuery,
+        callback_data: RefundConfirm,
+        ctx: ShopContext,
+        confirmations: PendingRefunds,
     ) -> None:
         admin_id = query.from_user.id
-        plan = pending.take(callback_data.token, admin_id, ctx.clock())
+        plan = await confirmations.take(callback_data.token, admin_id, ctx.clock())
         if plan is None:
             await query.answer(ta.CONFIRMATION_GONE, show_alert=True)
             return
@@ -105,13 +117,18 @@ def build_router(settings: Settings) -> Router:
 
     @router.callback_query(AdminOrder.filter())
     async def order_button(
-        query: CallbackQuery, callback_data: AdminOrder, ctx: ShopContext
+        query: CallbackQuery,
+        callback_data: AdminOrder,
+        ctx: ShopContext,
+        confirmations: PendingRefunds,
     ) -> None:
         admin_id, order_id = query.from_user.id, callback_data.order_id
         if callback_data.action == AdminAction.REFUND:
             await query.answer()
             if isinstance(query.message, Message):
-                await ask_refund(query.message, ctx, admin_id, str(order_id), order_id)
+                await ask_refund(
+                    query.message, ctx, confirmations, admin_id, str(order_id), order_id
+                )
             return
         if callback_data.action == AdminAction.RECHECK:
             note = await recheck(ctx, admin_id, order_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.types import CallbackQuery, Chat, File, Message, Update, User
+from redis.asyncio import Redis
 
 from bot.app import create_dispatcher
 from bot.catalog_file import parse_catalog
@@ -368,3 +370,22 @@ async def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
             yield Shop(ctx, cp, session, bot, clock, dp, tmp_path)
         finally:
             await ctx.close()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    """A client of the real Redis at 127.0.0.1:6379 (skipped when unreachable, except
+    under CI=true)."""
+    client = Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception:
+        await client.aclose()
+        if os.environ.get("CI") == "true":
+            pytest.fail("Redis is not reachable at 127.0.0.1:6379 (required under CI)")
+        pytest.skip("Redis is not reachable")
+    yield client
+    await client.aclose()

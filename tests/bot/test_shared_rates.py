@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from decimal import Decimal
-
-import pytest
-from redis.asyncio import Redis
 
 from bot.shared_rates import RatesRefresher
 from payments import CryptoPayClient, ExchangeRateCache
 from tests.fakes.cryptopay import FakeCryptoPay
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def redis():
-    client = Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except Exception:
-        await client.aclose()
-        if os.environ.get("CI") == "true":
-            pytest.fail("Redis is not reachable at 127.0.0.1:6379 (required under CI)")
-        pytest.skip("Redis is not reachable")
-    yield client
-    await client.aclose()
 
 
 async def test_second_replica_adopts_the_table_without_calling_crypto_pay(redis):
