@@ -66,15 +66,7 @@ async def create_order(
     already has that many pending orders — counted inside this transaction, after taking
     the customer's row lock on PostgreSQL, so two taps at once cannot both pass the cap.
     """
-    specs = _specs(lines)
-    try:
-        async with db.transaction() as s:
-            if max_open is not None:
-                await _lock_customer(s, customer_id)
-                await _check_open_orders(s, customer_id, max_open)
-            return await _create(s, customer_id, specs, currency, expires_at)
-    except _NotReservable:
-        return None
+    return await _order_transaction(db, customer_id, lines, currency, expires_at, max_open)
 
 
 async def place_order(
@@ -90,24 +82,35 @@ async def place_order(
     the same transaction (the checkout's one write before the invoice). The upsert takes
     the row lock on PostgreSQL that the `max_open` count needs. Nothing is written when the
     order is refused — the buyer's row included."""
-    specs = _specs(lines)
-    try:
-        async with db.transaction() as s:
-            customer_id = await upsert_customer_in(s, buyer)
-            if max_open is not None:
-                await _check_open_orders(s, customer_id, max_open)
-            return await _create(s, customer_id, specs, currency, expires_at)
-    except _NotReservable:
-        return None
+    return await _order_transaction(db, buyer, lines, currency, expires_at, max_open)
 
 
-def _specs(lines: Sequence[tuple[int, int, Decimal]]) -> list[LineSpec]:
+async def _order_transaction(
+    db: Database,
+    who: int | Buyer,
+    lines: Sequence[tuple[int, int, Decimal]],
+    currency: str,
+    expires_at: datetime,
+    max_open: int | None,
+) -> Order | None:
     specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
     if not specs:
         raise ValueError("an order needs at least one line")
     if any(spec.quantity <= 0 for spec in specs):
         raise ValueError("line quantities must be positive")
-    return specs
+    try:
+        async with db.transaction() as s:
+            if isinstance(who, Buyer):
+                customer_id = await upsert_customer_in(s, who)  # PG: row locked from here
+            else:
+                customer_id = who
+                if max_open is not None:
+                    await _lock_customer(s, customer_id)
+            if max_open is not None:
+                await _check_open_orders(s, customer_id, max_open)
+            return await _create(s, customer_id, specs, currency, expires_at)
+    except _NotReservable:
+        return None
 
 
 _orders = table_of(Order)
