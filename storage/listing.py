@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlmodel import col
 
+from storage._sql import snapshot, table_of
 from storage.catalog import StockCounts
 from storage.database import Database
 from storage.enums import StockStatus
@@ -86,12 +87,16 @@ async def count_products(
         return int(await s.scalar(stmt) or 0)
 
 
-_PRODUCT_BY_SKU = sa.select(Product).where(col(Product.sku) == sa.bindparam("p_sku"))
+_products = table_of(Product)
+_PRODUCT_BY_SKU = sa.select(*_products.c).where(_products.c.sku == sa.bindparam("p_sku"))
 
 
 async def get_product(db: Database, sku: str) -> Product | None:
+    """The product (a read-only snapshot: every Buy tap reads one, and an ORM load cost
+    more than the query)."""
     async with db.session() as s:
-        return await s.scalar(_PRODUCT_BY_SKU, {"p_sku": sku})
+        row = (await s.execute(_PRODUCT_BY_SKU, {"p_sku": sku})).first()
+    return None if row is None else snapshot(Product, row._mapping)
 
 
 async def get_product_by_id(db: Database, product_id: int) -> Product | None:
