@@ -1,8 +1,9 @@
 """Helpers shared by bench/checkout.py and bench/webhook.py (not a benchmark itself).
 
-A ShopContext built by the real composition root (``bot.app.build_context``) on a throwaway
-database, with the Telegram network edge replaced by a session that answers instantly, and
-the in-process FakeCryptoPay of tests/fakes (plain aiohttp, no pytest) on loopback.
+Settings for a ShopContext built by the real composition root (``bot.app.build_context``) on
+a throwaway database, the product to sell, percentiles, a throwaway PostgreSQL database, and
+a Telegram session that answers instantly (bench/webhook.py: its webhooks send nothing to
+Telegram while measured; bench/checkout.py talks to the loopback FakeTelegram instead).
 """
 
 from __future__ import annotations
