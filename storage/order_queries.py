@@ -23,6 +23,13 @@ async def count_open_orders(db: Database, customer_id: int) -> int:
         return int(n or 0)
 
 
+async def order_status(db: Database, order_id: int) -> OrderStatus | None:
+    """The order's status now, or None when there is no such order."""
+    async with db.session() as s:
+        status = await s.scalar(sa.select(col(Order.status)).where(col(Order.id) == order_id))
+    return None if status is None else OrderStatus(status)
+
+
 async def list_customer_orders(
     db: Database, customer_id: int, *, before_id: int | None = None, limit: int = 10
 ) -> list[Order]:

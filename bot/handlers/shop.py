@@ -16,7 +16,9 @@ from bot.shop.catalog_view import category_screen, clamp_quantity, product_scree
 from bot.shop.checkout import CheckoutRefusal, checkout
 from bot.shop.customers import remember
 from bot.texts import texts as t
+from storage.enums import OrderStatus
 from storage.listing import get_product, stock_counts
+from storage.order_queries import order_status
 
 REFUSALS = {
     CheckoutRefusal.PRODUCT_GONE: t.PRODUCT_GONE,
@@ -120,8 +122,9 @@ def build_router() -> Router:
 
 class BuyGuard:
     """A double-tapped Buy must place one order: taps on one message are handled one at a time,
-    and a message that already became an order does not place another (per process; with
-    several replicas a Telegram webhook routes one chat's updates one at a time anyway)."""
+    and a message whose order is still pending does not place another (per process; across
+    replicas the unpaid-orders cap bounds it). Once that order is cancelled, expired or paid,
+    Buy on the same message — the card shown there again — is a new purchase."""
 
     def __init__(self, remember: int = 10_000) -> None:
         self.locks: dict[tuple[int, int], asyncio.Lock] = {}
@@ -140,8 +143,9 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
     lock = guard.locks.setdefault(key, asyncio.Lock())
     try:
         async with lock:
-            if key in guard.placed:
-                await query.answer(t.already_placed(guard.placed[key]))
+            placed = guard.placed.get(key)
+            if placed is not None and await order_status(ctx.db, placed) == OrderStatus.PENDING:
+                await query.answer(t.already_placed(placed))
                 return
             result = await checkout(ctx, query.from_user, data.sku, data.qty)
             if result.ok and result.order_id is not None:

@@ -248,6 +248,28 @@ async def test_double_tapped_buy_places_one_order(shop: Shop) -> None:
     assert len(shop.answers_to(first)) == 1 and len(shop.answers_to(second)) == 1
 
 
+async def test_buy_again_on_the_same_message_after_cancelling_places_a_new_order(
+    shop: Shop,
+) -> None:
+    """Cancel shows the order on the same message; navigating back to the product there and
+    tapping Buy is a new purchase, not a double tap."""
+    message_id = next_id()
+    data = ProductCard(action=ProductAction.BUY, sku="multi", qty=1)
+    await shop.dp.feed_update(shop.bot, shop.callback(data, message_id=message_id))
+    (first,) = await shop.orders()
+    assert first.id is not None
+    cancel = OrderButton(action=OrderAction.CANCEL, order_id=first.id)
+    await shop.press(cancel, message_id=message_id)
+    assert (await shop.order(first.id)).status == OrderStatus.CANCELLED
+
+    again = shop.callback(data, message_id=message_id)
+    await shop.dp.feed_update(shop.bot, again)
+    orders = await shop.orders()
+    assert len(orders) == 2, [a.text for a in shop.answers_to(again)]
+    assert {o.status for o in orders} == {OrderStatus.CANCELLED, OrderStatus.PENDING}
+    assert len(shop.cp.calls_of("createInvoice")) == 2
+
+
 async def test_out_of_stock_is_friendly_and_reserves_nothing(shop: Shop) -> None:
     await buy(shop, "solo", 1, user=BOB)  # the only unit is now reserved
     update = await shop.press(ProductCard(action=ProductAction.BUY, sku="solo", qty=1))

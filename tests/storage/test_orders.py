@@ -295,3 +295,22 @@ async def test_upsert_customer_writes_only_when_something_changed(
     monkeypatch.setattr(db, "transaction", counted)
     back = await storage.upsert_customer(db, 77, "bobby", "en")  # unblocks: a write
     assert writes == 2 and not back.blocked_bot
+
+
+async def test_order_status_follows_the_order(db: storage.Database) -> None:
+    from storage.order_queries import order_status
+
+    prod = await seed(db, codes=1)
+    assert prod.id is not None
+    order = await storage.place_order(
+        db,
+        storage.Buyer(7373, None, None),
+        [(prod.id, 1, prod.price)],
+        "USD",
+        storage.utcnow() + SOON,
+    )
+    assert order is not None and order.id is not None
+    assert await order_status(db, order.id) == OrderStatus.PENDING
+    await storage.release_order(db, order.id, OrderStatus.CANCELLED)
+    assert await order_status(db, order.id) == OrderStatus.CANCELLED
+    assert await order_status(db, order.id + 1000) is None
