@@ -20,6 +20,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from redis.asyncio import Redis
 
 from bot.config import Settings
 from bot.context import ShopContext
@@ -27,6 +28,7 @@ from bot.handlers import build_routers
 from bot.jobs import Jobs
 from bot.metrics import Metrics, TelegramMetrics
 from bot.middlewares import InFlightMiddleware, install_error_handler
+from bot.shop.buy_guard import buy_guard
 from bot.shop.refunds import pending_refunds
 from bot.telegram_retry import RetryMiddleware
 from bot.web import build_web_app
@@ -68,13 +70,29 @@ def create_fsm_storage(settings: Settings) -> BaseStorage:
 def create_dispatcher(ctx: ShopContext) -> Dispatcher:
     dp = Dispatcher(storage=create_fsm_storage(ctx.settings))
     dp["ctx"] = ctx
-    dp["confirmations"] = pending_refunds(ctx.settings.redis_url)
+    # Shared between replicas through Redis when REDIS_URL is set (closed by close_dispatcher).
+    redis = (
+        Redis.from_url(ctx.settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        if ctx.settings.redis_url
+        else None
+    )
+    dp["redis"] = redis
+    dp["confirmations"] = pending_refunds(redis)
+    dp["buy_guard"] = buy_guard(redis)
     in_flight = InFlightMiddleware()
     dp["in_flight"] = in_flight
     dp.update.outer_middleware(in_flight)
     install_error_handler(dp)
     dp.include_routers(*build_routers(ctx.settings))
     return dp
+
+
+async def close_dispatcher(dp: Dispatcher) -> None:
+    """Close what create_dispatcher opened: the FSM storage and the Redis client."""
+    await dp.storage.close()
+    redis = dp.workflow_data.get("redis")
+    if redis is not None:
+        await redis.aclose()
 
 
 async def build_context(settings: Settings, bot: Bot) -> ShopContext:
@@ -206,8 +224,7 @@ async def run_bot(settings: Settings) -> int:
         await jobs.stop()
         await runner.cleanup()
         await ctx.close()
-        await dp["confirmations"].close()
-        await dp.storage.close()
+        await close_dispatcher(dp)
         await bot.session.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

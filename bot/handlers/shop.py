@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
@@ -12,6 +10,7 @@ from bot import keyboards
 from bot.callbacks import CategoryPage, Menu, MenuAction, ProductAction, ProductCard
 from bot.context import ShopContext
 from bot.handlers.common import show, show_orders
+from bot.shop.buy_guard import BuyGuard, Claim
 from bot.shop.catalog_view import category_screen, clamp_quantity, product_screen
 from bot.shop.checkout import CheckoutRefusal, checkout
 from bot.shop.customers import remember
@@ -30,7 +29,6 @@ REFUSALS = {
 def build_router() -> Router:
     router = Router(name="shop")
     router.message.filter(F.chat.type == "private")
-    guard = BuyGuard()
 
     @router.message(CommandStart(deep_link=True, magic=F.args.startswith("p_")))
     async def start_product(message: Message, command: CommandObject, ctx: ShopContext) -> None:
@@ -92,8 +90,10 @@ def build_router() -> Router:
         await query.answer()
 
     @router.callback_query(ProductCard.filter(F.action == ProductAction.BUY))
-    async def buy(query: CallbackQuery, callback_data: ProductCard, ctx: ShopContext) -> None:
-        await _buy(query, callback_data, ctx, guard)
+    async def buy(
+        query: CallbackQuery, callback_data: ProductCard, ctx: ShopContext, buy_guard: BuyGuard
+    ) -> None:
+        await _buy(query, callback_data, ctx, buy_guard)
 
     @router.callback_query(ProductCard.filter())
     async def product(query: CallbackQuery, callback_data: ProductCard, ctx: ShopContext) -> None:
@@ -120,39 +120,25 @@ def build_router() -> Router:
     return router
 
 
-class BuyGuard:
-    """A double-tapped Buy must place one order: taps on one message are handled one at a time,
-    and a message whose order is still pending does not place another (per process; across
-    replicas the unpaid-orders cap bounds it). Once that order is cancelled, expired or paid,
-    Buy on the same message — the card shown there again — is a new purchase."""
-
-    def __init__(self, remember: int = 10_000) -> None:
-        self.locks: dict[tuple[int, int], asyncio.Lock] = {}
-        self.placed: dict[tuple[int, int], int] = {}
-        self.remember = remember
-
-    def done(self, key: tuple[int, int], order_id: int) -> None:
-        self.placed[key] = order_id
-        if len(self.placed) > self.remember:
-            self.placed.pop(next(iter(self.placed)))
-
-
 async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard: BuyGuard) -> None:
     message = query.message
     key = (query.from_user.id, message.message_id if message else 0)
-    lock = guard.locks.setdefault(key, asyncio.Lock())
-    try:
-        async with lock:
-            placed = guard.placed.get(key)
-            if placed is not None and await order_status(ctx.db, placed) == OrderStatus.PENDING:
-                await query.answer(t.already_placed(placed))
+    async with guard.turn(key):
+        claim = await guard.claim(key)
+        if isinstance(claim, int):  # this message already placed an order
+            if await order_status(ctx.db, claim) == OrderStatus.PENDING:
+                await query.answer(t.already_placed(claim))
                 return
+            claim = Claim.FREE if await guard.retake(key, claim) else Claim.BUSY
+        if claim is Claim.BUSY:
+            await query.answer(t.PLACING)
+            return
+        placed: int | None = None
+        try:
             result = await checkout(ctx, query.from_user, data.sku, data.qty)
-            if result.ok and result.order_id is not None:
-                guard.done(key, result.order_id)
-    finally:
-        if not lock.locked() and not getattr(lock, "_waiters", None):
-            guard.locks.pop(key, None)
+            placed = result.order_id if result.ok else None
+        finally:
+            await guard.done(key, placed)
     if not result.ok:
         if result.refusal == CheckoutRefusal.TOO_MANY_UNPAID:
             text = t.too_many_unpaid(ctx.settings.max_unpaid_orders)

@@ -208,9 +208,6 @@ class PendingRefunds:
         """The plan, once; None when unknown, expired, used, or asked for by another admin."""
         return self._take_here(token, admin_id, now)
 
-    async def close(self) -> None:
-        pass
-
     def _put_here(self, plan: RefundPlan, now: datetime, token: str) -> str:
         self._items = {k: v for k, v in self._items.items() if v.expires_at > now}
         while len(self._items) >= self.limit:
@@ -281,17 +278,10 @@ class SharedPendingRefunds(PendingRefunds):
             **{**data, "amount": Decimal(data["amount"]), "remaining": Decimal(data["remaining"])}
         )
 
-    async def close(self) -> None:
-        await self.redis.aclose()
 
-
-def pending_refunds(redis_url: str | None) -> PendingRefunds:
-    """The confirmation store: in Redis when REDIS_URL is set, else in this process."""
-    if not redis_url:
-        return PendingRefunds()
-    return SharedPendingRefunds(
-        Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-    )
+def pending_refunds(redis: Redis | None) -> PendingRefunds:
+    """The confirmation store: in Redis when there is one (REDIS_URL), else in this process."""
+    return PendingRefunds() if redis is None else SharedPendingRefunds(redis)
 
 
 # --- sending ----------------------------------------------------------------------------------

@@ -207,6 +207,9 @@ def already_placed(order_id: int) -> str:
     return f"Order #{order_id} is already placed."
 
 
+PLACING = "Your order is being placed…"
+
+
 def order_status_note(order_id: int, status: str) -> str:
     return f"Order #{order_id} is {STATUS.get(status, status)}."
 

@@ -40,7 +40,7 @@ async def replicas(redis: Redis) -> AsyncIterator[tuple[SharedPendingRefunds, ..
         store.PREFIX = prefix
     yield stores
     for store in stores:
-        await store.close()
+        await store.redis.aclose()
     keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
     if keys:
         await redis.delete(*keys)
@@ -93,12 +93,14 @@ async def test_redis_down_keeps_the_confirmation_in_this_process() -> None:
         assert await store.take(token, ADMIN_ID, NOW) == PLAN
         assert await store.take(token, ADMIN_ID, NOW) is None
     finally:
-        await store.close()
+        await store.redis.aclose()
 
 
-def test_the_store_follows_redis_url() -> None:
+async def test_the_store_follows_redis() -> None:
     assert type(pending_refunds(None)) is PendingRefunds
-    assert isinstance(pending_refunds(REDIS_URL), SharedPendingRefunds)
+    client = Redis.from_url(REDIS_URL)
+    assert isinstance(pending_refunds(client), SharedPendingRefunds)
+    await client.aclose()
 
 
 async def test_refund_asked_on_one_replica_confirmed_on_another_pays_once(
@@ -124,4 +126,4 @@ async def test_refund_asked_on_one_replica_confirmed_on_another_pays_once(
         assert len(transfers(shop)) == 1
     finally:
         for dp in (shop.dp, replica_b):
-            await dp["confirmations"].close()
+            await dp["confirmations"].redis.aclose()
