@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from storage.database import Database
 from storage.enums import OrderStatus
-from storage.models import Order
+from storage.models import Customer, Order
 
 
 async def count_open_orders(db: Database, customer_id: int) -> int:
@@ -23,10 +23,18 @@ async def count_open_orders(db: Database, customer_id: int) -> int:
         return int(n or 0)
 
 
-async def order_status(db: Database, order_id: int) -> OrderStatus | None:
-    """The order's status now, or None when there is no such order."""
+async def order_status(
+    db: Database, order_id: int, buyer_telegram_id: int | None = None
+) -> OrderStatus | None:
+    """The order's status now; None when there is no such order (or, given
+    `buyer_telegram_id`, when the order is not that Telegram user's)."""
+    stmt = sa.select(col(Order.status)).where(col(Order.id) == order_id)
+    if buyer_telegram_id is not None:
+        stmt = stmt.join(Customer, col(Customer.id) == col(Order.customer_id)).where(
+            col(Customer.telegram_id) == buyer_telegram_id
+        )
     async with db.session() as s:
-        status = await s.scalar(sa.select(col(Order.status)).where(col(Order.id) == order_id))
+        status = await s.scalar(stmt)
     return None if status is None else OrderStatus(status)
 
 

@@ -126,7 +126,10 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
     async with guard.turn(key):
         claim = await guard.claim(key)
         if isinstance(claim, int):  # this message already placed an order
-            if await order_status(ctx.db, claim) == OrderStatus.PENDING:
+            # (Checked to be this buyer's: a key left in Redis by another database names
+            # another order.)
+            status = await order_status(ctx.db, claim, query.from_user.id)
+            if status == OrderStatus.PENDING:
                 await query.answer(t.already_placed(claim))
                 return
             claim = Claim.FREE if await guard.retake(key, claim) else Claim.BUSY

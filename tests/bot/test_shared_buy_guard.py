@@ -15,7 +15,7 @@ from bot.callbacks import OrderAction, OrderButton, ProductAction, ProductCard
 from bot.shop.buy_guard import BuyGuard, Claim, SharedBuyGuard, buy_guard
 from bot.texts import texts as t
 from storage.enums import OrderStatus
-from tests.bot.conftest import REDIS_URL, Shop, next_id
+from tests.bot.conftest import ALICE, BOB, REDIS_URL, Shop, next_id
 
 KEY = (5001, 77)
 
@@ -112,3 +112,24 @@ async def test_double_tap_reaching_two_replicas_places_one_order(
     finally:
         for dp in replicas:
             await dp["buy_guard"].redis.aclose()
+
+
+async def test_a_key_naming_someone_elses_order_does_not_block_a_buyer(
+    shop: Shop, prefix: str, redis: Redis
+) -> None:
+    """A key left in Redis by another database (a reset, a shared Redis) names an order that
+    is not this buyer's: the tap places the buyer's own order."""
+    guard = shared(prefix)
+    shop.dp["buy_guard"] = guard
+    try:
+        data = ProductCard(action=ProductAction.BUY, sku="multi", qty=1)
+        await shop.dp.feed_update(shop.bot, shop.callback(data, user=BOB))
+        (bobs,) = await shop.orders()
+        assert bobs.id is not None and bobs.status == OrderStatus.PENDING
+        message_id = next_id()
+        await redis.set(guard._key((ALICE, message_id)), str(bobs.id))
+        tap = shop.callback(data, user=ALICE, message_id=message_id)
+        await shop.dp.feed_update(shop.bot, tap)
+        assert len(await shop.orders()) == 2, [a.text for a in shop.answers_to(tap)]
+    finally:
+        await guard.redis.aclose()

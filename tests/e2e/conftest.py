@@ -292,7 +292,11 @@ async def redis_url() -> AsyncIterator[str]:
         _unavailable("Redis", f"{type(error).__name__}: {error}")
 
     async def clean() -> None:
-        keys = [k async for k in client.scan_iter(match=f"fsm:{BOT_TOKEN.split(':')[0]}:*")]
+        keys = [
+            key
+            for pattern in (f"fsm:{BOT_TOKEN.split(':')[0]}:*", "shop:buy:*", "shop:refund-*")
+            async for key in client.scan_iter(match=pattern)
+        ]
         await client.delete("shop:rates:v1", *keys)
 
     await clean()

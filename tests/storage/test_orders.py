@@ -311,6 +311,8 @@ async def test_order_status_follows_the_order(db: storage.Database) -> None:
     )
     assert order is not None and order.id is not None
     assert await order_status(db, order.id) == OrderStatus.PENDING
+    assert await order_status(db, order.id, buyer_telegram_id=7373) == OrderStatus.PENDING
+    assert await order_status(db, order.id, buyer_telegram_id=7374) is None  # not theirs
     await storage.release_order(db, order.id, OrderStatus.CANCELLED)
     assert await order_status(db, order.id) == OrderStatus.CANCELLED
     assert await order_status(db, order.id + 1000) is None
