@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from bot import keyboards
 from bot.context import ShopContext
 from bot.shop.catalog_view import Screen
+from bot.shop.messages import goods
 from bot.shop.refunds import already_refunding, buyer_text, refund_lines
 from bot.texts import en_admin as ta
 from bot.texts import texts as t
@@ -68,7 +69,7 @@ async def order_screen(ctx: ShopContext, order_id: int) -> Screen | None:
         paid_at=order.paid_at,
         delivered_at=order.delivered_at,
         attention=order.attention_reason,
-        goods=[code for codes in details.codes.values() for code in codes],
+        goods=goods(details.lines, details.products, details.codes),
         refunds=refund_lines(refunds),
     )
     refundable = (

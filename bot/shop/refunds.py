@@ -56,7 +56,6 @@ class RefundPlan:
     buyer_id: int  # Telegram id: where the transfer goes
     asset: str
     amount: Decimal
-    remaining: Decimal
     reason: str
     admin_id: int
 
@@ -109,8 +108,6 @@ async def plan_refund(
     order_id: int,
     amount_text: str | None,
     reason: str,
-    *,
-    confirm_ttl: int = CONFIRM_TTL_SECONDS,
 ) -> tuple[RefundPlan | None, str]:
     """The refund /refund would send and the preview text, or None and why not."""
     details = await get_order(ctx.db, order_id)
@@ -136,7 +133,6 @@ async def plan_refund(
         buyer_id=details.customer.telegram_id,
         asset=order.paid_asset,
         amount=amount,
-        remaining=remaining,
         reason=reason[:500],
         admin_id=admin_id,
     )
@@ -150,7 +146,7 @@ async def plan_refund(
         amount=amount,
         asset=order.paid_asset,
         reason=plan.reason,
-        expires_in_minutes=max(1, confirm_ttl // 60),
+        expires_in_minutes=max(1, CONFIRM_TTL_SECONDS // 60),
     )
     return plan, text
 
@@ -247,7 +243,6 @@ class SharedPendingRefunds(PendingRefunds):
                 "buyer_id": plan.buyer_id,
                 "asset": plan.asset,
                 "amount": str(plan.amount),
-                "remaining": str(plan.remaining),
                 "reason": plan.reason,
                 "admin_id": plan.admin_id,
                 "expires_at": (now + self.ttl).isoformat(),
@@ -274,9 +269,7 @@ class SharedPendingRefunds(PendingRefunds):
         data = json.loads(raw)
         if datetime.fromisoformat(data.pop("expires_at")) <= now:
             return None
-        return RefundPlan(
-            **{**data, "amount": Decimal(data["amount"]), "remaining": Decimal(data["remaining"])}
-        )
+        return RefundPlan(**{**data, "amount": Decimal(data["amount"])})
 
 
 def pending_refunds(redis: Redis | None) -> PendingRefunds:

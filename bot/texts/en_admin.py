@@ -29,7 +29,6 @@ CONFIRMATION_GONE = "This confirmation has expired or was already used. Run /ref
 REFUND_CANCELLED = "Refund cancelled. Nothing was sent."
 REFUND_SENDING = "Sending the refund…"
 ORDERS_EMPTY = "No orders here."
-NOT_AN_ADMIN_ACTION = "This button no longer works."
 
 
 def order_not_found(order_id: int) -> str:

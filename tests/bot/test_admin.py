@@ -108,6 +108,12 @@ async def test_upload_by_others_adds_nothing(shop: Shop) -> None:
 # --- /order, /orders ----------------------------------------------------------------------------
 
 
+async def test_order_shows_the_content_of_an_unlimited_product(shop: Shop) -> None:
+    order_id = await paid_order(shop, "guide", 1)
+    await shop.send(f"/order {order_id}", ADMIN_ID)
+    assert "https://example.com/guide.pdf" in shop.last_text().text
+
+
 async def test_order_shows_everything_with_refund_and_recheck(shop: Shop) -> None:
     order_id = await paid_order(shop, "multi", 2)
     order = await shop.order(order_id)

@@ -23,7 +23,6 @@ PLAN = RefundPlan(
     buyer_id=5001,
     asset="USDT",
     amount=Decimal("4.990000000000000001"),
-    remaining=Decimal("4.99"),
     reason="wrong key",
     admin_id=ADMIN_ID,
 )
