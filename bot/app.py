@@ -70,29 +70,14 @@ def create_fsm_storage(settings: Settings) -> BaseStorage:
 def create_dispatcher(ctx: ShopContext) -> Dispatcher:
     dp = Dispatcher(storage=create_fsm_storage(ctx.settings))
     dp["ctx"] = ctx
-    # Shared between replicas through Redis when REDIS_URL is set (closed by close_dispatcher).
-    redis = (
-        Redis.from_url(ctx.settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
-        if ctx.settings.redis_url
-        else None
-    )
-    dp["redis"] = redis
-    dp["confirmations"] = pending_refunds(redis)
-    dp["buy_guard"] = buy_guard(redis)
+    dp["confirmations"] = pending_refunds(ctx.redis)
+    dp["buy_guard"] = buy_guard(ctx.redis)
     in_flight = InFlightMiddleware()
     dp["in_flight"] = in_flight
     dp.update.outer_middleware(in_flight)
     install_error_handler(dp)
     dp.include_routers(*build_routers(ctx.settings))
     return dp
-
-
-async def close_dispatcher(dp: Dispatcher) -> None:
-    """Close what create_dispatcher opened: the FSM storage and the Redis client."""
-    await dp.storage.close()
-    redis = dp.workflow_data.get("redis")
-    if redis is not None:
-        await redis.aclose()
 
 
 async def build_context(settings: Settings, bot: Bot) -> ShopContext:
@@ -115,7 +100,13 @@ async def build_context(settings: Settings, bot: Bot) -> ShopContext:
         await cryptopay.aclose()
         await db.dispose()
         raise
+    redis = (
+        Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        if settings.redis_url
+        else None
+    )
     return ShopContext(
+        redis=redis,
         metrics=metrics,
         settings=settings,
         db=db,
@@ -224,7 +215,7 @@ async def run_bot(settings: Settings) -> int:
         await jobs.stop()
         await runner.cleanup()
         await ctx.close()
-        await close_dispatcher(dp)
+        await dp.storage.close()
         await bot.session.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiogram import Bot
+from redis.asyncio import Redis
 
 from bot.config import Settings
 from bot.metrics import Metrics
@@ -35,6 +36,8 @@ class ShopContext:
     bot_username: str = ""
     clock: Callable[[], datetime] = utcnow
     metrics: Metrics = field(default_factory=Metrics)
+    # With REDIS_URL: state shared between replicas (rates, refund confirmations, Buy guard).
+    redis: Redis | None = None
     # Set after a settle commits, so the outbox worker sends at once instead of at its next sweep.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -63,3 +66,5 @@ class ShopContext:
     async def close(self) -> None:
         await self.cryptopay.aclose()
         await self.db.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()

@@ -14,7 +14,7 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import ShopContext
-from bot.shared_rates import create_refresher
+from bot.shared_rates import RatesRefresher
 from bot.shop.delivery import OutboxWorker
 from bot.shop.messages import NOTICE
 from bot.shop.refunds import retry_sending_refunds
@@ -145,9 +145,7 @@ class Jobs:
         self.ctx = ctx
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.outbox = OutboxWorker(ctx)
-        self.rates = create_refresher(
-            ctx.rates, ctx.settings.rates_refresh_seconds, ctx.settings.redis_url
-        )
+        self.rates = RatesRefresher(ctx.rates, ctx.settings.rates_refresh_seconds, ctx.redis)
 
     def _guarded(
         self, name: str, body: Callable[[ShopContext], Awaitable[object]]
@@ -199,4 +197,3 @@ class Jobs:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.outbox.stop()
-        await self.rates.close()

@@ -62,16 +62,3 @@ class RatesRefresher:
             return False
         self.rates.load(snapshot)
         return not self.rates.is_stale(self.interval)
-
-    async def close(self) -> None:
-        if self.redis is not None:
-            await self.redis.aclose()
-
-
-def create_refresher(
-    rates: ExchangeRateCache, interval: float, redis_url: str | None
-) -> RatesRefresher:
-    redis = None
-    if redis_url:
-        redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-    return RatesRefresher(rates, interval, redis)

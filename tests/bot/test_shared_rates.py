@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from bot.shared_rates import RatesRefresher
-from payments import CryptoPayClient, ExchangeRateCache
+from payments import CryptoPayClient, ExchangeRateCache, RatesSnapshot
 from tests.fakes.cryptopay import FakeCryptoPay
 
 
@@ -58,3 +59,22 @@ async def test_without_redis_each_process_fetches():
             assert len(cp.calls_of("getExchangeRates")) == 2
         finally:
             await client.aclose()
+
+
+async def test_a_shared_table_older_than_the_interval_means_a_fetch(redis):
+    key = f"test:rates:{uuid.uuid4().hex}"
+    async with FakeCryptoPay(token="1:tok") as cp:
+        clients = [CryptoPayClient("1:tok", cp.base_url) for _ in range(2)]
+        try:
+            caches = [ExchangeRateCache(c, ttl_seconds=60) for c in clients]
+            await RatesRefresher(caches[0], 60, redis, key=key).refresh()
+            stored = RatesSnapshot.model_validate_json(await redis.get(key) or b"")
+            old = stored.model_copy(update={"fetched_at": stored.fetched_at - timedelta(minutes=5)})
+            await redis.set(key, old.model_dump_json(), ex=600)
+            await RatesRefresher(caches[1], 60, redis, key=key).refresh()
+            assert len(cp.calls_of("getExchangeRates")) == 2  # the old table was not adopted
+            assert not caches[1].is_stale(60)
+        finally:
+            for c in clients:
+                await c.aclose()
+            await redis.delete(key)
