@@ -1,23 +1,21 @@
-"""Helpers shared by bench/checkout.py and bench/webhook.py (not a benchmark itself).
+"""Helpers shared by the benches in bench/ (not a benchmark itself).
 
 Settings for a ShopContext built by the real composition root (``bot.app.build_context``) on
 a throwaway database, the product to sell, percentiles, a throwaway PostgreSQL database, and
-a Telegram session that answers instantly (bench/webhook.py: its webhooks send nothing to
-Telegram while measured; bench/checkout.py talks to the loopback FakeTelegram instead).
+a Telegram session that answers getMe only (bench/webhook.py: settling sends nothing to
+Telegram; bench/checkout.py talks to the loopback FakeTelegram instead).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import math
 import os
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,18 +25,12 @@ sys.path.insert(0, str(ROOT))  # ahead of bench/ itself, whose storage.py is a b
 
 import asyncpg  # noqa: E402
 from aiogram import Bot  # noqa: E402
-from aiogram.client.default import DefaultBotProperties  # noqa: E402
 from aiogram.client.session.base import BaseSession  # noqa: E402
-from aiogram.enums import ParseMode  # noqa: E402
 from aiogram.methods import (  # noqa: E402
-    AnswerCallbackQuery,
-    EditMessageText,
     GetMe,
-    SendDocument,
-    SendMessage,
     TelegramMethod,
 )
-from aiogram.types import Chat, Message, User  # noqa: E402
+from aiogram.types import User  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 import storage  # noqa: E402
@@ -46,7 +38,7 @@ from bot.config import Settings, load_settings  # noqa: E402
 
 # The token of the repository's signature vectors; any well-formed token would do.
 CP_TOKEN = "123456789:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC"
-BOT_TOKEN = "42:BENCH-token_for_the_instant_session"
+BOT_TOKEN = "42:BENCH-token_for_the_getme_only_session"
 BOT_ID = 42
 BOT_USERNAME = "bench_shop_bot"
 ADMIN_ID = 900
@@ -55,37 +47,21 @@ PG_ADMIN = os.environ.get(
 )
 
 
-class InstantTelegram(BaseSession):
-    """The Telegram network edge: answers every Bot API call at once, as Telegram would
-    (a Message for sends and edits, True otherwise), and counts calls per method."""
+class GetMeOnly(BaseSession):
+    """The Telegram network edge for bench/webhook.py: answers getMe (build_context asks it
+    once) and fails anything else — settling a webhook sends nothing to Telegram (the
+    outbox worker does, and it is not running there)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.counts: dict[str, int] = {}
-        self.answer_texts: list[str | None] = []
-        self._message_ids = itertools.count(500_000)
         self._me = User(id=BOT_ID, is_bot=True, first_name="Shop", username=BOT_USERNAME)
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None
     ) -> Any:
-        name = method.__api_method__
-        self.counts[name] = self.counts.get(name, 0) + 1
         if isinstance(method, GetMe):
             return self._me
-        if isinstance(method, AnswerCallbackQuery):
-            self.answer_texts.append(method.text)
-            return True
-        if isinstance(method, SendMessage | SendDocument | EditMessageText):
-            chat_id = method.chat_id if method.chat_id is not None else 0
-            return Message(
-                message_id=getattr(method, "message_id", None) or next(self._message_ids),
-                date=datetime.now(UTC),
-                chat=Chat(id=int(chat_id), type="private"),
-                from_user=self._me,
-                text=getattr(method, "text", None),
-            )
-        return True
+        raise AssertionError(f"the bench did not expect {method.__api_method__}")
 
     async def stream_content(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -94,14 +70,8 @@ class InstantTelegram(BaseSession):
         pass
 
 
-def instant_bot() -> tuple[Bot, InstantTelegram]:
-    session = InstantTelegram()
-    bot = Bot(
-        BOT_TOKEN,
-        session=session,
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
-    )
-    return bot, session
+def getme_only_bot() -> Bot:
+    return Bot(BOT_TOKEN, session=GetMeOnly())
 
 
 def bench_settings(database_url: str, cryptopay_url: str, **extra: Any) -> Settings:

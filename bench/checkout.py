@@ -42,10 +42,15 @@ from aiogram.types import CallbackQuery, Message, Update
 
 from bench._common import CP_TOKEN, bench_settings, percentile, seed_product
 from bot import keyboards
-from bot.app import build_context, create_bot, create_dispatcher, freeze_startup_heap
+from bot.app import (
+    build_context,
+    create_bot,
+    create_cryptopay,
+    create_dispatcher,
+    freeze_startup_heap,
+)
 from bot.context import ShopContext
 from bot.texts import texts as t
-from payments import CryptoPayClient
 from storage.models import Customer, Order
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
@@ -163,17 +168,13 @@ async def run_bare(ctx: ShopContext, first: int, n: int) -> float:
 @contextlib.asynccontextmanager
 async def fresh_cryptopay(ctx: ShopContext) -> AsyncIterator[FakeCryptoPay]:
     """A new fake (the fake's per-call work grows with the invoices it holds) and a new
-    client configured as build_context configures it, warmed up; ctx uses it meanwhile."""
+    client made as build_context makes it (bot.app.create_cryptopay), warmed up; ctx uses
+    it meanwhile."""
     settings, previous = ctx.settings, ctx.cryptopay
     async with FakeCryptoPay(token=CP_TOKEN, network="testnet") as cp:
         # Invoice ids are unique in our database: each fake numbers from its own range.
         cp._next_invoice_id = next(_invoice_ranges)
-        client = CryptoPayClient(
-            settings.cryptopay_token.get_secret_value(),
-            cp.base_url,
-            timeout=settings.cryptopay_timeout_seconds,
-            rate_limit_per_s=settings.cryptopay_rate_limit,
-        )
+        client = create_cryptopay(settings, ctx.metrics, base_url=cp.base_url)
         ctx.cryptopay = client
         try:
             await run_bare(ctx, -WARMUP, WARMUP)  # opens the connection pool

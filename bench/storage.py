@@ -13,7 +13,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -21,35 +20,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 import storage
+from bench._common import fresh_pg_database, run_pool, seed_product
 
 ORDERS = 1_000
 CONCURRENCY = 20
 PRODUCTS = 100_000
 PAGE = 20
 LAST_PAGE = 5_000
-PG_ADMIN = os.environ.get(
-    "BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 async def run_concurrently(n: int, job: Callable[[int], Awaitable[object]]) -> float:
     """Run job(0..n-1) with CONCURRENCY workers; returns jobs per second."""
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(n):
-        queue.put_nowait(i)
-
-    async def worker() -> None:
-        while not queue.empty():
-            await job(queue.get_nowait())
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return n / (time.perf_counter() - start)
+    elapsed, _ = await run_pool(n, CONCURRENCY, job)
+    return n / elapsed
 
 
 def render(ctx: storage.SettleContext) -> list[storage.OutboxDraft]:
@@ -65,25 +51,8 @@ def render(ctx: storage.SettleContext) -> list[storage.OutboxDraft]:
 
 
 async def bench_settle(db: storage.Database) -> tuple[float, float]:
-    await storage.upsert_catalog(
-        db,
-        storage.CatalogData(
-            "USD",
-            [storage.CategoryData("bench", "Bench")],
-            [
-                storage.ProductData(
-                    "bench-key",
-                    "bench",
-                    "Key",
-                    "",
-                    Decimal("9.99"),
-                    codes=[f"CODE-{i:06d}" for i in range(ORDERS)],
-                )
-            ],
-        ),
-    )
-    prod = await storage.get_product(db, "bench-key")
-    assert prod is not None and prod.id is not None
+    prod = await seed_product(db, "bench-key", ORDERS, "9.99")
+    assert prod.id is not None
     expires = storage.utcnow() + timedelta(hours=1)
     orders: list[storage.Order] = []
     for i in range(ORDERS):
@@ -190,41 +159,27 @@ async def run_engine(name: str, url: str) -> tuple[str, float]:
     return line, last / first
 
 
-async def pg_admin(sql: str) -> None:
-    dsn = make_url(PG_ADMIN).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def main() -> None:
+    engines = os.environ.get("BENCH_ENGINES", "sqlite,postgresql")
     lines: list[str] = []
     ratios: list[float] = []
-    if os.environ.get("BENCH_ENGINES", "sqlite,postgresql").find("sqlite") >= 0:
+    if "sqlite" in engines:
         with tempfile.TemporaryDirectory() as tmp:
             line, ratio = await run_engine("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db")
             lines.append(line)
             ratios.append(ratio)
-    name = f"bench_storage_{uuid.uuid4().hex[:10]}"
-    try:
-        await pg_admin(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        print(f"postgresql: skipped, server unreachable ({type(exc).__name__}: {exc})")
-        lines.append("RESULT storage_settle_postgresql skipped=unreachable")
-    else:
-        try:
-            url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-            line, ratio = await run_engine("postgresql", url)
-            lines.append(line)
-            ratios.append(ratio)
-        finally:
-            await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if "postgresql" in engines:
+        async with fresh_pg_database("bench_storage") as url:
+            if url is None:
+                lines.append("RESULT storage_settle_postgresql skipped=unreachable")
+            else:
+                line, ratio = await run_engine("postgresql", url)
+                lines.append(line)
+                ratios.append(ratio)
     for line in lines:
         print(line)
-    # The worse of the engines measured.
-    print(f"RESULT catalog_page ratio_last_to_first={max(ratios):.2f}")
+    if ratios:  # the worse of the engines measured
+        print(f"RESULT catalog_page ratio_last_to_first={max(ratios):.2f}")
 
 
 if __name__ == "__main__":

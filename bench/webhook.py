@@ -48,7 +48,7 @@ from bench._common import (
     CP_TOKEN,
     bench_settings,
     fresh_pg_database,
-    instant_bot,
+    getme_only_bot,
     percentile,
     run_pool,
     seed_product,
@@ -212,7 +212,7 @@ async def count_outbox(ctx: ShopContext) -> int:
 async def run_engine(name: str, url: str) -> str:
     t0 = time.perf_counter()
     async with FakeCryptoPay(token=CP_TOKEN, network="testnet") as cp:  # getMe at start only
-        bot, _telegram = instant_bot()
+        bot = getme_only_bot()
         ctx = await build_context(bench_settings(url, cp.base_url), bot)
         runner: web.AppRunner | None = None
         try:

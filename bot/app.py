@@ -80,18 +80,25 @@ def create_dispatcher(ctx: ShopContext) -> Dispatcher:
     return dp
 
 
+def create_cryptopay(
+    settings: Settings, metrics: Metrics, *, base_url: str | None = None
+) -> CryptoPayClient:
+    """The Crypto Pay client as the shop uses it (`base_url` overrides the settings')."""
+    return CryptoPayClient(
+        settings.cryptopay_token.get_secret_value(),
+        base_url or settings.cryptopay_base_url,
+        timeout=settings.cryptopay_timeout_seconds,
+        rate_limit_per_s=settings.cryptopay_rate_limit,
+        observer=metrics.observe_cryptopay,
+    )
+
+
 async def build_context(settings: Settings, bot: Bot) -> ShopContext:
     metrics = Metrics()
     db = Database(settings.database_url)
     if settings.auto_migrate:
         await db.upgrade()
-    cryptopay = CryptoPayClient(
-        settings.cryptopay_token.get_secret_value(),
-        settings.cryptopay_base_url,
-        timeout=settings.cryptopay_timeout_seconds,
-        rate_limit_per_s=settings.cryptopay_rate_limit,
-        observer=metrics.observe_cryptopay,
-    )
+    cryptopay = create_cryptopay(settings, metrics)
     rates = ExchangeRateCache(cryptopay, ttl_seconds=settings.rates_refresh_seconds)
     try:
         me = await bot.me()
