@@ -147,7 +147,6 @@ async def test_two_replicas_settle_deliver_and_run_jobs_once(
             posts = []
             for invoice_id in invoices.values():
                 body, headers = cp.webhook_request(invoice_id)
-                assert headers["crypto-pay-api-signature"] == cp.sign(body)
                 posts += [(invoice_id, post_webhook(http, r, body, headers)) for r in replicas]
             results = await asyncio.gather(*(p for _, p in posts))
             answers += [

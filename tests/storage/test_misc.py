@@ -180,8 +180,9 @@ async def test_postgres_idle_connection_is_pinged_and_replaced(
         pytest.skip("PostgreSQL only")
     from storage import database
 
-    await seed(db, codes=1)
-    assert await storage.stock_counts(db, 1) is not None  # a connection in the pool
+    prod = await seed(db, codes=1)
+    assert prod.id is not None
+    assert await storage.stock_counts(db, prod.id) == (1, 0, 0)  # a connection in the pool
     await _pg_admin(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         f"WHERE datname = '{db.url.database}'"
