@@ -324,8 +324,8 @@ async def send_refund(ctx: ShopContext, refund: Refund, buyer_id: int) -> Refund
             comment=ta.transfer_comment(refund.order_id, refund.reason),
         )
     except CryptoPayError as error:
-        return await _after_error(ctx, refund, error)
-    return await _sent(ctx, refund, transfer.transfer_id)
+        return await _after_error(ctx, refund, error, buyer_id)
+    return await _sent(ctx, refund, transfer.transfer_id, buyer_id)
 
 
 async def _lookup(ctx: ShopContext, spend_id: str) -> int | None:
@@ -336,7 +336,9 @@ async def _lookup(ctx: ShopContext, spend_id: str) -> int | None:
     return None
 
 
-async def _after_error(ctx: ShopContext, refund: Refund, error: CryptoPayError) -> RefundOutcome:
+async def _after_error(
+    ctx: ShopContext, refund: Refund, error: CryptoPayError, buyer_id: int
+) -> RefundOutcome:
     assert refund.id is not None
     extra = {"order_id": refund.order_id, "refund_id": refund.id, "error": str(error)}
     pending = RefundOutcome(
@@ -353,7 +355,7 @@ async def _after_error(ctx: ShopContext, refund: Refund, error: CryptoPayError) 
         log.warning("refund refused, lookup failed; it stays sending", extra=extra)
         return pending
     if transfer_id is not None:
-        return await _sent(ctx, refund, transfer_id)
+        return await _sent(ctx, refund, transfer_id, buyer_id)
     await mark_refund_failed(ctx.db, refund.id, str(error)[:500])
     log.warning("refund failed", extra=extra)
     if isinstance(error, MethodDisabledError):
@@ -365,27 +367,29 @@ async def _after_error(ctx: ShopContext, refund: Refund, error: CryptoPayError) 
     return RefundOutcome(RefundState.FAILED, text)
 
 
-async def _sent(ctx: ShopContext, refund: Refund, transfer_id: int) -> RefundOutcome:
+async def _sent(
+    ctx: ShopContext, refund: Refund, transfer_id: int, buyer_id: int
+) -> RefundOutcome:
+    """The transfer went through: record it, and tell the buyer (`buyer_id`, whom it paid)
+    and the admins."""
     assert refund.id is not None
     order_id = refund.order_id
-    buyer = await get_order(ctx.db, order_id)
     drafts = admin_notices(
         ta.refund_sent_notice(order_id, refund.amount, refund.asset, transfer_id, refund.admin_id),
         ctx.settings.admin_ids,
         order_id,
         f"refund{refund.id}",
     )
-    if buyer is not None:
-        drafts.insert(
-            0,
-            OutboxDraft(
-                buyer.customer.telegram_id,
-                t.refund_sent_to_buyer(order_id, refund.amount, refund.asset),
-                kind=NOTICE,
-                order_id=order_id,
-                dedupe_key=f"refund:{refund.id}",
-            ),
-        )
+    drafts.insert(
+        0,
+        OutboxDraft(
+            buyer_id,
+            t.refund_sent_to_buyer(order_id, refund.amount, refund.asset),
+            kind=NOTICE,
+            order_id=order_id,
+            dedupe_key=f"refund:{refund.id}",
+        ),
+    )
     if await mark_refund_sent(ctx.db, refund.id, transfer_id, drafts):
         ctx.outbox_wakeup.set()
         log.info(
@@ -413,13 +417,14 @@ async def retry_sending_refunds(ctx: ShopContext) -> int:
         except CryptoPayError as error:
             log.warning("refund retry postponed: getTransfers failed (%s)", error.name)
             break
+        details = await get_order(ctx.db, refund.order_id)
+        if details is None:  # an order is never deleted; be safe anyway
+            continue
+        buyer_id = details.customer.telegram_id
         if transfer_id is not None:
-            outcome = await _sent(ctx, refund, transfer_id)
+            outcome = await _sent(ctx, refund, transfer_id, buyer_id)
         else:
-            details = await get_order(ctx.db, refund.order_id)
-            if details is None:  # an order is never deleted; be safe anyway
-                continue
-            outcome = await send_refund(ctx, refund, details.customer.telegram_id)
+            outcome = await send_refund(ctx, refund, buyer_id)
         if outcome.state == RefundState.SENT:
             sent += 1
         elif outcome.state == RefundState.FAILED:
