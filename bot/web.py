@@ -6,7 +6,7 @@ import logging
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from bot.context import ShopContext
 from bot.logs import log_context
@@ -20,6 +20,8 @@ log = logging.getLogger("bot.web")
 MAX_WEBHOOK_BODY = 1024 * 1024
 SIGNATURE_HEADER = "crypto-pay-api-signature"
 CTX_KEY = web.AppKey("ctx", ShopContext)
+# What the database failing looks like from here (DBAPIError covers OperationalError).
+DATABASE_DOWN = (DBAPIError, OSError, TimeoutError)
 
 
 def build_web_app(ctx: ShopContext) -> web.Application:
@@ -64,7 +66,7 @@ async def cryptopay_webhook(request: web.Request) -> web.Response:
             report = await settle_invoice(
                 ctx, update.payload, source="webhook", raw_body=body.decode("utf-8", "replace")
             )
-        except (OperationalError, DBAPIError, OSError, TimeoutError):
+        except DATABASE_DOWN:
             log.exception("database unavailable while settling a webhook")
             return _answer(ctx, 503, {"ok": False, "error": "try again later"})
     return _answer(ctx, 200, {"ok": True, "result": report.outcome})
@@ -81,8 +83,8 @@ async def metrics(request: web.Request) -> web.Response:
     ctx = request.app[CTX_KEY]
     try:  # gauges read from the database at scrape time, shared by every replica
         for status, count in (await orders_by_status(ctx.db)).items():
-            ctx.metrics.orders_by_status.labels(status=str(status)).set(count)
+            ctx.metrics.orders_by_status.labels(status=status).set(count)
         ctx.metrics.outbox_backlog.set(await outbox_backlog(ctx.db))
-    except (OperationalError, DBAPIError, OSError, TimeoutError):
+    except DATABASE_DOWN:
         log.warning("metrics: database unavailable; gauges not refreshed")
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -150,30 +150,36 @@ class Engine:
             if result is None:
                 result = parser.from_result(decode(method, status, retry_after, content), method)
         except CryptoPayError as exc:
-            _log_call(method, attempt, started, status, exc)
-            self._observe(method, started, exc)
+            self._finished(method, attempt, started, status, exc)
             raise
-        _log_call(method, attempt, started, status, None)
-        self._observe(method, started, None)
+        self._finished(method, attempt, started, status, None)
         return result
 
-    def _observe(self, method: str, started: float, err: CryptoPayError | None) -> None:
+    def _finished(
+        self,
+        method: str,
+        attempt: int,
+        started: float,
+        status: int | None,
+        err: CryptoPayError | None,
+    ) -> None:
+        """The attempt's log line and the observer's call, with one measured duration."""
+        seconds = time.perf_counter() - started
+        _log_call(method, attempt, seconds, status, err)
         if self._observer is not None:
             try:
-                self._observer(
-                    method, time.perf_counter() - started, None if err is None else err.name
-                )
+                self._observer(method, seconds, None if err is None else err.name)
             except Exception:  # a metrics bug must never fail a payment call
                 log.exception("Crypto Pay call observer failed")
 
 
 def _log_call(
-    method: str, attempt: int, started: float, status: int | None, err: CryptoPayError | None
+    method: str, attempt: int, seconds: float, status: int | None, err: CryptoPayError | None
 ) -> None:
     level = logging.INFO if err is None else logging.WARNING
     if not log.isEnabledFor(level):
         return
-    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    duration_ms = round(seconds * 1000, 1)
     if err is None:
         outcome, error_name = "ok", None
     elif err.code is None:

@@ -161,10 +161,6 @@ class ExchangeRateCache:
 
     # -- conversion -----------------------------------------------------------------------------
 
-    def rate(self, source: str, target: str) -> Decimal | None:
-        """Price of one ``source`` in ``target``: direct pair, inverse pair, or through USD."""
-        return self.convert(Decimal(1), source, target)
-
     def convert(self, amount: Decimal, source: str, target: str) -> Decimal | None:
         """``amount`` of ``source`` expressed in ``target``; ``None`` when no rate is known.
 

@@ -18,7 +18,7 @@ close, the thread itself) is aiosqlite's own.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
@@ -26,31 +26,22 @@ import aiosqlite
 _Result = tuple[Any, list[Any], int, int | None, bool]
 
 
-def _run(conn: sqlite3.Connection, begin: str | None, sql: str, parameters: Any) -> _Result:
-    if begin is not None:
-        conn.execute(begin)
-    cursor = conn.cursor()
-    try:
-        if parameters is None:
-            cursor.execute(sql)
-        else:
-            cursor.execute(sql, parameters)
-        description = cursor.description
-        rows = cursor.fetchall() if description is not None else []
-        return description, rows, cursor.rowcount, cursor.lastrowid, conn.in_transaction
-    finally:
-        cursor.close()
-
-
-def _run_many(
-    conn: sqlite3.Connection, begin: str | None, sql: str, seq_of_parameters: Any
+def _run(
+    conn: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, many: bool
 ) -> _Result:
     if begin is not None:
         conn.execute(begin)
     cursor = conn.cursor()
     try:
-        cursor.executemany(sql, seq_of_parameters)
-        return cursor.description, [], cursor.rowcount, cursor.lastrowid, conn.in_transaction
+        if many:
+            cursor.executemany(sql, parameters)
+        elif parameters is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description is not None and not many else []
+        return description, rows, cursor.rowcount, cursor.lastrowid, conn.in_transaction
     finally:
         cursor.close()
 
@@ -74,20 +65,20 @@ class OneTripCursor:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _call(self, fn: Callable[..., _Result], sql: str, parameters: Any) -> None:
+    async def _call(self, sql: str, parameters: Any, many: bool) -> None:
         conn = self._conn
         begin, conn._begin = conn._begin, None
         conn._in_transaction = True  # unknown until the worker says
-        result: _Result = await conn._execute(fn, conn._conn, begin, sql, parameters)
+        result: _Result = await conn._execute(_run, conn._conn, begin, sql, parameters, many)
         self.description, self._rows, self.rowcount, self.lastrowid = result[:4]
         conn._in_transaction = result[4]
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
-        await self._call(_run, sql, parameters)
+        await self._call(sql, parameters, many=False)
         return self
 
     async def executemany(self, sql: str, seq_of_parameters: Any) -> OneTripCursor:
-        await self._call(_run_many, sql, seq_of_parameters)
+        await self._call(sql, seq_of_parameters, many=True)
         return self
 
     async def fetchone(self) -> Any:
