@@ -6,8 +6,6 @@ import copy
 import hashlib
 import hmac
 import json
-import os
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -26,6 +24,7 @@ from bot.web import build_web_app
 from storage import Database
 from storage.enums import OrderStatus
 from tests.bot.conftest import ADMIN_ID, ALICE, CATALOG, CP_TOKEN, VECTORS, Shop
+from tests.conftest import PG_ADMIN_URL, PgServer, pg_dsn
 
 HEADER = "crypto-pay-api-signature"
 UNREACHABLE_DB = "postgresql+asyncpg://postgres@127.0.0.1:1/x"
@@ -316,26 +315,17 @@ async def test_metrics(shop: Shop, client: TestClient[Any, Any]) -> None:
 
 
 async def test_postgres_connections_killed_healthz_and_webhook_recover(
-    shop: Shop, client: TestClient[Any, Any]
+    shop: Shop, client: TestClient[Any, Any], pg_server: PgServer
 ) -> None:
     """No pre-ping on a busy connection: after the server drops every connection of the
     pool, /healthz still answers 200 and a webhook settles (Crypto Pay may have to retry
     once: a 503, never a lost payment)."""
-    admin = os.environ.get(
-        "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-    )
-    dsn = make_url(admin).set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"shop_test_{uuid.uuid4().hex[:12]}"
-    try:
-        conn = await asyncpg.connect(dsn, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            raise
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    url = pg_server.new_url()
+    name = make_url(url).database
+    conn = await asyncpg.connect(pg_dsn(PG_ADMIN_URL), timeout=5)
     sqlite_db = shop.ctx.db
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        pg = Database(make_url(admin).set(database=name).render_as_string(hide_password=False))
+        pg = Database(url)
         shop.ctx.db = pg
         await pg.upgrade()
         await import_catalog_file(pg, parse_catalog(CATALOG, "USD"))
@@ -372,5 +362,4 @@ async def test_postgres_connections_killed_healthz_and_webhook_recover(
         if shop.ctx.db is not sqlite_db:
             await shop.ctx.db.dispose()
         shop.ctx.db = sqlite_db
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()

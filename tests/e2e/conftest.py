@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,8 @@ import aiohttp
 import asyncpg
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy.engine import make_url
 
+from tests.conftest import PgServer, pg_dsn
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
 
@@ -245,9 +244,6 @@ async def shop(
 
 # --- PostgreSQL and Redis, for the replica tests (skipped when absent, except under CI=true) --
 
-PG_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 # Redis: a database number of its own (the replicas share the rates under a fixed key).
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 
@@ -258,28 +254,10 @@ def _unavailable(what: str, problem: str) -> None:
     pytest.skip(f"{what} unreachable: {problem}")
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """A brand-new PostgreSQL database for this test, dropped afterwards."""
-    name = f"shop_e2e_{uuid.uuid4().hex[:12]}"
-    try:
-        conn = await asyncpg.connect(_dsn(PG_ADMIN_URL), timeout=5)
-    except Exception as error:
-        _unavailable("PostgreSQL", f"{type(error).__name__}: {error}")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    conn = await asyncpg.connect(_dsn(PG_ADMIN_URL), timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+def pg_url(pg_server: PgServer) -> str:
+    """A brand-new, empty PostgreSQL database (the bot migrates it; dropped at the end)."""
+    return pg_server.new_url()
 
 
 @pytest.fixture
@@ -309,7 +287,7 @@ class Pg:
     """Reads the replicas' database directly (a connection per query)."""
 
     def __init__(self, url: str) -> None:
-        self.dsn = _dsn(url)
+        self.dsn = pg_dsn(url)
 
     async def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         conn = await asyncpg.connect(self.dsn, timeout=5)

@@ -7,87 +7,21 @@ under CI=true, where that is a failure.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import shutil
-import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 import storage
 from storage import Database
 from storage.models import metadata
+from tests.conftest import PgServer, run_blocking
 
-PG_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 ENGINES = ["sqlite", "postgresql"]
-T = TypeVar("T")
-
-
-def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion on a private loop in another thread (works whether or
-    not the calling thread already runs a loop — fixtures are set up from inside one)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(_dsn(PG_ADMIN_URL), timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def _pg_reachable() -> str | None:
-    try:
-        run_blocking(_pg_admin("SELECT 1"))
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-class PgServer:
-    """Creates and drops throwaway databases on the local server."""
-
-    def __init__(self) -> None:
-        self.created: list[str] = []
-
-    def new_url(self) -> str:
-        name = f"shop_test_{uuid.uuid4().hex[:12]}"
-        run_blocking(_pg_admin(f'CREATE DATABASE "{name}"'))
-        self.created.append(name)
-        return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-    def drop_all(self) -> None:
-        for name in self.created:
-            run_blocking(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    problem = _pg_reachable()
-    if problem is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true and is unreachable: {problem}")
-        pytest.skip(f"PostgreSQL unreachable: {problem}")
-    server = PgServer()
-    yield server
-    server.drop_all()
 
 
 @pytest.fixture(scope="session")

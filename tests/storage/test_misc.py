@@ -13,7 +13,8 @@ import sqlalchemy as sa
 import storage
 from storage import OrderStatus
 from storage.models import Product
-from tests.storage.conftest import _pg_admin, order_for, payment, render_one, seed
+from tests.conftest import pg_admin
+from tests.storage.conftest import order_for, payment, render_one, seed
 
 
 async def test_upsert_customer_and_blocked_flag(db: storage.Database) -> None:
@@ -183,7 +184,7 @@ async def test_postgres_idle_connection_is_pinged_and_replaced(
     prod = await seed(db, codes=1)
     assert prod.id is not None
     assert await storage.stock_counts(db, prod.id) == (1, 0, 0)  # a connection in the pool
-    await _pg_admin(
+    await pg_admin(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         f"WHERE datname = '{db.url.database}'"
     )
