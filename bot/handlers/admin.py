@@ -12,10 +12,10 @@ from bot import keyboards
 from bot.callbacks import AdminAction, AdminOrder, AdminOrdersPage, RefundConfirm, RefundDecision
 from bot.config import Settings
 from bot.context import ShopContext
-from bot.handlers.common import show
+from bot.handlers.common import alert_text, show
 from bot.shop import admin as views
 from bot.shop.refunds import PendingRefunds, execute_refund, plan_refund, split_refund_args
-from bot.shop.settlement import recheck_order
+from bot.shop.settlement import order_id_from_payload, recheck_order
 from bot.texts import en_admin as ta
 from payments import CryptoPayError
 from storage.enums import OrderStatus
@@ -32,8 +32,7 @@ class IsAdmin(Filter):
 
 
 def _order_id(args: str | None) -> int | None:
-    text = (args or "").strip().lstrip("#")
-    return int(text) if text.isdigit() and len(text) <= 18 else None
+    return order_id_from_payload((args or "").strip().lstrip("#"))
 
 
 def build_router(settings: Settings) -> Router:
@@ -132,7 +131,7 @@ def build_router(settings: Settings) -> Router:
             return
         if callback_data.action == AdminAction.RECHECK:
             note = await recheck(ctx, admin_id, order_id)
-            await query.answer(note[:200].replace("<b>", "").replace("</b>", ""), show_alert=True)
+            await query.answer(alert_text(note), show_alert=True)
         else:
             await query.answer()
             await views.audit(ctx, admin_id, "order.view", str(order_id), "shown")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
@@ -48,3 +49,8 @@ async def show_orders(
     target: Message | CallbackQuery, ctx: ShopContext, user_id: int, before: int = 0
 ) -> None:
     await show(target, await orders_screen(ctx, user_id, before))
+
+
+def alert_text(html_text: str) -> str:
+    """A text of ours as an alert: alerts do not render HTML, and hold 200 characters."""
+    return html.unescape(html_text.replace("<b>", "").replace("</b>", ""))[:200]

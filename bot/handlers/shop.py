@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import keyboards
 from bot.callbacks import CategoryPage, Menu, MenuAction, ProductAction, ProductCard
 from bot.context import ShopContext
-from bot.handlers.common import show, show_orders
+from bot.handlers.common import alert_text, show, show_orders
 from bot.shop.buy_guard import BuyGuard, Claim
 from bot.shop.catalog_view import category_screen, clamp_quantity, product_screen
 from bot.shop.checkout import CheckoutRefusal, checkout
@@ -147,7 +147,7 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
             text = t.too_many_unpaid(ctx.settings.max_unpaid_orders)
         else:
             text = REFUSALS[result.refusal]  # type: ignore[index]
-        await query.answer(_plain(text), show_alert=True)
+        await query.answer(alert_text(text), show_alert=True)
         if result.refusal == CheckoutRefusal.OUT_OF_STOCK:
             screen = await product_screen(ctx, data.sku, data.qty)
             if screen is not None:
@@ -164,8 +164,3 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
     )
     await show(query, text, keyboards.pending_order(result.order_id, result.pay_url or ctx.bot_url))
     await query.answer()
-
-
-def _plain(html_text: str) -> str:
-    """Alerts do not render HTML."""
-    return html_text.replace("<b>", "").replace("</b>", "")[:200]

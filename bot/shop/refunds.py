@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from bot.context import ShopContext
 from bot.shop.messages import NOTICE, admin_notices
+from bot.shop.settlement import order_id_from_payload
 from bot.texts import en_admin as ta
 from bot.texts import texts as t
 from payments import CryptoPayError, MethodDisabledError
@@ -88,9 +89,9 @@ def parse_amount(text: str) -> Decimal | None:
 def split_refund_args(args: str) -> tuple[int | None, str | None, str]:
     """`<order_id> [amount] [reason…]` → (order id, amount text or None, reason)."""
     parts = args.split(maxsplit=1)
-    if not parts or not parts[0].lstrip("#").isdigit() or len(parts[0]) > 18:
+    order_id = order_id_from_payload(parts[0].lstrip("#")) if parts else None
+    if order_id is None:
         return None, None, ""
-    order_id = int(parts[0].lstrip("#"))
     rest = parts[1].strip() if len(parts) > 1 else ""
     head, _, tail = rest.partition(" ")
     if head and _NUMBERISH.match(head):
@@ -367,9 +368,7 @@ async def _after_error(
     return RefundOutcome(RefundState.FAILED, text)
 
 
-async def _sent(
-    ctx: ShopContext, refund: Refund, transfer_id: int, buyer_id: int
-) -> RefundOutcome:
+async def _sent(ctx: ShopContext, refund: Refund, transfer_id: int, buyer_id: int) -> RefundOutcome:
     """The transfer went through: record it, and tell the buyer (`buyer_id`, whom it paid)
     and the admins."""
     assert refund.id is not None
