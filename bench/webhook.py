@@ -25,8 +25,6 @@ created and dropped here (skipped with a note when the server is unreachable;
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import sys
@@ -68,7 +66,6 @@ PRICE = "4.99"
 FIRST_USER = 8_000_000
 FIRST_INVOICE = 40_000_000
 EMPTY_PATH = "/bench/empty"
-_SECRET = hashlib.sha256(CP_TOKEN.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,9 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def webhook(order_id: int, invoice_id: int, total: Decimal, update_id: int) -> Delivery:
+def webhook(
+    cp: FakeCryptoPay, order_id: int, invoice_id: int, total: Decimal, update_id: int
+) -> Delivery:
     """The invoice_paid update Crypto Pay would POST for this order, signed."""
     now = datetime.now(UTC)
     code = f"IVb{invoice_id:09d}"
@@ -125,17 +124,11 @@ def webhook(order_id: int, invoice_id: int, total: Decimal, update_id: int) -> D
         "request_date": iso(now),
         "payload": invoice,
     }
-    body = json.dumps(update, separators=(",", ":"), ensure_ascii=False).encode()
-    headers = {
-        "Accept": "application/json, text/plain, */*",
-        "Content-Type": "application/json;charset=utf-8",
-        "User-Agent": "axios/0.21.1",
-        "crypto-pay-api-signature": hmac.new(_SECRET, body, hashlib.sha256).hexdigest(),
-    }
+    body, headers = cp.signed_update(update)  # compact JSON, signed, as Crypto Pay sends
     return Delivery(order_id, body, headers)
 
 
-async def pending_orders(ctx: ShopContext, n: int) -> list[Delivery]:
+async def pending_orders(ctx: ShopContext, cp: FakeCryptoPay, n: int) -> list[Delivery]:
     """n pending orders, one unit reserved and an invoice attached each; their webhooks."""
     product = await seed_product(ctx.db, SKU, n, PRICE)
     assert product.id is not None
@@ -159,7 +152,7 @@ async def pending_orders(ctx: ShopContext, n: int) -> list[Delivery]:
             bot_invoice_url=f"https://t.me/CryptoTestnetBot?start=IVb{invoice_id:09d}",
         )
         assert attached
-        deliveries[i] = webhook(order.id, invoice_id, order.total, 30_000 + i)
+        deliveries[i] = webhook(cp, order.id, invoice_id, order.total, 30_000 + i)
 
     await run_pool(n, 20, one)
     return [d for d in deliveries if d is not None]
@@ -216,7 +209,7 @@ async def run_engine(name: str, url: str) -> str:
         ctx = await build_context(bench_settings(url, cp.base_url), bot)
         runner: web.AppRunner | None = None
         try:
-            deliveries = await pending_orders(ctx, WARMUP + ORDERS)
+            deliveries = await pending_orders(ctx, cp, WARMUP + ORDERS)
             warmup, measured = deliveries[:WARMUP], deliveries[WARMUP:]
             setup_s = time.perf_counter() - t0
             app = build_web_app(ctx)

@@ -191,6 +191,17 @@ class FakeCryptoPay(CryptoPayMethods, FakeServer):
         secret = hashlib.sha256(self.token.encode()).digest()
         return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
+    def signed_update(self, update: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        """An update as Crypto Pay POSTs it: compact JSON and its headers, signed."""
+        body = json.dumps(update, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {
+            "Accept": "application/json, text/plain, */*",
+            "Content-Type": "application/json;charset=utf-8",
+            "User-Agent": "axios/0.21.1",
+            "crypto-pay-api-signature": self.sign(body),
+        }
+        return body, headers
+
     def fail_next(
         self,
         method: str,
@@ -364,14 +375,7 @@ class FakeCryptoPay(CryptoPayMethods, FakeServer):
             "request_date": iso(self.now()),
             "payload": invoice,
         }
-        body = json.dumps(update, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = {
-            "Accept": "application/json, text/plain, */*",
-            "Content-Type": "application/json;charset=utf-8",
-            "User-Agent": "axios/0.21.1",
-            "crypto-pay-api-signature": self.sign(body),
-        }
-        return body, headers
+        return self.signed_update(update)
 
     async def _post_update(self, invoice_id: int) -> int | None:
         body, headers = self.webhook_request(invoice_id)
