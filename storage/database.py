@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage import _sqlite
+from storage._batch import BatchRun, Coalescer
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Sessions take turns for PG_POOL_SIZE connections, kept open. Overflow connections are
@@ -37,6 +38,9 @@ PG_MAX_OVERFLOW = 5
 PG_PING_AFTER_IDLE_S = 2.0
 
 SQLITE_BEGIN_OPTION = "storage_sqlite_begin"
+
+I = TypeVar("I")  # noqa: E741
+R = TypeVar("R")
 
 
 class Database:
@@ -93,6 +97,7 @@ class Database:
         capacity = kwargs.get("pool_size", 0)
         self._turns: asyncio.Semaphore | None = asyncio.Semaphore(capacity) if capacity else None
         self._turn_holders: set[asyncio.Task[Any]] = set()
+        self._coalescers: dict[str, Coalescer[Any, Any]] = {}
 
     @property
     def is_postgres(self) -> bool:
@@ -111,6 +116,15 @@ class Database:
             return
         async with self._write_lock, self._writer() as session, session.begin():
             yield session
+
+    def coalescer(self, name: str, run: BatchRun[I, R], max_size: int) -> Coalescer[I, R]:
+        """This database's coalescer `name`, made with `run` on first use: concurrent calls
+        share one batch (see storage._batch). One per process and database, so that every
+        caller of, say, settle joins the same queue."""
+        found = self._coalescers.get(name)
+        if found is None:
+            found = self._coalescers[name] = Coalescer(run, max_size)
+        return found
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

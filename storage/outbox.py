@@ -37,21 +37,16 @@ class OutboxDraft:
 
 _outbox = table_of(OutboxMessage)
 # Core, built once: the ORM's bulk-insert bookkeeping cost more than the insert.
-_ENQUEUE = {
-    name: insert(_outbox)
-    .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    .returning(_outbox.c.id)
+_INSERT = {
+    name: insert(_outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
     for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
+_INSERT_RETURNING = {name: stmt.returning(_outbox.c.id) for name, stmt in _INSERT.items()}
 
 
-async def enqueue_in(s: AsyncSession, drafts: Sequence[OutboxDraft]) -> list[int]:
-    """Insert drafts inside the caller's transaction; returns the new ids (duplicates of an
-    existing dedupe_key are skipped)."""
-    if not drafts:
-        return []
+def _rows(drafts: Sequence[OutboxDraft]) -> list[dict[str, object]]:
     now = utcnow()
-    rows = [
+    return [
         {
             "chat_id": d.chat_id,
             "text": d.text,
@@ -68,8 +63,21 @@ async def enqueue_in(s: AsyncSession, drafts: Sequence[OutboxDraft]) -> list[int
         }
         for d in drafts
     ]
-    res = await s.execute(_ENQUEUE[dialect_of(s)], rows)
+
+
+async def enqueue_in(s: AsyncSession, drafts: Sequence[OutboxDraft]) -> list[int]:
+    """Insert drafts inside the caller's transaction; returns the new ids (duplicates of an
+    existing dedupe_key are skipped)."""
+    if not drafts:
+        return []
+    res = await s.execute(_INSERT_RETURNING[dialect_of(s)], _rows(drafts))
     return [row[0] for row in res.all()]
+
+
+async def add_in(s: AsyncSession, drafts: Sequence[OutboxDraft]) -> None:
+    """`enqueue_in` without the ids: one executemany, no rows to read back."""
+    if drafts:
+        await s.execute(_INSERT[dialect_of(s)], _rows(drafts))
 
 
 async def enqueue(db: Database, drafts: Sequence[OutboxDraft]) -> list[int]:

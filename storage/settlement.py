@@ -2,14 +2,21 @@
 
 The webhook, the reconciliation job and the admin's /recheck all call `settle`; whichever
 comes first makes the transition, the others get `duplicate` and change nothing.
+
+Settlements that arrive together share one transaction (group commit, storage._batch): the
+clean ones — a pending order carrying the paid invoice, matching it, its units reserved —
+are settled with one statement per step for all of them; everything else takes the careful
+path one by one, in that same transaction.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -22,10 +29,11 @@ from storage.database import Database
 from storage.enums import SETTLEABLE, OrderStatus, SettleOutcome, StockStatus
 from storage.models import Customer, Order, OrderLine, PaymentEvent, Product, StockUnit
 from storage.orders import pick_available, sold_codes, unreserve
-from storage.outbox import OutboxDraft, enqueue_in
+from storage.outbox import OutboxDraft, add_in
 from storage.types import to_money, utcnow
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 LATE_NO_STOCK_REASON = "paid after the order expired and the stock is gone: refund"
 
@@ -65,7 +73,6 @@ class SettleResult:
     outcome: SettleOutcome
     order: Order | None
     codes: dict[int, list[str]] = field(default_factory=dict)
-    outbox_ids: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -107,17 +114,18 @@ _RECORD_EVENT = {
 }
 
 
+def _event_params(payment: SettlePayment, order_id: int | None) -> dict[str, Any]:
+    return {
+        "p_invoice_id": payment.invoice_id,
+        "p_event_order_id": order_id,
+        "p_source": payment.source,
+        "p_body": payment.raw_body,
+        "p_received_at": utcnow(),
+    }
+
+
 async def _record_event(s: AsyncSession, payment: SettlePayment, order_id: int | None) -> None:
-    await s.execute(
-        _RECORD_EVENT[dialect_of(s)],
-        {
-            "p_invoice_id": payment.invoice_id,
-            "p_event_order_id": order_id,
-            "p_source": payment.source,
-            "p_body": payment.raw_body,
-            "p_received_at": utcnow(),
-        },
-    )
+    await s.execute(_RECORD_EVENT[dialect_of(s)], _event_params(payment, order_id))
 
 
 _BY_ID = _orders.c.id == sa.bindparam("p_order_id")
@@ -149,9 +157,9 @@ def _for_invoice(payment: SettlePayment) -> str:
     return "invoice" if payment.order_id is None else "invoice_and_payload"
 
 
-def _transition_stmt(target: sa.ColumnElement[bool]) -> Any:
+def _transition_stmt(target: sa.ColumnElement[bool], from_states: sa.ColumnElement[bool]) -> Any:
     """pending/… → `p_status` with the payment's fields, for the order `target` selects
-    while it is in `p_from` and carries no other invoice, returning the updated row."""
+    while `from_states` holds and it carries no other invoice."""
     c = _orders.c
 
     def param(name: str) -> Any:
@@ -161,7 +169,7 @@ def _transition_stmt(target: sa.ColumnElement[bool]) -> Any:
         sa.update(_orders)
         .where(
             target,
-            c.status.in_(sa.bindparam("p_from", expanding=True)),
+            from_states,
             sa.or_(c.invoice_id.is_(None), c.invoice_id == sa.bindparam("p_invoice_id")),
         )
         .values(
@@ -175,20 +183,71 @@ def _transition_stmt(target: sa.ColumnElement[bool]) -> Any:
             attention_reason=param("attention_reason"),
             updated_at=param("updated_at"),
         )
-        .returning(*c)
     )
 
 
-_TRANSITION = {name: _transition_stmt(target) for name, target in _TARGETS.items()}
+_IN_STATES = _orders.c.status.in_(sa.bindparam("p_from", expanding=True))
+# The one-order transition, returning the updated row.
+_TRANSITION = {
+    name: _transition_stmt(target, _IN_STATES).returning(*_orders.c)
+    for name, target in _TARGETS.items()
+}
+# The batch's pending → paid, run as one executemany (which cannot return rows on SQLite):
+# the orders are locked (PG) / the write lock is held (SQLite) since they were read, so
+# the new rows are the read rows with these fields.
+_PAY_PENDING = _transition_stmt(_BY_ID, _orders.c.status == OrderStatus.PENDING)
+# The orders carrying these invoices, locked for the transaction on PostgreSQL.
+_BY_INVOICES = sa.select(_orders).where(
+    _orders.c.invoice_id.in_(sa.bindparam("p_invoice_ids", expanding=True))
+)
+_ORDERS_OF_INVOICES = {
+    "postgresql": _BY_INVOICES.order_by(_orders.c.id).with_for_update(),
+    "sqlite": _BY_INVOICES,
+}
+
+
+_PAID_COLUMNS = (
+    "status",
+    "invoice_id",
+    "paid_asset",
+    "paid_amount",
+    "fee_asset",
+    "fee_amount",
+    "paid_at",
+    "attention_reason",
+    "updated_at",
+)
+
+
+def _paid_fields(payment: SettlePayment, status: OrderStatus, reason: str | None) -> dict[str, Any]:
+    """The order's columns a settling transition writes (_PAID_COLUMNS), by name."""
+    fee = payment.fee_amount
+    values = (
+        status,
+        payment.invoice_id,
+        payment.paid_asset,
+        to_money(payment.paid_amount),
+        payment.fee_asset,
+        None if fee is None else to_money(fee),
+        payment.paid_at.astimezone(UTC),
+        reason,
+        utcnow(),
+    )
+    return dict(zip(_PAID_COLUMNS, values, strict=True))
 
 
 async def _lock_order(s: AsyncSession, payment: SettlePayment) -> Order | None:
     """The order row, locked (PG) and current, with the payment event recorded; None when
-    no order of ours matches the invoice and payload (the event is recorded orderless)."""
-    order = await s.scalar(
-        locked(s, sa.select(Order).where(_TARGETS[_for_invoice(payment)])),
-        {"p_invoice_id": payment.invoice_id, "p_order_id": payment.order_id},
-    )
+    no order of ours matches the invoice and payload (the event is recorded orderless).
+    Read with Core into a snapshot: claims of one batch share the session, and the ORM's
+    identity map would hand a later claim the row as an earlier one first saw it."""
+    row = (
+        await s.execute(
+            locked(s, sa.select(_orders).where(_TARGETS[_for_invoice(payment)])),
+            {"p_invoice_id": payment.invoice_id, "p_order_id": payment.order_id},
+        )
+    ).first()
+    order = None if row is None else snapshot(Order, row._mapping)
     await _record_event(s, payment, order.id if order else None)
     return order
 
@@ -205,22 +264,10 @@ async def _transition(
     """The one conditional write that decides who settles: None when the `target` order
     ("id" with `order_id`, or `_for_invoice(payment)`) is not in `from_states` (or
     belongs to another invoice) by the time this row lock is ours."""
-    res = await s.execute(
-        _TRANSITION[target],
-        {
-            "p_order_id": payment.order_id if order_id is None else order_id,
-            "p_invoice_id": payment.invoice_id,
-            "p_from": list(from_states),
-            "p_status": status,
-            "p_paid_asset": payment.paid_asset,
-            "p_paid_amount": to_money(payment.paid_amount),
-            "p_fee_asset": payment.fee_asset,
-            "p_fee_amount": None if payment.fee_amount is None else to_money(payment.fee_amount),
-            "p_paid_at": payment.paid_at,
-            "p_attention_reason": reason,
-            "p_updated_at": utcnow(),
-        },
-    )
+    params = {f"p_{name}": value for name, value in _paid_fields(payment, status, reason).items()}
+    params["p_order_id"] = payment.order_id if order_id is None else order_id
+    params["p_from"] = list(from_states)
+    res = await s.execute(_TRANSITION[target], params)
     row = res.first()
     return None if row is None else snapshot(Order, row._mapping)
 
@@ -262,8 +309,9 @@ _lines = table_of(OrderLine)
 _products = table_of(Product)
 _customers = table_of(Customer)
 _CONTEXT_TABLES = {"l": _lines, "p": _products, "c": _customers}
-# Lines, their products and the buyer, in one Core query (columns labelled per table); the
-# rows become read-only snapshots, cheaper than loading three entities through the ORM.
+# Lines, their products and the buyers of these orders, in one Core query (columns
+# labelled per table); the rows become read-only snapshots, cheaper than loading three
+# entities through the ORM.
 _CONTEXT = (
     sa.select(
         *(c.label(f"{tag}_{c.name}") for tag, table in _CONTEXT_TABLES.items() for c in table.c)
@@ -272,9 +320,11 @@ _CONTEXT = (
     .join(_products, _products.c.id == _lines.c.product_id)
     .join(_orders, _orders.c.id == _lines.c.order_id)
     .join(_customers, _customers.c.id == _orders.c.customer_id)
-    .where(_lines.c.order_id == sa.bindparam("p_order_id"))
+    .where(_lines.c.order_id.in_(sa.bindparam("p_order_ids", expanding=True)))
     .order_by(_lines.c.id)
 )
+
+_Context = tuple[list[OrderLine], dict[int, Product], Customer]
 
 
 def _part(model: type[T], tag: str, values: sa.RowMapping) -> T:
@@ -283,22 +333,35 @@ def _part(model: type[T], tag: str, values: sa.RowMapping) -> T:
     return snapshot(model, {name: values[f"{tag}_{name}"] for name in names})
 
 
-async def _context(
-    s: AsyncSession, order_id: int
-) -> tuple[list[OrderLine], dict[int, Product], Customer]:
-    """Lines, their products and the buyer, in one query."""
-    rows = (await s.execute(_CONTEXT, {"p_order_id": order_id})).all()
-    if not rows:
-        raise RuntimeError(f"order {order_id} has no lines")
-    lines = [_part(OrderLine, "l", row._mapping) for row in rows]
-    products = {row.p_id: _part(Product, "p", row._mapping) for row in rows}
-    return lines, products, _part(Customer, "c", rows[0]._mapping)
+async def _contexts(s: AsyncSession, order_ids: list[int]) -> dict[int, _Context]:
+    """Each order's lines, their products and its buyer, in one query."""
+    rows = (await s.execute(_CONTEXT, {"p_order_ids": order_ids})).all()
+    by_order: dict[int, list[sa.RowMapping]] = {}
+    products: dict[int, Product] = {}
+    for row in rows:
+        values = row._mapping
+        by_order.setdefault(values["l_order_id"], []).append(values)
+        if values["p_id"] not in products:
+            products[values["p_id"]] = _part(Product, "p", values)
+    found: dict[int, _Context] = {}
+    for order_id in order_ids:
+        mine = by_order.get(order_id)
+        if not mine:
+            raise RuntimeError(f"order {order_id} has no lines")
+        lines = [_part(OrderLine, "l", values) for values in mine]
+        used = {line.product_id: products[line.product_id] for line in lines}
+        found[order_id] = (lines, used, _part(Customer, "c", mine[0]))
+    return found
+
+
+async def _context(s: AsyncSession, order_id: int) -> _Context:
+    return (await _contexts(s, [order_id]))[order_id]
 
 
 _SELL_RESERVED = (
     sa.update(_units)
     .where(
-        _units.c.order_id == sa.bindparam("p_order_id"),
+        _units.c.order_id.in_(sa.bindparam("p_order_ids", expanding=True)),
         _units.c.status == StockStatus.RESERVED,
     )
     .values(
@@ -306,7 +369,7 @@ _SELL_RESERVED = (
         reserved_until=None,
         sold_at=sa.bindparam("p_sold_at", type_=_units.c.sold_at.type),
     )
-    .returning(_units.c.id, _units.c.product_id, _units.c.code)
+    .returning(_units.c.order_id, _units.c.id, _units.c.product_id, _units.c.code)
 )
 
 
@@ -314,43 +377,101 @@ class _Reroute(Exception):
     """Internal: the fast path found something unusual; redo it the careful way."""
 
 
-async def _settle_pending(
-    s: AsyncSession, payment: SettlePayment, render: Render, verify: Verify | None
-) -> SettleResult | None:
-    """The common case in few statements: a pending order whose reservations are intact.
-    None when no pending order matches (the caller takes the general path)."""
-    updated = await _transition(
-        s, _for_invoice(payment), payment, OrderStatus.PAID, None, (OrderStatus.PENDING,)
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """One `settle` call: its payment and its callbacks."""
+
+    payment: SettlePayment
+    render: Render
+    verify: Verify | None
+
+
+async def _settle_pending(s: AsyncSession, claims: Sequence[_Claim]) -> dict[int, SettleResult]:
+    """The common case, one statement per step for the whole batch: pending orders carrying
+    the paid invoice (the one the payload names). Those that match the payment are paid and
+    their reserved units sold; those that do not go to review. Returns the results by claim
+    index; the other claims (no such order, not pending, a second claim for one invoice)
+    are left to `_settle_general`. Raises `_Reroute` when an order turns out to be short of
+    reserved units (the caller redoes it the careful way)."""
+    dialect = dialect_of(s)
+    rows = await s.execute(
+        _ORDERS_OF_INVOICES[dialect], {"p_invoice_ids": [c.payment.invoice_id for c in claims]}
     )
-    if updated is None:
-        return None
-    order_id = updated.id
-    assert order_id is not None
-    await _record_event(s, payment, order_id)
-    reason = verify(updated) if verify is not None else None
-    if reason is not None:
-        # Still ours: the row is locked (PG) / the write lock held (SQLite) since the update.
-        return await _review(s, updated, payment, reason, render, (OrderStatus.PAID,))
-    lines, products, customer = await _context(s, order_id)
-    rows = await s.execute(_SELL_RESERVED, {"p_order_id": order_id, "p_sold_at": utcnow()})
-    codes: dict[int, list[str]] = {}
-    for _uid, pid, code in sorted(rows.all()):
-        codes.setdefault(pid, []).append(code)
-    for line in lines:
-        if not products[line.product_id].unlimited:
-            if len(codes.get(line.product_id, ())) != line.quantity:
-                raise _Reroute
-    ctx = SettleContext(
-        updated,
-        lines,
-        products,
-        codes,
-        SettleOutcome.SETTLED,
-        customer.telegram_id,
-        customer.language,
+    by_invoice = {row.invoice_id: row._mapping for row in rows}
+    paid: dict[int, tuple[_Claim, Order]] = {}  # claim index -> the claim, its paid order
+    mismatched: dict[int, tuple[_Claim, Order, str]] = {}  # ... and why it does not match
+    events: list[dict[str, Any]] = []
+    for index, claim in enumerate(claims):
+        row = by_invoice.pop(claim.payment.invoice_id, None)  # a second claim: general path
+        if (
+            row is None
+            or row["status"] != OrderStatus.PENDING
+            or claim.payment.order_id not in (None, row["id"])
+        ):
+            continue
+        order = snapshot(Order, {**row, **_paid_fields(claim.payment, OrderStatus.PAID, None)})
+        reason = claim.verify(order) if claim.verify is not None else None
+        if reason is None:
+            paid[index] = (claim, order)
+        else:
+            mismatched[index] = (claim, order, reason)
+        events.append(_event_params(claim.payment, row["id"]))
+    if events:
+        await s.execute(_RECORD_EVENT[dialect], events)
+    results = await _sell_paid(s, paid) if paid else {}
+    for index, (claim, order, reason) in mismatched.items():
+        results[index] = await _review(
+            s, order, claim.payment, reason, claim.render, (OrderStatus.PENDING,)
+        )
+    return results
+
+
+async def _sell_paid(
+    s: AsyncSession, paid: dict[int, tuple[_Claim, Order]]
+) -> dict[int, SettleResult]:
+    """These pending orders (locked, their events recorded) become `paid` as given, their
+    reserved units sold; their render drafts go into the outbox."""
+    order_ids = [order.id for _, order in paid.values() if order.id is not None]
+    await s.execute(
+        _PAY_PENDING,
+        [
+            {f"p_{name}": getattr(order, name) for name in _PAID_COLUMNS} | {"p_order_id": order.id}
+            for _, order in paid.values()
+        ],
     )
-    outbox_ids = await enqueue_in(s, list(render(ctx)))
-    return SettleResult(SettleOutcome.SETTLED, updated, codes, outbox_ids)
+    contexts = await _contexts(s, order_ids)
+    sold = await s.execute(_SELL_RESERVED, {"p_order_ids": order_ids, "p_sold_at": utcnow()})
+    codes: dict[int, dict[int, list[str]]] = {order_id: {} for order_id in order_ids}
+    for order_id, _uid, product_id, code in sorted(sold.all()):
+        codes[order_id].setdefault(product_id, []).append(code)
+    results: dict[int, SettleResult] = {}
+    drafts: list[OutboxDraft] = []
+    for index, (claim, order) in paid.items():
+        assert order.id is not None
+        lines, products, customer = contexts[order.id]
+        mine = codes[order.id]
+        for line in lines:
+            if not products[line.product_id].unlimited:
+                if len(mine.get(line.product_id, ())) != line.quantity:
+                    raise _Reroute
+        ctx = SettleContext(
+            order,
+            lines,
+            products,
+            mine,
+            SettleOutcome.SETTLED,
+            customer.telegram_id,
+            customer.language,
+        )
+        drafts.extend(claim.render(ctx))
+        results[index] = SettleResult(SettleOutcome.SETTLED, order, mine)
+    await add_in(s, drafts)
+    return results
+
+
+# The batch limit: one transaction holds SQLite's write lock (and these order rows on
+# PostgreSQL) this many settlements long at most.
+SETTLE_BATCH = 64
 
 
 async def settle(
@@ -369,17 +490,63 @@ async def settle(
     invoice changes nothing and returns `duplicate` (with the order and its codes; `verify`
     is not asked); no matching order gives `unknown_order` (the event is still recorded).
     `render` is called only when something changed; if it or `verify` raises, nothing is
-    written.
+    written for this payment.
+
+    Calls made at the same time share that transaction (at most SETTLE_BATCH of them); one
+    that fails or raises is redone alone, so only its own caller sees the error — except
+    when the database itself fails, which every caller of the batch hears.
     """
+    coalescer = db.coalescer("settle", partial(_settle_batch, db), SETTLE_BATCH)
+    return await coalescer(_Claim(payment, render, verify))
+
+
+# Errors of the database itself (gone, locked, timed out): redoing each claim alone would
+# only wait for them once per claim.
+_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, OSError, TimeoutError)
+
+
+async def _settle_batch(db: Database, claims: list[_Claim]) -> Sequence[SettleResult | Exception]:
+    if len(claims) > 1:
+        try:
+            async with db.transaction() as s:
+                return await _settle_all(s, claims)
+        except _UNAVAILABLE as error:
+            return [error] * len(claims)
+        except Exception as error:  # one claim failed or must be rerouted
+            log.info(
+                "settling %d payments together failed (%s); settling each alone",
+                len(claims),
+                type(error).__name__,
+            )
+    outcomes: list[SettleResult | Exception] = []
+    for claim in claims:
+        try:
+            outcomes.append(await _settle_one(db, claim))
+        except Exception as error:
+            outcomes.append(error)
+    return outcomes
+
+
+async def _settle_one(db: Database, claim: _Claim) -> SettleResult:
     try:
         async with db.transaction() as s:
-            fast = await _settle_pending(s, payment, render, verify)
-            if fast is not None:
-                return fast
-            return await _settle_general(s, payment, render, verify)
+            return (await _settle_all(s, [claim]))[0]
     except _Reroute:
         async with db.transaction() as s:
-            return await _settle_general(s, payment, render, verify)
+            return await _settle_general(s, claim.payment, claim.render, claim.verify)
+
+
+async def _settle_all(s: AsyncSession, claims: list[_Claim]) -> list[SettleResult]:
+    """Every claim settled in this transaction: the clean ones together, then the others
+    one by one (they see what the first step wrote: a second claim for an invoice the
+    batch just settled is a duplicate)."""
+    fast = await _settle_pending(s, claims)
+    return [
+        fast[index]
+        if index in fast
+        else await _settle_general(s, claim.payment, claim.render, claim.verify)
+        for index, claim in enumerate(claims)
+    ]
 
 
 async def _settle_general(
@@ -419,8 +586,8 @@ async def _settle_general(
     ctx = SettleContext(
         updated, lines, products, codes, outcome, customer.telegram_id, customer.language
     )
-    outbox_ids = await enqueue_in(s, list(render(ctx)))
-    return SettleResult(outcome, updated, codes, outbox_ids)
+    await add_in(s, list(render(ctx)))
+    return SettleResult(outcome, updated, codes)
 
 
 async def _review(
@@ -440,7 +607,6 @@ async def _review(
     if updated is None:
         return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
     await unreserve(s, order.id)
-    outbox_ids: list[int] = []
     if render is not None:
         lines, products, customer = await _context(s, order.id)
         ctx = SettleContext(
@@ -452,8 +618,8 @@ async def _review(
             customer.telegram_id,
             customer.language,
         )
-        outbox_ids = await enqueue_in(s, list(render(ctx)))
-    return SettleResult(SettleOutcome.NEEDS_REVIEW, updated, {}, outbox_ids)
+        await add_in(s, list(render(ctx)))
+    return SettleResult(SettleOutcome.NEEDS_REVIEW, updated, {})
 
 
 async def _sell(s: AsyncSession, order_id: int, unit_ids: list[int]) -> None:
