@@ -1,0 +1,213 @@
+"""Settlements made at the same time share one transaction (group commit): each still gets
+its own outcome, a failing one fails alone, and a database failure fails them all at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import storage
+from storage import OrderStatus, SettleOutcome
+from storage.models import OutboxMessage, PaymentEvent, StockUnit
+from tests.storage.conftest import order_for, payment, render_one, seed
+
+
+async def invoiced(
+    db: storage.Database, prod: storage.Product, telegram_id: int, qty: int = 1
+) -> storage.Order:
+    """A pending order with its invoice (500000 + id) attached, as checkout leaves it."""
+    order = await order_for(db, prod, qty, telegram_id=telegram_id)
+    assert order.id is not None
+    invoice_id = 500_000 + order.id
+    assert await storage.attach_invoice(db, order.id, invoice_id, f"h{order.id}", "https://t.me/x")
+    got = await storage.get_order(db, order.id)
+    assert got is not None
+    return got.order
+
+
+class Transactions:
+    """Counts db.transaction() calls; `fail_with` makes every one raise that instead."""
+
+    def __init__(self, db: storage.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self.fail_with: Exception | None = None
+        real = db.transaction
+
+        @asynccontextmanager
+        async def counted() -> AsyncIterator[Any]:
+            self.count += 1
+            if self.fail_with is not None:
+                raise self.fail_with
+            async with real() as s:
+                yield s
+
+        monkeypatch.setattr(db, "transaction", counted)
+
+
+async def outbox_order_ids(db: storage.Database) -> list[int | None]:
+    async with db.session() as s:
+        return sorted((await s.scalars(sa.select(OutboxMessage.order_id))).all(), key=str)
+
+
+async def test_concurrent_settlements_share_one_transaction(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = await seed(db, codes=30)
+    orders = [await invoiced(db, prod, 100 + i, qty=2) for i in range(12)]
+    transactions = Transactions(db, monkeypatch)
+
+    results = await asyncio.gather(
+        *(storage.settle(db, payment(o), render_one, lambda o: None) for o in orders)
+    )
+
+    assert transactions.count == 1  # one batch, one commit
+    assert [r.outcome for r in results] == [SettleOutcome.SETTLED] * 12
+    sold = [code for r in results for codes in r.codes.values() for code in codes]
+    assert len(sold) == 24 and len(set(sold)) == 24  # two each, nobody shares one
+    for order, result in zip(orders, results, strict=True):
+        assert result.order is not None and result.order.id == order.id
+        stored = await storage.get_order(db, order.id or 0)
+        assert stored is not None and stored.codes == result.codes
+        # What settle hands back is what was written.
+        for field in ("status", "invoice_id", "paid_asset", "paid_amount", "fee_amount"):
+            assert getattr(result.order, field) == getattr(stored.order, field), field
+        assert result.order.paid_at == stored.order.paid_at
+        assert stored.order.status is OrderStatus.PAID and stored.order.paid_amount == order.total
+    assert await storage.stock_counts(db, prod.id or 0) == (6, 0, 24)
+    assert await outbox_order_ids(db) == sorted((o.id for o in orders), key=str)
+    async with db.session() as s:
+        events = (await s.scalars(sa.select(PaymentEvent))).all()
+    assert sorted((e.invoice_id, e.order_id) for e in events) == sorted(
+        (o.invoice_id, o.id) for o in orders
+    )
+
+
+async def test_one_batch_with_every_kind_of_claim(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = await seed(db, codes=10)
+    clean = await invoiced(db, prod, 1)
+    twice = await invoiced(db, prod, 2)
+    wrong = await invoiced(db, prod, 3)
+    late = await invoiced(db, prod, 4)
+    assert await storage.release_order(db, late.id or 0, OrderStatus.EXPIRED)
+    early = await order_for(db, prod, telegram_id=5)  # no invoice recorded yet
+    transactions = Transactions(db, monkeypatch)
+
+    def short(o: storage.Order) -> str | None:
+        return "invoice amount 1.00 differs" if o.id == wrong.id else None
+
+    ghost = payment(clean, invoice_id=999_999, order_id=None)
+    claims = [
+        payment(clean),
+        payment(twice),
+        payment(twice, source="reconcile"),
+        payment(wrong),
+        payment(late),
+        payment(early),
+        ghost,
+    ]
+    results = await asyncio.gather(*(storage.settle(db, p, render_one, short) for p in claims))
+
+    assert transactions.count == 1
+    assert [r.outcome for r in results] == [
+        SettleOutcome.SETTLED,
+        SettleOutcome.SETTLED,
+        SettleOutcome.DUPLICATE,
+        SettleOutcome.NEEDS_REVIEW,
+        SettleOutcome.LATE_SETTLED,
+        SettleOutcome.SETTLED,
+        SettleOutcome.UNKNOWN_ORDER,
+    ]
+    assert results[2].codes == results[1].codes != {}
+    assert results[3].order is not None and results[3].order.attention_reason
+    assert results[3].codes == {}
+    # One message each for the five orders that changed; none for the duplicate or ghost.
+    expected = sorted((o.id for o in (clean, twice, wrong, late, early)), key=str)
+    assert await outbox_order_ids(db) == expected
+    # clean, twice, late and early hold one unit each; wrong's went back to stock.
+    assert await storage.stock_counts(db, prod.id or 0) == (6, 0, 4)
+    async with db.session() as s:
+        ghost_event = await s.scalar(
+            sa.select(PaymentEvent).where(PaymentEvent.invoice_id == 999_999)
+        )
+    assert ghost_event is not None and ghost_event.order_id is None
+
+
+async def test_a_failing_claim_fails_alone(db: storage.Database) -> None:
+    prod = await seed(db, codes=5)
+    good = [await invoiced(db, prod, 10 + i) for i in range(3)]
+    bad = await invoiced(db, prod, 20)
+
+    def render(ctx: storage.SettleContext) -> list[storage.OutboxDraft]:
+        if ctx.order.id == bad.id:
+            raise RuntimeError("template bug")
+        return render_one(ctx)
+
+    outcomes = await asyncio.gather(
+        *(storage.settle(db, payment(o), render) for o in [good[0], bad, *good[1:]]),
+        return_exceptions=True,
+    )
+
+    assert isinstance(outcomes[1], RuntimeError)
+    assert all(
+        isinstance(r, storage.SettleResult) and r.outcome is SettleOutcome.SETTLED
+        for i, r in enumerate(outcomes)
+        if i != 1
+    )
+    stored = await storage.get_order(db, bad.id or 0)
+    assert stored is not None and stored.order.status is OrderStatus.PENDING
+    assert await storage.stock_counts(db, prod.id or 0) == (1, 1, 3)
+    assert await outbox_order_ids(db) == sorted((o.id for o in good), key=str)
+    again = await storage.settle(db, payment(bad), render_one)
+    assert again.outcome is SettleOutcome.SETTLED
+
+
+async def test_a_database_failure_fails_the_batch_once(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = await seed(db, codes=5)
+    orders = [await invoiced(db, prod, 30 + i) for i in range(4)]
+    transactions = Transactions(db, monkeypatch)
+    transactions.fail_with = sa.exc.OperationalError("BEGIN", {}, Exception("database is locked"))
+
+    outcomes = await asyncio.gather(
+        *(storage.settle(db, payment(o), render_one) for o in orders), return_exceptions=True
+    )
+
+    assert all(isinstance(o, sa.exc.OperationalError) for o in outcomes)
+    assert transactions.count == 1  # not waited out once more per claim
+    transactions.fail_with = None
+    results = await asyncio.gather(*(storage.settle(db, payment(o), render_one) for o in orders))
+    assert [r.outcome for r in results] == [SettleOutcome.SETTLED] * 4
+
+
+async def test_an_order_short_of_reserved_units_is_settled_the_careful_way(
+    db: storage.Database,
+) -> None:
+    prod = await seed(db, codes=4)
+    clean = await invoiced(db, prod, 40)
+    robbed = await invoiced(db, prod, 41)
+    async with db.transaction() as s:  # its reservation vanished (e.g. a manual fix)
+        await s.execute(
+            sa.update(StockUnit)
+            .where(StockUnit.order_id == robbed.id)  # type: ignore[arg-type]
+            .values(status=storage.StockStatus.AVAILABLE, order_id=None, reserved_until=None)
+        )
+
+    results = await asyncio.gather(
+        storage.settle(db, payment(clean), render_one),
+        storage.settle(db, payment(robbed), render_one),
+    )
+
+    assert [r.outcome for r in results] == [SettleOutcome.SETTLED, SettleOutcome.SETTLED]
+    assert all(sum(len(c) for c in r.codes.values()) == 1 for r in results)
+    assert await storage.stock_counts(db, prod.id or 0) == (2, 0, 2)
+    paid = await storage.get_order(db, robbed.id or 0)
+    assert paid is not None and paid.order.paid_amount == Decimal("9.99")
