@@ -1,5 +1,8 @@
 """Storage benchmark: settle throughput vs a bare INSERT+COMMIT, and keyset catalog pages.
 
+The settles run 20 at a time, as concurrent webhooks do, so they share transactions (the
+group commit of storage.settlement); the baseline's one-row transactions do not.
+
 Run from the repository root: ``python bench/storage.py``. Uses a temporary SQLite file and
 a throwaway PostgreSQL database (created and dropped here; skipped with a note when the
 server is unreachable; ``BENCH_POSTGRES_URL`` overrides the admin URL).

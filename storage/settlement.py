@@ -196,14 +196,33 @@ _TRANSITION = {
 # the orders are locked (PG) / the write lock is held (SQLite) since they were read, so
 # the new rows are the read rows with these fields.
 _PAY_PENDING = _transition_stmt(_BY_ID, _orders.c.status == OrderStatus.PENDING)
-# The orders carrying these invoices, locked for the transaction on PostgreSQL.
-_BY_INVOICES = sa.select(_orders).where(
-    _orders.c.invoice_id.in_(sa.bindparam("p_invoice_ids", expanding=True))
+# The orders a batch may be for: those carrying its invoices and those its payloads name,
+# locked for the transaction on PostgreSQL.
+_CANDIDATES = sa.select(_orders).where(
+    sa.or_(
+        _orders.c.invoice_id.in_(sa.bindparam("p_invoice_ids", expanding=True)),
+        _orders.c.id.in_(sa.bindparam("p_order_ids", expanding=True)),
+    )
 )
-_ORDERS_OF_INVOICES = {
-    "postgresql": _BY_INVOICES.order_by(_orders.c.id).with_for_update(),
-    "sqlite": _BY_INVOICES,
+_CANDIDATE_ORDERS = {
+    "postgresql": _CANDIDATES.order_by(_orders.c.id).with_for_update(),
+    "sqlite": _CANDIDATES,
 }
+
+
+def _target(
+    payment: SettlePayment,
+    by_id: dict[int, sa.RowMapping],
+    by_invoice: dict[int, sa.RowMapping],
+) -> sa.RowMapping | None:
+    """The candidate order this payment is for, by the rule of `_BY_INVOICE_AND_PAYLOAD`
+    (or `_BY_INVOICE` when the payload names none): the order carrying the invoice, which
+    must be the payload's; or else the payload's order while it carries no invoice."""
+    carrier = by_invoice.get(payment.invoice_id)
+    if payment.order_id is None or carrier is not None:
+        return carrier if carrier is None or payment.order_id in (None, carrier["id"]) else None
+    named = by_id.get(payment.order_id)
+    return named if named is not None and named["invoice_id"] is None else None
 
 
 _PAID_COLUMNS = (
@@ -387,28 +406,42 @@ class _Claim:
 
 
 async def _settle_pending(s: AsyncSession, claims: Sequence[_Claim]) -> dict[int, SettleResult]:
-    """The common case, one statement per step for the whole batch: pending orders carrying
-    the paid invoice (the one the payload names). Those that match the payment are paid and
+    """The common case, one statement per step for the whole batch: the pending orders the
+    payments are for (found as `_target` says). Those that match their payment are paid and
     their reserved units sold; those that do not go to review. Returns the results by claim
-    index; the other claims (no such order, not pending, a second claim for one invoice)
-    are left to `_settle_general`. Raises `_Reroute` when an order turns out to be short of
+    index; the other claims (no such order, not pending, a second claim for one order or
+    invoice) are left to `_settle_general`. Raises `_Reroute` when an order turns out to be short of
     reserved units (the caller redoes it the careful way)."""
     dialect = dialect_of(s)
     rows = await s.execute(
-        _ORDERS_OF_INVOICES[dialect], {"p_invoice_ids": [c.payment.invoice_id for c in claims]}
+        _CANDIDATE_ORDERS[dialect],
+        {
+            "p_invoice_ids": [c.payment.invoice_id for c in claims],
+            "p_order_ids": [c.payment.order_id for c in claims if c.payment.order_id is not None],
+        },
     )
-    by_invoice = {row.invoice_id: row._mapping for row in rows}
+    by_id: dict[int, sa.RowMapping] = {}
+    by_invoice: dict[int, sa.RowMapping] = {}
+    for candidate in rows:
+        by_id[candidate.id] = candidate._mapping
+        if candidate.invoice_id is not None:
+            by_invoice[candidate.invoice_id] = candidate._mapping
     paid: dict[int, tuple[_Claim, Order]] = {}  # claim index -> the claim, its paid order
     mismatched: dict[int, tuple[_Claim, Order, str]] = {}  # ... and why it does not match
     events: list[dict[str, Any]] = []
+    taken_orders: set[int] = set()  # a second claim for one of these: general path
+    taken_invoices: set[int] = set()
     for index, claim in enumerate(claims):
-        row = by_invoice.pop(claim.payment.invoice_id, None)  # a second claim: general path
+        row = _target(claim.payment, by_id, by_invoice)
         if (
             row is None
             or row["status"] != OrderStatus.PENDING
-            or claim.payment.order_id not in (None, row["id"])
+            or row["id"] in taken_orders
+            or claim.payment.invoice_id in taken_invoices
         ):
             continue
+        taken_orders.add(row["id"])
+        taken_invoices.add(claim.payment.invoice_id)
         order = snapshot(Order, {**row, **_paid_fields(claim.payment, OrderStatus.PAID, None)})
         reason = claim.verify(order) if claim.verify is not None else None
         if reason is None:

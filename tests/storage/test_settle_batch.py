@@ -211,3 +211,28 @@ async def test_an_order_short_of_reserved_units_is_settled_the_careful_way(
     assert await storage.stock_counts(db, prod.id or 0) == (2, 0, 2)
     paid = await storage.get_order(db, robbed.id or 0)
     assert paid is not None and paid.order.paid_amount == Decimal("9.99")
+
+
+async def test_claims_racing_for_one_order_before_its_invoice_is_recorded(
+    db: storage.Database,
+) -> None:
+    prod = await seed(db, codes=3)
+    order = await order_for(db, prod, telegram_id=50)  # no invoice recorded yet
+    first = payment(order, invoice_id=7001)
+    other_invoice = payment(order, invoice_id=7002)  # names the same order, another invoice
+    no_payload = payment(order, invoice_id=7001, order_id=None, source="reconcile")
+
+    results = await asyncio.gather(
+        *(storage.settle(db, p, render_one) for p in (first, other_invoice, no_payload))
+    )
+
+    assert [r.outcome for r in results] == [
+        SettleOutcome.SETTLED,
+        SettleOutcome.UNKNOWN_ORDER,  # the order carries 7001 now: 7002 is no order of ours
+        SettleOutcome.DUPLICATE,
+    ]
+    stored = await storage.get_order(db, order.id or 0)
+    assert stored is not None and stored.order.invoice_id == 7001
+    assert stored.order.status is OrderStatus.PAID
+    assert await storage.stock_counts(db, prod.id or 0) == (2, 0, 1)
+    assert await outbox_order_ids(db) == [order.id]
