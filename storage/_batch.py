@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
 
 I = TypeVar("I")  # noqa: E741 - an item
 R = TypeVar("R")  # its result
@@ -45,7 +48,9 @@ class Coalescer(Generic[I, R]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._queue.append((item, future))
-        if self._drainer is None:
+        # A drainer that is done without having run (cancelled with its loop before it
+        # started) never cleared itself.
+        if self._drainer is None or self._drainer.done():
             # Its own empty context: it runs everybody's items, not the first caller's.
             self._drainer = loop.create_task(
                 self._drain(), name="coalescer", context=contextvars.Context()

@@ -11,10 +11,11 @@ path one by one, in that same transaction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
@@ -30,7 +31,7 @@ from storage.enums import SETTLEABLE, OrderStatus, SettleOutcome, StockStatus
 from storage.models import Customer, Order, OrderLine, PaymentEvent, Product, StockUnit
 from storage.orders import pick_available, sold_codes, unreserve
 from storage.outbox import OutboxDraft, add_in
-from storage.types import to_money, utcnow
+from storage.types import aware_utc, to_money, utcnow
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -248,7 +249,7 @@ def _paid_fields(payment: SettlePayment, status: OrderStatus, reason: str | None
         to_money(payment.paid_amount),
         payment.fee_asset,
         None if fee is None else to_money(fee),
-        payment.paid_at.astimezone(UTC),
+        aware_utc(payment.paid_at),
         reason,
         utcnow(),
     )
@@ -533,9 +534,22 @@ async def settle(
     return await coalescer(_Claim(payment, render, verify))
 
 
-# Errors of the database itself (gone, locked, timed out): redoing each claim alone would
-# only wait for them once per claim.
-_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, OSError, TimeoutError)
+# A batch that fails because of the database itself (gone, locked, timed out) fails all its
+# claims at once: redoing each alone would only wait for the database once per claim.
+PING_TIMEOUT_S = 5.0
+
+
+async def _database_failed(db: Database, error: Exception) -> bool:
+    """Whether a batch failed because of the database itself rather than one of its claims.
+    SQLite's own errors (locked past the busy timeout, disk I/O) are; anything else is
+    when the database does not answer a ping (asyncpg reports a server going away as a
+    plain DBAPIError, a refused connection as an OSError — as a broken template would)."""
+    if isinstance(error, sa.exc.OperationalError):
+        return True
+    try:
+        return not await asyncio.wait_for(db.ping(), PING_TIMEOUT_S)
+    except TimeoutError:
+        return True
 
 
 async def _settle_batch(db: Database, claims: list[_Claim]) -> Sequence[SettleResult | Exception]:
@@ -543,9 +557,9 @@ async def _settle_batch(db: Database, claims: list[_Claim]) -> Sequence[SettleRe
         try:
             async with db.transaction() as s:
                 return await _settle_all(s, claims)
-        except _UNAVAILABLE as error:
-            return [error] * len(claims)
-        except Exception as error:  # one claim failed or must be rerouted
+        except Exception as error:
+            if await _database_failed(db, error):
+                return [error] * len(claims)
             log.info(
                 "settling %d payments together failed (%s); settling each alone",
                 len(claims),

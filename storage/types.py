@@ -68,6 +68,15 @@ class Money(TypeDecorator[Decimal]):
         return Decimal
 
 
+def aware_utc(value: datetime) -> datetime:
+    """`value` in UTC; a naive datetime is refused (ValueError), never guessed."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("naive datetime: pass an aware datetime (UTC)")
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes in and out, on SQLite as on PostgreSQL.
 
@@ -82,11 +91,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("naive datetime: pass an aware datetime (UTC)")
-        value = value.astimezone(UTC)
+        value = aware_utc(value)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 import storage
-from storage import OrderStatus, SettleOutcome
+from storage import OrderStatus, SettleOutcome, settlement
 from storage.models import OutboxMessage, PaymentEvent, StockUnit
 from tests.storage.conftest import order_for, payment, render_one, seed
 
@@ -140,14 +141,15 @@ async def test_one_batch_with_every_kind_of_claim(
     assert ghost_event is not None and ghost_event.order_id is None
 
 
-async def test_a_failing_claim_fails_alone(db: storage.Database) -> None:
+@pytest.mark.parametrize("error", [RuntimeError("template bug"), FileNotFoundError("x.txt")])
+async def test_a_failing_claim_fails_alone(db: storage.Database, error: Exception) -> None:
     prod = await seed(db, codes=5)
     good = [await invoiced(db, prod, 10 + i) for i in range(3)]
     bad = await invoiced(db, prod, 20)
 
     def render(ctx: storage.SettleContext) -> list[storage.OutboxDraft]:
         if ctx.order.id == bad.id:
-            raise RuntimeError("template bug")
+            raise error
         return render_one(ctx)
 
     outcomes = await asyncio.gather(
@@ -155,7 +157,7 @@ async def test_a_failing_claim_fails_alone(db: storage.Database) -> None:
         return_exceptions=True,
     )
 
-    assert isinstance(outcomes[1], RuntimeError)
+    assert outcomes[1] is error
     assert all(
         isinstance(r, storage.SettleResult) and r.outcome is SettleOutcome.SETTLED
         for i, r in enumerate(outcomes)
@@ -236,3 +238,57 @@ async def test_claims_racing_for_one_order_before_its_invoice_is_recorded(
     assert stored.order.status is OrderStatus.PAID
     assert await storage.stock_counts(db, prod.id or 0) == (2, 0, 1)
     assert await outbox_order_ids(db) == [order.id]
+
+
+async def test_a_broken_connection_redoes_the_batch_claim_by_claim(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg reports a connection the server dropped as a plain DBAPIError: the database
+    still answers, so the claims are settled alone instead of all failing."""
+    prod = await seed(db, codes=5)
+    orders = [await invoiced(db, prod, 60 + i) for i in range(3)]
+    transactions = Transactions(db, monkeypatch)
+    transactions.fail_with = sa.exc.DBAPIError(
+        "SELECT", {}, Exception("connection was closed"), connection_invalidated=True
+    )
+    real_settle_one = settlement._settle_one
+
+    async def healed(db_: storage.Database, claim: Any) -> storage.SettleResult:
+        transactions.fail_with = None  # the pool hands out a fresh connection
+        return await real_settle_one(db_, claim)
+
+    monkeypatch.setattr(settlement, "_settle_one", healed)
+    results = await asyncio.gather(*(storage.settle(db, payment(o), render_one) for o in orders))
+
+    assert [r.outcome for r in results] == [SettleOutcome.SETTLED] * 3
+    assert transactions.count == 1 + 3
+
+
+async def test_a_database_that_does_not_answer_fails_the_batch_once(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = await seed(db, codes=5)
+    orders = [await invoiced(db, prod, 70 + i) for i in range(3)]
+    transactions = Transactions(db, monkeypatch)
+    transactions.fail_with = ConnectionRefusedError(111, "Connection refused")
+
+    async def no_answer() -> bool:
+        return False
+
+    monkeypatch.setattr(db, "ping", no_answer)
+    outcomes = await asyncio.gather(
+        *(storage.settle(db, payment(o), render_one) for o in orders), return_exceptions=True
+    )
+
+    assert all(isinstance(o, ConnectionRefusedError) for o in outcomes)
+    assert transactions.count == 1
+
+
+async def test_a_naive_payment_time_is_refused(db: storage.Database) -> None:
+    prod = await seed(db, codes=2)
+    order = await invoiced(db, prod, 80)
+    naive = payment(order, paid_at=datetime(2026, 1, 2, 12, 0))
+    with pytest.raises(ValueError, match="naive"):
+        await storage.settle(db, naive, render_one)
+    stored = await storage.get_order(db, order.id or 0)
+    assert stored is not None and stored.order.status is OrderStatus.PENDING

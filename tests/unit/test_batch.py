@@ -118,3 +118,18 @@ async def test_the_coalescer_works_again_after_going_idle() -> None:
 def test_sizes_below_one_are_refused() -> None:
     with pytest.raises(ValueError):
         Coalescer(Recorder(), max_size=0)
+
+
+def test_a_drainer_cancelled_with_its_loop_before_it_ran_does_not_stall_the_next_loop() -> None:
+    run = Recorder()
+    coalesce = Coalescer(run, max_size=10)
+
+    async def call_and_leave() -> None:
+        asyncio.get_running_loop().create_task(coalesce(1))  # the loop ends before it runs
+
+    asyncio.run(call_and_leave())
+
+    async def call() -> str:
+        return await asyncio.wait_for(coalesce(2), timeout=10)
+
+    assert asyncio.run(call()) == "done 2"
