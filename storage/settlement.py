@@ -220,9 +220,9 @@ def _target(
     (or `_BY_INVOICE` when the payload names none): the order carrying the invoice, which
     must be the payload's; or else the payload's order while it carries no invoice."""
     carrier = by_invoice.get(payment.invoice_id)
-    if payment.order_id is None or carrier is not None:
-        return carrier if carrier is None or payment.order_id in (None, carrier["id"]) else None
-    named = by_id.get(payment.order_id)
+    if carrier is not None:
+        return carrier if payment.order_id in (None, carrier["id"]) else None
+    named = None if payment.order_id is None else by_id.get(payment.order_id)
     return named if named is not None and named["invoice_id"] is None else None
 
 
@@ -411,8 +411,8 @@ async def _settle_pending(s: AsyncSession, claims: Sequence[_Claim]) -> dict[int
     payments are for (found as `_target` says). Those that match their payment are paid and
     their reserved units sold; those that do not go to review. Returns the results by claim
     index; the other claims (no such order, not pending, a second claim for one order or
-    invoice) are left to `_settle_general`. Raises `_Reroute` when an order turns out to be short of
-    reserved units (the caller redoes it the careful way)."""
+    invoice) are left to `_settle_general`. Raises `_Reroute` when an order turns out to be
+    short of reserved units (the caller redoes it the careful way)."""
     dialect = dialect_of(s)
     rows = await s.execute(
         _CANDIDATE_ORDERS[dialect],
@@ -534,18 +534,20 @@ async def settle(
     return await coalescer(_Claim(payment, render, verify))
 
 
-# A batch that fails because of the database itself (gone, locked, timed out) fails all its
-# claims at once: redoing each alone would only wait for the database once per claim.
 PING_TIMEOUT_S = 5.0
 
 
 async def _database_failed(db: Database, error: Exception) -> bool:
-    """Whether a batch failed because of the database itself rather than one of its claims.
-    SQLite's own errors (locked past the busy timeout, disk I/O) are; anything else is
-    when the database does not answer a ping (asyncpg reports a server going away as a
-    plain DBAPIError, a refused connection as an OSError — as a broken template would)."""
+    """Whether a batch failed because of the database itself (gone, locked, timed out)
+    rather than one of its claims — then it fails all its claims at once: redoing each
+    alone would only wait for the database once per claim. SQLite's own errors (locked
+    past the busy timeout, disk I/O) are such; a database or I/O error otherwise is when
+    the database does not answer a ping (asyncpg reports a server going away as a plain
+    DBAPIError, a refused connection as an OSError — as a missing template file would)."""
     if isinstance(error, sa.exc.OperationalError):
         return True
+    if not isinstance(error, sa.exc.DBAPIError | OSError | TimeoutError):
+        return False  # a claim's own error (a render bug, a reroute): no need to ask
     try:
         return not await asyncio.wait_for(db.ping(), PING_TIMEOUT_S)
     except TimeoutError:
