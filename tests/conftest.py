@@ -11,10 +11,11 @@ import os
 import uuid
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 PG_ADMIN_URL = os.environ.get(
@@ -71,9 +72,26 @@ class PgServer:
 def pg_server() -> Iterator[PgServer]:
     problem = _pg_reachable()
     if problem is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true and is unreachable: {problem}")
-        pytest.skip(f"PostgreSQL unreachable: {problem}")
+        unavailable("PostgreSQL", problem)
     server = PgServer()
     yield server
     server.drop_all()
+
+
+def unavailable(what: str, problem: str) -> NoReturn:
+    """Skip a test whose service is unreachable — fail it under CI=true, where every
+    service the tests use must be up."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} is required under CI=true and is unreachable: {problem}")
+    pytest.skip(f"{what} unreachable: {problem}")
+
+
+async def connect_redis(url: str) -> Redis:
+    """A client of the real Redis at `url`, once it answers a ping (else `unavailable`)."""
+    client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as error:
+        await client.aclose()
+        unavailable("Redis", f"{type(error).__name__}: {error}")
+    return client

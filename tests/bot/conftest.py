@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from bot.context import ShopContext
 from payments import CryptoPayClient, ExchangeRateCache
 from storage import Database
 from storage.models import Order, OutboxMessage, PaymentEvent, StockUnit
+from tests.conftest import connect_redis
 from tests.fakes.cryptopay import FakeCryptoPay
 
 # The token of the signature vectors, so that they verify against our context.
@@ -379,13 +379,6 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 async def redis() -> AsyncIterator[Redis]:
     """A client of the real Redis at 127.0.0.1:6379 (skipped when unreachable, except
     under CI=true)."""
-    client = Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except Exception:
-        await client.aclose()
-        if os.environ.get("CI") == "true":
-            pytest.fail("Redis is not reachable at 127.0.0.1:6379 (required under CI)")
-        pytest.skip("Redis is not reachable")
+    client = await connect_redis(REDIS_URL)
     yield client
     await client.aclose()

@@ -23,9 +23,11 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
-from tests.conftest import PgServer, pg_dsn
+from bot.shared_rates import REDIS_KEY as RATES_KEY
+from bot.shop.buy_guard import SharedBuyGuard
+from bot.shop.refunds import SharedPendingRefunds
+from tests.conftest import PgServer, connect_redis, pg_dsn
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
 
@@ -248,12 +250,6 @@ async def shop(
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
-def _unavailable(what: str, problem: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{what} is required under CI=true and is unreachable: {problem}")
-    pytest.skip(f"{what} unreachable: {problem}")
-
-
 @pytest.fixture
 def pg_url(pg_server: PgServer) -> str:
     """A brand-new, empty PostgreSQL database (the bot migrates it; dropped at the end)."""
@@ -262,20 +258,16 @@ def pg_url(pg_server: PgServer) -> str:
 
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
-    client = Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except Exception as error:
-        await client.aclose()
-        _unavailable("Redis", f"{type(error).__name__}: {error}")
+    client = await connect_redis(REDIS_URL)
+    patterns = (
+        f"fsm:{BOT_TOKEN.split(':')[0]}:*",
+        f"{SharedBuyGuard.PREFIX}:*",
+        f"{SharedPendingRefunds.PREFIX}:*",
+    )
 
     async def clean() -> None:
-        keys = [
-            key
-            for pattern in (f"fsm:{BOT_TOKEN.split(':')[0]}:*", "shop:buy:*", "shop:refund-*")
-            async for key in client.scan_iter(match=pattern)
-        ]
-        await client.delete("shop:rates:v1", *keys)
+        keys = [key for pattern in patterns async for key in client.scan_iter(match=pattern)]
+        await client.delete(RATES_KEY, *keys)
 
     await clean()
     yield REDIS_URL
