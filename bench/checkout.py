@@ -228,7 +228,8 @@ async def main() -> None:
                     ours.append(per_s)
                     async with fresh_cryptopay(ctx):
                         bare.append(await run_bare(ctx, first, CUSTOMERS))
-                    floor_first = FIRST_USER + 10 * CUSTOMERS * (round_no + 1)
+                    # Users of their own, past every round's buyers (buy_taps adds FIRST_USER).
+                    floor_first = 10 * CUSTOMERS * (round_no + 1)
                     floor.append(await run_floor(ctx, tg, floor_first, CUSTOMERS))
                     print(
                         f"round {round_no + 1}: checkout {ours[-1]:,.0f}/s "

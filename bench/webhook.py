@@ -56,6 +56,7 @@ from bot.context import ShopContext
 from bot.web import build_web_app
 from storage.enums import OrderStatus
 from storage.models import Order, OutboxMessage
+from tests.fakes._cp_data import iso
 from tests.fakes.cryptopay import FakeCryptoPay
 
 ORDERS = 2_000
@@ -73,11 +74,6 @@ class Delivery:
     order_id: int
     body: bytes
     headers: dict[str, str]
-
-
-def iso(moment: datetime) -> str:
-    """``2025-04-02T17:03:05.198Z``, as Crypto Pay writes dates."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def webhook(
