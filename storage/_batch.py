@@ -74,7 +74,11 @@ class Coalescer(Generic[I, R]):
                     self._queue.clear()
                     raise
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():  # its caller was cancelled
+                    if future.done():  # its caller was cancelled: nobody else will say
+                        if isinstance(outcome, Exception):
+                            log.error(
+                                "a batched call failed after its caller left", exc_info=outcome
+                            )
                         continue
                     if isinstance(outcome, Exception):
                         future.set_exception(outcome)

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -238,16 +238,10 @@ class SharedPendingRefunds(PendingRefunds):
 
     async def put(self, plan: RefundPlan, now: datetime) -> str:
         token = secrets.token_urlsafe(9)
+        # Every field of the plan (take() rebuilds it with RefundPlan(**…)); the amount as
+        # its exact decimal string.
         value = json.dumps(
-            {
-                "order_id": plan.order_id,
-                "buyer_id": plan.buyer_id,
-                "asset": plan.asset,
-                "amount": str(plan.amount),
-                "reason": plan.reason,
-                "admin_id": plan.admin_id,
-                "expires_at": (now + self.ttl).isoformat(),
-            }
+            {**asdict(plan), "expires_at": (now + self.ttl).isoformat()}, default=str
         )
         try:
             await self.redis.set(self._key(plan.admin_id, token), value, ex=self.ttl)

@@ -115,6 +115,23 @@ async def test_the_coalescer_works_again_after_going_idle() -> None:
     assert run.batches == [[1], [2]]
 
 
+async def test_an_error_nobody_waits_for_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    run = Recorder(gated=True)
+    coalesce = Coalescer(run, max_size=10)
+    blocker = asyncio.ensure_future(coalesce(0))
+    await run.started.wait()
+    leaver = asyncio.ensure_future(coalesce(-1))
+    await asyncio.sleep(0)
+    leaver.cancel()
+    assert run.gate is not None
+    run.gate.set()
+    assert await blocker == "done 0"
+    assert await coalesce(5) == "done 5"  # batches run in order: the leaver's has run
+    failures = [r for r in caplog.records if r.name == "storage._batch"]
+    assert [r.getMessage() for r in failures] == ["a batched call failed after its caller left"]
+    assert failures[0].exc_info is not None and str(failures[0].exc_info[1]) == "bad -1"
+
+
 def test_sizes_below_one_are_refused() -> None:
     with pytest.raises(ValueError):
         Coalescer(Recorder(), max_size=0)
