@@ -43,7 +43,8 @@ def order_id_from_payload(payload: str | None) -> int | None:
 def mismatch(invoice: Invoice, order: Order, accepted: tuple[str, ...]) -> str | None:
     """Why this payment does not match the order we invoiced, or None when it does."""
     if invoice.currency_type != "fiat" or (invoice.fiat or "").upper() != order.currency.upper():
-        return f"invoice is in {invoice.fiat or invoice.asset}, the order in {order.currency}"
+        shown = invoice.fiat if invoice.currency_type == "fiat" else invoice.asset
+        return f"invoice is in {shown}, the order in {order.currency}"
     if invoice.amount != order.total:
         return f"invoice amount {invoice.amount} differs from the order total {order.total}"
     asset = invoice.paid_asset

@@ -202,12 +202,24 @@ async def test_database_down_is_503_then_retry_settles(
     assert (await shop.order(order_id)).status == OrderStatus.PAID
 
 
-async def test_amount_mismatch_needs_review(shop: Shop, client: TestClient[Any, Any]) -> None:
+@pytest.mark.parametrize(
+    ("change", "reason_says"),
+    [
+        ({"amount": "1.00"}, "amount"),  # not what the order costs
+        ({"fiat": "EUR"}, "EUR"),  # another currency
+        ({"currency_type": "crypto", "asset": "TON", "fiat": None}, "in TON"),  # not fiat
+        ({"paid_asset": "DOGE", "accepted_assets": ["USDT", "TON"]}, "DOGE"),  # not accepted
+        ({"paid_amount": "0"}, "no paid asset or amount"),
+    ],
+)
+async def test_a_payment_that_does_not_match_its_order_needs_review(
+    shop: Shop, client: TestClient[Any, Any], change: dict[str, Any], reason_says: str
+) -> None:
     order_id = await place(shop, "multi", 2)  # 5.00 USD
     invoice_id = await invoice_of(shop, order_id)
     await shop.cp.pay(invoice_id, send_webhook=False)
     invoice = copy.deepcopy(shop.cp.invoice(invoice_id))
-    invoice["amount"] = "1.00"
+    invoice.update(change)
     body = compact(
         {
             "update_id": 99,
@@ -220,7 +232,7 @@ async def test_amount_mismatch_needs_review(shop: Shop, client: TestClient[Any, 
     assert response.status == 200
     order = await shop.order(order_id)
     assert order.status == OrderStatus.NEEDS_REVIEW
-    assert order.attention_reason and "amount" in order.attention_reason
+    assert order.attention_reason and reason_says in order.attention_reason
     assert await shop.outbox(order_id, kind="goods") == []
     (alert,) = await shop.outbox(order_id, kind="admin")
     assert alert.chat_id == ADMIN_ID and "needs review" in alert.text
