@@ -12,7 +12,7 @@ from storage._sql import locked
 from storage.database import Database
 from storage.enums import PAID_STATES, OrderStatus, RefundStatus
 from storage.models import Order, Refund
-from storage.outbox import OutboxDraft, enqueue_in
+from storage.outbox import OutboxDraft, add_in
 from storage.types import to_money, utcnow
 
 # Order states from which a refund may be made (money received, not fully refunded).
@@ -135,7 +135,7 @@ async def mark_refund_sent(
                 updated_at=now,
             )
         )
-        await enqueue_in(s, notices)
+        await add_in(s, notices)
         return True
 
 

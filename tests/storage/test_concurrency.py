@@ -77,6 +77,36 @@ async def test_ten_concurrent_settles_of_one_invoice(db: storage.Database) -> No
     assert all(r.codes == winner.codes for r in results)
 
 
+async def test_two_processes_settling_the_same_invoices_settle_each_once(
+    db: storage.Database,
+) -> None:
+    """Two replicas: each has its own Database (its own connections and settle batches), so
+    their transactions race for the same orders, invoices attached as checkout leaves them."""
+    prod = await seed(db, codes=30)
+    orders = [await order_for(db, prod, telegram_id=4000 + i) for i in range(24)]
+    for order in orders:
+        assert order.id is not None
+        assert await storage.attach_invoice(db, order.id, 500_000 + order.id, "h", "https://x")
+    other = storage.Database(db.url.render_as_string(hide_password=False))
+    try:
+        calls = [
+            storage.settle(replica, payment(o), render_one)
+            for o in orders
+            for replica in (db, other)
+        ]
+        results = await asyncio.gather(*calls)
+    finally:
+        await other.dispose()
+
+    for order, pair in zip(orders, zip(results[::2], results[1::2], strict=True), strict=True):
+        assert sorted(r.outcome.value for r in pair) == ["duplicate", "settled"], order.id
+        assert pair[0].codes == pair[1].codes and len(pair[0].codes[prod.id or 0]) == 1
+    assert await storage.stock_counts(db, prod.id or 0) == (6, 0, 24)
+    async with db.session() as s:
+        n_msgs = await s.scalar(sa.select(sa.func.count()).select_from(OutboxMessage))
+    assert n_msgs == 24
+
+
 async def test_expiry_racing_settle_sells_once_or_releases(db: storage.Database) -> None:
     for round_no in range(6):
         prod = await seed(db, sku=f"race{round_no}", codes=1)
