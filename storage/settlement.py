@@ -197,25 +197,16 @@ _TRANSITION = {
 # the orders are locked (PG) / the write lock is held (SQLite) since they were read, so
 # the new rows are the read rows with these fields.
 _PAY_PENDING = _transition_stmt(_BY_ID, _orders.c.status == OrderStatus.PENDING)
-# The orders a batch may be for: those carrying its invoices and those its payloads name,
-# locked for the transaction on PostgreSQL.
-_CANDIDATES = sa.select(_orders).where(
-    sa.or_(
-        _orders.c.invoice_id.in_(sa.bindparam("p_invoice_ids", expanding=True)),
-        _orders.c.id.in_(sa.bindparam("p_order_ids", expanding=True)),
-    )
-)
-_CANDIDATE_ORDERS = {
-    "postgresql": _CANDIDATES.order_by(_orders.c.id).with_for_update(),
-    "sqlite": _CANDIDATES,
-}
+# On PostgreSQL the payment event is recorded by the same statement (a CTE), one round
+# trip for both; SQLite has no data-modifying CTEs and records it first.
+_PAY_AND_RECORD = _PAY_PENDING.add_cte(_RECORD_EVENT["postgresql"].cte("recorded"))
 
 
 def _target(
     payment: SettlePayment,
-    by_id: dict[int, sa.RowMapping],
-    by_invoice: dict[int, sa.RowMapping],
-) -> sa.RowMapping | None:
+    by_id: dict[int, dict[str, Any]],
+    by_invoice: dict[int, dict[str, Any]],
+) -> dict[str, Any] | None:
     """The candidate order this payment is for, by the rule of `_BY_INVOICE_AND_PAYLOAD`
     (or `_BY_INVOICE` when the payload names none): the order carrying the invoice, which
     must be the payload's; or else the payload's order while it carries no invoice."""
@@ -328,54 +319,82 @@ async def _assign_units(
 _lines = table_of(OrderLine)
 _products = table_of(Product)
 _customers = table_of(Customer)
-_CONTEXT_TABLES = {"l": _lines, "p": _products, "c": _customers}
-# Lines, their products and the buyers of these orders, in one Core query (columns
-# labelled per table); the rows become read-only snapshots, cheaper than loading three
-# entities through the ORM.
-_CONTEXT = (
-    sa.select(
-        *(c.label(f"{tag}_{c.name}") for tag, table in _CONTEXT_TABLES.items() for c in table.c)
+_CONTEXT_TABLES = {"o": _orders, "l": _lines, "p": _products, "c": _customers}
+
+
+def _with_context(*tags: str) -> Any:
+    """Orders' lines, their products and buyers (and, with "o", the orders themselves) in
+    one Core query, a row per line, columns labelled per table; the rows become read-only
+    snapshots, cheaper than loading several entities through the ORM."""
+    return (
+        sa.select(*(c.label(f"{tag}_{c.name}") for tag in tags for c in _CONTEXT_TABLES[tag].c))
+        .select_from(_orders)
+        .join(_lines, _lines.c.order_id == _orders.c.id)
+        .join(_products, _products.c.id == _lines.c.product_id)
+        .join(_customers, _customers.c.id == _orders.c.customer_id)
     )
-    .select_from(_lines)
-    .join(_products, _products.c.id == _lines.c.product_id)
-    .join(_orders, _orders.c.id == _lines.c.order_id)
-    .join(_customers, _customers.c.id == _orders.c.customer_id)
-    .where(_lines.c.order_id.in_(sa.bindparam("p_order_ids", expanding=True)))
+
+
+_CONTEXT = (
+    _with_context("l", "p", "c")
+    .where(_orders.c.id == sa.bindparam("p_order_id"))
     .order_by(_lines.c.id)
 )
+# The orders a batch may be for — those carrying its invoices and those its payloads
+# name — with their contexts, in one round trip; the orders locked (PG).
+_CANDIDATES = (
+    _with_context("o", "l", "p", "c")
+    .where(
+        sa.or_(
+            _orders.c.invoice_id.in_(sa.bindparam("p_invoice_ids", expanding=True)),
+            _orders.c.id.in_(sa.bindparam("p_order_ids", expanding=True)),
+        )
+    )
+    .order_by(_orders.c.id, _lines.c.id)
+)
+_CANDIDATE_ORDERS = {
+    "postgresql": _CANDIDATES.with_for_update(of=_orders),
+    "sqlite": _CANDIDATES,
+}
 
 _Context = tuple[list[OrderLine], dict[int, Product], Customer]
 
 
 def _part(model: type[T], tag: str, values: sa.RowMapping) -> T:
-    """The `tag`-labelled columns of a _CONTEXT row as a read-only `model` snapshot."""
+    """The `tag`-labelled columns of a `_with_context` row as a read-only `model` snapshot."""
     names = (c.name for c in _CONTEXT_TABLES[tag].c)
     return snapshot(model, {name: values[f"{tag}_{name}"] for name in names})
 
 
-async def _contexts(s: AsyncSession, order_ids: list[int]) -> dict[int, _Context]:
-    """Each order's lines, their products and its buyer, in one query."""
-    rows = (await s.execute(_CONTEXT, {"p_order_ids": order_ids})).all()
-    by_order: dict[int, list[sa.RowMapping]] = {}
-    products: dict[int, Product] = {}
+def _by_order(rows: Sequence[sa.Row[Any]]) -> dict[int, list[sa.RowMapping]]:
+    """`_with_context` rows grouped by order id (in the order they came)."""
+    grouped: dict[int, list[sa.RowMapping]] = {}
     for row in rows:
         values = row._mapping
-        by_order.setdefault(values["l_order_id"], []).append(values)
-        if values["p_id"] not in products:
-            products[values["p_id"]] = _part(Product, "p", values)
+        grouped.setdefault(values["l_order_id"], []).append(values)
+    return grouped
+
+
+def _contexts_of(grouped: dict[int, list[sa.RowMapping]]) -> dict[int, _Context]:
+    """Each order's lines, their products (one snapshot per product) and its buyer."""
+    products: dict[int, Product] = {}
     found: dict[int, _Context] = {}
-    for order_id in order_ids:
-        mine = by_order.get(order_id)
-        if not mine:
-            raise RuntimeError(f"order {order_id} has no lines")
+    for order_id, mine in grouped.items():
         lines = [_part(OrderLine, "l", values) for values in mine]
+        for values in mine:
+            if values["p_id"] not in products:
+                products[values["p_id"]] = _part(Product, "p", values)
         used = {line.product_id: products[line.product_id] for line in lines}
         found[order_id] = (lines, used, _part(Customer, "c", mine[0]))
     return found
 
 
 async def _context(s: AsyncSession, order_id: int) -> _Context:
-    return (await _contexts(s, [order_id]))[order_id]
+    """The order's lines, their products and its buyer, in one query."""
+    rows = (await s.execute(_CONTEXT, {"p_order_id": order_id})).all()
+    if not rows:
+        raise RuntimeError(f"order {order_id} has no lines")
+    return _contexts_of(_by_order(rows))[order_id]
 
 
 _SELL_RESERVED = (
@@ -421,15 +440,16 @@ async def _settle_pending(s: AsyncSession, claims: Sequence[_Claim]) -> dict[int
             "p_order_ids": [c.payment.order_id for c in claims if c.payment.order_id is not None],
         },
     )
-    by_id: dict[int, sa.RowMapping] = {}
-    by_invoice: dict[int, sa.RowMapping] = {}
-    for candidate in rows:
-        by_id[candidate.id] = candidate._mapping
-        if candidate.invoice_id is not None:
-            by_invoice[candidate.invoice_id] = candidate._mapping
+    grouped = _by_order(rows.all())
+    by_id: dict[int, dict[str, Any]] = {}
+    by_invoice: dict[int, dict[str, Any]] = {}
+    for order_id, mine in grouped.items():
+        by_id[order_id] = candidate = {c.name: mine[0][f"o_{c.name}"] for c in _orders.c}
+        if candidate["invoice_id"] is not None:
+            by_invoice[candidate["invoice_id"]] = candidate
+    contexts = _contexts_of(grouped)
     paid: dict[int, tuple[_Claim, Order]] = {}  # claim index -> the claim, its paid order
     mismatched: dict[int, tuple[_Claim, Order, str]] = {}  # ... and why it does not match
-    events: list[dict[str, Any]] = []
     taken_orders: set[int] = set()  # a second claim for one of these: general path
     taken_invoices: set[int] = set()
     for index, claim in enumerate(claims):
@@ -449,10 +469,12 @@ async def _settle_pending(s: AsyncSession, claims: Sequence[_Claim]) -> dict[int
             paid[index] = (claim, order)
         else:
             mismatched[index] = (claim, order, reason)
-        events.append(_event_params(claim.payment, row["id"]))
-    if events:
-        await s.execute(_RECORD_EVENT[dialect], events)
-    results = await _sell_paid(s, paid) if paid else {}
+    results = await _sell_paid(s, paid, contexts) if paid else {}
+    if mismatched:
+        await s.execute(
+            _RECORD_EVENT[dialect],
+            [_event_params(claim.payment, order.id) for claim, order, _ in mismatched.values()],
+        )
     for index, (claim, order, reason) in mismatched.items():
         results[index] = await _review(
             s, order, claim.payment, reason, claim.render, (OrderStatus.PENDING,)
@@ -461,19 +483,23 @@ async def _settle_pending(s: AsyncSession, claims: Sequence[_Claim]) -> dict[int
 
 
 async def _sell_paid(
-    s: AsyncSession, paid: dict[int, tuple[_Claim, Order]]
+    s: AsyncSession, paid: dict[int, tuple[_Claim, Order]], contexts: dict[int, _Context]
 ) -> dict[int, SettleResult]:
-    """These pending orders (locked, their events recorded) become `paid` as given, their
-    reserved units sold; their render drafts go into the outbox."""
+    """These pending orders (locked, with their `contexts`) become `paid` as given, with
+    their payment events recorded and their reserved units sold; their render drafts go
+    into the outbox."""
     order_ids = [order.id for _, order in paid.values() if order.id is not None]
-    await s.execute(
-        _PAY_PENDING,
-        [
-            {f"p_{name}": getattr(order, name) for name in _PAID_COLUMNS} | {"p_order_id": order.id}
-            for _, order in paid.values()
-        ],
-    )
-    contexts = await _contexts(s, order_ids)
+    payments = [
+        {f"p_{name}": getattr(order, name) for name in _PAID_COLUMNS}
+        | {"p_order_id": order.id}
+        | _event_params(claim.payment, order.id)
+        for claim, order in paid.values()
+    ]
+    if dialect_of(s) == "postgresql":
+        await s.execute(_PAY_AND_RECORD, payments)
+    else:
+        await s.execute(_RECORD_EVENT["sqlite"], payments)
+        await s.execute(_PAY_PENDING, payments)
     sold = await s.execute(_SELL_RESERVED, {"p_order_ids": order_ids, "p_sold_at": utcnow()})
     codes: dict[int, dict[int, list[str]]] = {order_id: {} for order_id in order_ids}
     for order_id, _uid, product_id, code in sorted(sold.all()):
