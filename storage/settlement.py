@@ -194,9 +194,11 @@ _TRANSITION = {
     for name, target in _TARGETS.items()
 }
 # The batch's pending → paid, run as one executemany (which cannot return rows on SQLite):
-# the orders are locked (PG) / the write lock is held (SQLite) since they were read, so
-# the new rows are the read rows with these fields.
-_PAY_PENDING = _transition_stmt(_BY_ID, _orders.c.status == OrderStatus.PENDING)
+# the orders are locked (PG) / the write lock is held (SQLite) since they were read as
+# pending, so the new rows are the read rows with these fields. By primary key alone: with
+# a status condition too, PostgreSQL's planner — before its statistics know the table —
+# could take the status index and walk every pending order for each one it pays.
+_PAY_PENDING = _transition_stmt(_BY_ID, sa.true())
 # On PostgreSQL the payment event is recorded by the same statement (a CTE), one round
 # trip for both; SQLite has no data-modifying CTEs and records it first.
 _PAY_AND_RECORD = _PAY_PENDING.add_cte(_RECORD_EVENT["postgresql"].cte("recorded"))
