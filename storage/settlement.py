@@ -193,15 +193,15 @@ _TRANSITION = {
     name: _transition_stmt(target, _IN_STATES).returning(*_orders.c)
     for name, target in _TARGETS.items()
 }
-# The batch's pending → paid, run as one executemany (which cannot return rows on SQLite):
-# the orders are locked (PG) / the write lock is held (SQLite) since they were read as
-# pending, so the new rows are the read rows with these fields. By primary key alone: with
-# a status condition too, PostgreSQL's planner — before its statistics know the table —
-# could take the status index and walk every pending order for each one it pays.
-_PAY_PENDING = _transition_stmt(_BY_ID, sa.true())
+# The batch's pending → paid, run as one executemany (which cannot return rows on SQLite).
+# Only for orders this transaction read as pending and holds since (PG: locked; SQLite:
+# the write lock), so the new rows are the read rows with these fields. By primary key
+# alone, no status condition: with one, PostgreSQL's planner — before its statistics knew
+# the table — took a status index and walked every pending order for each one it paid.
+_PAY_LOCKED = _transition_stmt(_BY_ID, sa.true())
 # On PostgreSQL the payment event is recorded by the same statement (a CTE), one round
 # trip for both; SQLite has no data-modifying CTEs and records it first.
-_PAY_AND_RECORD = _PAY_PENDING.add_cte(_RECORD_EVENT["postgresql"].cte("recorded"))
+_PAY_AND_RECORD = _PAY_LOCKED.add_cte(_RECORD_EVENT["postgresql"].cte("recorded"))
 
 
 def _target(
@@ -324,15 +324,17 @@ _customers = table_of(Customer)
 _CONTEXT_TABLES = {"o": _orders, "l": _lines, "p": _products, "c": _customers}
 
 
-def _with_context(*tags: str) -> Any:
+def _with_context(*tags: str, lineless: bool = False) -> Any:
     """Orders' lines, their products and buyers (and, with "o", the orders themselves) in
-    one Core query, a row per line, columns labelled per table; the rows become read-only
-    snapshots, cheaper than loading several entities through the ORM."""
+    one Core query, a row per line, columns labelled per table after `order_id`; the rows
+    become read-only snapshots, cheaper than loading several entities through the ORM.
+    With `lineless`, an order without lines is a row too (line and product columns None)."""
+    labelled = (c.label(f"{tag}_{c.name}") for tag in tags for c in _CONTEXT_TABLES[tag].c)
     return (
-        sa.select(*(c.label(f"{tag}_{c.name}") for tag in tags for c in _CONTEXT_TABLES[tag].c))
+        sa.select(_orders.c.id.label("order_id"), *labelled)
         .select_from(_orders)
-        .join(_lines, _lines.c.order_id == _orders.c.id)
-        .join(_products, _products.c.id == _lines.c.product_id)
+        .join(_lines, _lines.c.order_id == _orders.c.id, isouter=lineless)
+        .join(_products, _products.c.id == _lines.c.product_id, isouter=lineless)
         .join(_customers, _customers.c.id == _orders.c.customer_id)
     )
 
@@ -343,9 +345,10 @@ _CONTEXT = (
     .order_by(_lines.c.id)
 )
 # The orders a batch may be for — those carrying its invoices and those its payloads
-# name — with their contexts, in one round trip; the orders locked (PG).
+# name — with their contexts, in one round trip; the orders locked (PG). An order without
+# lines is still a candidate: it carries its invoice (`_target` must see it).
 _CANDIDATES = (
-    _with_context("o", "l", "p", "c")
+    _with_context("o", "l", "p", "c", lineless=True)
     .where(
         sa.or_(
             _orders.c.invoice_id.in_(sa.bindparam("p_invoice_ids", expanding=True)),
@@ -373,15 +376,20 @@ def _by_order(rows: Sequence[sa.Row[Any]]) -> dict[int, list[sa.RowMapping]]:
     grouped: dict[int, list[sa.RowMapping]] = {}
     for row in rows:
         values = row._mapping
-        grouped.setdefault(values["l_order_id"], []).append(values)
+        grouped.setdefault(values["order_id"], []).append(values)
     return grouped
 
 
-def _contexts_of(grouped: dict[int, list[sa.RowMapping]]) -> dict[int, _Context]:
-    """Each order's lines, their products (one snapshot per product) and its buyer."""
+def _contexts_of(
+    grouped: dict[int, list[sa.RowMapping]], order_ids: Sequence[int]
+) -> dict[int, _Context]:
+    """These orders' lines, their products (one snapshot per product) and buyers."""
     products: dict[int, Product] = {}
     found: dict[int, _Context] = {}
-    for order_id, mine in grouped.items():
+    for order_id in order_ids:
+        mine = [values for values in grouped.get(order_id, ()) if values["l_id"] is not None]
+        if not mine:
+            raise RuntimeError(f"order {order_id} has no lines")
         lines = [_part(OrderLine, "l", values) for values in mine]
         for values in mine:
             if values["p_id"] not in products:
@@ -394,9 +402,7 @@ def _contexts_of(grouped: dict[int, list[sa.RowMapping]]) -> dict[int, _Context]
 async def _context(s: AsyncSession, order_id: int) -> _Context:
     """The order's lines, their products and its buyer, in one query."""
     rows = (await s.execute(_CONTEXT, {"p_order_id": order_id})).all()
-    if not rows:
-        raise RuntimeError(f"order {order_id} has no lines")
-    return _contexts_of(_by_order(rows))[order_id]
+    return _contexts_of(_by_order(rows), [order_id])[order_id]
 
 
 _SELL_RESERVED = (
@@ -449,7 +455,6 @@ async def _settle_pending(s: AsyncSession, claims: Sequence[_Claim]) -> dict[int
         by_id[order_id] = candidate = {c.name: mine[0][f"o_{c.name}"] for c in _orders.c}
         if candidate["invoice_id"] is not None:
             by_invoice[candidate["invoice_id"]] = candidate
-    contexts = _contexts_of(grouped)
     paid: dict[int, tuple[_Claim, Order]] = {}  # claim index -> the claim, its paid order
     mismatched: dict[int, tuple[_Claim, Order, str]] = {}  # ... and why it does not match
     taken_orders: set[int] = set()  # a second claim for one of these: general path
@@ -471,7 +476,7 @@ async def _settle_pending(s: AsyncSession, claims: Sequence[_Claim]) -> dict[int
             paid[index] = (claim, order)
         else:
             mismatched[index] = (claim, order, reason)
-    results = await _sell_paid(s, paid, contexts) if paid else {}
+    results = await _sell_paid(s, paid, grouped) if paid else {}
     if mismatched:
         await s.execute(
             _RECORD_EVENT[dialect],
@@ -485,12 +490,15 @@ async def _settle_pending(s: AsyncSession, claims: Sequence[_Claim]) -> dict[int
 
 
 async def _sell_paid(
-    s: AsyncSession, paid: dict[int, tuple[_Claim, Order]], contexts: dict[int, _Context]
+    s: AsyncSession,
+    paid: dict[int, tuple[_Claim, Order]],
+    candidates: dict[int, list[sa.RowMapping]],
 ) -> dict[int, SettleResult]:
-    """These pending orders (locked, with their `contexts`) become `paid` as given, with
-    their payment events recorded and their reserved units sold; their render drafts go
-    into the outbox."""
+    """These pending orders (locked, their `candidates` rows read) become `paid` as given,
+    with their payment events recorded and their reserved units sold; their render drafts
+    go into the outbox."""
     order_ids = [order.id for _, order in paid.values() if order.id is not None]
+    contexts = _contexts_of(candidates, order_ids)
     payments = [
         {f"p_{name}": getattr(order, name) for name in _PAID_COLUMNS}
         | {"p_order_id": order.id}
@@ -501,7 +509,7 @@ async def _sell_paid(
         await s.execute(_PAY_AND_RECORD, payments)
     else:
         await s.execute(_RECORD_EVENT["sqlite"], payments)
-        await s.execute(_PAY_PENDING, payments)
+        await s.execute(_PAY_LOCKED, payments)
     sold = await s.execute(_SELL_RESERVED, {"p_order_ids": order_ids, "p_sold_at": utcnow()})
     codes: dict[int, dict[int, list[str]]] = {order_id: {} for order_id in order_ids}
     for order_id, _uid, product_id, code in sorted(sold.all()):
