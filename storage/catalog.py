@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -12,11 +13,17 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage._sql import chunks, upsert_insert
+from storage._sql import chunks, table_of, upsert_insert
 from storage.database import Database
 from storage.enums import StockStatus
 from storage.models import Category, Product, StockUnit
 from storage.types import to_money, utcnow
+
+log = logging.getLogger(__name__)
+
+# An import or code upload adding this many rows refreshes the planner's statistics at
+# once (PostgreSQL); smaller ones are left to autovacuum.
+ANALYZE_AFTER_ROWS = 1_000
 
 
 class CatalogError(ValueError):
@@ -139,7 +146,17 @@ async def upsert_catalog(db: Database, catalog: CatalogData) -> CatalogImportRes
         result.categories_created = len(created)
         await s.flush()
         await _upsert_products(s, catalog, {k: v.id for k, v in cats.items()}, result)
+    if result.products_created + result.codes_added >= ANALYZE_AFTER_ROWS:
+        await _refresh_statistics(db)
     return result
+
+
+async def _refresh_statistics(db: Database) -> None:
+    """After a bulk import (committed either way: statistics are only an optimisation)."""
+    try:
+        await db.analyze(table_of(Category).name, table_of(Product).name, table_of(StockUnit).name)
+    except (sa.exc.DBAPIError, OSError, TimeoutError) as error:
+        log.warning("catalog imported; refreshing planner statistics failed: %s", error)
 
 
 async def _upsert_products(
@@ -235,7 +252,10 @@ async def add_codes(db: Database, sku: str, codes: Sequence[str]) -> tuple[int, 
         pid = await s.scalar(sa.select(col(Product.id)).where(col(Product.sku) == sku))
         if pid is None:
             raise ProductNotFound(sku)
-        return await _add_codes(s, pid, codes)
+        added, skipped = await _add_codes(s, pid, codes)
+    if added >= ANALYZE_AFTER_ROWS:
+        await _refresh_statistics(db)
+    return added, skipped
 
 
 async def export_catalog(db: Database, *, currency: str | None = None) -> CatalogData:

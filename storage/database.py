@@ -158,6 +158,16 @@ class Database:
             return True
         return False
 
+    async def analyze(self, *tables: str) -> None:
+        """Refresh PostgreSQL's planner statistics for these tables now, as its manual
+        advises after a bulk load, rather than when autovacuum next gets to them (a minute
+        or more). Until then the planner takes a freshly imported 100,000-product catalog
+        for a handful of rows: it sorted every product to show the first page (40 ms
+        instead of 2). SQLite: nothing to do."""
+        if self.is_postgres:
+            async with self.transaction() as s:
+                await s.execute(sa.text(f"ANALYZE {', '.join(tables)}"))
+
     async def upgrade(self) -> None:
         """Apply pending Alembic migrations (idempotent; PG: under an advisory lock)."""
         from storage.migrate import upgrade_engine

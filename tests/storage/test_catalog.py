@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 import storage
 from storage import CatalogData, CategoryData, OrderStatus
@@ -148,3 +149,51 @@ async def _pid(db: storage.Database, sku: str) -> int:
     prod = await storage.get_product(db, sku)
     assert prod is not None and prod.id is not None
     return prod.id
+
+
+async def _planner_rows(db: storage.Database, table: str) -> float:
+    async with db.session() as s:
+        rows = await s.scalar(
+            sa.text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}
+        )
+    return float(rows)
+
+
+async def test_a_bulk_import_refreshes_planner_statistics(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL learns a bulk import's size at once (ANALYZE), not a minute or more later
+    from autovacuum; until then its plans assume a handful of rows. Small imports and code
+    uploads leave it to autovacuum."""
+    if not db.is_postgres:
+        pytest.skip("PostgreSQL only")
+    monkeypatch.setattr(storage.catalog, "ANALYZE_AFTER_ROWS", 40)
+    many = [product(f"p{i:03d}") for i in range(30)]
+    await storage.upsert_catalog(db, catalog(*many, product("key", [f"K-{i}" for i in range(12)])))
+    assert await _planner_rows(db, "products") == 31
+    assert await _planner_rows(db, "stock_units") == 12
+
+    await storage.upsert_catalog(db, catalog(*(product(f"q{i:03d}") for i in range(5))))
+    assert await _planner_rows(db, "products") == 31  # 5 new rows: autovacuum's job
+
+    added, _ = await storage.add_codes(db, "key", [f"M-{i}" for i in range(45)])
+    assert added == 45
+    assert await _planner_rows(db, "stock_units") == 57
+
+
+async def test_an_import_stands_when_refreshing_statistics_fails(
+    db: storage.Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(storage.catalog, "ANALYZE_AFTER_ROWS", 1)
+
+    async def refuse(*tables: str) -> None:
+        raise ConnectionRefusedError("the database went away")
+
+    monkeypatch.setattr(db, "analyze", refuse)
+    result = await storage.upsert_catalog(db, catalog(product("key", ["K-1", "K-2"])))
+
+    assert (result.products_created, result.codes_added) == (1, 2)
+    stored = await storage.get_product(db, "key")
+    assert stored is not None and stored.id is not None
+    assert await storage.stock_counts(db, stored.id) == (2, 0, 0)
+    assert "refreshing planner statistics failed" in caplog.text
