@@ -6,12 +6,12 @@ import logging
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy.exc import DBAPIError
 
 from bot.context import ShopContext
 from bot.logs import log_context
 from bot.shop.settlement import settle_invoice
 from payments import InvalidUpdateError, parse_update, verify_signature
+from storage.database import DATABASE_ERRORS
 from storage.outbox import outbox_backlog
 from storage.stats import orders_by_status
 
@@ -20,8 +20,6 @@ log = logging.getLogger("bot.web")
 MAX_WEBHOOK_BODY = 1024 * 1024
 SIGNATURE_HEADER = "crypto-pay-api-signature"
 CTX_KEY = web.AppKey("ctx", ShopContext)
-# What the database failing looks like from here (DBAPIError covers OperationalError).
-DATABASE_DOWN = (DBAPIError, OSError, TimeoutError)
 
 
 def build_web_app(ctx: ShopContext) -> web.Application:
@@ -66,7 +64,7 @@ async def cryptopay_webhook(request: web.Request) -> web.Response:
             report = await settle_invoice(
                 ctx, update.payload, source="webhook", raw_body=body.decode("utf-8", "replace")
             )
-        except DATABASE_DOWN:
+        except DATABASE_ERRORS:
             log.exception("database unavailable while settling a webhook")
             return _answer(ctx, 503, {"ok": False, "error": "try again later"})
     return _answer(ctx, 200, {"ok": True, "result": report.outcome})
@@ -85,6 +83,6 @@ async def metrics(request: web.Request) -> web.Response:
         for status, count in (await orders_by_status(ctx.db)).items():
             ctx.metrics.orders_by_status.labels(status=status).set(count)
         ctx.metrics.outbox_backlog.set(await outbox_backlog(ctx.db))
-    except DATABASE_DOWN:
+    except DATABASE_ERRORS:
         log.warning("metrics: database unavailable; gauges not refreshed")
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage._sql import chunks, table_of, upsert_insert
-from storage.database import Database
+from storage.database import DATABASE_ERRORS, Database
 from storage.enums import StockStatus
 from storage.models import Category, Product, StockUnit
 from storage.types import to_money, utcnow
@@ -155,7 +155,7 @@ async def _refresh_statistics(db: Database) -> None:
     """After a bulk import (committed either way: statistics are only an optimisation)."""
     try:
         await db.analyze(table_of(Category).name, table_of(Product).name, table_of(StockUnit).name)
-    except (sa.exc.DBAPIError, OSError, TimeoutError) as error:
+    except DATABASE_ERRORS as error:
         log.warning("catalog imported; refreshing planner statistics failed: %s", error)
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage._sql import dialect_of, locked, snapshot, table_of
-from storage.database import Database
+from storage.database import DATABASE_ERRORS, Database
 from storage.enums import SETTLEABLE, OrderStatus, SettleOutcome, StockStatus
 from storage.models import Customer, Order, OrderLine, PaymentEvent, Product, StockUnit
 from storage.orders import pick_available, sold_codes, unreserve
@@ -582,7 +582,7 @@ async def _database_failed(db: Database, error: Exception) -> bool:
     DBAPIError, a refused connection as an OSError — as a missing template file would)."""
     if isinstance(error, sa.exc.OperationalError):
         return True
-    if not isinstance(error, sa.exc.DBAPIError | OSError | TimeoutError):
+    if not isinstance(error, DATABASE_ERRORS):
         return False  # a claim's own error (a render bug, a reroute): no need to ask
     try:
         return not await asyncio.wait_for(db.ping(), PING_TIMEOUT_S)
