@@ -18,7 +18,7 @@ from bot.shared_rates import RatesRefresher
 from bot.shop.delivery import OutboxWorker
 from bot.shop.messages import NOTICE
 from bot.shop.refunds import retry_sending_refunds
-from bot.shop.settlement import settle_invoice
+from bot.shop.settlement import SettleReport, settle_invoice
 from bot.texts import texts as t
 from payments import CryptoPayError, Invoice
 from storage.database import job_lock
@@ -72,12 +72,31 @@ async def reconcile(ctx: ShopContext) -> int:
 
 async def _settle_paid(ctx: ShopContext, orders: list[Order], source: str) -> int:
     invoices = await fetch_invoices(ctx, orders)
-    settled = 0
-    for invoice in invoices.values():
-        if invoice.status == "paid":
-            report = await settle_invoice(ctx, invoice, source=source)
-            settled += report.outcome in ("settled", "late_settled", "needs_refund", "needs_review")
-    return settled
+    paid = [invoice for invoice in invoices.values() if invoice.status == "paid"]
+    reports = await settle_together(ctx, paid, source)
+    return sum(
+        report.outcome in ("settled", "late_settled", "needs_refund", "needs_review")
+        for report in reports
+    )
+
+
+async def settle_together(
+    ctx: ShopContext, invoices: list[Invoice], source: str
+) -> list[SettleReport]:
+    """Settle these paid invoices at once, so that they share transactions (storage's
+    group commit): after a webhook outage a backlog of payments costs a few commits, not
+    one each. Each is settled whatever happens to the others; then the first error, if
+    any, is raised (the job logs it and its next round picks up what is left)."""
+    outcomes = await asyncio.gather(
+        *(settle_invoice(ctx, invoice, source=source) for invoice in invoices),
+        return_exceptions=True,
+    )
+    reports: list[SettleReport] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        reports.append(outcome)
+    return reports
 
 
 async def expire(ctx: ShopContext) -> int:
@@ -100,13 +119,14 @@ async def expire(ctx: ShopContext) -> int:
             EXPIRY_GRACE_SECONDS,
         )
         invoices = {}
+    found = [invoices.get(order.invoice_id or -1) for order in orders]
+    await settle_together(ctx, [i for i in found if i is not None and i.status == "paid"], "expiry")
     expired = 0
     for order in orders:
         assert order.id is not None
         invoice = invoices.get(order.invoice_id or -1)
         if invoice is not None and invoice.status == "paid":
-            await settle_invoice(ctx, invoice, source="expiry")
-            continue
+            continue  # settled above
         if invoice is not None and invoice.status == "active":
             try:
                 await ctx.cryptopay.delete_invoice(invoice.invoice_id)

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import SendDocument, SendMessage
 from aiogram.types import User
 
+from bot import jobs
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
 from bot.jobs import EXPIRY_GRACE_SECONDS, expire, reconcile
 from bot.shop.checkout import checkout
 from bot.shop.delivery import LEASE_SECONDS, OutboxWorker
+from storage import settlement
 from storage.customers import get_customer
 from storage.enums import OrderStatus, OutboxStatus, StockStatus
 from storage.listing import get_product, stock_counts
@@ -54,6 +57,61 @@ async def test_reconcile_settles_a_missed_webhook(shop: Shop) -> None:
     # A second round changes nothing.
     assert await reconcile(shop.ctx) == 0
     assert len(await shop.outbox(paid, kind="goods")) == 1
+
+
+async def test_reconcile_settles_a_backlog_together(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Payments whose webhooks were all missed (an outage) are settled in one batch: one
+    transaction for the backlog, not one per payment."""
+    batches: list[int] = []
+    real = settlement._settle_batch
+
+    async def counted(db: Any, claims: list[Any]) -> Any:
+        batches.append(len(claims))
+        return await real(db, claims)
+
+    monkeypatch.setattr(settlement, "_settle_batch", counted)
+    orders = [
+        await place(shop, sku, user=user)
+        for user in (ALICE, BOB, 3003)
+        for sku in ("multi", "guide")
+    ]
+    for order_id in orders:
+        await shop.cp.pay(await invoice_of(shop, order_id), send_webhook=False)
+
+    assert await reconcile(shop.ctx) == 6
+    assert batches == [6]
+    for order_id in orders:
+        assert (await shop.order(order_id)).status == OrderStatus.PAID
+        assert len(await shop.outbox(order_id, kind="goods")) == 1
+
+
+async def test_reconcile_settles_the_rest_when_one_payment_fails(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One payment of the backlog failing does not hold the others back; the job still
+    reports the failure (logged, retried next round) and the next round settles it."""
+    orders = [await place(shop, "guide", user=user) for user in (ALICE, BOB, 3003)]
+    for order_id in orders:
+        await shop.cp.pay(await invoice_of(shop, order_id), send_webhook=False)
+    failing = await invoice_of(shop, orders[1])
+    real = jobs.settle_invoice
+
+    async def settle(ctx: Any, invoice: Any, *, source: str) -> Any:
+        if invoice.invoice_id == failing:
+            raise ConnectionResetError("the database went away")
+        return await real(ctx, invoice, source=source)
+
+    monkeypatch.setattr(jobs, "settle_invoice", settle)
+    with pytest.raises(ConnectionResetError):
+        await reconcile(shop.ctx)
+    statuses = [(await shop.order(order_id)).status for order_id in orders]
+    assert statuses == [OrderStatus.PAID, OrderStatus.PENDING, OrderStatus.PAID]
+
+    monkeypatch.setattr(jobs, "settle_invoice", real)
+    assert await reconcile(shop.ctx) == 1
+    assert (await shop.order(orders[1])).status == OrderStatus.PAID
 
 
 async def test_expiry_releases_and_tells_the_buyer(shop: Shop) -> None:
