@@ -31,6 +31,7 @@ from storage.order_queries import (
 )
 from storage.orders import release_order
 from storage.outbox import OutboxDraft, enqueue
+from storage.settlement import SETTLE_BATCH
 
 log = logging.getLogger("bot.jobs")
 
@@ -54,49 +55,68 @@ async def reconcile(ctx: ShopContext) -> int:
     """Settle what Crypto Pay says is paid: pending orders, and those expired within the
     invoice lifetime (a late payment). A missed webhook costs at most one interval."""
     settled = 0
+    failure: Exception | None = None  # the first; raised once every page has been tried
     after: int | None = None
     while True:
         orders = await pending_orders_with_invoice(ctx.db, limit=BATCH, after_id=after)
         if not orders:
             break
         after = orders[-1].id
-        settled += await _settle_paid(ctx, orders, "reconcile")
+        changed, error = await _settle_paid(ctx, orders, "reconcile")
+        settled, failure = settled + changed, failure or error
         if len(orders) < BATCH:
             break
     since = ctx.clock() - timedelta(seconds=2 * ctx.settings.invoice_ttl_seconds)
     recent = await orders_expired_since(ctx.db, since, limit=BATCH)
     if recent:
-        settled += await _settle_paid(ctx, recent, "reconcile")
+        changed, error = await _settle_paid(ctx, recent, "reconcile")
+        settled, failure = settled + changed, failure or error
+    if failure is not None:
+        raise failure
     return settled
 
 
-async def _settle_paid(ctx: ShopContext, orders: list[Order], source: str) -> int:
+async def _settle_paid(
+    ctx: ShopContext, orders: list[Order], source: str
+) -> tuple[int, Exception | None]:
     invoices = await fetch_invoices(ctx, orders)
-    paid = [invoice for invoice in invoices.values() if invoice.status == "paid"]
-    reports = await settle_together(ctx, paid, source)
-    return sum(
-        report.outcome in ("settled", "late_settled", "needs_refund", "needs_review")
-        for report in reports
-    )
+    return await settle_together(ctx, [i for i in invoices.values() if i.status == "paid"], source)
+
+
+CHANGED = frozenset({"settled", "late_settled", "needs_refund", "needs_review"})
 
 
 async def settle_together(
     ctx: ShopContext, invoices: list[Invoice], source: str
-) -> list[SettleReport]:
-    """Settle these paid invoices at once, so that they share transactions (storage's
-    group commit): after a webhook outage a backlog of payments costs a few commits, not
-    one each. Each is settled whatever happens to the others; then the first error, if
-    any, is raised (the job logs it and its next round picks up what is left)."""
-    outcomes = await asyncio.gather(
-        *(settle_invoice(ctx, invoice, source=source) for invoice in invoices),
-        return_exceptions=True,
-    )
-    reports: list[SettleReport] = []
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-        reports.append(outcome)
-    return reports
+) -> tuple[int, Exception | None]:
+    """Settle these paid invoices a batch at a time: each batch's settles share one
+    transaction (storage's group commit), so after a webhook outage a backlog of payments
+    costs a commit per SETTLE_BATCH, not one each; webhooks arriving meanwhile get their
+    turn between batches. Each is settled whatever happens to the others. Returns how many
+    changed an order and the first error, for the caller to raise when its round is done
+    (the job logs it); any other error is logged here."""
+    changed = 0
+    errors: list[Exception] = []
+    for start in range(0, len(invoices), SETTLE_BATCH):
+        outcomes = await asyncio.gather(
+            *(
+                settle_invoice(ctx, invoice, source=source)
+                for invoice in invoices[start : start + SETTLE_BATCH]
+            ),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, SettleReport):
+                changed += outcome.outcome in CHANGED
+            elif isinstance(outcome, Exception):
+                errors.append(outcome)
+            else:
+                raise outcome  # cancelled (shutdown)
+    first = errors[0] if errors else None
+    # A database failure hands every claim of a batch the same exception: log it once.
+    for error in {id(e): e for e in errors if e is not first}.values():
+        log.error("settling a paid invoice failed (%s)", source, exc_info=error)
+    return changed, first
 
 
 async def expire(ctx: ShopContext) -> int:
@@ -120,7 +140,8 @@ async def expire(ctx: ShopContext) -> int:
         )
         invoices = {}
     found = [invoices.get(order.invoice_id or -1) for order in orders]
-    await settle_together(ctx, [i for i in found if i is not None and i.status == "paid"], "expiry")
+    paid = [i for i in found if i is not None and i.status == "paid"]
+    _, failure = await settle_together(ctx, paid, "expiry")
     expired = 0
     for order in orders:
         assert order.id is not None
@@ -150,6 +171,8 @@ async def expire(ctx: ShopContext) -> int:
                 )
                 ctx.outbox_wakeup.set()
             log.info("order expired", extra={"order_id": order.id})
+    if failure is not None:
+        raise failure
     return expired
 
 

@@ -116,7 +116,8 @@ def _check_cycles(parent_of: dict[str, str | None]) -> None:
 
 
 async def upsert_catalog(db: Database, catalog: CatalogData) -> CatalogImportResult:
-    """Upsert categories by slug and products by sku, add unknown codes; one transaction.
+    """Upsert categories by slug and products by sku, add unknown codes; one transaction
+    (after a bulk import, a second one refreshes PostgreSQL's statistics).
 
     Codes already known for a product (whatever their status) are skipped: a sold code is
     never re-added or resold, and nothing is ever deleted. Products missing from the file are
@@ -247,7 +248,7 @@ async def _add_codes(s: AsyncSession, product_id: int, codes: Iterable[str]) -> 
 
 async def add_codes(db: Database, sku: str, codes: Sequence[str]) -> tuple[int, int]:
     """Add stock codes to a product: (added, skipped). Known, blank or repeated codes are
-    skipped. Raises ProductNotFound."""
+    skipped. Raises ProductNotFound. A bulk upload refreshes PostgreSQL's statistics."""
     async with db.transaction() as s:
         pid = await s.scalar(sa.select(col(Product.id)).where(col(Product.sku) == sku))
         if pid is None:

@@ -41,8 +41,16 @@ SQLITE_BEGIN_OPTION = "storage_sqlite_begin"
 
 # What the database failing looks like to a caller: a driver error (SQLAlchemy wraps them
 # all in DBAPIError; asyncpg reports a server gone away as one), a refused or reset
-# connection (OSError), or a timeout.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sa.exc.DBAPIError, OSError, TimeoutError)
+# connection (OSError), a timeout, or no pooled connection free in time.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sa.exc.DBAPIError,
+    OSError,
+    TimeoutError,
+    sa.exc.TimeoutError,
+)
+# How long a statistics refresh waits for a table lock (a manual VACUUM, an index build)
+# before it gives up: it is only an optimisation.
+ANALYZE_LOCK_TIMEOUT = "5s"
 
 I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
@@ -169,9 +177,13 @@ class Database:
         or more). Until then the planner takes a freshly imported 100,000-product catalog
         for a handful of rows: it sorted every product to show the first page (20 to
         40 ms instead of 2). SQLite: nothing to do."""
+        if not tables:
+            raise ValueError("name the tables to analyze")
         if self.is_postgres:
+            quote = self.engine.dialect.identifier_preparer.quote
             async with self.transaction() as s:
-                await s.execute(sa.text(f"ANALYZE {', '.join(tables)}"))
+                await s.execute(sa.text(f"SET LOCAL lock_timeout = '{ANALYZE_LOCK_TIMEOUT}'"))
+                await s.execute(sa.text(f"ANALYZE {', '.join(map(quote, tables))}"))
 
     async def upgrade(self) -> None:
         """Apply pending Alembic migrations (idempotent; PG: under an advisory lock)."""

@@ -62,8 +62,9 @@ async def test_reconcile_settles_a_missed_webhook(shop: Shop) -> None:
 async def test_reconcile_settles_a_backlog_together(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Payments whose webhooks were all missed (an outage) are settled in one batch: one
-    transaction for the backlog, not one per payment."""
+    """Payments whose webhooks were all missed (an outage) are settled a batch at a time
+    (SETTLE_BATCH, here 4): a transaction per batch, not one per payment, and webhooks
+    arriving meanwhile get their turn between batches."""
     batches: list[int] = []
     real = settlement._settle_batch
 
@@ -72,6 +73,7 @@ async def test_reconcile_settles_a_backlog_together(
         return await real(db, claims)
 
     monkeypatch.setattr(settlement, "_settle_batch", counted)
+    monkeypatch.setattr(jobs, "SETTLE_BATCH", 4)
     orders = [
         await place(shop, sku, user=user)
         for user in (ALICE, BOB, 3003)
@@ -81,7 +83,7 @@ async def test_reconcile_settles_a_backlog_together(
         await shop.cp.pay(await invoice_of(shop, order_id), send_webhook=False)
 
     assert await reconcile(shop.ctx) == 6
-    assert batches == [6]
+    assert batches == [4, 2]
     for order_id in orders:
         assert (await shop.order(order_id)).status == OrderStatus.PAID
         assert len(await shop.outbox(order_id, kind="goods")) == 1
@@ -112,6 +114,36 @@ async def test_reconcile_settles_the_rest_when_one_payment_fails(
     monkeypatch.setattr(jobs, "settle_invoice", real)
     assert await reconcile(shop.ctx) == 1
     assert (await shop.order(orders[1])).status == OrderStatus.PAID
+
+
+async def test_expiry_expires_the_unpaid_when_settling_a_paid_one_fails(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Settling the paid overdue orders fails (two different errors): the unpaid ones are
+    expired all the same, the paid ones stay pending for the next round (never expired),
+    the first error is raised for the job's log and the other is logged here."""
+    paid = [await place(shop, "guide", user=user) for user in (ALICE, BOB)]
+    unpaid = await place(shop, "multi", user=3003)
+    for order_id in paid:
+        await shop.cp.pay(await invoice_of(shop, order_id), send_webhook=False)
+    errors = {
+        await invoice_of(shop, paid[0]): ConnectionResetError("the database went away"),
+        await invoice_of(shop, paid[1]): RuntimeError("a template bug"),
+    }
+
+    async def settle(ctx: Any, invoice: Any, *, source: str) -> Any:
+        raise errors[invoice.invoice_id]
+
+    monkeypatch.setattr(jobs, "settle_invoice", settle)
+    shop.clock.advance(901)
+    with pytest.raises((ConnectionResetError, RuntimeError)) as raised:
+        await expire(shop.ctx)
+
+    assert (await shop.order(unpaid)).status == OrderStatus.EXPIRED
+    assert [(await shop.order(o)).status for o in paid] == [OrderStatus.PENDING] * 2
+    (other,) = [e for e in errors.values() if e is not raised.value]
+    logged = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert logged == [other]
 
 
 async def test_expiry_releases_and_tells_the_buyer(shop: Shop) -> None:

@@ -197,3 +197,10 @@ async def test_an_import_stands_when_refreshing_statistics_fails(
     assert stored is not None and stored.id is not None
     assert await storage.stock_counts(db, stored.id) == (2, 0, 0)
     assert "refreshing planner statistics failed" in caplog.text
+
+
+async def test_analyze_wants_its_tables_named(db: storage.Database) -> None:
+    """A bare ANALYZE would walk the whole database: refused."""
+    with pytest.raises(ValueError):
+        await db.analyze()
+    await db.analyze("products", "stock_units")  # SQLite: nothing to do
