@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import hmac
@@ -19,11 +20,13 @@ from sqlalchemy.engine import make_url
 
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
+from bot.jobs import BATCH, fetch_invoices, settle_together
 from bot.shop.checkout import checkout
 from bot.web import build_web_app
 from storage import Database
 from storage.enums import OrderStatus
-from tests.bot.conftest import ADMIN_ID, ALICE, CATALOG, CP_TOKEN, VECTORS, Shop
+from storage.order_queries import pending_orders_with_invoice
+from tests.bot.conftest import ADMIN_ID, ALICE, BOB, CATALOG, CP_TOKEN, VECTORS, Shop
 from tests.conftest import PG_ADMIN_URL, PgServer, pg_dsn
 
 HEADER = "crypto-pay-api-signature"
@@ -177,6 +180,37 @@ async def test_ten_identical_deliveries_settle_once(
     assert settled == 1
     assert len(await shop.outbox(order_id, kind="goods")) == 1
     assert (await shop.order(order_id)).status == OrderStatus.PAID
+
+
+async def test_webhooks_racing_reconciliation_deliver_each_order_once(
+    shop: Shop, client: TestClient[Any, Any]
+) -> None:
+    """PRODUCT.md §5.2: reconciliation has read six orders as pending and paid at Crypto
+    Pay, and settles them while their webhooks arrive. Each order is settled once, by
+    whichever comes first (here, mostly, reconciliation); the other claim is a duplicate;
+    each order gets one goods message."""
+    buyers, skus = (ALICE, BOB, 3003), ("multi", "guide")
+    orders = [await place(shop, sku, user=user) for user in buyers for sku in skus]
+    invoices = [await invoice_of(shop, order_id) for order_id in orders]
+    for invoice_id in invoices:
+        await shop.cp.pay(invoice_id, send_webhook=False)
+    pending = await pending_orders_with_invoice(shop.ctx.db, limit=BATCH)
+    found = await fetch_invoices(shop.ctx, pending)  # reconciliation's read, before settling
+    assert sorted(found) == sorted(invoices)
+
+    deliveries, (reconciled, error) = await asyncio.gather(
+        asyncio.gather(*(shop.cp.deliver_webhook(i) for i in invoices)),
+        settle_together(shop.ctx, list(found.values()), "reconcile"),
+    )
+
+    assert error is None
+    assert [status for (status,) in deliveries] == [200] * 6
+    results = [json.loads(d.response_body)["result"] for d in shop.cp.webhook_deliveries]
+    assert results.count("settled") + reconciled == 6
+    assert results.count("settled") + results.count("duplicate") == 6
+    for order_id in orders:
+        assert (await shop.order(order_id)).status == OrderStatus.PAID
+        assert len(await shop.outbox(order_id, kind="goods")) == 1
 
 
 async def test_database_down_is_503_then_retry_settles(
