@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -56,34 +56,31 @@ async def reconcile(ctx: ShopContext) -> int:
     invoice lifetime (a late payment). A missed webhook costs at most one interval."""
     settled = 0
     failure: Exception | None = None  # the first; raised once every page has been tried
-    after: int | None = None
-    while True:
-        orders = await pending_orders_with_invoice(ctx.db, limit=BATCH, after_id=after)
-        if not orders:
-            break
-        after = orders[-1].id
-        changed, error = await _settle_paid(ctx, orders, "reconcile")
-        settled, failure = settled + changed, failure or error
-        if len(orders) < BATCH:
-            break
-    since = ctx.clock() - timedelta(seconds=2 * ctx.settings.invoice_ttl_seconds)
-    recent = await orders_expired_since(ctx.db, since, limit=BATCH)
-    if recent:
-        changed, error = await _settle_paid(ctx, recent, "reconcile")
+    async for orders in _to_reconcile(ctx):
+        invoices = await fetch_invoices(ctx, orders)
+        paid = [invoice for invoice in invoices.values() if invoice.status == "paid"]
+        changed, error = await settle_together(ctx, paid, "reconcile")
         settled, failure = settled + changed, failure or error
     if failure is not None:
         raise failure
     return settled
 
 
-async def _settle_paid(
-    ctx: ShopContext, orders: list[Order], source: str
-) -> tuple[int, Exception | None]:
-    invoices = await fetch_invoices(ctx, orders)
-    return await settle_together(ctx, [i for i in invoices.values() if i.status == "paid"], source)
-
-
-CHANGED = frozenset({"settled", "late_settled", "needs_refund", "needs_review"})
+async def _to_reconcile(ctx: ShopContext) -> AsyncIterator[list[Order]]:
+    """Pending orders with an invoice, a page at a time; then those expired within the
+    invoice lifetime."""
+    after: int | None = None
+    while True:
+        orders = await pending_orders_with_invoice(ctx.db, limit=BATCH, after_id=after)
+        if orders:
+            yield orders
+        if len(orders) < BATCH:
+            break
+        after = orders[-1].id
+    since = ctx.clock() - timedelta(seconds=2 * ctx.settings.invoice_ttl_seconds)
+    recent = await orders_expired_since(ctx.db, since, limit=BATCH)
+    if recent:
+        yield recent
 
 
 async def settle_together(
@@ -107,7 +104,7 @@ async def settle_together(
         )
         for outcome in outcomes:
             if isinstance(outcome, SettleReport):
-                changed += outcome.outcome in CHANGED
+                changed += outcome.changed
             elif isinstance(outcome, Exception):
                 errors.append(outcome)
             else:
@@ -143,9 +140,8 @@ async def expire(ctx: ShopContext) -> int:
     paid = [i for i in found if i is not None and i.status == "paid"]
     _, failure = await settle_together(ctx, paid, "expiry")
     expired = 0
-    for order in orders:
+    for order, invoice in zip(orders, found, strict=True):
         assert order.id is not None
-        invoice = invoices.get(order.invoice_id or -1)
         if invoice is not None and invoice.status == "paid":
             continue  # settled above
         if invoice is not None and invoice.status == "active":

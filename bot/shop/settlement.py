@@ -22,6 +22,7 @@ log = logging.getLogger("bot.settlement")
 class SettleReport:
     outcome: str  # a SettleOutcome value, or the invoice status when it is not paid
     order_id: int | None = None
+    changed: bool = False  # an order changed (settled, late, to refund or to review)
 
 
 MONEY_QUANTUM = Decimal("0.00000001")  # the scale our money columns keep
@@ -101,7 +102,7 @@ async def settle_invoice(
     elif result.changed:
         log.info("order settled: %s", outcome.value, extra={**extra, "order_id": order_id})
         ctx.outbox_wakeup.set()
-    return SettleReport(outcome.value, order_id)
+    return SettleReport(outcome.value, order_id, result.changed)
 
 
 async def recheck_order(ctx: ShopContext, order: Order, *, source: str) -> str:
