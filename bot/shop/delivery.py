@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import socket
@@ -17,11 +16,12 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile
 
 from bot.context import ShopContext
 from bot.shop.customers import mark_blocked
 from bot.shop.messages import ADMIN, GOODS, admin_notices
+from bot.shop.outgoing import compose
 from bot.texts import texts as t
 from storage.models import OutboxMessage
 from storage.outbox import (
@@ -144,18 +144,16 @@ class OutboxWorker:
 
     async def _send(self, message: OutboxMessage) -> None:
         bot = self.ctx.bot
-        markup = None
-        if message.reply_markup:
-            markup = InlineKeyboardMarkup.model_validate(json.loads(message.reply_markup))
-        if message.document_data is not None:
+        out = await compose(self.ctx, message)
+        if out.document_data is not None:
             await bot.send_document(
                 message.chat_id,
-                BufferedInputFile(message.document_data, message.document_name or "goods.txt"),
-                caption=message.text or None,
-                reply_markup=markup,
+                BufferedInputFile(out.document_data, out.document_name or "goods.txt"),
+                caption=out.text or None,
+                reply_markup=out.reply_markup,
             )
         else:
-            await bot.send_message(message.chat_id, message.text, reply_markup=markup)
+            await bot.send_message(message.chat_id, out.text, reply_markup=out.reply_markup)
 
 
 __all__ = ["ADMIN", "OutboxWorker"]
