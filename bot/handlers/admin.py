@@ -15,11 +15,10 @@ from bot.context import ShopContext
 from bot.handlers.common import alert_text, show
 from bot.shop import admin as views
 from bot.shop.refunds import PendingRefunds, execute_refund, plan_refund, split_refund_args
-from bot.shop.settlement import order_id_from_payload, recheck_order
+from bot.shop.settlement import order_id_from_payload
 from bot.texts import en_admin as ta
 from payments import CryptoPayError
 from storage.enums import OrderStatus
-from storage.orders import get_order
 
 
 class IsAdmin(Filter):
@@ -130,7 +129,7 @@ def build_router(settings: Settings) -> Router:
                 )
             return
         if callback_data.action == AdminAction.RECHECK:
-            note = await recheck(ctx, admin_id, order_id)
+            note = await views.recheck(ctx, admin_id, order_id)
             await query.answer(alert_text(note), show_alert=True)
         else:
             await query.answer()
@@ -216,27 +215,6 @@ def build_router(settings: Settings) -> Router:
         if order_id is None:
             await message.answer(ta.RECHECK_USAGE)
             return
-        await message.answer(await recheck(ctx, message.from_user.id, order_id))
+        await message.answer(await views.recheck(ctx, message.from_user.id, order_id))
 
     return router
-
-
-async def recheck(ctx: ShopContext, admin_id: int, order_id: int) -> str:
-    """Settle from getInvoices now (the same settle path as the webhook); the answer text."""
-    details = await get_order(ctx.db, order_id)
-    if details is None:
-        text, result = ta.order_not_found(order_id), "not found"
-    else:
-        try:
-            invoice_status = await recheck_order(ctx, details.order, source="recheck")
-        except CryptoPayError as error:
-            invoice_status = ""
-            text, result = ta.cryptopay_down(error.name), f"error {error.name}"
-        if invoice_status == "none":
-            text, result = ta.recheck_no_invoice(order_id), "no invoice"
-        elif invoice_status:
-            after = await get_order(ctx.db, order_id)
-            status = after.order.status if after else details.order.status
-            text, result = ta.recheck(order_id, invoice_status, status), f"invoice {invoice_status}"
-    await views.audit(ctx, admin_id, "recheck", str(order_id), result)
-    return text

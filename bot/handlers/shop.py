@@ -11,12 +11,11 @@ from bot.callbacks import CategoryPage, Menu, MenuAction, ProductAction, Product
 from bot.context import ShopContext
 from bot.handlers.common import alert_text, show, show_orders
 from bot.shop.buy_guard import BuyGuard, Claim
-from bot.shop.catalog_view import category_screen, clamp_quantity, product_screen
+from bot.shop.catalog_view import category_screen, product_screen
 from bot.shop.checkout import CheckoutRefusal, checkout
 from bot.shop.customers import remember
 from bot.texts import texts as t
 from storage.enums import OrderStatus
-from storage.listing import get_product, stock_counts
 from storage.order_queries import order_status
 
 REFUSALS = {
@@ -97,22 +96,18 @@ def build_router() -> Router:
 
     @router.callback_query(ProductCard.filter())
     async def product(query: CallbackQuery, callback_data: ProductCard, ctx: ShopContext) -> None:
-        quantity = callback_data.qty
-        note = None
-        if callback_data.action in (ProductAction.INC, ProductAction.DEC):
-            wanted = quantity + (1 if callback_data.action == ProductAction.INC else -1)
-            item = await get_product(ctx.db, callback_data.sku)
-            if item is not None and item.id is not None:
-                available = (
-                    None if item.unlimited else (await stock_counts(ctx.db, item.id)).available
-                )
-                quantity = clamp_quantity(wanted, item, available)
-                if quantity != wanted:
-                    note = t.QTY_MIN if wanted < 1 else t.QTY_LIMIT
-        screen = await product_screen(ctx, callback_data.sku, quantity)
+        wanted = callback_data.qty
+        stepped = callback_data.action in (ProductAction.INC, ProductAction.DEC)
+        if stepped:
+            wanted += 1 if callback_data.action == ProductAction.INC else -1
+        # One read of the product: the card caps the quantity to stock and max_per_order.
+        screen = await product_screen(ctx, callback_data.sku, wanted)
         if screen is None:
             await query.answer(t.PRODUCT_GONE, show_alert=True)
             return
+        note = None
+        if stepped and screen.quantity != wanted:
+            note = t.QTY_MIN if wanted < 1 else t.QTY_LIMIT
         if note is None or callback_data.action == ProductAction.SHOW:
             await show(query, screen)
         await query.answer(note)

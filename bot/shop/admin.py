@@ -12,8 +12,10 @@ from bot.context import ShopContext
 from bot.shop.catalog_view import Screen
 from bot.shop.messages import goods
 from bot.shop.refunds import already_refunding, buyer_text, refund_lines
+from bot.shop.settlement import recheck_order
 from bot.texts import en_admin as ta
 from bot.texts import texts as t
+from payments import CryptoPayError
 from storage.catalog import ProductNotFound, add_codes
 from storage.enums import OrderStatus
 from storage.listing import get_product, stock_counts
@@ -199,3 +201,24 @@ async def upload_codes(ctx: ShopContext, sku: str, data: bytes) -> UploadResult:
         return UploadResult(False, ta.unknown_sku(sku))
     available = (await stock_counts(ctx.db, product.id)).available
     return UploadResult(True, ta.codes_added(sku, added, skipped, available), added, skipped)
+
+
+async def recheck(ctx: ShopContext, admin_id: int, order_id: int) -> str:
+    """Settle from getInvoices now (the same settle path as the webhook); the answer text."""
+    details = await get_order(ctx.db, order_id)
+    if details is None:
+        text, result = ta.order_not_found(order_id), "not found"
+    else:
+        try:
+            invoice_status = await recheck_order(ctx, details.order, source="recheck")
+        except CryptoPayError as error:
+            invoice_status = ""
+            text, result = ta.cryptopay_down(error.name), f"error {error.name}"
+        if invoice_status == "none":
+            text, result = ta.recheck_no_invoice(order_id), "no invoice"
+        elif invoice_status:
+            after = await get_order(ctx.db, order_id)
+            status = after.order.status if after else details.order.status
+            text, result = ta.recheck(order_id, invoice_status, status), f"invoice {invoice_status}"
+    await audit(ctx, admin_id, "recheck", str(order_id), result)
+    return text

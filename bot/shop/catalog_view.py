@@ -28,6 +28,7 @@ class Screen:
     text: str
     markup: InlineKeyboardMarkup
     preview: LinkPreviewOptions | None = None
+    quantity: int | None = None  # a product card's quantity, after capping
 
 
 def _parse_cursor(after: str) -> tuple[str, int | None]:
@@ -108,7 +109,9 @@ def clamp_quantity(quantity: int, product: Product, available: int | None) -> in
 
 
 async def product_screen(ctx: ShopContext, sku: str, quantity: int = 1) -> Screen | None:
-    """The product card; None when the product no longer exists or is inactive."""
+    """The product card for `quantity` units, capped by stock and `max_per_order` (the
+    quantity shown is `Screen.quantity`); None when the product no longer exists or is
+    inactive."""
     product = await get_product(ctx.db, sku)
     if product is None or not product.active or product.id is None:
         return None
@@ -135,4 +138,4 @@ async def product_screen(ctx: ShopContext, sku: str, quantity: int = 1) -> Scree
         preview = LinkPreviewOptions(
             url=product.photo, show_above_text=True, prefer_large_media=True
         )
-    return Screen(text, markup, preview)
+    return Screen(text, markup, preview, quantity)
