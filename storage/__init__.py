@@ -62,6 +62,19 @@ from storage.order_queries import (
     overdue_pending_orders,
     pending_orders_with_invoice,
 )
+from storage.order_states import (
+    ATTENTION_STATES,
+    OPEN,
+    PAID_STATES,
+    REFUNDABLE,
+    RELEASED,
+    SALE_STATES,
+    SETTLEABLE,
+    STATES,
+    WITH_GOODS,
+    IllegalTransition,
+    can,
+)
 from storage.orders import (
     LineSpec,
     OrderDetails,
@@ -113,6 +126,15 @@ from storage.stats import (
 from storage.types import InexactMoney, to_money, utcnow
 
 __all__ = [
+    "ATTENTION_STATES",
+    "OPEN",
+    "PAID_STATES",
+    "REFUNDABLE",
+    "RELEASED",
+    "SALE_STATES",
+    "SETTLEABLE",
+    "STATES",
+    "WITH_GOODS",
     "AuditEntry",
     "Buyer",
     "CatalogData",
@@ -122,6 +144,7 @@ __all__ = [
     "CategoryData",
     "Customer",
     "Database",
+    "IllegalTransition",
     "InexactMoney",
     "LineSpec",
     "Order",
@@ -151,6 +174,7 @@ __all__ = [
     "TooManyOpenOrders",
     "add_codes",
     "attach_invoice",
+    "can",
     "claim_due",
     "count_open_orders",
     "count_products",
