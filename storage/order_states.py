@@ -74,7 +74,7 @@ PAID_STATES = (  # money was received
     S.REFUNDED,
     S.PARTIALLY_REFUNDED,
 )
-REFUNDABLE = tuple(s for s in STATES if s in TRANSITIONS[S.REFUNDED])  # some money left
+REFUNDABLE = tuple(s for s in STATES if s in TRANSITIONS[S.REFUNDED])  # paid, not all back
 SALE_STATES = (S.PAID, S.DELIVERED, S.PARTIALLY_REFUNDED)  # counted as sales
 ATTENTION_STATES = (S.NEEDS_REVIEW, S.NEEDS_REFUND)  # a human must look
 # Goods were sold to it (a refunded order keeps them, unless it was refunded from an
