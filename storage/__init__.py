@@ -58,9 +58,23 @@ from storage.order_queries import (
     count_open_orders,
     list_customer_orders,
     list_orders,
+    order_status,
     orders_expired_since,
     overdue_pending_orders,
     pending_orders_with_invoice,
+)
+from storage.order_states import (
+    ATTENTION_STATES,
+    OPEN,
+    PAID_STATES,
+    REFUNDABLE,
+    RELEASED,
+    SALE_STATES,
+    SETTLEABLE,
+    STATES,
+    WITH_GOODS,
+    IllegalTransition,
+    can,
 )
 from storage.orders import (
     LineSpec,
@@ -113,6 +127,15 @@ from storage.stats import (
 from storage.types import InexactMoney, to_money, utcnow
 
 __all__ = [
+    "ATTENTION_STATES",
+    "OPEN",
+    "PAID_STATES",
+    "REFUNDABLE",
+    "RELEASED",
+    "SALE_STATES",
+    "SETTLEABLE",
+    "STATES",
+    "WITH_GOODS",
     "AuditEntry",
     "Buyer",
     "CatalogData",
@@ -122,6 +145,7 @@ __all__ = [
     "CategoryData",
     "Customer",
     "Database",
+    "IllegalTransition",
     "InexactMoney",
     "LineSpec",
     "Order",
@@ -151,6 +175,7 @@ __all__ = [
     "TooManyOpenOrders",
     "add_codes",
     "attach_invoice",
+    "can",
     "claim_due",
     "count_open_orders",
     "count_products",
@@ -178,6 +203,7 @@ __all__ = [
     "mark_refund_sent",
     "mark_sent",
     "next_due_at",
+    "order_status",
     "orders_by_status",
     "orders_expired_since",
     "orders_needing_attention",

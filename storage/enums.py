@@ -1,4 +1,5 @@
-"""State names, stored in the database as their lower-case values."""
+"""State names, stored in the database as their lower-case values. (Which order state may
+follow which, and the groups of them: storage/order_states.py.)"""
 
 from __future__ import annotations
 
@@ -15,22 +16,6 @@ class OrderStatus(StrEnum):
     NEEDS_REFUND = "needs_refund"  # paid after expiry and no stock left
     REFUNDED = "refunded"
     PARTIALLY_REFUNDED = "partially_refunded"
-
-
-# A payment for an order in one of these states moves it to paid (or needs_refund).
-SETTLEABLE = (OrderStatus.PENDING, OrderStatus.EXPIRED, OrderStatus.CANCELLED)
-# States in which money was received.
-PAID_STATES = (
-    OrderStatus.PAID,
-    OrderStatus.DELIVERED,
-    OrderStatus.NEEDS_REVIEW,
-    OrderStatus.NEEDS_REFUND,
-    OrderStatus.REFUNDED,
-    OrderStatus.PARTIALLY_REFUNDED,
-)
-# States counted as sales in stats.
-SALE_STATES = (OrderStatus.PAID, OrderStatus.DELIVERED, OrderStatus.PARTIALLY_REFUNDED)
-ATTENTION_STATES = (OrderStatus.NEEDS_REVIEW, OrderStatus.NEEDS_REFUND)
 
 
 class StockStatus(StrEnum):

@@ -10,6 +10,7 @@ from sqlmodel import col
 from storage.database import Database
 from storage.enums import OrderStatus
 from storage.models import Customer, Order
+from storage.order_states import RELEASED
 
 
 async def count_open_orders(db: Database, customer_id: int) -> int:
@@ -87,7 +88,7 @@ async def orders_expired_since(db: Database, since: datetime, limit: int = 500) 
         stmt = (
             sa.select(Order)
             .where(
-                col(Order.status).in_([OrderStatus.EXPIRED, OrderStatus.CANCELLED]),
+                col(Order.status).in_(RELEASED),
                 col(Order.expires_at) >= since,
                 col(Order.invoice_id).is_not(None),
             )

@@ -6,19 +6,29 @@ sources this table allows) RETURNING …``. A change the table does not list rai
 `IllegalTransition` before any SQL is sent; a change whose order has meanwhile moved on
 updates nothing and returns None, so of two racing callers exactly one wins.
 
-    pending ──paid──▶ paid ──goods sent──▶ delivered
-       │  ╲                 ╲                 │
-       │   ╲ mismatch        ╲ refund         │ refund
-       │    ▼                 ▼               ▼
-       │  needs_review ──▶ refunded / partially_refunded ◀── needs_refund
-       ├──▶ expired ──┐                                          ▲
-       └──▶ cancelled ┴── paid late ──▶ paid (stock left) ───────┘ (no stock left)
+    pending ─────── payment ───────▶ paid ─── goods sent ───▶ delivered
+       │                              ▲
+       │ deadline passes,             │ late payment, stock left
+       │ or the buyer cancels         │
+       ▼                              │
+    expired / cancelled ──────────────┘
+    expired / cancelled ────── late payment, no stock left ─────▶ needs_refund
+    pending / expired / cancelled ── payment does not match ────▶ needs_review
+
+    refunds, sent by an admin:
+    paid / delivered / partially_refunded ───── a part ─────────▶ partially_refunded
+    paid / delivered / partially_refunded /
+    needs_review / needs_refund ─────────── all, or the rest ───▶ refunded (final)
 
 Decided on purpose:
 - A paid order is never cancelled or expired: money was received, only a refund ends it.
 - `needs_review` (the payment did not match the order) and `needs_refund` (paid after
   expiry, no stock left) may be refunded: sending the money back is what the admin who
   looks at them is there to decide. Neither becomes `paid` by itself.
+- A *partial* refund of those two leaves the order where it is: it was never a sale and
+  no goods went out, so it must not become `partially_refunded` (counted as a sale, its
+  goods shown to the buyer) nor drop off the admins' attention list. Refunding the rest
+  makes it `refunded`.
 - `partially_refunded` may be refunded again, partly or fully; `refunded` is final.
 """
 
@@ -45,17 +55,17 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.EXPIRED: frozenset({S.PENDING}),
     S.CANCELLED: frozenset({S.PENDING}),
     S.DELIVERED: frozenset({S.PAID}),
+    S.PARTIALLY_REFUNDED: frozenset({S.PAID, S.DELIVERED, S.PARTIALLY_REFUNDED}),
     S.REFUNDED: frozenset(
-        {S.PAID, S.DELIVERED, S.PARTIALLY_REFUNDED, S.NEEDS_REVIEW, S.NEEDS_REFUND}
-    ),
-    S.PARTIALLY_REFUNDED: frozenset(
         {S.PAID, S.DELIVERED, S.PARTIALLY_REFUNDED, S.NEEDS_REVIEW, S.NEEDS_REFUND}
     ),
 }
 
 # The groups, defined here and imported everywhere else.
+STATES = tuple(S)  # every state, in the order admins see them listed
 OPEN = (S.PENDING,)  # awaiting payment: its units are reserved
-SETTLEABLE = (S.PENDING, S.EXPIRED, S.CANCELLED)  # a payment for it settles it
+RELEASED = (S.EXPIRED, S.CANCELLED)  # closed unpaid: units back in stock
+SETTLEABLE = OPEN + RELEASED  # a payment for it settles it (a late one too)
 PAID_STATES = (  # money was received
     S.PAID,
     S.DELIVERED,
@@ -64,10 +74,12 @@ PAID_STATES = (  # money was received
     S.REFUNDED,
     S.PARTIALLY_REFUNDED,
 )
-REFUNDABLE = tuple(s for s in PAID_STATES if s in TRANSITIONS[S.REFUNDED])
+REFUNDABLE = tuple(s for s in STATES if s in TRANSITIONS[S.REFUNDED])  # paid, not all back
 SALE_STATES = (S.PAID, S.DELIVERED, S.PARTIALLY_REFUNDED)  # counted as sales
 ATTENTION_STATES = (S.NEEDS_REVIEW, S.NEEDS_REFUND)  # a human must look
-WITH_GOODS = (S.PAID, S.DELIVERED, S.REFUNDED, S.PARTIALLY_REFUNDED)  # goods were sold
+# Goods were sold to it (a refunded order keeps them, unless it was refunded from an
+# attention state: see `Order.attention_reason`).
+WITH_GOODS = (S.PAID, S.DELIVERED, S.PARTIALLY_REFUNDED, S.REFUNDED)
 
 
 class IllegalTransition(ValueError):
@@ -122,7 +134,9 @@ async def transition(
 ) -> Order | None:
     """Move order `order_id` to `to` (with these other column `values`; `updated_at` is
     set) if it is in one of the allowed states; the updated order as a read-only snapshot,
-    or None when it was not (another caller got there first, or it never could)."""
+    or None when it was not (another caller got there first, or there is no such order)."""
+    if "status" in values:
+        raise TypeError("transition: the status is `to`, not one of the other values")
     stmt = transition_stmt(to, from_=from_).values(updated_at=utcnow(), **values)
     row = (await s.execute(stmt, {"p_order_id": order_id})).first()
     return None if row is None else snapshot(Order, row._mapping)

@@ -17,6 +17,7 @@ from storage.customers import Buyer, upsert_customer_in
 from storage.database import Database
 from storage.enums import OrderStatus, StockStatus
 from storage.models import Customer, Order, OrderLine, Product, StockUnit
+from storage.order_states import OPEN, RELEASED, IllegalTransition, transition
 from storage.types import to_money, utcnow
 
 
@@ -319,16 +320,10 @@ async def attach_invoice(
 async def release_order(db: Database, order_id: int, to_status: OrderStatus) -> bool:
     """pending → expired | cancelled, returning the order's still-reserved units to stock.
     False (and nothing changed) when the order was no longer pending."""
-    if to_status not in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
-        raise ValueError(f"release_order: {to_status!r} is not expired or cancelled")
+    if to_status not in RELEASED:
+        raise IllegalTransition(f"release_order: {to_status} is not expired or cancelled")
     async with db.transaction() as s:
-        res = await s.execute(
-            sa.update(Order)
-            .where(col(Order.id) == order_id, col(Order.status) == OrderStatus.PENDING)
-            .values(status=to_status, updated_at=utcnow())
-            .returning(col(Order.id))
-        )
-        if res.first() is None:
+        if await transition(s, order_id, to_status, from_=OPEN) is None:
             return False
         await unreserve(s, order_id)
         return True

@@ -10,13 +10,11 @@ from sqlmodel import col
 
 from storage._sql import locked
 from storage.database import Database
-from storage.enums import PAID_STATES, OrderStatus, RefundStatus
+from storage.enums import OrderStatus, RefundStatus
 from storage.models import Order, Refund
+from storage.order_states import REFUNDABLE, can, transition
 from storage.outbox import OutboxDraft, add_in
 from storage.types import to_money, utcnow
-
-# Order states from which a refund may be made (money received, not fully refunded).
-REFUNDABLE = tuple(s for s in PAID_STATES if s != OrderStatus.REFUNDED)
 
 
 class RefundError(Exception):
@@ -105,7 +103,9 @@ async def mark_refund_sent(
     db: Database, refund_id: int, transfer_id: int, notices: Sequence[OutboxDraft] = ()
 ) -> bool:
     """sending → sent; the order becomes refunded (all paid back) or partially_refunded, and
-    `notices` (the buyer's and the admins' messages) go into the outbox — one transaction."""
+    `notices` (the buyer's and the admins' messages) go into the outbox — one transaction.
+    A partial refund of an order awaiting a human (needs_review, needs_refund) leaves its
+    status as it is: it was never a sale (storage/order_states.py)."""
     now = utcnow()
     async with db.transaction() as s:
         row = (
@@ -127,14 +127,9 @@ async def mark_refund_sent(
             )
         )
         full = Decimal(sent or 0) >= order.paid_amount
-        await s.execute(
-            sa.update(Order)
-            .where(col(Order.id) == order_id, col(Order.status).in_(PAID_STATES))
-            .values(
-                status=OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED,
-                updated_at=now,
-            )
-        )
+        to = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
+        if can(order.status, to):  # the order is locked: this cannot lose a race
+            await transition(s, order_id, to)
         await add_in(s, notices)
         return True
 

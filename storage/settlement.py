@@ -27,8 +27,9 @@ from sqlmodel import col
 
 from storage._sql import dialect_of, locked, snapshot, table_of
 from storage.database import DATABASE_ERRORS, Database
-from storage.enums import SETTLEABLE, OrderStatus, SettleOutcome, StockStatus
+from storage.enums import OrderStatus, SettleOutcome, StockStatus
 from storage.models import Customer, Order, OrderLine, PaymentEvent, Product, StockUnit
+from storage.order_states import SETTLEABLE
 from storage.orders import pick_available, sold_codes, unreserve
 from storage.outbox import OutboxDraft, add_in
 from storage.types import aware_utc, to_money, utcnow

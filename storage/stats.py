@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from storage.database import Database
-from storage.enums import ATTENTION_STATES, SALE_STATES, OrderStatus
+from storage.enums import OrderStatus
 from storage.models import AuditEntry, Order
+from storage.order_states import ATTENTION_STATES, SALE_STATES, STATES
 from storage.types import utcnow
 
 
@@ -35,7 +36,7 @@ async def sales_summary(
 
 async def orders_by_status(db: Database) -> dict[str, int]:
     """Every status (zeros included) → number of orders."""
-    counts = {status.value: 0 for status in OrderStatus}
+    counts = {status.value: 0 for status in STATES}
     async with db.session() as s:
         rows = await s.execute(
             sa.select(col(Order.status), sa.func.count()).group_by(col(Order.status))

@@ -18,7 +18,6 @@ from bot.shop.refunds import PendingRefunds, execute_refund, plan_refund, split_
 from bot.shop.settlement import order_id_from_payload
 from bot.texts import en_admin as ta
 from payments import CryptoPayError
-from storage.enums import OrderStatus
 
 
 class IsAdmin(Filter):
@@ -144,9 +143,7 @@ def build_router(settings: Settings) -> Router:
         if command.args:
             status = views.parse_status(command.args)
             if status is None:
-                await message.answer(
-                    ta.unknown_status(command.args, [s.value for s in OrderStatus])
-                )
+                await message.answer(ta.unknown_status(command.args, views.STATUS_NAMES))
                 return
         await show(message, await views.orders_list_screen(ctx, status, 0))
         await views.audit(ctx, message.from_user.id, "orders.list", command.args or "", "shown")

@@ -15,8 +15,7 @@ from bot.shop.catalog_view import category_screen, product_screen
 from bot.shop.checkout import CheckoutRefusal, checkout
 from bot.shop.customers import remember
 from bot.texts import texts as t
-from storage.enums import OrderStatus
-from storage.order_queries import order_status
+from storage import OPEN, order_status
 
 REFUSALS = {
     CheckoutRefusal.PRODUCT_GONE: t.PRODUCT_GONE,
@@ -124,7 +123,7 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
             # (Checked to be this buyer's: a key left in Redis by another database names
             # another order.)
             status = await order_status(ctx.db, claim, query.from_user.id)
-            if status == OrderStatus.PENDING:
+            if status in OPEN:
                 await query.answer(t.already_placed(claim))
                 return
             claim = Claim.FREE if await guard.retake(key, claim) else Claim.BUSY

@@ -16,13 +16,22 @@ from bot.shop.settlement import recheck_order
 from bot.texts import en_admin as ta
 from bot.texts import texts as t
 from payments import CryptoPayError
-from storage.catalog import ProductNotFound, add_codes
-from storage.enums import OrderStatus
-from storage.listing import get_product, stock_counts
-from storage.order_queries import list_orders
-from storage.orders import get_order
-from storage.refunds import REFUNDABLE, refunds_for_order
-from storage.stats import orders_by_status, orders_needing_attention, sales_summary, write_audit
+from storage import (
+    STATES,
+    OrderStatus,
+    ProductNotFound,
+    add_codes,
+    can,
+    get_order,
+    get_product,
+    list_orders,
+    orders_by_status,
+    orders_needing_attention,
+    refunds_for_order,
+    sales_summary,
+    stock_counts,
+    write_audit,
+)
 
 log = logging.getLogger("bot.admin")
 
@@ -75,18 +84,20 @@ async def order_screen(ctx: ShopContext, order_id: int) -> Screen | None:
         refunds=refund_lines(refunds),
     )
     refundable = (
-        order.status in REFUNDABLE
+        can(order.status, OrderStatus.REFUNDED)
         and order.paid_amount is not None
         and order.paid_amount > already_refunding(refunds)
     )
     return Screen(text, keyboards.admin_order(order_id, refundable=refundable))
 
 
+# What /orders [status] accepts, in the order the table lists them.
+STATUS_NAMES = tuple(s.value for s in STATES)
+
+
 def parse_status(text: str) -> OrderStatus | None:
-    try:
-        return OrderStatus(text.strip().lower())
-    except ValueError:
-        return None
+    name = text.strip().lower()
+    return OrderStatus(name) if name in STATUS_NAMES else None
 
 
 async def orders_list_screen(ctx: ShopContext, status: OrderStatus | None, before: int) -> Screen:

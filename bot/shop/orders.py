@@ -11,10 +11,16 @@ from bot.shop.catalog_view import Screen
 from bot.shop.messages import goods
 from bot.texts import texts as t
 from payments import CryptoPayError
-from storage.customers import get_customer
-from storage.enums import OrderStatus
-from storage.order_queries import list_customer_orders
-from storage.orders import OrderDetails, get_order, release_order
+from storage import (
+    OPEN,
+    WITH_GOODS,
+    OrderDetails,
+    OrderStatus,
+    get_customer,
+    get_order,
+    list_customer_orders,
+    release_order,
+)
 
 log = logging.getLogger("bot.orders")
 
@@ -66,12 +72,10 @@ async def own_order(
 
 def goods_of(details: OrderDetails) -> list[str]:
     """The goods again, once the order was paid (not while pending, expired or in review)."""
-    if details.order.status not in (
-        OrderStatus.PAID,
-        OrderStatus.DELIVERED,
-        OrderStatus.REFUNDED,
-        OrderStatus.PARTIALLY_REFUNDED,
-    ):
+    order = details.order
+    # An attention reason means it went to a human instead of being sold: refunded from
+    # there, it never had goods (an unlimited product's content must not show).
+    if order.status not in WITH_GOODS or order.attention_reason is not None:
         return []
     return goods(details.lines, details.products, details.codes)
 
@@ -98,7 +102,7 @@ def render_order(details: OrderDetails) -> Screen:
         paid_amount=order.paid_amount,
         goods=goods_of(details),
     )
-    pending = order.status == OrderStatus.PENDING
+    pending = order.status in OPEN
     markup = keyboards.order_view(order.id, pay_url=order.bot_invoice_url, pending=pending)
     return Screen(text, markup)
 
@@ -139,7 +143,7 @@ async def check_payment(ctx: ShopContext, user_id: int, order_id: int) -> tuple[
     if details is None:
         return access, ""
     order = details.order
-    if order.status != OrderStatus.PENDING or order.invoice_id is None:
+    if order.status not in OPEN or order.invoice_id is None:
         return access, t.order_status_note(order_id, order.status)
     try:
         invoice_status = await recheck_order(ctx, order, source="check")

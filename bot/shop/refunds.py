@@ -25,22 +25,26 @@ from bot.shop.settlement import order_id_from_payload
 from bot.texts import en_admin as ta
 from bot.texts import texts as t
 from payments import CryptoPayError, MethodDisabledError
-from storage.enums import OrderStatus, RefundStatus
-from storage.models import Refund
-from storage.orders import OrderDetails, get_order
-from storage.outbox import OutboxDraft, enqueue
-from storage.refunds import (
-    REFUNDABLE,
+from storage import (
+    InexactMoney,
+    OrderDetails,
     OrderNotRefundable,
+    OrderStatus,
+    OutboxDraft,
+    Refund,
     RefundExceedsPaid,
+    RefundStatus,
     SpendIdConflict,
+    can,
     create_refund,
+    enqueue,
+    get_order,
     mark_refund_failed,
     mark_refund_sent,
     refunds_for_order,
     sending_refunds,
+    to_money,
 )
-from storage.types import InexactMoney, to_money
 
 log = logging.getLogger("bot.refunds")
 
@@ -115,7 +119,8 @@ async def plan_refund(
     if details is None:
         return None, ta.order_not_found(order_id)
     order = details.order
-    if order.status not in REFUNDABLE or order.paid_amount is None or not order.paid_asset:
+    refundable = can(order.status, OrderStatus.REFUNDED)
+    if not refundable or order.paid_amount is None or not order.paid_asset:
         return None, _not_refundable(order_id, order.status)
     refunds = await refunds_for_order(ctx.db, order_id)
     remaining = order.paid_amount - already_refunding(refunds)

@@ -12,12 +12,15 @@ from aiogram.types import User
 from bot.callbacks import RefundConfirm, RefundDecision
 from bot.jobs import LOCK_KEYS, REFUND_RETRY_SECONDS, Jobs, reconcile
 from bot.shop.checkout import checkout
+from bot.shop.orders import order_screen
 from bot.shop.refunds import retry_sending_refunds
 from bot.texts import texts as t
 from payments import CryptoPayClient
 from storage.enums import OrderStatus, RefundStatus
 from storage.models import AuditEntry, Refund
 from tests.bot.conftest import ADMIN_ID, ALICE, CP_TOKEN, Shop, button_texts, markup_buttons
+
+GUIDE_URL = "https://example.com/guide.pdf"  # the unlimited product's content
 
 
 async def place(shop: Shop, sku: str = "multi", qty: int = 1, user: int = ALICE) -> int:
@@ -312,6 +315,45 @@ async def test_insufficient_balance_is_plain_and_marks_failed(shop: Shop) -> Non
     (refund,) = await refunds(shop, order_id)
     assert refund.status == RefundStatus.FAILED
     assert transfers(shop) == []
+
+
+async def test_an_order_needing_review_can_be_refunded_and_never_shows_goods(shop: Shop) -> None:
+    # The decided edge (storage/order_states.py): refund from needs_review, yes; a partial
+    # one leaves it there; only the rest makes it refunded, and it never was a sale.
+    order_id = await place(shop, "guide")  # unlimited: its content must not leak
+    invoice_id = (await shop.order(order_id)).invoice_id
+    assert invoice_id is not None
+    await shop.cp.pay(invoice_id, send_webhook=False)
+    shop.cp.invoice(invoice_id)["amount"] = "0.01"  # no longer the order's total
+    await reconcile(shop.ctx)
+    order = await shop.order(order_id)
+    assert order.status == OrderStatus.NEEDS_REVIEW and order.paid_amount is not None
+    shop.cp.balances["USDT"] = Decimal("1000")
+
+    await shop.send(f"/order {order_id}", ADMIN_ID)
+    assert "Refund" in button_texts(shop.last_text())
+    _, token = await ask(shop, f"{order_id} 0.5")
+    assert token is not None
+    await confirm(shop, token)
+    assert [Decimal(x["amount"]) for x in transfers(shop)] == [Decimal("0.5")]
+    assert (await shop.order(order_id)).status == OrderStatus.NEEDS_REVIEW
+
+    _, token = await ask(shop, f"{order_id}")
+    assert token is not None
+    await confirm(shop, token)
+    assert sum(Decimal(x["amount"]) for x in transfers(shop)) == order.paid_amount
+    assert (await shop.order(order_id)).status == OrderStatus.REFUNDED
+
+    _, screen = await order_screen(shop.ctx, ALICE, order_id)
+    assert screen is not None and GUIDE_URL not in screen.text
+    # ... whereas a sold guide, refunded too, keeps showing what the buyer got.
+    sold = await paid_order(shop, "guide")
+    _, token = await ask(shop, f"{sold}")
+    assert token is not None
+    await confirm(shop, token)
+    assert (await shop.order(sold)).status == OrderStatus.REFUNDED
+    _, screen = await order_screen(shop.ctx, ALICE, sold)
+    assert screen is not None and GUIDE_URL in screen.text
 
 
 async def test_unpaid_and_unknown_orders_get_a_clear_answer(shop: Shop) -> None:

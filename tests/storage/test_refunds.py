@@ -91,3 +91,27 @@ async def test_refund_notices_are_queued_with_the_sent_mark_only_once(db: storag
     assert await storage.outbox_backlog(db) == backlog + 2
     assert not await storage.mark_refund_sent(db, refund.id, 900, notices)  # already sent
     assert await storage.outbox_backlog(db) == backlog + 2
+
+
+async def test_partial_refund_of_an_order_needing_review_keeps_it_for_a_human(
+    db: storage.Database,
+) -> None:
+    prod = await seed(db, codes=1)
+    order = await order_for(db, prod)
+    short = payment(order, paid_amount=Decimal("5"))
+    result = await storage.mark_needs_review(db, short, "paid 5 of 9.99")
+    oid = result.order.id if result.order else None
+    assert oid is not None
+
+    r1 = await storage.create_refund(db, oid, "USDT", Decimal("2"), "", 42, "nr1")
+    assert r1.id is not None and await storage.mark_refund_sent(db, r1.id, 601)
+    # Never a sale, no goods went out: it stays on the attention list, not partially_refunded.
+    got = await storage.get_order(db, oid)
+    assert got is not None and got.order.status is OrderStatus.NEEDS_REVIEW
+    assert [o.id for o in await storage.orders_needing_attention(db)] == [oid]
+
+    r2 = await storage.create_refund(db, oid, "USDT", Decimal("3"), "", 42, "nr2")
+    assert r2.id is not None and await storage.mark_refund_sent(db, r2.id, 602)
+    got = await storage.get_order(db, oid)
+    assert got is not None and got.order.status is OrderStatus.REFUNDED
+    assert await storage.orders_needing_attention(db) == []
