@@ -97,7 +97,8 @@ class Settings(StoreSettings):
     # Not in the fixed table: knobs a shop owner may want, with sensible defaults.
     max_unpaid_orders: int = Field(3, ge=1, alias="MAX_UNPAID_ORDERS")
     rates_max_age_seconds: int = Field(900, ge=1, alias="RATES_MAX_AGE_SECONDS")
-    cryptopay_rate_limit: float = Field(20.0, gt=0, alias="CRYPTOPAY_RATE_LIMIT")
+    # Unset: no client-side cap (Crypto Pay documents none); a 429 still slows the client down.
+    cryptopay_rate_limit: float | None = Field(None, gt=0, alias="CRYPTOPAY_RATE_LIMIT")
     cryptopay_timeout_seconds: float = Field(10.0, gt=0, alias="CRYPTOPAY_TIMEOUT_SECONDS")
 
     @field_validator("bot_token")
@@ -153,7 +154,7 @@ class Settings(StoreSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "cryptopay_rate_limit", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

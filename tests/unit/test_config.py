@@ -130,3 +130,14 @@ def test_cli_without_tokens_is_one_clear_sentence(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert "BOT_TOKEN" in lines[0] and ".env.example" in lines[0]
+
+
+def test_crypto_pay_rate_limit_is_off_unless_set(monkeypatch):
+    assert load_settings(**TOKENS).cryptopay_rate_limit is None
+    monkeypatch.setenv("CRYPTOPAY_RATE_LIMIT", "")
+    assert load_settings(**TOKENS).cryptopay_rate_limit is None
+    monkeypatch.setenv("CRYPTOPAY_RATE_LIMIT", "5")
+    assert load_settings(**TOKENS).cryptopay_rate_limit == 5.0
+    monkeypatch.setenv("CRYPTOPAY_RATE_LIMIT", "0")
+    with pytest.raises(ConfigError, match="CRYPTOPAY_RATE_LIMIT"):
+        load_settings(**TOKENS)
