@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
+    if isinstance(settings, Settings):
+        for note in settings.warnings():
+            log.warning(note)
     try:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:

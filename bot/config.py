@@ -90,7 +90,8 @@ class Settings(StoreSettings):
     accepted_assets: Annotated[tuple[str, ...], NoDecode] = Field(
         ("USDT", "TON", "BTC"), alias="ACCEPTED_ASSETS"
     )
-    invoice_ttl_seconds: int = Field(900, ge=60, le=2_678_400, alias="INVOICE_TTL_SECONDS")
+    # Crypto Pay's whole expires_in range; under a minute is legal (tests, demos) but warned of.
+    invoice_ttl_seconds: int = Field(900, ge=1, le=2_678_400, alias="INVOICE_TTL_SECONDS")
     reconcile_interval_seconds: int = Field(30, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
     rates_refresh_seconds: int = Field(60, ge=1, alias="RATES_REFRESH_SECONDS")
 
@@ -180,6 +181,16 @@ class Settings(StoreSettings):
             ).hexdigest()
             self.telegram_webhook_secret = SecretStr(digest)
         return self
+
+    def warnings(self) -> list[str]:
+        """Legal but surprising choices, one sentence each, for the log at start-up."""
+        notes = []
+        if self.invoice_ttl_seconds < 60:
+            notes.append(
+                f"INVOICE_TTL_SECONDS={self.invoice_ttl_seconds}: buyers get under a minute to "
+                "pay each invoice (the default is 900)"
+            )
+        return notes
 
     @property
     def cryptopay_base_url(self) -> str:
