@@ -8,9 +8,7 @@ Before each round every customer gets the product card from the bot and taps Buy
 the fake, which records the callback query as Telegram does; the 500 callback_query updates
 are then parsed and fed to ``dp.feed_update`` all at once (``asyncio.gather``) — what polling
 does with a batch, minus the long poll. Each tap's answerCallbackQuery and editMessageText go
-to the fake over HTTP. MAX_UNPAID_ORDERS and CRYPTOPAY_RATE_LIMIT are lifted (the latter is
-Crypto Pay's own limit of calls per second; left at its default the bench would measure the
-token bucket).
+to the fake over HTTP. MAX_UNPAID_ORDERS is lifted.
 Baseline: 500 ``create_invoice`` calls, all at once, through our CryptoPayClient (configured
 as build_context configures it) with the parameters checkout sends. Every measurement gets a
 fresh Crypto Pay fake and a fresh, warmed-up client, so neither side pays for invoices the
@@ -18,7 +16,14 @@ other made. For context, the same kind of taps also go through a Dispatcher whos
 handler only edits the message and answers (aiogram's own share of a tap, Telegram calls
 included). Best of ROUNDS rounds each.
 
-Run from the repository root: ``python bench/checkout.py``.
+Burst: BURST customers tap Buy at once, with the Crypto Pay client as an operator who never
+set CRYPTOPAY_RATE_LIMIT gets it, and the same burst through a client with no limiter of ours
+at all; per-tap latency (tap → the message with the invoice link), p95 of each round, median
+of BURST_ROUNDS rounds each side, the sides alternating. Each side gets a fresh fake and
+client, warmed up, then left idle for a second and a half (so a token bucket, if any, is as
+full as an idle shop's).
+
+Run from the repository root: ``python bench/checkout.py`` (``--burst``: the burst alone).
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -49,8 +55,11 @@ from bot.app import (
     create_dispatcher,
     freeze_startup_heap,
 )
+from bot.config import Settings
 from bot.context import ShopContext
+from bot.metrics import Metrics
 from bot.texts import texts as t
+from payments import CryptoPayClient
 from storage.models import Customer, Order
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
@@ -62,7 +71,12 @@ SKU = "bench-key"
 PRICE = "4.99"
 FIRST_USER = 7_000_000
 TG_TOKEN = "42:BENCH-token_for_the_loopback_telegram"
+BURST = 100
+BURST_ROUNDS = 5  # each side
+BURST_FIRST = 100_000  # burst buyers' user offsets, past every other round's
 _invoice_ranges = itertools.count(10_000_000, 1_000_000)
+
+MakeClient = Callable[[Settings, Metrics, str], CryptoPayClient]
 
 
 async def buy_taps(tg: FakeTelegram, bot: Bot, first: int, n: int) -> list[dict[str, Any]]:
@@ -165,19 +179,44 @@ async def run_bare(ctx: ShopContext, first: int, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
+def as_configured(settings: Settings, metrics: Metrics, base_url: str) -> CryptoPayClient:
+    """The client as build_context makes it (bot.app.create_cryptopay)."""
+    return create_cryptopay(settings, metrics, base_url=base_url)
+
+
+def by_default(settings: Settings, metrics: Metrics, base_url: str) -> CryptoPayClient:
+    """As build_context makes it for an operator who never set CRYPTOPAY_RATE_LIMIT."""
+    default = Settings.model_fields["cryptopay_rate_limit"].default
+    unset = settings.model_copy(update={"cryptopay_rate_limit": default})
+    return create_cryptopay(unset, metrics, base_url=base_url)
+
+
+def without_limiter(settings: Settings, metrics: Metrics, base_url: str) -> CryptoPayClient:
+    """As create_cryptopay makes it, minus any limiter of ours."""
+    return CryptoPayClient(
+        settings.cryptopay_token.get_secret_value(),
+        base_url,
+        timeout=settings.cryptopay_timeout_seconds,
+        rate_limit_per_s=None,
+        observer=metrics.observe_cryptopay,
+    )
+
+
 @contextlib.asynccontextmanager
-async def fresh_cryptopay(ctx: ShopContext) -> AsyncIterator[FakeCryptoPay]:
+async def fresh_cryptopay(
+    ctx: ShopContext, make: MakeClient = as_configured, idle: float = 0.0
+) -> AsyncIterator[FakeCryptoPay]:
     """A new fake (the fake's per-call work grows with the invoices it holds) and a new
-    client made as build_context makes it (bot.app.create_cryptopay), warmed up; ctx uses
-    it meanwhile."""
+    client from `make`, warmed up, then left `idle` seconds; ctx uses it meanwhile."""
     settings, previous = ctx.settings, ctx.cryptopay
     async with FakeCryptoPay(token=CP_TOKEN, network="testnet") as cp:
         # Invoice ids are unique in our database: each fake numbers from its own range.
         cp._next_invoice_id = next(_invoice_ranges)
-        client = create_cryptopay(settings, ctx.metrics, base_url=cp.base_url)
+        client = make(settings, ctx.metrics, cp.base_url)
         ctx.cryptopay = client
         try:
             await run_bare(ctx, -WARMUP, WARMUP)  # opens the connection pool
+            await asyncio.sleep(idle)  # a quiet shop before the burst
             yield cp
         finally:
             ctx.cryptopay = previous
@@ -194,53 +233,29 @@ def check_answers(tg: FakeTelegram, taps: int) -> None:
     assert edits == taps, f"{edits} order messages for {taps} taps"
 
 
-async def main() -> None:
+async def run_throughput(ctx: ShopContext, dp: Dispatcher, tg: FakeTelegram) -> None:
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench_checkout_") as tmp:
-        async with (
-            FakeCryptoPay(token=CP_TOKEN, network="testnet") as cp,
-            FakeTelegram(token=TG_TOKEN, bot_username="bench_shop_bot") as tg,
-        ):
-            settings = bench_settings(
-                f"sqlite+aiosqlite:///{tmp}/shop.db",
-                cp.base_url,
-                BOT_TOKEN=TG_TOKEN,
-                TELEGRAM_API_URL=tg.base_url,
-            )
-            bot = create_bot(settings)
-            ctx = await build_context(settings, bot)  # migrates the empty database
-            try:
-                await seed_product(ctx.db, SKU, WARMUP + ROUNDS * CUSTOMERS, PRICE)
-                dp = create_dispatcher(ctx)
-                freeze_startup_heap()  # as run_bot does before it serves
-                # Warm up: SQLite pages, the engine's pool, aiogram's and aiohttp's caches.
-                await run_checkouts(ctx, dp, tg, 0, WARMUP)
-                print(f"setup and warm-up {time.perf_counter() - t0:.1f}s")
-                ours: list[float] = []
-                bare: list[float] = []
-                floor: list[float] = []
-                for round_no in range(ROUNDS):
-                    first = WARMUP + round_no * CUSTOMERS
-                    async with fresh_cryptopay(ctx) as fake:
-                        per_s, latencies = await run_checkouts(ctx, dp, tg, first, CUSTOMERS)
-                        created = len(fake.calls_of("createInvoice")) - WARMUP
-                        assert created == CUSTOMERS, f"the fake saw {created} createInvoice"
-                    ours.append(per_s)
-                    async with fresh_cryptopay(ctx):
-                        bare.append(await run_bare(ctx, first, CUSTOMERS))
-                    # Users of their own, past every round's buyers (buy_taps adds FIRST_USER).
-                    floor_first = 10 * CUSTOMERS * (round_no + 1)
-                    floor.append(await run_floor(ctx, tg, floor_first, CUSTOMERS))
-                    print(
-                        f"round {round_no + 1}: checkout {ours[-1]:,.0f}/s "
-                        f"(p50 {percentile(latencies, 50) * 1000:.0f} ms, "
-                        f"p99 {percentile(latencies, 99) * 1000:.0f} ms), "
-                        f"bare createInvoice {bare[-1]:,.0f}/s"
-                    )
-                check_answers(tg, WARMUP + 2 * ROUNDS * CUSTOMERS)  # the floor's taps too
-            finally:
-                await ctx.close()
-                await bot.session.close()
+    ours: list[float] = []
+    bare: list[float] = []
+    floor: list[float] = []
+    for round_no in range(ROUNDS):
+        first = WARMUP + round_no * CUSTOMERS
+        async with fresh_cryptopay(ctx) as fake:
+            per_s, latencies = await run_checkouts(ctx, dp, tg, first, CUSTOMERS)
+            created = len(fake.calls_of("createInvoice")) - WARMUP
+            assert created == CUSTOMERS, f"the fake saw {created} createInvoice"
+        ours.append(per_s)
+        async with fresh_cryptopay(ctx):
+            bare.append(await run_bare(ctx, first, CUSTOMERS))
+        # Users of their own, past every round's buyers (buy_taps adds FIRST_USER).
+        floor_first = 10 * CUSTOMERS * (round_no + 1)
+        floor.append(await run_floor(ctx, tg, floor_first, CUSTOMERS))
+        print(
+            f"round {round_no + 1}: checkout {ours[-1]:,.0f}/s "
+            f"(p50 {percentile(latencies, 50) * 1000:.0f} ms, "
+            f"p99 {percentile(latencies, 99) * 1000:.0f} ms), "
+            f"bare createInvoice {bare[-1]:,.0f}/s"
+        )
     best_ours, best_bare, best_floor = max(ours), max(bare), max(floor)
     print(
         f"{ROUNDS} rounds of {CUSTOMERS} concurrent Buy taps on SQLite, each ending as an order "
@@ -260,9 +275,73 @@ async def main() -> None:
     )
 
 
-async def bounded() -> None:
-    await asyncio.wait_for(main(), timeout=300)
+async def run_burst(ctx: ShopContext, dp: Dispatcher, tg: FakeTelegram) -> None:
+    t0 = time.perf_counter()
+    sides: dict[str, MakeClient] = {"default": by_default, "unlimited": without_limiter}
+    p95: dict[str, list[float]] = {name: [] for name in sides}
+    first = BURST_FIRST
+    for round_no in range(BURST_ROUNDS):
+        # Alternate which side goes first, so neither always follows the other.
+        order = list(sides) if round_no % 2 == 0 else list(reversed(sides))
+        for name in order:
+            async with fresh_cryptopay(ctx, sides[name], idle=1.5) as fake:
+                _, latencies = await run_checkouts(ctx, dp, tg, first, BURST)
+                created = len(fake.calls_of("createInvoice")) - WARMUP
+                assert created == BURST, f"the fake saw {created} createInvoice"
+            first += BURST
+            p95[name].append(percentile(latencies, 95) * 1000)
+        print(
+            f"burst round {round_no + 1}: p95 default {p95['default'][-1]:.0f} ms, "
+            f"unlimited {p95['unlimited'][-1]:.0f} ms"
+        )
+    ours, free = statistics.median(p95["default"]), statistics.median(p95["unlimited"])
+    print(
+        f"{BURST_ROUNDS} rounds of {BURST} Buy taps at once per side (CRYPTOPAY_RATE_LIMIT "
+        f"default: {Settings.model_fields['cryptopay_rate_limit'].default}); "
+        f"{time.perf_counter() - t0:.1f}s"
+    )
+    print(
+        f"RESULT checkout_burst p95_ms={ours:.0f} unlimited_p95_ms={free:.0f} "
+        f"ratio={ours / free:.2f}"
+    )
+
+
+async def main(burst_only: bool = False) -> None:
+    t0 = time.perf_counter()
+    sales = WARMUP + 2 * BURST_ROUNDS * BURST + (0 if burst_only else ROUNDS * CUSTOMERS)
+    taps = sales + (0 if burst_only else ROUNDS * CUSTOMERS)  # the floor's taps buy nothing
+    with tempfile.TemporaryDirectory(prefix="bench_checkout_") as tmp:
+        async with (
+            FakeCryptoPay(token=CP_TOKEN, network="testnet") as cp,
+            FakeTelegram(token=TG_TOKEN, bot_username="bench_shop_bot") as tg,
+        ):
+            settings = bench_settings(
+                f"sqlite+aiosqlite:///{tmp}/shop.db",
+                cp.base_url,
+                BOT_TOKEN=TG_TOKEN,
+                TELEGRAM_API_URL=tg.base_url,
+            )
+            bot = create_bot(settings)
+            ctx = await build_context(settings, bot)  # migrates the empty database
+            try:
+                await seed_product(ctx.db, SKU, sales, PRICE)
+                dp = create_dispatcher(ctx)
+                freeze_startup_heap()  # as run_bot does before it serves
+                # Warm up: SQLite pages, the engine's pool, aiogram's and aiohttp's caches.
+                await run_checkouts(ctx, dp, tg, 0, WARMUP)
+                print(f"setup and warm-up {time.perf_counter() - t0:.1f}s")
+                if not burst_only:
+                    await run_throughput(ctx, dp, tg)
+                await run_burst(ctx, dp, tg)
+                check_answers(tg, taps)  # the floor's taps too
+            finally:
+                await ctx.close()
+                await bot.session.close()
+
+
+async def bounded(burst_only: bool) -> None:
+    await asyncio.wait_for(main(burst_only), timeout=420)
 
 
 if __name__ == "__main__":
-    asyncio.run(bounded())
+    asyncio.run(bounded("--burst" in sys.argv[1:]))

@@ -43,13 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
+    if isinstance(settings, Settings):
+        for note in settings.warnings():
+            log.warning(note)
     try:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
         return 0
-    except CliError as error:
-        print(error, file=sys.stderr)
-        return 1
     except Exception as error:
         message = _startup_failure(error)
         if message is None:
@@ -79,24 +79,23 @@ def _startup_failure(error: Exception) -> str | None:
     return None
 
 
-class CliError(Exception):
-    """A failure worded for the operator; printed as it is."""
-
-
 async def _dispatch(args: argparse.Namespace, settings: StoreSettings) -> int:
     command = args.command or "run"
-    if command == "db":
-        from bot.commands import db_upgrade
+    if command in ("db", "catalog"):
+        # Imported per command, like bot.app below: the storage stack takes a while to load,
+        # and a missing variable must be reported before that.
+        from bot import commands
 
-        await db_upgrade(settings)
-        return 0
-    if command == "catalog":
-        from bot.commands import catalog_export, catalog_import
-
-        if args.catalog_command == "import":
-            await catalog_import(settings, args.path)
-        else:
-            await catalog_export(settings, args.path)
+        try:
+            if command == "db":
+                await commands.db_upgrade(settings)
+            elif args.catalog_command == "import":
+                await commands.catalog_import(settings, args.path)
+            else:
+                await commands.catalog_export(settings, args.path)
+        except commands.CliError as error:
+            print(error, file=sys.stderr)
+            return 1
         return 0
     from bot.app import run_bot
 

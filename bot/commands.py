@@ -8,11 +8,14 @@ from pathlib import Path
 
 from bot.catalog_file import CatalogFileError, dump_catalog, load_catalog
 from bot.catalog_sync import export_catalog_file, import_catalog_file
-from bot.cli import CliError
 from bot.config import StoreSettings
 from storage import Database
 
 log = logging.getLogger("bot.commands")
+
+
+class CliError(Exception):
+    """A failure worded for the operator; printed as it is."""
 
 
 async def open_database(settings: StoreSettings, *, migrate: bool | None = None) -> Database:

@@ -90,14 +90,16 @@ class Settings(StoreSettings):
     accepted_assets: Annotated[tuple[str, ...], NoDecode] = Field(
         ("USDT", "TON", "BTC"), alias="ACCEPTED_ASSETS"
     )
-    invoice_ttl_seconds: int = Field(900, ge=60, le=2_678_400, alias="INVOICE_TTL_SECONDS")
+    # Crypto Pay's whole expires_in range; under a minute is legal (tests, demos) but warned of.
+    invoice_ttl_seconds: int = Field(900, ge=1, le=2_678_400, alias="INVOICE_TTL_SECONDS")
     reconcile_interval_seconds: int = Field(30, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
     rates_refresh_seconds: int = Field(60, ge=1, alias="RATES_REFRESH_SECONDS")
 
     # Not in the fixed table: knobs a shop owner may want, with sensible defaults.
     max_unpaid_orders: int = Field(3, ge=1, alias="MAX_UNPAID_ORDERS")
     rates_max_age_seconds: int = Field(900, ge=1, alias="RATES_MAX_AGE_SECONDS")
-    cryptopay_rate_limit: float = Field(20.0, gt=0, alias="CRYPTOPAY_RATE_LIMIT")
+    # Unset: no client-side cap (Crypto Pay documents none); a 429 still slows the client down.
+    cryptopay_rate_limit: float | None = Field(None, gt=0, alias="CRYPTOPAY_RATE_LIMIT")
     cryptopay_timeout_seconds: float = Field(10.0, gt=0, alias="CRYPTOPAY_TIMEOUT_SECONDS")
 
     @field_validator("bot_token")
@@ -153,7 +155,7 @@ class Settings(StoreSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "cryptopay_rate_limit", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -179,6 +181,16 @@ class Settings(StoreSettings):
             ).hexdigest()
             self.telegram_webhook_secret = SecretStr(digest)
         return self
+
+    def warnings(self) -> list[str]:
+        """Legal but surprising choices, one sentence each, for the log at start-up."""
+        notes = []
+        if self.invoice_ttl_seconds < 60:
+            notes.append(
+                f"INVOICE_TTL_SECONDS={self.invoice_ttl_seconds}: buyers get under a minute to "
+                "pay each invoice (the default is 900)"
+            )
+        return notes
 
     @property
     def cryptopay_base_url(self) -> str:

@@ -45,9 +45,6 @@ class ShopContext:
     def bot_url(self) -> str:
         return f"https://t.me/{self.bot_username}" if self.bot_username else "https://t.me"
 
-    def is_admin(self, user_id: int | None) -> bool:
-        return user_id is not None and user_id in self.settings.admin_ids
-
     async def seed_demo_catalog(self) -> None:
         """Import the demo shop into an empty database, so a fresh install has something to sell."""
         from bot.catalog_file import CatalogFileError, load_catalog

@@ -77,7 +77,12 @@ async def _to_reconcile(ctx: ShopContext) -> AsyncIterator[list[Order]]:
         if len(orders) < BATCH:
             break
         after = orders[-1].id
-    since = ctx.clock() - timedelta(seconds=2 * ctx.settings.invoice_ttl_seconds)
+    # Never shorter than the expiry grace, as long again and two rounds: an order expired
+    # without Crypto Pay's word (an outage) or living less than a round is still looked at.
+    s = ctx.settings
+    floor = 2 * EXPIRY_GRACE_SECONDS + 2 * s.reconcile_interval_seconds
+    window = max(2 * s.invoice_ttl_seconds, floor)
+    since = ctx.clock() - timedelta(seconds=window)
     recent = await orders_expired_since(ctx.db, since, limit=BATCH)
     if recent:
         yield recent

@@ -1,5 +1,6 @@
 """The request engine under :class:`payments.CryptoPayClient`: one HTTP attempt, the retry
-loop, the idempotency recovery of money-moving calls, the rate cap and the per-call log line.
+loop, the idempotency recovery of money-moving calls, the shared back-off after a 429, the
+optional rate cap and the per-call log line.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 
 from ._parsing import Parser
 from ._transport import Sender, decode
-from .errors import CryptoPayError, CryptoPayTimeoutError
+from .errors import CryptoPayError, CryptoPayTimeoutError, RateLimitedError
 from .ratelimit import TokenBucket
 from .retry import RetryPolicy
 
@@ -62,6 +63,8 @@ class Engine:
         self._get_sender = get_sender
         self._sleep = sleep
         self.clock = clock
+        # Clock time before which no call of this client is sent (see _hold_off).
+        self._not_before = clock()
 
     def __repr__(self) -> str:
         return f"Engine(base_url={self._base!r})"
@@ -126,9 +129,36 @@ class Engine:
             err.ambiguous = True
             raise err from lookup_err
 
+    def _hold_off(self, err: CryptoPayError) -> None:
+        """A 429 (or a 503 with Retry-After) slows the whole client down, not just the call
+        that got it: the others would only earn more 429s meanwhile."""
+        if err.retry_after is not None:
+            seconds = err.retry_after
+        elif isinstance(err, RateLimitedError):
+            seconds = self.policy.delay(1)
+        else:
+            return
+        self._not_before = max(self._not_before, self.clock() + seconds)
+
+    async def _wait_turn(self, method: str, deadline: float) -> None:
+        # A loop: another 429 may push the time back while we sleep.
+        while (wait := self._not_before - self.clock()) > 0:
+            if self.clock() + wait >= deadline:
+                # Not sent, so not ambiguous; retryable, so a caller knows to come back later.
+                raise RateLimitedError(
+                    429,
+                    "TOO_MANY_REQUESTS",
+                    {"held_back": True},
+                    method,
+                    ambiguous=False,
+                    retry_after=wait,
+                )
+            await self._sleep(wait)
+
     async def _attempt(
         self, method: str, body: bytes, parser: Parser[T], attempt: int, deadline: float
     ) -> T:
+        await self._wait_turn(method, deadline)
         if self._limiter is not None:
             await self._limiter.acquire()
         remaining = deadline - self.clock()
@@ -150,6 +180,8 @@ class Engine:
             if result is None:
                 result = parser.from_result(decode(method, status, retry_after, content), method)
         except CryptoPayError as exc:
+            if status is not None:  # the server's answer, not a transport failure
+                self._hold_off(exc)
             self._finished(method, attempt, started, status, exc)
             raise
         self._finished(method, attempt, started, status, None)

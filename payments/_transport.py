@@ -5,7 +5,7 @@ raises a :class:`CryptoPayError` (never an httpx/aiohttp exception, never one th
 headers, so the token cannot leak through an error message).
 
 * :class:`HttpxSender` speaks httpx: an injected ``httpx.AsyncClient`` (tests use
-  ``httpx.MockTransport``; any httpx transport works, e.g. httpx-aiohttp's).
+  ``httpx.MockTransport``; any httpx transport works, also one over aiohttp).
 * :class:`AiohttpSender` is the default: a bare ``aiohttp.ClientSession`` with a keep-alive
   pool. The bot ships aiohttp already, and httpx's request/response objects cost more per call
   than the whole Crypto Pay round trip on loopback (see ``bench/cryptopay_client.py``).
@@ -47,8 +47,9 @@ def _never_sent(exc: BaseException) -> bool:
     if isinstance(exc, _AIOHTTP_UNSENT) or isinstance(exc, httpx.PoolTimeout):
         return True
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-        # httpx-aiohttp maps every aiohttp.ClientConnectionError (also "server disconnected"
-        # after sending, and read timeouts) to ConnectTimeout/ConnectError: look underneath.
+        # An injected httpx transport over aiohttp (httpx-aiohttp, say) may map every
+        # aiohttp.ClientConnectionError (also "server disconnected" after sending, and read
+        # timeouts) to ConnectTimeout/ConnectError: look underneath.
         cause = exc.__cause__
         if isinstance(cause, aiohttp.ClientError):
             return isinstance(cause, _AIOHTTP_UNSENT)

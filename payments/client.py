@@ -55,6 +55,10 @@ class CryptoPayClient:
     inject one over ``httpx.MockTransport``); it is never closed by us. Otherwise the client
     opens its own over aiohttp on first use and closes it in :meth:`aclose`/``async with``.
     ``observer(method, seconds, error_name_or_None)`` is told about every HTTP attempt (metrics).
+
+    No call waits for another by default. A 429 (or a 503 with ``Retry-After``) holds back
+    every call of the client for the ``Retry-After`` it names; ``rate_limit_per_s`` (and
+    ``rate_limit_burst``) add a token bucket for whoever wants a cap of their own.
     """
 
     def __init__(

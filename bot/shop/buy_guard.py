@@ -38,24 +38,37 @@ class Claim(Enum):
     BUSY = "busy"  # a tap on another replica is placing an order from it right now
 
 
+class _Turn:
+    """One message's lock and how many taps hold it or wait for it."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.taps = 0
+
+
 class BuyGuard:
     """This process's guard (what SharedBuyGuard adds Redis to)."""
 
     def __init__(self, remember: int = 10_000) -> None:
-        self.locks: dict[Key, asyncio.Lock] = {}
+        self.turns: dict[Key, _Turn] = {}
         self.placed: dict[Key, int] = {}
         self.remember = remember
 
     @asynccontextmanager
     async def turn(self, key: Key) -> AsyncIterator[None]:
         """Taps on one message, one at a time (in this process)."""
-        lock = self.locks.setdefault(key, asyncio.Lock())
+        turn = self.turns.get(key)
+        if turn is None:
+            turn = self.turns[key] = _Turn()
+        turn.taps += 1
         try:
-            async with lock:
+            async with turn.lock:
                 yield
         finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self.locks.pop(key, None)
+            turn.taps -= 1
+            # Dropped only when no tap waits for it: a later tap must queue on the same lock.
+            if turn.taps == 0:
+                del self.turns[key]
 
     async def claim(self, key: Key) -> Claim | int:
         """FREE (and this tap may place the order), BUSY, or the id of the order placed

@@ -133,3 +133,46 @@ async def test_a_key_naming_someone_elses_order_does_not_block_a_buyer(
         assert len(await shop.orders()) == 2, [a.text for a in shop.answers_to(tap)]
     finally:
         await guard.redis.aclose()
+
+
+async def test_taps_on_one_message_take_turns_and_leave_nothing_behind() -> None:
+    """A tap arriving while another waits queues behind it (not beside it, on a fresh
+    lock); once every tap is done or cancelled, the guard keeps no lock for the message."""
+    guard = BuyGuard()
+    inside: list[str] = []
+    overlaps: list[list[str]] = []
+    release = {name: asyncio.Event() for name in "abc"}
+
+    async def tap(name: str) -> None:
+        async with guard.turn(KEY):
+            inside.append(name)
+            if len(inside) > 1:
+                overlaps.append(list(inside))
+            await release[name].wait()
+            inside.remove(name)
+
+    a = asyncio.create_task(tap("a"))
+    await asyncio.sleep(0)
+    b = asyncio.create_task(tap("b"))  # waits for a
+    await asyncio.sleep(0)
+    release["a"].set()
+    await a
+    c = asyncio.create_task(tap("c"))  # a is gone, b is waking: c must wait for b
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert inside == ["b"]
+    release["b"].set()
+    release["c"].set()
+    await asyncio.gather(b, c)
+    assert overlaps == []
+    assert guard.turns == {}
+
+    holder = asyncio.create_task(tap("a"))
+    release["a"].clear()
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(tap("b"))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    release["a"].set()
+    await asyncio.gather(holder, waiter, return_exceptions=True)
+    assert guard.turns == {}

@@ -130,3 +130,55 @@ def test_cli_without_tokens_is_one_clear_sentence(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert "BOT_TOKEN" in lines[0] and ".env.example" in lines[0]
+
+
+@pytest.mark.parametrize("ttl", [1, 5, 59, 60, 2_678_400])
+def test_invoice_ttl_takes_crypto_pays_whole_range(monkeypatch, ttl):
+    monkeypatch.setenv("INVOICE_TTL_SECONDS", str(ttl))
+    settings = load_settings(**TOKENS)
+    assert settings.invoice_ttl_seconds == ttl
+    warned = [note for note in settings.warnings() if "INVOICE_TTL_SECONDS" in note]
+    assert len(warned) == (1 if ttl < 60 else 0)
+
+
+@pytest.mark.parametrize("ttl", ["0", "-1", "2678401"])
+def test_invoice_ttl_outside_crypto_pays_range_is_refused(monkeypatch, ttl):
+    monkeypatch.setenv("INVOICE_TTL_SECONDS", ttl)
+    with pytest.raises(ConfigError, match="INVOICE_TTL_SECONDS"):
+        load_settings(**TOKENS)
+
+
+def test_a_short_invoice_ttl_is_warned_of_at_start_up(tmp_path):
+    """`python -m bot` logs the warning, then goes on starting (here: Telegram is unreachable)."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        **TOKENS,
+        "INVOICE_TTL_SECONDS": "5",
+        "TELEGRAM_API_URL": "http://127.0.0.1:1",
+        "AUTO_MIGRATE": "false",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    (warning,) = [line for line in proc.stderr.splitlines() if "INVOICE_TTL_SECONDS" in line]
+    assert "WARNING" in warning and "under a minute" in warning
+    assert "Cannot reach Telegram" in proc.stderr  # it did not stop at the setting
+
+
+def test_crypto_pay_rate_limit_is_off_unless_set(monkeypatch):
+    assert load_settings(**TOKENS).cryptopay_rate_limit is None
+    monkeypatch.setenv("CRYPTOPAY_RATE_LIMIT", "")
+    assert load_settings(**TOKENS).cryptopay_rate_limit is None
+    monkeypatch.setenv("CRYPTOPAY_RATE_LIMIT", "5")
+    assert load_settings(**TOKENS).cryptopay_rate_limit == 5.0
+    monkeypatch.setenv("CRYPTOPAY_RATE_LIMIT", "0")
+    with pytest.raises(ConfigError, match="CRYPTOPAY_RATE_LIMIT"):
+        load_settings(**TOKENS)
