@@ -82,6 +82,7 @@ from storage.outbox import (
     next_due_at,
     outbox_backlog,
     release_claims,
+    renew_claims,
     reschedule,
 )
 from storage.refunds import (
@@ -187,6 +188,7 @@ __all__ = [
     "place_order",
     "refunds_for_order",
     "release_claims",
+    "renew_claims",
     "release_order",
     "reschedule",
     "sales_summary",

@@ -33,7 +33,6 @@ from storage.outbox import (
     release_claims,
     reschedule,
 )
-from storage.settlement import mark_delivered
 
 log = logging.getLogger("bot.outbox")
 
@@ -136,10 +135,9 @@ class OutboxWorker:
             ctx.metrics.outbox_failures.labels(kind="400").inc()
             log.error("Telegram refused the message for good: %s", error.message, extra=extra)
         else:
-            await mark_sent(ctx.db, message.id)
+            goods_of = message.order_id if message.kind == GOODS else None
+            await mark_sent(ctx.db, message.id, deliver_order=goods_of)
             ctx.metrics.outbox_sent.inc()
-            if message.kind == GOODS and message.order_id is not None:
-                await mark_delivered(ctx.db, message.order_id)
             log.info("delivered", extra=extra)
 
     async def _send(self, message: OutboxMessage) -> None:
