@@ -181,7 +181,7 @@ async def renew_claims(
             .values(claimed_until=until)
             .returning(col(OutboxMessage.id))
         )
-        return {row[0] for row in res.all()}
+        return {message_id for (message_id,) in res.all() if message_id is not None}
 
 
 async def _finish(db: Database, message_id: int, **values: object) -> bool:
@@ -198,9 +198,7 @@ async def _finish(db: Database, message_id: int, **values: object) -> bool:
         return res.first() is not None
 
 
-async def mark_sent(
-    db: Database, *message_ids: int, deliver_order: int | None = None
-) -> int:
+async def mark_sent(db: Database, *message_ids: int, deliver_order: int | None = None) -> int:
     """Mark these messages sent (one Telegram message may carry several); returns how many
     were still pending. With `deliver_order`, that order goes paid → delivered in the same
     transaction — and only if a message was marked here, so the order is delivered exactly
@@ -263,9 +261,7 @@ async def next_due_at(db: Database) -> datetime | None:
     return min(candidates) if candidates else None
 
 
-async def release_claims(
-    db: Database, worker_id: str, ids: Collection[int] | None = None
-) -> int:
+async def release_claims(db: Database, worker_id: str, ids: Collection[int] | None = None) -> int:
     """Hand back `worker_id`'s claims (all of them, or these `ids`) unsent: claimable again
     at once. A restarted worker with the same id need not wait for its dead predecessor's
     leases; a worker stopping, or giving up a chat's later messages, frees them now."""

@@ -155,7 +155,7 @@ async def test_renewed_lease_keeps_the_claim_and_a_lapsed_one_is_lost(
 
 
 async def test_release_hands_back_only_the_given_claims(db: storage.Database) -> None:
-    a, b = await _one(db), await _one(db)
+    a, _ = await _one(db), await _one(db)
     now = storage.utcnow()
     assert len(await storage.claim_due(db, "w", now)) == 2
     assert await storage.release_claims(db, "w", [a]) == 1
