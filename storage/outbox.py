@@ -242,14 +242,18 @@ async def outbox_backlog(db: Database) -> int:
         return int(n or 0)
 
 
-async def next_due_at(db: Database) -> datetime | None:
+async def next_due_at(db: Database, now: datetime | None = None) -> datetime | None:
     """When the next pending message becomes claimable (its next attempt, or the end of its
-    current lease); None when nothing is pending."""
+    current lease); None when nothing is pending. A message waiting behind an earlier one of
+    its chat is left out: it becomes claimable when that one's lease or retry time ends (or
+    it is finished, which its worker announces itself)."""
+    now = now or utcnow()
     async with db.session() as s:
         unclaimed = await s.scalar(
             sa.select(sa.func.min(col(OutboxMessage.next_attempt_at))).where(
                 col(OutboxMessage.status) == OutboxStatus.PENDING,
                 col(OutboxMessage.claimed_until).is_(None),
+                ~_chat_waits(now),
             )
         )
         lease_end = await s.scalar(

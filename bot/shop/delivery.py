@@ -120,7 +120,7 @@ class OutboxWorker:
     async def _sleep_until_due(self) -> None:
         timeout = SWEEP_SECONDS
         with contextlib.suppress(Exception):
-            due = await next_due_at(self.ctx.db)
+            due = await next_due_at(self.ctx.db, self.ctx.clock())
             if due is not None:
                 timeout = max(0.05, min(timeout, (due - self.ctx.clock()).total_seconds()))
         await self._wait_for_wakeup(timeout)

@@ -115,6 +115,8 @@ async def test_a_chats_later_message_waits_for_its_earlier_one(db: storage.Datab
     # Chat 5's second message is not claimable while the first is held elsewhere.
     assert [m.id for m in await storage.claim_due(db, "w2", now)] == [other]
     assert await storage.mark_sent(db, other) == 1
+    # Nothing is due until the first one's lease ends (the second waits behind it).
+    assert await storage.next_due_at(db, now) == held.claimed_until
     # Rescheduled (a retry later): still first in line, so the second keeps waiting.
     assert await storage.reschedule(db, first, now + timedelta(seconds=30), "5xx")
     assert await storage.claim_due(db, "w2", now) == []
