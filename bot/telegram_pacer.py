@@ -105,7 +105,11 @@ class TelegramPacer:
                     now = self._clock()
                     if now >= self._next_slot:
                         heapq.heappop(self._queue)
-                        self._next_slot = max(now, self._next_slot) + self._interval
+                        # Slots stay on their grid: a grant a few ms late (the loop was busy)
+                        # does not push every later slot back; lateness beyond one
+                        # interval is not made up (no bursts after a quiet spell).
+                        start = max(now - self._interval, self._next_slot)
+                        self._next_slot = start + self._interval
                         self._wake_first()
                         return
                     timeout = self._next_slot - now

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 
 from aiogram import Bot
@@ -21,9 +20,10 @@ async def granted_at(pacer: TelegramPacer, chat: int, priority: int = 0) -> floa
 async def test_global_pace_spaces_sends_across_chats() -> None:
     pacer = TelegramPacer(50)
     times = sorted(await asyncio.gather(*(granted_at(pacer, chat) for chat in range(1, 21))))
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.018  # 1/50 s, less timer slack
-    assert times[-1] - times[0] >= 19 / 50 - 0.01
+    # Never ahead of the 1/50 s grid (after a quiet spell one extra send may go at once).
+    for n, granted in enumerate(times):
+        assert granted - times[0] >= (n - 1) / 50 - 0.002
+    assert times[-1] - times[0] < 2  # and it does get going
 
 
 async def test_a_chat_has_its_own_pace_private_and_group() -> None:
