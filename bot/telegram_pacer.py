@@ -106,10 +106,10 @@ class TelegramPacer:
                     if now >= self._next_slot:
                         heapq.heappop(self._queue)
                         # Slots stay on their grid: a grant a few ms late (the loop was busy)
-                        # does not push every later slot back; lateness beyond one
-                        # interval is not made up (no bursts after a quiet spell).
-                        start = max(now - self._interval, self._next_slot)
-                        self._next_slot = start + self._interval
+                        # does not push every later slot back. After a quiet spell the grid
+                        # starts again from now (nothing is made up: no burst).
+                        quiet = now - self._next_slot > self._interval
+                        self._next_slot = (now if quiet else self._next_slot) + self._interval
                         self._wake_first()
                         return
                     timeout = self._next_slot - now

@@ -135,8 +135,10 @@ class OutboxWorker:
         lanes = list(self._lanes.values())
         if lanes:
             await asyncio.wait(lanes, timeout=STOP_SECONDS)
+        # Not the ones still in flight: sent again elsewhere, they might arrive twice.
+        queued = [m.id for queue in self._queues.values() for m in queue if m.id is not None]
         try:
-            await release_claims(self.ctx.db, self.worker_id)
+            await release_claims(self.ctx.db, self.worker_id, queued)
         except Exception:
             log.warning("could not hand back outbox claims; their leases will expire")
 

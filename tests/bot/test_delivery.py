@@ -129,3 +129,24 @@ async def test_a_slow_send_keeps_its_lease(shop: Shop, monkeypatch: pytest.Monke
     finally:
         shop.session.latency = 0.0
         await worker.stop()
+
+
+async def test_stopping_finishes_the_send_in_flight_and_hands_back_the_rest(
+    shop: Shop,
+) -> None:
+    first, second = await enqueue(
+        shop.ctx.db, [OutboxDraft(7004, f"m{n}", kind="notice") for n in range(2)]
+    )
+    shop.session.latency = 0.5
+    worker = OutboxWorker(shop.ctx)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not any(shop.session.in_flight.values()):
+        assert time.monotonic() < deadline, "nothing was sent"
+        await asyncio.sleep(0.01)
+    await worker.stop()
+    rows = {r.id: r for r in await shop.outbox()}
+    assert rows[first].status == OutboxStatus.SENT  # not cut off halfway
+    assert rows[second].status == OutboxStatus.PENDING
+    assert rows[second].claimed_by is None  # another replica may send it at once
+    assert [m.text for m in sends(shop)] == ["m0"]
