@@ -41,6 +41,9 @@ class OutboxDraft:
 
 
 _outbox = table_of(OutboxMessage)
+# PostgreSQL: claims take turns (a few milliseconds each). Two claims at once would each
+# see the other's rows as unclaimed and could split one chat's messages between workers.
+CLAIM_LOCK_KEY = 0x5707A10
 # Core, built once: the ORM's bulk-insert bookkeeping cost more than the insert.
 _INSERT = {
     name: insert(_outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -127,6 +130,8 @@ async def claim_due(
     if rank:
         order.append(sa.case(dict(rank), value=col(OutboxMessage.kind), else_=0))
     async with db.transaction() as s:
+        if db.is_postgres:
+            await s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_KEY})
         due = (
             sa.select(col(OutboxMessage.id))
             .where(col(OutboxMessage.status) == OutboxStatus.PENDING)

@@ -64,3 +64,21 @@ async def test_replicas_migrating_together(fresh_url: str) -> None:
         assert versions == [("0002",)]
     finally:
         await db.dispose()
+
+
+async def test_all_revisions_are_applied_in_one_transaction(fresh_url: str) -> None:
+    """Alembic commits after each revision unless told the DDL is transactional: on SQLite a
+    second process could then apply a revision this one had already chosen (and fail on
+    "index already exists") — the race test_replicas_migrating_together shows under load."""
+    from sqlalchemy import event
+
+    from storage.migrate import upgrade_engine
+
+    db = storage.Database(fresh_url)
+    commits: list[int] = []
+    event.listen(db.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    try:
+        await upgrade_engine(db)
+    finally:
+        await db.dispose()
+    assert len(commits) == 1
