@@ -185,15 +185,19 @@ class OutboxWorker:
             except Exception as error:
                 log.warning("could not renew outbox leases (%s)", type(error).__name__)
                 continue
-            for message_id in ids - kept:
-                message = self._held.get(message_id)
-                queue = self._queues.get(message.chat_id) if message else None
-                if message is not None and queue is not None and message in queue:
-                    queue.remove(message)
-                    del self._held[message_id]
-                    log.warning(
-                        "outbox lease lost; another worker has it", extra={"outbox_id": message_id}
-                    )
+            lost = [self._held[i] for i in ids - kept if i in self._held]
+            for chat in {m.chat_id for m in lost}:
+                # Its chat's later messages must not overtake it: hand them back too.
+                queue = self._queues.get(chat)
+                if not queue or not any(m in queue for m in lost):
+                    continue  # being sent right now: its send decides
+                rest = [m.id for m in queue if m.id is not None]
+                queue.clear()
+                for message_id in rest:
+                    self._held.pop(message_id, None)
+                log.warning("outbox lease lost; another worker has it", extra={"chat": chat})
+                with contextlib.suppress(Exception):
+                    await release_claims(self.ctx.db, self.worker_id, rest)
 
     async def _lane(self, chat_id: int) -> None:
         """Send the chat's held messages one at a time, in id order."""

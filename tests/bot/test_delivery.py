@@ -150,3 +150,38 @@ async def test_stopping_finishes_the_send_in_flight_and_hands_back_the_rest(
     assert rows[second].status == OutboxStatus.PENDING
     assert rows[second].claimed_by is None  # another replica may send it at once
     assert [m.text for m in sends(shop)] == ["m0"]
+
+
+async def test_a_lost_lease_hands_back_the_chats_later_messages(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database was out of reach for a whole lease and another worker took a message:
+    this worker must not send that chat's later messages ahead of it."""
+    monkeypatch.setattr(delivery, "LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(delivery, "RENEW_SECONDS", 0.2)
+    ids = await enqueue(shop.ctx.db, [OutboxDraft(7005, f"m{n}", kind="notice") for n in range(3)])
+    shop.session.latency = 2.0
+    worker = OutboxWorker(shop.ctx)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(shop.session.in_flight.values()):  # m0 is on its way
+            assert time.monotonic() < deadline, "nothing was sent"
+            await asyncio.sleep(0.01)
+        async with shop.ctx.db.transaction() as s:
+            await s.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id == ids[1])  # type: ignore[arg-type]
+                .values(claimed_by="other")
+            )
+        # Noticed at the next renewal: m2 is handed back while the worker runs on.
+        while (await shop.rows(OutboxMessage, OutboxMessage.id == ids[2]))[0].claimed_by:
+            assert time.monotonic() < deadline, "m2 was kept"
+            await asyncio.sleep(0.02)
+        assert "outbox lease lost" in caplog.text
+    finally:
+        await worker.stop()  # m0's send finishes first
+    rows = {r.id: r for r in await shop.outbox()}
+    assert [m.text for m in sends(shop)] == ["m0"]
+    assert rows[ids[2]].status == OutboxStatus.PENDING and rows[ids[2]].claimed_by is None
+    assert rows[ids[1]].claimed_by == "other"
