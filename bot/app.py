@@ -30,6 +30,7 @@ from bot.metrics import Metrics, TelegramMetrics
 from bot.middlewares import InFlightMiddleware, install_error_handler
 from bot.shop.buy_guard import buy_guard
 from bot.shop.refunds import pending_refunds
+from bot.telegram_pacer import FloodControlObserver, TelegramPacer
 from bot.telegram_retry import RetryMiddleware
 from bot.web import build_web_app
 from payments import CryptoPayClient, CryptoPayError, ExchangeRateCache, UnauthorizedError
@@ -121,6 +122,7 @@ async def build_context(settings: Settings, bot: Bot) -> ShopContext:
         rates=rates,
         bot=bot,
         bot_username=me.username or "",
+        pacer=TelegramPacer(settings.telegram_rate_limit),
     )
 
 
@@ -159,6 +161,8 @@ async def run_bot(settings: Settings) -> int:
         await bot.session.close()
         raise
     bot.session.middleware(TelegramMetrics(ctx.metrics))
+    # Inside RetryMiddleware, so it sees every 429, also those retried there.
+    bot.session.middleware(FloodControlObserver(ctx.pacer))
     await ctx.seed_demo_catalog()
     dp = create_dispatcher(ctx)
     jobs = Jobs(ctx)

@@ -94,6 +94,7 @@ class Settings(StoreSettings):
     invoice_ttl_seconds: int = Field(900, ge=1, le=2_678_400, alias="INVOICE_TTL_SECONDS")
     reconcile_interval_seconds: int = Field(30, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
     rates_refresh_seconds: int = Field(60, ge=1, alias="RATES_REFRESH_SECONDS")
+    telegram_rate_limit: float = Field(30.0, gt=0, alias="TELEGRAM_RATE_LIMIT")
 
     # Not in the fixed table: knobs a shop owner may want, with sensible defaults.
     max_unpaid_orders: int = Field(3, ge=1, alias="MAX_UNPAID_ORDERS")

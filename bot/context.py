@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.telegram_pacer import TelegramPacer
 from payments import CryptoPayClient, ExchangeRateCache
 from storage import Database
 
@@ -40,6 +41,8 @@ class ShopContext:
     redis: Redis | None = None
     # Set after a settle commits, so the outbox worker sends at once instead of at its next sweep.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Telegram's send limits, shared by every queued sender (the outbox, broadcasts).
+    pacer: TelegramPacer = field(default_factory=TelegramPacer)
 
     @property
     def bot_url(self) -> str:

@@ -96,6 +96,7 @@ from storage.outbox import (
     next_due_at,
     outbox_backlog,
     release_claims,
+    renew_claims,
     reschedule,
 )
 from storage.refunds import (
@@ -214,6 +215,7 @@ __all__ = [
     "refunds_for_order",
     "release_claims",
     "release_order",
+    "renew_claims",
     "reschedule",
     "sales_summary",
     "sending_refunds",

@@ -171,7 +171,11 @@ class PaymentEvent(Base, table=True):
 
 class OutboxMessage(Base, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "status", "next_attempt_at", "id"),
+        # A chat's earlier pending messages, asked for every claim (chat order).
+        sa.Index("ix_outbox_chat", "chat_id", "status", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_type=sa.BigInteger())

@@ -1,24 +1,29 @@
 """Outbox: messages to send, written in the same transaction as the change they announce.
 
-Workers claim due messages with a lease; a claim that is not finished (sent, rescheduled or
-failed) before the lease ends is claimable again, so a crashed worker loses nothing.
+Workers claim due messages with a short lease and renew it while they hold them; a claim
+that is neither finished (sent, rescheduled or failed) nor renewed before its lease ends is
+claimable again, so a crashed worker delays its messages by one lease and loses nothing.
+A chat's messages are claimed in id order: one whose chat has an earlier message still
+held elsewhere (or waiting for its retry) is not claimable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage._sql import dialect_of, locked, table_of
 from storage.database import Database
-from storage.enums import OutboxStatus
+from storage.enums import OrderStatus, OutboxStatus
 from storage.models import OutboxMessage
+from storage.order_states import transition
 from storage.types import utcnow
 
 
@@ -36,6 +41,9 @@ class OutboxDraft:
 
 
 _outbox = table_of(OutboxMessage)
+# PostgreSQL: claims take turns (a few milliseconds each). Two claims at once would each
+# see the other's rows as unclaimed and could split one chat's messages between workers.
+CLAIM_LOCK_KEY = 0x5707A10
 # Core, built once: the ORM's bulk-insert bookkeeping cost more than the insert.
 _INSERT = {
     name: insert(_outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -85,25 +93,51 @@ async def enqueue(db: Database, drafts: Sequence[OutboxDraft]) -> list[int]:
         return await enqueue_in(s, drafts)
 
 
+def _free(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now
+    )
+
+
+def _chat_waits(now: datetime) -> sa.Exists:
+    """An earlier pending message of the same chat is held (a live lease) or waits for its
+    next attempt: later messages of that chat must wait for it."""
+    earlier = aliased(OutboxMessage)
+    return sa.exists().where(
+        col(earlier.chat_id) == col(OutboxMessage.chat_id),
+        col(earlier.status) == OutboxStatus.PENDING,
+        col(earlier.id) < col(OutboxMessage.id),
+        sa.or_(col(earlier.next_attempt_at) > now, col(earlier.claimed_until) > now),
+    )
+
+
 async def claim_due(
     db: Database,
     worker_id: str,
     now: datetime | None = None,
     limit: int = 20,
-    lease_seconds: float = 60,
+    lease_seconds: float = 10,
+    *,
+    rank: Mapping[str, int] | None = None,
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due messages for `worker_id` until now + lease; `attempts` is
-    incremented. No two workers hold the same message at once."""
+    incremented. No two workers hold the same message at once, and a message is not
+    claimed while an earlier one of its chat is held or waiting. `rank` orders the claim
+    by kind (lower first, unlisted kinds 0), then by due time and id; the result is in
+    id order."""
     now = now or utcnow()
-    free = sa.or_(
-        col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now
-    )
+    order: list[sa.ColumnElement[object]] = []
+    if rank:
+        order.append(sa.case(dict(rank), value=col(OutboxMessage.kind), else_=0))
     async with db.transaction() as s:
+        if db.is_postgres:
+            await s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_KEY})
         due = (
             sa.select(col(OutboxMessage.id))
             .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
-            .where(col(OutboxMessage.next_attempt_at) <= now, free)
-            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            .where(col(OutboxMessage.next_attempt_at) <= now, _free(now))
+            .where(~_chat_waits(now))
+            .order_by(*order, col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             .limit(limit)
         )
         # Two statements, not `id IN (subquery LIMIT n)`: PostgreSQL may evaluate such a
@@ -114,7 +148,7 @@ async def claim_due(
         stmt = (
             sa.update(OutboxMessage)
             .where(col(OutboxMessage.id).in_(ids))
-            .where(col(OutboxMessage.status) == OutboxStatus.PENDING, free)
+            .where(col(OutboxMessage.status) == OutboxStatus.PENDING, _free(now))
             .values(
                 claimed_by=worker_id,
                 claimed_until=now + timedelta(seconds=lease_seconds),
@@ -130,8 +164,29 @@ async def claim_due(
                 )
             ).all()
         )
-    claimed.sort(key=lambda m: (m.next_attempt_at, m.id or 0))
+    claimed.sort(key=lambda m: m.id or 0)
     return claimed
+
+
+async def renew_claims(
+    db: Database, worker_id: str, ids: Collection[int], until: datetime
+) -> set[int]:
+    """Extend `worker_id`'s leases on these messages to `until`; returns the ids it still
+    holds (a message finished, or taken over after a lapsed lease, is left out)."""
+    if not ids:
+        return set()
+    async with db.transaction() as s:
+        res = await s.execute(
+            sa.update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id).in_(list(ids)),
+                col(OutboxMessage.claimed_by) == worker_id,
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+            )
+            .values(claimed_until=until)
+            .returning(col(OutboxMessage.id))
+        )
+        return {message_id for (message_id,) in res.all() if message_id is not None}
 
 
 async def _finish(db: Database, message_id: int, **values: object) -> bool:
@@ -148,8 +203,26 @@ async def _finish(db: Database, message_id: int, **values: object) -> bool:
         return res.first() is not None
 
 
-async def mark_sent(db: Database, message_id: int) -> bool:
-    return await _finish(db, message_id, status=OutboxStatus.SENT, sent_at=utcnow())
+async def mark_sent(db: Database, *message_ids: int, deliver_order: int | None = None) -> int:
+    """Mark these messages sent (one Telegram message may carry several); returns how many
+    were still pending. With `deliver_order`, that order goes paid → delivered in the same
+    transaction — and only if a message was marked here, so the order is delivered exactly
+    when its goods message is recorded as sent."""
+    now = utcnow()
+    async with db.transaction() as s:
+        res = await s.execute(
+            sa.update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id).in_(message_ids),
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+            )
+            .values(claimed_until=None, claimed_by=None, status=OutboxStatus.SENT, sent_at=now)
+            .returning(col(OutboxMessage.id))
+        )
+        marked = len(res.all())
+        if marked and deliver_order is not None:
+            await transition(s, deliver_order, OrderStatus.DELIVERED, delivered_at=now)
+        return marked
 
 
 async def reschedule(db: Database, message_id: int, next_attempt_at: datetime, error: str) -> bool:
@@ -174,14 +247,18 @@ async def outbox_backlog(db: Database) -> int:
         return int(n or 0)
 
 
-async def next_due_at(db: Database) -> datetime | None:
+async def next_due_at(db: Database, now: datetime | None = None) -> datetime | None:
     """When the next pending message becomes claimable (its next attempt, or the end of its
-    current lease); None when nothing is pending."""
+    current lease); None when nothing is pending. A message waiting behind an earlier one of
+    its chat is left out: it becomes claimable when that one's lease or retry time ends (or
+    it is finished, which its worker announces itself)."""
+    now = now or utcnow()
     async with db.session() as s:
         unclaimed = await s.scalar(
             sa.select(sa.func.min(col(OutboxMessage.next_attempt_at))).where(
                 col(OutboxMessage.status) == OutboxStatus.PENDING,
                 col(OutboxMessage.claimed_until).is_(None),
+                ~_chat_waits(now),
             )
         )
         lease_end = await s.scalar(
@@ -193,16 +270,22 @@ async def next_due_at(db: Database) -> datetime | None:
     return min(candidates) if candidates else None
 
 
-async def release_claims(db: Database, worker_id: str) -> int:
-    """Hand back every claim `worker_id` still holds — a restarted worker with the same id
-    need not wait for its dead predecessor's leases to run out."""
+async def release_claims(db: Database, worker_id: str, ids: Collection[int] | None = None) -> int:
+    """Hand back `worker_id`'s claims (all of them, or these `ids`) unsent: claimable again
+    at once. A restarted worker with the same id need not wait for its dead predecessor's
+    leases; a worker stopping, or giving up a chat's later messages, frees them now."""
+    where = [
+        col(OutboxMessage.claimed_by) == worker_id,
+        col(OutboxMessage.status) == OutboxStatus.PENDING,
+    ]
+    if ids is not None:
+        if not ids:
+            return 0
+        where.append(col(OutboxMessage.id).in_(list(ids)))
     async with db.transaction() as s:
         res = await s.execute(
             sa.update(OutboxMessage)
-            .where(
-                col(OutboxMessage.claimed_by) == worker_id,
-                col(OutboxMessage.status) == OutboxStatus.PENDING,
-            )
+            .where(*where)
             .values(claimed_until=None, claimed_by=None)
             .returning(col(OutboxMessage.id))
         )

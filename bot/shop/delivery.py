@@ -1,4 +1,13 @@
-"""The outbox worker: sends what settlements (and others) queued, until Telegram accepts it."""
+"""The outbox worker: sends what settlements (and others) queued, until Telegram accepts it.
+
+It sends concurrently at Telegram's pace (`ctx.pacer`): one lane per chat, so a chat gets
+its messages one at a time and in id order, while different chats go side by side. Goods go
+before admin notices (claimed first, and first in the pacer's queue). The notices queued
+for one admin while their chat waits for its turn go out as one message.
+
+Claims are short leases, renewed while held: a replica that dies delays what it held by one
+lease (LEASE_SECONDS), and the others take it over.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,7 @@ import contextlib
 import logging
 import random
 import socket
+from collections import deque
 from datetime import timedelta
 
 from aiogram.exceptions import (
@@ -21,7 +31,7 @@ from aiogram.types import BufferedInputFile
 from bot.context import ShopContext
 from bot.shop.customers import mark_blocked
 from bot.shop.messages import ADMIN, GOODS, admin_notices
-from bot.shop.outgoing import compose
+from bot.shop.outgoing import Outgoing, compose
 from bot.texts import texts as t
 from storage.models import OutboxMessage
 from storage.outbox import (
@@ -31,16 +41,23 @@ from storage.outbox import (
     mark_sent,
     next_due_at,
     release_claims,
+    renew_claims,
     reschedule,
 )
-from storage.settlement import mark_delivered
 
 log = logging.getLogger("bot.outbox")
 
 SWEEP_SECONDS = 5.0
-LEASE_SECONDS = 60.0
+LEASE_SECONDS = 8.0
+RENEW_SECONDS = 2.0  # a lease survives three missed renewals
+MAX_HELD = 64  # claimed and not yet finished, at most (all of them are renewed)
+CLAIM_AT_LEAST = 16  # while this many are held, a claim waits until room frees up
 BATCH = 20
 MAX_BACKOFF = 600.0
+MAX_TEXT = 4096  # Telegram's limit for one message's text
+STOP_SECONDS = 4.0
+# Lower goes first: claims and the pacer's queue put admin notices after everything else.
+RANK = {ADMIN: 1}
 
 
 def backoff(attempts: int) -> float:
@@ -55,6 +72,10 @@ class OutboxWorker:
         self.worker_id = f"{socket.gethostname()}:{ctx.settings.port}"[:64]
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._held: dict[int, OutboxMessage] = {}  # claimed, not finished
+        self._queues: dict[int, deque[OutboxMessage]] = {}  # chat → its held messages
+        self._lanes: dict[int, asyncio.Task[None]] = {}  # chat → the task sending to it
+        self._sending: set[int] = set()  # chats with a Telegram call in flight
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox")
@@ -64,7 +85,7 @@ class OutboxWorker:
         self.ctx.outbox_wakeup.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._task, timeout=5)
+                await asyncio.wait_for(self._task, timeout=STOP_SECONDS + 1)
 
     async def _run(self) -> None:
         try:
@@ -73,87 +94,252 @@ class OutboxWorker:
                 log.info("took back %d message(s) claimed before a restart", released)
         except Exception:
             log.exception("could not release old outbox claims; their leases will expire")
-        while not self._stopping.is_set():
-            self.ctx.outbox_wakeup.clear()
-            try:
-                sent = await self.drain_once()
-            except Exception:
-                log.exception("outbox sweep failed; retrying shortly")
-                sent = 0
-            if sent:
-                continue
-            await self._sleep_until_due()
+        renewer = asyncio.create_task(self._keep_leases(), name="outbox-leases")
+        try:
+            while not self._stopping.is_set():
+                self.ctx.outbox_wakeup.clear()
+                room = MAX_HELD - len(self._held)
+                if self._held and room < CLAIM_AT_LEAST:
+                    await self._wait_for_wakeup(SWEEP_SECONDS)  # a lane finishing wakes us
+                    continue
+                try:
+                    claimed = await self._claim(room)
+                except Exception:
+                    log.exception("outbox sweep failed; retrying shortly")
+                    claimed = 0
+                if not claimed:
+                    await self._sleep_until_due()
+        finally:
+            renewer.cancel()
+            await self._wind_down()
+
+    async def _wait_for_wakeup(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ctx.outbox_wakeup.wait(), timeout)
 
     async def _sleep_until_due(self) -> None:
         timeout = SWEEP_SECONDS
         with contextlib.suppress(Exception):
-            due = await next_due_at(self.ctx.db)
+            due = await next_due_at(self.ctx.db, self.ctx.clock())
             if due is not None:
                 timeout = max(0.05, min(timeout, (due - self.ctx.clock()).total_seconds()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.ctx.outbox_wakeup.wait(), timeout)
+        await self._wait_for_wakeup(timeout)
+
+    async def _wind_down(self) -> None:
+        """Stopping: sends in flight finish (a cut-off send might reach the chat and then be
+        sent again), the lanes waiting for their turn stop, and every unsent claim is handed
+        back so another replica sends it at once."""
+        for chat, lane in list(self._lanes.items()):
+            if chat not in self._sending:
+                lane.cancel()
+        lanes = list(self._lanes.values())
+        if lanes:
+            await asyncio.wait(lanes, timeout=STOP_SECONDS)
+        # Not the ones still in flight: sent again elsewhere, they might arrive twice.
+        queued = [m.id for queue in self._queues.values() for m in queue if m.id is not None]
+        try:
+            await release_claims(self.ctx.db, self.worker_id, queued)
+        except Exception:
+            log.warning("could not hand back outbox claims; their leases will expire")
 
     async def drain_once(self) -> int:
-        """Claim and send one batch; returns how many were claimed."""
+        """Claim one batch and send it, waiting until every lane is done; returns how many
+        were claimed."""
+        claimed = await self._claim(BATCH)
+        while self._lanes:
+            await asyncio.wait(list(self._lanes.values()))
+        return claimed
+
+    async def _claim(self, limit: int) -> int:
         claimed = await claim_due(
-            self.ctx.db, self.worker_id, self.ctx.clock(), limit=BATCH, lease_seconds=LEASE_SECONDS
+            self.ctx.db,
+            self.worker_id,
+            self.ctx.clock(),
+            limit=limit,
+            lease_seconds=LEASE_SECONDS,
+            rank=RANK,
         )
-        for message in claimed:
-            await self.deliver(message)
+        for message in claimed:  # in id order: each chat's queue stays in id order
+            assert message.id is not None
+            self._held[message.id] = message
+            self._queues.setdefault(message.chat_id, deque()).append(message)
+        for chat in dict.fromkeys(m.chat_id for m in claimed):  # lanes start in id order
+            if chat not in self._lanes:
+                self._lanes[chat] = asyncio.create_task(self._lane(chat), name=f"outbox:{chat}")
         return len(claimed)
 
-    async def deliver(self, message: OutboxMessage) -> None:
-        assert message.id is not None
-        ctx = self.ctx
-        extra = {"outbox_id": message.id, "order_id": message.order_id, "kind": message.kind}
+    async def _keep_leases(self) -> None:
+        """Renew the leases of everything held, every RENEW_SECONDS; a message whose lease
+        was lost meanwhile (the database was out of reach for a whole lease, and another
+        replica took it) is dropped here unless it is being sent."""
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            ids = set(self._held)
+            if not ids:
+                continue
+            until = self.ctx.clock() + timedelta(seconds=LEASE_SECONDS)
+            try:
+                kept = await asyncio.wait_for(
+                    renew_claims(self.ctx.db, self.worker_id, ids, until), RENEW_SECONDS
+                )
+            except Exception as error:
+                log.warning("could not renew outbox leases (%s)", type(error).__name__)
+                continue
+            lost = [self._held[i] for i in ids - kept if i in self._held]
+            for chat in {m.chat_id for m in lost}:
+                # Its chat's later messages must not overtake it: hand them back too.
+                queue = self._queues.get(chat)
+                if not queue or not any(m in queue for m in lost):
+                    continue  # being sent right now: its send decides
+                rest = [m.id for m in queue if m.id is not None]
+                queue.clear()
+                for message_id in rest:
+                    self._held.pop(message_id, None)
+                log.warning("outbox lease lost; another worker has it", extra={"chat": chat})
+                with contextlib.suppress(Exception):
+                    await release_claims(self.ctx.db, self.worker_id, rest)
+
+    async def _lane(self, chat_id: int) -> None:
+        """Send the chat's held messages one at a time, in id order."""
+        queue = self._queues[chat_id]
         try:
-            await self._send(message)
+            while queue and not self._stopping.is_set():
+                priority = RANK.get(queue[0].kind, 0)
+                await self.ctx.pacer.turn(chat_id, priority=priority)
+                if not queue:  # its lease was lost while it waited
+                    break
+                self._sending.add(chat_id)
+                try:
+                    sent = await self._send_next(queue)
+                finally:
+                    self._sending.discard(chat_id)
+                if not sent and queue:
+                    # It will be retried later: the chat's later messages wait behind it.
+                    rest = [m.id for m in queue if m.id is not None]
+                    queue.clear()
+                    for message_id in rest:
+                        self._held.pop(message_id, None)
+                    await release_claims(self.ctx.db, self.worker_id, rest)
+        except Exception:
+            # (the database, most likely) Its messages come back when their leases end.
+            log.exception("outbox lane failed")
+            for message in queue:
+                self._held.pop(message.id or 0, None)
+            queue.clear()
+        finally:
+            del self._lanes[chat_id]
+            if not queue:
+                del self._queues[chat_id]
+            self.ctx.outbox_wakeup.set()
+
+    async def _send_next(self, queue: deque[OutboxMessage]) -> bool:
+        """Send the head of the queue (with the admin notices right behind it, as one
+        message); False when it is to be retried later."""
+        batch = [queue.popleft()]
+        try:
+            try:
+                out = await compose(self.ctx, batch[0])
+                if batch[0].kind == ADMIN:
+                    out = await self._coalesce(queue, batch, out)
+            except Exception as error:
+                # A message that cannot be made (yet) is retried later, like a 5xx.
+                log.exception(
+                    "could not compose an outbox message", extra={"outbox_id": batch[0].id}
+                )
+                when = self.ctx.clock() + timedelta(seconds=backoff(batch[0].attempts))
+                for message in batch:
+                    await reschedule(self.ctx.db, message.id or 0, when, type(error).__name__)
+                return False
+            return await self.deliver(batch, out)
+        finally:
+            for message in batch:
+                self._held.pop(message.id or 0, None)
+
+    async def _coalesce(
+        self, queue: deque[OutboxMessage], batch: list[OutboxMessage], out: Outgoing
+    ) -> Outgoing:
+        """Join the admin notices waiting behind `batch[0]` into its text, up to Telegram's
+        length limit (what does not fit goes next time)."""
+        if _has_extras(out):
+            return out
+        text = out.text
+        while queue and queue[0].kind == ADMIN:
+            more = await compose(self.ctx, queue[0])
+            joined = f"{text}\n\n{more.text}"
+            if _has_extras(more) or len(joined) > MAX_TEXT:
+                break
+            batch.append(queue.popleft())
+            text = joined
+        return Outgoing(text)
+
+    async def deliver(self, batch: list[OutboxMessage], out: Outgoing) -> bool:
+        """Send one Telegram message carrying `batch` and record the outcome; True when it
+        was sent or given up for good, False when it is to be retried later."""
+        ctx = self.ctx
+        head = batch[0]
+        ids = [m.id for m in batch if m.id is not None]
+        extra: dict[str, object] = {
+            "outbox_id": ids[0] if len(ids) == 1 else ids,
+            "order_id": head.order_id,
+            "kind": head.kind,
+        }
+        try:
+            await self._send(head.chat_id, out)
         except TelegramRetryAfter as error:
+            ctx.pacer.flood_control(error.retry_after, head.chat_id)
             when = ctx.clock() + timedelta(seconds=error.retry_after)
-            await reschedule(ctx.db, message.id, when, f"429 retry_after={error.retry_after}")
+            for message_id in ids:
+                await reschedule(ctx.db, message_id, when, f"429 retry_after={error.retry_after}")
             ctx.metrics.outbox_failures.labels(kind="429").inc()
             log.warning("Telegram flood control; delivery postponed", extra=extra)
+            return False
         except TelegramForbiddenError as error:
-            await mark_failed(ctx.db, message.id, f"403 {error.message}")
-            await mark_blocked(ctx, message.chat_id)
+            for message_id in ids:
+                await mark_failed(ctx.db, message_id, f"403 {error.message}")
+            await mark_blocked(ctx, head.chat_id)
             ctx.metrics.outbox_failures.labels(kind="403").inc()
             log.warning("recipient blocked the bot; message dropped", extra=extra)
-            if message.kind == GOODS and message.order_id is not None:
-                text = t.admin_buyer_blocked(message.order_id)
+            if head.kind == GOODS and head.order_id is not None:
+                text = t.admin_buyer_blocked(head.order_id)
                 await enqueue(
-                    ctx.db, admin_notices(text, ctx.settings.admin_ids, message.order_id, "blocked")
+                    ctx.db, admin_notices(text, ctx.settings.admin_ids, head.order_id, "blocked")
                 )
                 ctx.outbox_wakeup.set()
+            return True
         except (TelegramServerError, TelegramNetworkError) as error:
-            when = ctx.clock() + timedelta(seconds=backoff(message.attempts))
-            await reschedule(ctx.db, message.id, when, f"{type(error).__name__}: {error}")
+            when = ctx.clock() + timedelta(seconds=backoff(head.attempts))
+            for message_id in ids:
+                await reschedule(ctx.db, message_id, when, f"{type(error).__name__}: {error}")
             ctx.metrics.outbox_failures.labels(kind="retry").inc()
-            log.warning(
-                "delivery failed; will retry", extra={**extra, "attempts": message.attempts}
-            )
+            log.warning("delivery failed; will retry", extra={**extra, "attempts": head.attempts})
+            return False
         except TelegramBadRequest as error:
-            await mark_failed(ctx.db, message.id, f"400 {error.message}")
+            for message_id in ids:
+                await mark_failed(ctx.db, message_id, f"400 {error.message}")
             ctx.metrics.outbox_failures.labels(kind="400").inc()
             log.error("Telegram refused the message for good: %s", error.message, extra=extra)
-        else:
-            await mark_sent(ctx.db, message.id)
-            ctx.metrics.outbox_sent.inc()
-            if message.kind == GOODS and message.order_id is not None:
-                await mark_delivered(ctx.db, message.order_id)
-            log.info("delivered", extra=extra)
+            return True
+        goods_of = head.order_id if head.kind == GOODS and len(batch) == 1 else None
+        marked = await mark_sent(ctx.db, *ids, deliver_order=goods_of)
+        ctx.metrics.outbox_sent.inc(marked)
+        log.info("delivered", extra=extra)
+        return True
 
-    async def _send(self, message: OutboxMessage) -> None:
+    async def _send(self, chat_id: int, out: Outgoing) -> None:
         bot = self.ctx.bot
-        out = await compose(self.ctx, message)
         if out.document_data is not None:
             await bot.send_document(
-                message.chat_id,
+                chat_id,
                 BufferedInputFile(out.document_data, out.document_name or "goods.txt"),
                 caption=out.text or None,
                 reply_markup=out.reply_markup,
             )
         else:
-            await bot.send_message(message.chat_id, out.text, reply_markup=out.reply_markup)
+            await bot.send_message(chat_id, out.text, reply_markup=out.reply_markup)
+
+
+def _has_extras(out: Outgoing) -> bool:
+    return out.reply_markup is not None or out.document_data is not None
 
 
 __all__ = ["ADMIN", "OutboxWorker"]

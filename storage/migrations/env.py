@@ -28,6 +28,9 @@ def _configure(connection: sa.Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         user_module_prefix="storage.types.",
+        # SQLite's DDL is transactional too; Alembic assumes not and commits after each
+        # revision, so a second process could run a revision this one already chose.
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -39,6 +39,7 @@ from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
 from bot.config import load_settings
 from bot.context import ShopContext
+from bot.telegram_pacer import TelegramPacer
 from payments import CryptoPayClient, ExchangeRateCache
 from storage import Database
 from storage.models import Order, OutboxMessage, PaymentEvent, StockUnit
@@ -138,6 +139,10 @@ class RecordingSession(BaseSession):
 
     def __init__(self) -> None:
         super().__init__()
+        self.latency = 0.0  # seconds each call takes (the network and Telegram)
+        self.in_flight: dict[int, int] = {}  # chat → calls to it being answered now
+        self.max_in_flight = 0  # the most calls answered at once, over all chats
+        self.max_in_flight_per_chat = 0
         self.requests: list[TelegramMethod[Any]] = []
         self.fail: dict[str, list[Any]] = {}
         self.accepted: list[TelegramMethod[Any]] = []  # the calls that "succeeded"
@@ -151,6 +156,15 @@ class RecordingSession(BaseSession):
         self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None
     ) -> Any:
         self.requests.append(method)
+        if self.latency:
+            chat = int(getattr(method, "chat_id", None) or 0)
+            self.in_flight[chat] = self.in_flight.get(chat, 0) + 1
+            self.max_in_flight = max(self.max_in_flight, sum(self.in_flight.values()))
+            self.max_in_flight_per_chat = max(self.max_in_flight_per_chat, self.in_flight[chat])
+            try:
+                await asyncio.sleep(self.latency)
+            finally:
+                self.in_flight[chat] -= 1
         queue = self.fail.get(method.__api_method__)
         if queue:
             error = queue.pop(0)
@@ -364,6 +378,8 @@ async def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
             bot=bot,
             bot_username=BOT_USERNAME,
             clock=clock,
+            # Telegram's pace on the test's clock: moving the clock past a wait ends it.
+            pacer=TelegramPacer(clock=lambda: clock().timestamp()),
         )
         dp = create_dispatcher(ctx)
         try:

@@ -97,6 +97,11 @@ class FakeTelegram(MessageMethods, UpdateMethods, FakeServer):
         # A load balancer in front of several replicas: when set, webhook updates go to these
         # URLs in turn (with the registered secret) instead of the registered URL.
         self.webhook_targets: list[str] | None = None
+        # Seconds every call takes before it reaches "Telegram" (the network, Telegram's own
+        # time). A call whose client goes away meanwhile never arrives: it has no effect and
+        # is listed in ``abandoned`` (a process killed mid-send sent nothing).
+        self.latency = 0.0
+        self.abandoned: list[tuple[str, dict[str, Any]]] = []
         # Requests being answered right now, and the most seen at once, by method.
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
@@ -271,6 +276,12 @@ class FakeTelegram(MessageMethods, UpdateMethods, FakeServer):
         try:
             if known is None:
                 raise TgError(404, "Not Found")
+            if self.latency:
+                await self.hang(self.latency)
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    self.abandoned.append((name, params))
+                    return web.Response(status=499)
             fault = take_fault(self._faults, name, params)
             if fault is not None:
                 if fault.delay:

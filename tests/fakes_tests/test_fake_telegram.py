@@ -281,3 +281,22 @@ async def test_commands_menu_and_misc(tg: FakeTelegram, bot: Bot) -> None:
         await bot.set_my_commands([BotCommand(command="Bad Command", description="x")])
     assert await bot.close() is True
     assert await bot.log_out() is True
+
+
+async def test_latency_and_a_client_that_goes_away(tg: FakeTelegram, bot: Bot) -> None:
+    alice = tg.user(1001, "Alice")
+    tg.latency = 0.3
+    started = asyncio.get_running_loop().time()
+    await bot.send_message(alice.id, "slow but there")
+    assert asyncio.get_running_loop().time() - started >= 0.3
+    # A client that gives up before the call arrives: nothing reaches the chat.
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(TimeoutError):
+            await http.post(
+                f"{tg.base_url}/bot{TOKEN}/sendMessage",
+                json={"chat_id": alice.id, "text": "never arrives"},
+                timeout=aiohttp.ClientTimeout(total=0.1),
+            )
+    await tg.wait_until(lambda: tg.abandoned or None, timeout=5, what="the call abandoned")
+    assert [p["text"] for _, p in tg.abandoned] == ["never arrives"]
+    assert [m.text for m in alice.chat_messages()] == ["slow but there"]

@@ -174,7 +174,7 @@ async def test_two_refunds_racing_past_the_paid_amount(db: storage.Database) -> 
 
 
 async def test_two_outbox_workers_claim_each_message_once(db: storage.Database) -> None:
-    drafts = [storage.OutboxDraft(chat_id=1, text=f"m{i}") for i in range(40)]
+    drafts = [storage.OutboxDraft(chat_id=1000 + i, text=f"m{i}") for i in range(40)]
     ids = await storage.enqueue(db, drafts)
     now = storage.utcnow()
 
@@ -189,3 +189,16 @@ async def test_two_outbox_workers_claim_each_message_once(db: storage.Database) 
     a, b = await asyncio.gather(worker("a"), worker("b"))
     assert not set(a) & set(b)
     assert sorted(a + b) == sorted(ids)
+
+
+async def test_racing_claims_never_split_one_chat(db: storage.Database) -> None:
+    """Messages of one chat, claimed by many workers at once: the first claim takes the
+    first messages (up to its limit) and every other claim gets nothing of that chat while
+    they are held — no two workers ever hold messages of one chat."""
+    ids = await storage.enqueue(db, [storage.OutboxDraft(1, f"m{i}") for i in range(12)])
+    now = storage.utcnow()
+    batches = await asyncio.gather(
+        *(storage.claim_due(db, f"w{n}", now, limit=3, lease_seconds=60) for n in range(6))
+    )
+    holders = [[m.id for m in batch] for batch in batches if batch]
+    assert holders == [ids[:3]], holders

@@ -26,7 +26,7 @@ async def test_migrations_build_exactly_the_models_schema(fresh_url: str) -> Non
             assert await conn.run_sync(_diff, metadata) == []
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
             tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
-        assert version == "0001"
+        assert version == "0002"
         assert {t.name for t in metadata.sorted_tables} <= tables
 
         # The comparison can fail: a model change without a migration is caught.
@@ -61,6 +61,24 @@ async def test_replicas_migrating_together(fresh_url: str) -> None:
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_diff, metadata) == []
             versions = (await conn.execute(sa.text("SELECT * FROM alembic_version"))).all()
-        assert versions == [("0001",)]
+        assert versions == [("0002",)]
     finally:
         await db.dispose()
+
+
+async def test_all_revisions_are_applied_in_one_transaction(fresh_url: str) -> None:
+    """Alembic commits after each revision unless told the DDL is transactional: on SQLite a
+    second process could then apply a revision this one had already chosen (and fail on
+    "index already exists") — the race test_replicas_migrating_together shows under load."""
+    from sqlalchemy import event
+
+    from storage.migrate import upgrade_engine
+
+    db = storage.Database(fresh_url)
+    commits: list[int] = []
+    event.listen(db.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    try:
+        await upgrade_engine(db)
+    finally:
+        await db.dispose()
+    assert len(commits) == 1

@@ -35,6 +35,7 @@ def test_defaults_follow_product_table(monkeypatch):
     assert s.rates_refresh_seconds == 60
     assert s.auto_migrate is True
     assert s.telegram_webhook_url is None
+    assert s.telegram_rate_limit == 30
     # derived secret: stable, Telegram-legal, and not the token itself
     assert s.webhook_secret == load_settings().webhook_secret
     assert TOKENS["BOT_TOKEN"] not in s.webhook_secret
@@ -92,6 +93,7 @@ def test_tokens_never_in_repr_or_errors(monkeypatch):
         ({**TOKENS, "INVOICE_TTL_SECONDS": "0"}, "INVOICE_TTL_SECONDS"),
         ({**TOKENS, "TELEGRAM_WEBHOOK_URL": "shop.example.com"}, "TELEGRAM_WEBHOOK_URL"),
         ({**TOKENS, "BOT_TOKEN": "no-colon"}, "BOT_TOKEN"),
+        ({**TOKENS, "TELEGRAM_RATE_LIMIT": "0"}, "TELEGRAM_RATE_LIMIT"),
     ],
 )
 def test_bad_config_names_the_variable(monkeypatch, env, named):
