@@ -4,6 +4,7 @@ Knows nothing of Telegram or Crypto Pay HTTP. Every repository function takes th
 `Database` and runs as one transaction.
 """
 
+from storage._batch import Coalescer
 from storage.catalog import (
     CatalogData,
     CatalogError,
@@ -26,6 +27,7 @@ from storage.customers import (
 from storage.database import Database, job_lock, try_job_lock
 from storage.enums import (
     OrderStatus,
+    OutboxKind,
     OutboxStatus,
     RefundStatus,
     SettleOutcome,
@@ -96,12 +98,14 @@ from storage.refunds import (
     sending_refunds,
 )
 from storage.settlement import (
-    SettleContext,
+    SETTLE_BATCH,
     SettlePayment,
     SettleResult,
+    Verify,
     mark_delivered,
     mark_needs_review,
     settle,
+    settle_many,
 )
 from storage.stats import (
     list_audit,
@@ -113,6 +117,7 @@ from storage.stats import (
 from storage.types import InexactMoney, to_money, utcnow
 
 __all__ = [
+    "SETTLE_BATCH",
     "AuditEntry",
     "Buyer",
     "CatalogData",
@@ -120,6 +125,7 @@ __all__ = [
     "CatalogImportResult",
     "Category",
     "CategoryData",
+    "Coalescer",
     "Customer",
     "Database",
     "InexactMoney",
@@ -130,6 +136,7 @@ __all__ = [
     "OrderNotRefundable",
     "OrderStatus",
     "OutboxDraft",
+    "OutboxKind",
     "OutboxMessage",
     "OutboxStatus",
     "PaymentEvent",
@@ -140,7 +147,6 @@ __all__ = [
     "RefundError",
     "RefundExceedsPaid",
     "RefundStatus",
-    "SettleContext",
     "SettleOutcome",
     "SettlePayment",
     "SettleResult",
@@ -149,6 +155,7 @@ __all__ = [
     "StockStatus",
     "StockUnit",
     "TooManyOpenOrders",
+    "Verify",
     "add_codes",
     "attach_invoice",
     "claim_due",
@@ -193,6 +200,7 @@ __all__ = [
     "sending_refunds",
     "set_blocked",
     "settle",
+    "settle_many",
     "stock_counts",
     "stock_counts_many",
     "to_money",

@@ -22,6 +22,7 @@ from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
 from bot.jobs import BATCH, fetch_invoices, settle_together
 from bot.shop.checkout import checkout
+from bot.shop.outgoing import compose
 from bot.web import build_web_app
 from storage import Database
 from storage.enums import OrderStatus
@@ -156,9 +157,10 @@ async def test_paid_webhook_from_the_fake_settles(shop: Shop, client: TestClient
     assert order.status == OrderStatus.PAID
     assert order.paid_amount == Decimal(shop.cp.invoice(invoice_id)["paid_amount"])
     (goods,) = await shop.outbox(order_id, kind="goods")
-    assert goods.chat_id == ALICE and f"#{order_id}" in goods.text
-    assert "MULTI-" in goods.text
-    (admin,) = await shop.outbox(order_id, kind="admin")
+    text = (await compose(shop.ctx, goods)).text
+    assert goods.chat_id == ALICE and f"#{order_id}" in text
+    assert "MULTI-" in text
+    (admin,) = await shop.outbox(order_id, kind="admin_paid")
     assert admin.chat_id == ADMIN_ID
 
 
@@ -268,10 +270,12 @@ async def test_a_payment_that_does_not_match_its_order_needs_review(
     assert order.status == OrderStatus.NEEDS_REVIEW
     assert order.attention_reason and reason_says in order.attention_reason
     assert await shop.outbox(order_id, kind="goods") == []
-    (alert,) = await shop.outbox(order_id, kind="admin")
-    assert alert.chat_id == ADMIN_ID and "needs review" in alert.text
-    (notice,) = await shop.outbox(order_id, kind="notice")
+    (alert,) = await shop.outbox(order_id, kind="admin_needs_review")
+    assert alert.chat_id == ADMIN_ID
+    assert "needs review" in (await compose(shop.ctx, alert)).text
+    (notice,) = await shop.outbox(order_id, kind="under_review")
     assert notice.chat_id == ALICE
+    assert "does not match" in (await compose(shop.ctx, notice)).text
 
 
 def _aligned_sample(order_id: int, invoice_id: int) -> dict[str, Any]:
