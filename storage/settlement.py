@@ -188,18 +188,14 @@ async def settle_in(
     units = await units_to_sell(s, order.id)
     if units is None and not late:  # its reservation vanished (a manual fix): a human decides
         return await _review(s, order, buyer_chat, payment, SHORT_OF_STOCK_REASON, admins)
-    if units is None:
-        to, outcome, reason = (
-            OrderStatus.NEEDS_REFUND,
-            SettleOutcome.NEEDS_REFUND,
-            LATE_NO_STOCK_REASON,
+    if units is not None:
+        outcome = SettleOutcome.LATE_SETTLED if late else SettleOutcome.SETTLED
+        updated = await _transition(s, order.id, payment, OrderStatus.PAID)
+    else:  # paid late, and sold out meanwhile: an admin refunds it
+        outcome = SettleOutcome.NEEDS_REFUND
+        updated = await _transition(
+            s, order.id, payment, OrderStatus.NEEDS_REFUND, LATE_NO_STOCK_REASON
         )
-    else:
-        to, outcome = (
-            OrderStatus.PAID,
-            SettleOutcome.LATE_SETTLED if late else SettleOutcome.SETTLED,
-        )
-    updated = await _transition(s, _SETTLE_TO[to], order.id, payment, to, reason)
     if updated is None:
         raise RuntimeError(f"order {order.id} changed while locked")  # the lock rules it out
     await unreserve(s, order.id)
@@ -227,15 +223,15 @@ async def _find_and_lock(s: AsyncSession, payment: SettlePayment) -> tuple[Order
 
 async def _transition(
     s: AsyncSession,
-    stmt: sa.Update,
     order_id: int,
     payment: SettlePayment,
     to: OrderStatus,
-    reason: str | None,
+    reason: str | None = None,
 ) -> Order | None:
-    """Run a settling transition; the updated order, or None when it was not allowed."""
+    """The order → `to` with the payment's fields, if the state table allows it from where
+    the order is; the updated order, or None."""
     params = paid_params(payment, to, reason) | {"p_order_id": order_id}
-    row = (await s.execute(stmt, params)).first()
+    row = (await s.execute(_SETTLE_TO[to], params)).first()
     return None if row is None else snapshot(Order, row._mapping)
 
 
@@ -250,8 +246,7 @@ async def _review(
     """The payment does not match `order` (locked, its event recorded): → needs_review with
     the paid fields, its reserved units back to stock, the buyer and the admins told."""
     assert order.id is not None
-    to = OrderStatus.NEEDS_REVIEW
-    updated = await _transition(s, _SETTLE_TO[to], order.id, payment, to, reason)
+    updated = await _transition(s, order.id, payment, OrderStatus.NEEDS_REVIEW, reason)
     if updated is None:
         return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
     await unreserve(s, order.id)
