@@ -30,7 +30,6 @@ from storage.settle_common import (
     event_params,
     notices,
     paid_fields,
-    paid_params,
 )
 from storage.types import utcnow
 
@@ -142,11 +141,15 @@ async def settle_clean(
             continue  # the one-order rule sees what this batch wrote
         taken_orders.add(found.row["id"])
         taken_invoices.add(payment.invoice_id)
-        reason = verify(payment, snapshot(Order, found.row)) if verify is not None else None
+        if verify is None:
+            paid[index] = found
+            continue
+        order = snapshot(Order, found.row)
+        reason = verify(payment, order)
         if reason is None:
             paid[index] = found
         else:
-            done.rejected[index] = (snapshot(Order, found.row), found.buyer_chat, reason)
+            done.rejected[index] = (order, found.buyer_chat, reason)
     if paid:
         done.results = await _pay(s, {i: (payments[i], c) for i, c in paid.items()}, admins)
     if done.rejected:
@@ -204,11 +207,12 @@ async def _pay(
 ) -> dict[int, SettleResult]:
     """These locked pending orders become paid, their events recorded, their reserved
     units sold and their notices enqueued."""
+    fields = {index: paid_fields(payment, OrderStatus.PAID) for index, (payment, _) in paid.items()}
     params = [
-        paid_params(payment, OrderStatus.PAID)
+        {f"p_{name}": value for name, value in fields[index].items()}
         | {"p_order_id": c.row["id"]}
         | event_params(payment, c.row["id"])
-        for payment, c in paid.values()
+        for index, (payment, c) in paid.items()
     ]
     if dialect_of(s) == "postgresql":
         await s.execute(PAY_AND_RECORD, params)
@@ -222,11 +226,11 @@ async def _pay(
         codes[order_id].setdefault(product_id, []).append(code)
     results: dict[int, SettleResult] = {}
     drafts: list[OutboxDraft] = []
-    for index, (payment, c) in paid.items():
+    for index, (_, c) in paid.items():
         mine = codes[c.row["id"]]
         if {pid: len(sold) for pid, sold in mine.items()} != c.needs:
             raise StockChanged(f"order {c.row['id']}: reserved units do not match its lines")
-        order = snapshot(Order, {**c.row, **paid_fields(payment, OrderStatus.PAID)})
+        order = snapshot(Order, {**c.row, **fields[index]})
         results[index] = SettleResult(SettleOutcome.SETTLED, order, mine)
         drafts.extend(notices(c.row["id"], c.buyer_chat, SettleOutcome.SETTLED, admins))
     await add_in(s, drafts)

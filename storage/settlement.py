@@ -69,6 +69,11 @@ _FIND = {
     .where(_BY_INVOICE_AND_PAYLOAD if payload_named else _BY_INVOICE)
     for payload_named in (False, True)
 }
+# (dialect, payload names an order) -> the statement; SQLite's IMMEDIATE transaction
+# already holds the write lock.
+_FIND_AND_LOCK = {
+    ("postgresql", named): stmt.with_for_update(of=_orders) for named, stmt in _FIND.items()
+} | {("sqlite", named): stmt for named, stmt in _FIND.items()}
 _NO_OTHER_INVOICE = sa.or_(
     _orders.c.invoice_id.is_(None), _orders.c.invoice_id == sa.bindparam("p_invoice_id")
 )
@@ -209,9 +214,7 @@ async def _find_and_lock(s: AsyncSession, payment: SettlePayment) -> tuple[Order
     """The order this payment is for, locked (PG) and current, and its buyer's chat: the
     order carrying the invoice (which must be the payload's, when it names one), or else
     the payload's order while no order carries the invoice."""
-    stmt = _FIND[payment.order_id is not None]
-    if dialect_of(s) == "postgresql":
-        stmt = stmt.with_for_update(of=_orders)
+    stmt = _FIND_AND_LOCK[dialect_of(s), payment.order_id is not None]
     params = {"p_invoice_id": payment.invoice_id, "p_order_id": payment.order_id}
     row = (await s.execute(stmt, params)).first()
     if row is None:
