@@ -23,7 +23,7 @@ from bot.catalog_sync import import_catalog_file
 from bot.jobs import BATCH, fetch_invoices, settle_together
 from bot.shop.checkout import checkout
 from bot.shop.outgoing import compose
-from bot.web import build_web_app
+from bot.web import build_web_app, webhook_settler
 from storage import Database
 from storage.enums import OrderStatus
 from storage.order_queries import pending_orders_with_invoice
@@ -162,6 +162,35 @@ async def test_paid_webhook_from_the_fake_settles(shop: Shop, client: TestClient
     assert "MULTI-" in text
     (admin,) = await shop.outbox(order_id, kind="admin_paid")
     assert admin.chat_id == ADMIN_ID
+
+
+async def test_webhooks_arriving_together_share_one_transaction(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook route's group commit: payments whose webhooks arrive while no settle
+    transaction runs are settled together in the next one, each answered on its own."""
+    orders = [await place(shop, "guide", user=user) for user in (ALICE, BOB, 3003)]
+    invoice_ids = [await invoice_of(shop, order_id) for order_id in orders]
+    for invoice_id in invoice_ids:
+        await shop.cp.pay(invoice_id, send_webhook=False)
+    paid = await shop.ctx.cryptopay.get_invoices(invoice_ids=invoice_ids)
+    settle = webhook_settler(shop.ctx)
+    transactions = 0
+    transaction = shop.ctx.db.transaction
+
+    def counted() -> Any:
+        nonlocal transactions
+        transactions += 1
+        return transaction()
+
+    monkeypatch.setattr(shop.ctx.db, "transaction", counted)
+    reports = await asyncio.gather(*(settle((invoice, "{}")) for invoice in [*paid, paid[0]]))
+
+    assert transactions == 1
+    assert sorted(r.outcome for r in reports) == ["duplicate", "settled", "settled", "settled"]
+    assert sorted(r.order_id for r in reports if r.changed) == sorted(orders)
+    for order_id in orders:
+        assert (await shop.order(order_id)).status == OrderStatus.PAID
 
 
 async def test_ten_identical_deliveries_settle_once(
