@@ -102,7 +102,7 @@ async def settle_together(
             else:
                 errors.append(outcome)
     first = errors[0] if errors else None
-    # A database failure hands every claim of a batch the same exception: log it once.
+    # A database failure hands every payment of a batch the same exception: log it once.
     for error in {id(e): e for e in errors if e is not first}.values():
         log.error("settling a paid invoice failed (%s)", source, exc_info=error)
     return changed, first
