@@ -309,6 +309,32 @@ async def test_an_order_short_of_reserved_units_is_settled_the_careful_way(
     assert paid is not None and paid.order.paid_amount == Decimal("9.99")
 
 
+async def test_a_pending_order_robbed_of_its_units_with_no_stock_left_needs_review(
+    db: storage.Database,
+) -> None:
+    """The state table has no pending -> needs_refund: a pending order whose reservation
+    vanished and whose stock cannot replace it is paid into review (a human decides), its
+    payment recorded — never lost, never taken for a duplicate."""
+    prod = await seed(db, codes=1)
+    robbed = await invoiced(db, prod, 45)
+    async with db.transaction() as s:  # the unit went to someone else by hand
+        await s.execute(
+            sa.update(StockUnit)
+            .where(StockUnit.order_id == robbed.id)  # type: ignore[arg-type]
+            .values(status=storage.StockStatus.SOLD, order_id=None, reserved_until=None)
+        )
+
+    (result,) = await settle_all(db, [payment(robbed)])
+
+    assert result.outcome is SettleOutcome.NEEDS_REVIEW and result.codes == {}
+    assert result.order is not None and result.order.status is OrderStatus.NEEDS_REVIEW
+    assert result.order.attention_reason == storage.settlement.SHORT_OF_STOCK_REASON
+    assert result.order.paid_amount == Decimal("9.99")
+    async with db.session() as s:
+        kinds = (await s.scalars(sa.select(OutboxMessage.kind))).all()
+    assert kinds == [storage.OutboxKind.UNDER_REVIEW]
+
+
 async def test_claims_racing_for_one_order_before_its_invoice_is_recorded(
     db: storage.Database,
 ) -> None:
