@@ -1,7 +1,8 @@
 """Storage benchmark: settle throughput vs a bare INSERT+COMMIT, and keyset catalog pages.
 
 The settles run 20 at a time, as concurrent webhooks do, so they share transactions (the
-group commit of storage.settlement); the baseline's one-row transactions do not.
+group commit: a Coalescer over storage.settle_many, as the webhook route has); the
+baseline's one-row transactions do not.
 
 Run from the repository root: ``python bench/storage.py``. Uses a temporary SQLite file and
 a throwaway PostgreSQL database (created and dropped here; skipped with a note when the
@@ -19,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,18 +43,6 @@ async def run_concurrently(n: int, job: Callable[[int], Awaitable[object]]) -> f
     return n / elapsed
 
 
-def render(ctx: storage.SettleContext) -> list[storage.OutboxDraft]:
-    codes = [c for cs in ctx.codes.values() for c in cs]
-    return [
-        storage.OutboxDraft(
-            chat_id=ctx.buyer_telegram_id,
-            text=f"Order #{ctx.order.id}: " + ", ".join(codes),
-            kind="delivery",
-            order_id=ctx.order.id,
-        )
-    ]
-
-
 async def bench_settle(db: storage.Database) -> tuple[float, float]:
     prod = await seed_product(db, "bench-key", ORDERS, "9.99")
     assert prod.id is not None
@@ -64,6 +54,8 @@ async def bench_settle(db: storage.Database) -> tuple[float, float]:
         order = await storage.create_order(db, cust.id, [(prod.id, 1, prod.price)], "USD", expires)
         assert order is not None and order.id is not None
         orders.append(order)
+    # As the webhook route does: settlements arriving together share a transaction.
+    settle = storage.Coalescer(partial(storage.settle_many, db), storage.SETTLE_BATCH)
 
     async def settle_one(i: int) -> None:
         order = orders[i]
@@ -79,7 +71,7 @@ async def bench_settle(db: storage.Database) -> tuple[float, float]:
             source="webhook",
             raw_body='{"update_type": "invoice_paid"}',
         )
-        result = await storage.settle(db, pay, render)
+        result = await settle(pay)
         assert result.outcome is storage.SettleOutcome.SETTLED, result.outcome
 
     settle_tps = await run_concurrently(ORDERS, settle_one)

@@ -12,7 +12,7 @@ Pay's do: the shop does not share its CPU with the sender. Baseline: the same se
 answering 200 from an empty route, with the same load generator, bodies, concurrency and
 number of requests.
 
-Settling writes the buyer's and the admins' messages to the outbox; the outbox worker
+Settling writes what to tell the buyer and the admins to the outbox; the outbox worker
 (delivery to Telegram) is not running here, so this measures the webhook up to the commit.
 At a fixed concurrency the mean latency is concurrency / throughput (Little's law): p99 under
 100 ms at concurrency 50 needs well over 500 settlements/s.

@@ -18,9 +18,10 @@ from bot.shared_rates import RatesRefresher
 from bot.shop.delivery import OutboxWorker
 from bot.shop.messages import NOTICE
 from bot.shop.refunds import retry_sending_refunds
-from bot.shop.settlement import SettleReport, settle_invoice
+from bot.shop.settlement import SettleReport, settle_invoices
 from bot.texts import texts as t
 from payments import CryptoPayError, Invoice
+from storage import SETTLE_BATCH
 from storage.database import job_lock
 from storage.enums import OrderStatus
 from storage.models import Order
@@ -31,7 +32,6 @@ from storage.order_queries import (
 )
 from storage.orders import release_order
 from storage.outbox import OutboxDraft, enqueue
-from storage.settlement import SETTLE_BATCH
 
 log = logging.getLogger("bot.jobs")
 
@@ -91,31 +91,23 @@ async def _to_reconcile(ctx: ShopContext) -> AsyncIterator[list[Order]]:
 async def settle_together(
     ctx: ShopContext, invoices: list[Invoice], source: str
 ) -> tuple[int, Exception | None]:
-    """Settle these paid invoices a batch at a time: each batch's settles share one
-    transaction (storage's group commit), so after a webhook outage a backlog of payments
-    costs a commit per SETTLE_BATCH, not one each; webhooks arriving meanwhile get their
-    turn between batches. Each is settled whatever happens to the others. Returns how many
-    changed an order and the first error, for the caller to raise when its round is done
-    (the job logs it); any other error is logged here."""
+    """Settle these paid invoices a batch at a time: each batch shares one transaction
+    (storage.settle_many), so after a webhook outage a backlog of payments costs a commit
+    per SETTLE_BATCH, not one each; webhooks arriving meanwhile get their turn between
+    batches. Each is settled whatever happens to the others. Returns how many changed an
+    order and the first error, for the caller to raise when its round is done (the job
+    logs it); any other error is logged here."""
     changed = 0
     errors: list[Exception] = []
     for start in range(0, len(invoices), SETTLE_BATCH):
-        outcomes = await asyncio.gather(
-            *(
-                settle_invoice(ctx, invoice, source=source)
-                for invoice in invoices[start : start + SETTLE_BATCH]
-            ),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
+        batch = invoices[start : start + SETTLE_BATCH]
+        for outcome in await settle_invoices(ctx, batch, source=source):
             if isinstance(outcome, SettleReport):
                 changed += outcome.changed
-            elif isinstance(outcome, Exception):
-                errors.append(outcome)
             else:
-                raise outcome  # cancelled (shutdown)
+                errors.append(outcome)
     first = errors[0] if errors else None
-    # A database failure hands every claim of a batch the same exception: log it once.
+    # A database failure hands every payment of a batch the same exception: log it once.
     for error in {id(e): e for e in errors if e is not first}.values():
         log.error("settling a paid invoice failed (%s)", source, exc_info=error)
     return changed, first

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.context import ShopContext
 from bot.logs import log_context
-from bot.shop.settlement import settle_invoice
-from payments import InvalidUpdateError, parse_update, verify_signature
+from bot.shop.settlement import SettleReport, settle_invoices
+from payments import InvalidUpdateError, Invoice, parse_update, verify_signature
+from storage import SETTLE_BATCH, Coalescer
 from storage.database import DATABASE_ERRORS
 from storage.outbox import outbox_backlog
 from storage.stats import orders_by_status
@@ -20,15 +22,32 @@ log = logging.getLogger("bot.web")
 MAX_WEBHOOK_BODY = 1024 * 1024
 SIGNATURE_HEADER = "crypto-pay-api-signature"
 CTX_KEY = web.AppKey("ctx", ShopContext)
+# A paid invoice and the webhook body that told of it.
+Paid = tuple[Invoice, str]
+SETTLER_KEY = web.AppKey("settler", Coalescer[Paid, SettleReport])
 
 
 def build_web_app(ctx: ShopContext) -> web.Application:
     app = web.Application(client_max_size=MAX_WEBHOOK_BODY)
     app[CTX_KEY] = ctx
+    app[SETTLER_KEY] = webhook_settler(ctx)
     app.router.add_post(ctx.settings.cryptopay_webhook_path, cryptopay_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+def webhook_settler(ctx: ShopContext) -> Coalescer[Paid, SettleReport]:
+    """Group commit for the webhook: the payments of webhooks arriving while a settle
+    transaction runs are settled together in the next one (up to SETTLE_BATCH), each
+    webhook answered with its own outcome once that transaction has committed."""
+
+    async def settle(paid: Sequence[Paid]) -> list[SettleReport | Exception]:
+        invoices = [invoice for invoice, _ in paid]
+        bodies = [body for _, body in paid]
+        return await settle_invoices(ctx, invoices, source="webhook", raw_bodies=bodies)
+
+    return Coalescer(settle, SETTLE_BATCH)
 
 
 def _answer(ctx: ShopContext, status: int, body: dict[str, object]) -> web.Response:
@@ -61,9 +80,8 @@ async def cryptopay_webhook(request: web.Request) -> web.Response:
     # The context covers the failure line too: an operator needs the invoice id most there.
     with log_context(invoice_id=update.payload.invoice_id):
         try:
-            report = await settle_invoice(
-                ctx, update.payload, source="webhook", raw_body=body.decode("utf-8", "replace")
-            )
+            settle = request.app[SETTLER_KEY]
+            report = await settle((update.payload, body.decode("utf-8", "replace")))
         except DATABASE_ERRORS:
             log.exception("database unavailable while settling a webhook")
             return _answer(ctx, 503, {"ok": False, "error": "try again later"})

@@ -4,6 +4,7 @@ Knows nothing of Telegram or Crypto Pay HTTP. Every repository function takes th
 `Database` and runs as one transaction.
 """
 
+from storage._batch import Coalescer
 from storage.catalog import (
     CatalogData,
     CatalogError,
@@ -25,7 +26,9 @@ from storage.customers import (
 )
 from storage.database import Database, job_lock, try_job_lock
 from storage.enums import (
+    ADMIN_KINDS,
     OrderStatus,
+    OutboxKind,
     OutboxStatus,
     RefundStatus,
     SettleOutcome,
@@ -111,12 +114,13 @@ from storage.refunds import (
     sending_refunds,
 )
 from storage.settlement import (
-    SettleContext,
+    SETTLE_BATCH,
     SettlePayment,
     SettleResult,
-    mark_delivered,
+    Verify,
     mark_needs_review,
     settle,
+    settle_many,
 )
 from storage.stats import (
     list_audit,
@@ -128,6 +132,7 @@ from storage.stats import (
 from storage.types import InexactMoney, to_money, utcnow
 
 __all__ = [
+    "ADMIN_KINDS",
     "ATTENTION_STATES",
     "OPEN",
     "PAID_STATES",
@@ -135,6 +140,7 @@ __all__ = [
     "RELEASED",
     "SALE_STATES",
     "SETTLEABLE",
+    "SETTLE_BATCH",
     "STATES",
     "WITH_GOODS",
     "AuditEntry",
@@ -144,6 +150,7 @@ __all__ = [
     "CatalogImportResult",
     "Category",
     "CategoryData",
+    "Coalescer",
     "Customer",
     "Database",
     "IllegalTransition",
@@ -155,6 +162,7 @@ __all__ = [
     "OrderNotRefundable",
     "OrderStatus",
     "OutboxDraft",
+    "OutboxKind",
     "OutboxMessage",
     "OutboxStatus",
     "PaymentEvent",
@@ -165,7 +173,6 @@ __all__ = [
     "RefundError",
     "RefundExceedsPaid",
     "RefundStatus",
-    "SettleContext",
     "SettleOutcome",
     "SettlePayment",
     "SettleResult",
@@ -174,6 +181,7 @@ __all__ = [
     "StockStatus",
     "StockUnit",
     "TooManyOpenOrders",
+    "Verify",
     "add_codes",
     "attach_invoice",
     "can",
@@ -197,7 +205,6 @@ __all__ = [
     "list_customer_orders",
     "list_orders",
     "list_products",
-    "mark_delivered",
     "mark_failed",
     "mark_needs_review",
     "mark_refund_failed",
@@ -221,6 +228,7 @@ __all__ = [
     "sending_refunds",
     "set_blocked",
     "settle",
+    "settle_many",
     "stock_counts",
     "stock_counts_many",
     "to_money",

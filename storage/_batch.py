@@ -3,8 +3,9 @@
 A webhook's settlement is a handful of short statements, and every statement and every
 transaction costs more CPU in SQLAlchemy than SQLite or PostgreSQL spend on it (and on
 SQLite each one is a trip to the connection's thread while the single write lock is held).
-Under load the callers queue for that lock anyway; a `Coalescer` turns the queue into one
-transaction with set-based statements for all of them.
+Under load the callers queue for that lock anyway; a `Coalescer` over `settle_many` (the
+webhook route owns one, built with the web app) turns the queue into one transaction with
+set-based statements for all of them.
 """
 
 from __future__ import annotations

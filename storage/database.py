@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage import _sqlite
-from storage._batch import BatchRun, Coalescer
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Sessions take turns for PG_POOL_SIZE connections, kept open. Overflow connections are
@@ -51,9 +50,6 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
 # How long a statistics refresh waits for a table lock (a manual VACUUM, an index build)
 # before it gives up: it is only an optimisation.
 ANALYZE_LOCK_TIMEOUT = "5s"
-
-I = TypeVar("I")  # noqa: E741
-R = TypeVar("R")
 
 
 class Database:
@@ -110,7 +106,6 @@ class Database:
         capacity = kwargs.get("pool_size", 0)
         self._turns: asyncio.Semaphore | None = asyncio.Semaphore(capacity) if capacity else None
         self._turn_holders: set[asyncio.Task[Any]] = set()
-        self._coalescers: dict[str, Coalescer[Any, Any]] = {}
 
     @property
     def is_postgres(self) -> bool:
@@ -129,15 +124,6 @@ class Database:
             return
         async with self._write_lock, self._writer() as session, session.begin():
             yield session
-
-    def coalescer(self, name: str, run: BatchRun[I, R], max_size: int) -> Coalescer[I, R]:
-        """This database's coalescer `name`, made with `run` on first use: concurrent calls
-        share one batch (see storage._batch). One per process and database, so that every
-        caller of, say, settle joins the same queue."""
-        found = self._coalescers.get(name)
-        if found is None:
-            found = self._coalescers[name] = Coalescer(run, max_size)
-        return found
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

@@ -43,3 +43,32 @@ class SettleOutcome(StrEnum):
     DUPLICATE = "duplicate"  # this invoice was already settled: nothing changed
     UNKNOWN_ORDER = "unknown_order"  # no such order, or it belongs to another invoice
     NEEDS_REVIEW = "needs_review"  # mark_needs_review: amount/asset mismatch recorded
+
+
+class OutboxKind(StrEnum):
+    """What an outbox row announces. A settlement commits only these facts (kind, order,
+    recipient); the text is composed when the message is sent (bot/shop/outgoing.py)."""
+
+    GOODS = "goods"  # the buyer's goods: the order is paid
+    LATE_NEEDS_REFUND = "late_needs_refund"  # the buyer: paid late, sold out, refund coming
+    UNDER_REVIEW = "under_review"  # the buyer: the payment did not match the order
+    ADMIN_PAID = "admin_paid"
+    ADMIN_LATE_PAID = "admin_late_paid"  # paid after expiry/cancel, fulfilled from stock
+    ADMIN_NEEDS_REFUND = "admin_needs_refund"
+    ADMIN_NEEDS_REVIEW = "admin_needs_review"
+    # Rows that carry their own text (refund notices, expiry notices, …).
+    NOTICE = "notice"
+    ADMIN = "admin"
+
+
+# The kinds addressed to admins: sent after the buyers' messages, and joined into one
+# message per admin when several are waiting.
+ADMIN_KINDS = frozenset(
+    {
+        OutboxKind.ADMIN_PAID,
+        OutboxKind.ADMIN_LATE_PAID,
+        OutboxKind.ADMIN_NEEDS_REFUND,
+        OutboxKind.ADMIN_NEEDS_REVIEW,
+        OutboxKind.ADMIN,
+    }
+)

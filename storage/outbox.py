@@ -29,8 +29,11 @@ from storage.types import utcnow
 
 @dataclass(frozen=True, slots=True)
 class OutboxDraft:
+    """A row to enqueue: a fact (kind, order, recipient; no text — composed when sent) or a
+    message with its text."""
+
     chat_id: int
-    text: str
+    text: str = ""
     kind: str = "message"
     reply_markup: str | None = None  # JSON of the Telegram reply_markup
     document_name: str | None = None

@@ -30,7 +30,7 @@ from aiogram.types import BufferedInputFile
 
 from bot.context import ShopContext
 from bot.shop.customers import mark_blocked
-from bot.shop.messages import ADMIN, GOODS, admin_notices
+from bot.shop.messages import ADMIN_KINDS, GOODS, admin_notices
 from bot.shop.outgoing import Outgoing, compose
 from bot.texts import texts as t
 from storage.models import OutboxMessage
@@ -57,7 +57,7 @@ MAX_BACKOFF = 600.0
 MAX_TEXT = 4096  # Telegram's limit for one message's text
 STOP_SECONDS = 4.0
 # Lower goes first: claims and the pacer's queue put admin notices after everything else.
-RANK = {ADMIN: 1}
+RANK: dict[str, int] = {str(kind): 1 for kind in ADMIN_KINDS}
 
 
 def backoff(attempts: int) -> float:
@@ -239,7 +239,7 @@ class OutboxWorker:
         try:
             try:
                 out = await compose(self.ctx, batch[0])
-                if batch[0].kind == ADMIN:
+                if batch[0].kind in ADMIN_KINDS:
                     out = await self._coalesce(queue, batch, out)
             except Exception as error:
                 # A message that cannot be made (yet) is retried later, like a 5xx.
@@ -263,7 +263,7 @@ class OutboxWorker:
         if _has_extras(out):
             return out
         text = out.text
-        while queue and queue[0].kind == ADMIN:
+        while queue and queue[0].kind in ADMIN_KINDS:
             more = await compose(self.ctx, queue[0])
             joined = f"{text}\n\n{more.text}"
             if _has_extras(more) or len(joined) > MAX_TEXT:
@@ -342,4 +342,4 @@ def _has_extras(out: Outgoing) -> bool:
     return out.reply_markup is not None or out.document_data is not None
 
 
-__all__ = ["ADMIN", "OutboxWorker"]
+__all__ = ["OutboxWorker"]

@@ -1,22 +1,22 @@
-"""The outbox drafts a settlement writes: the buyer's goods and the admins' notices."""
+"""Outbox kinds and the goods an order delivers, shared by the screens and the outbox.
+
+A settlement enqueues facts (storage.OutboxKind); bot/shop/outgoing.py composes their text
+when they are sent. The other kinds here carry their text with them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from html import escape
+from collections.abc import Iterable, Mapping
 
-from bot.texts import texts as t
-from storage.enums import SettleOutcome
-from storage.models import OrderLine, Product
-from storage.outbox import OutboxDraft
-from storage.settlement import SettleContext
+from storage import ADMIN_KINDS, OrderLine, OutboxDraft, OutboxKind, Product
 
 # Telegram's limit is 4096 characters; beyond this many codes go as a .txt document.
 MAX_INLINE_TEXT = 3500
 
-GOODS = "goods"
-NOTICE = "notice"
-ADMIN = "admin"
+GOODS = OutboxKind.GOODS  # the buyer's goods (composed from the order when sent)
+NOTICE = OutboxKind.NOTICE  # a message to the buyer, with its text
+ADMIN = OutboxKind.ADMIN  # a message to an admin, with its text
+__all__ = ["ADMIN", "ADMIN_KINDS", "GOODS", "MAX_INLINE_TEXT", "NOTICE", "admin_notices", "goods"]
 
 
 def goods(
@@ -33,36 +33,6 @@ def goods(
     return result
 
 
-def _summary(ctx: SettleContext) -> str:
-    return ", ".join(
-        f"{escape(ctx.products[line.product_id].title)} × {line.quantity}" for line in ctx.lines
-    )
-
-
-def buyer_goods(ctx: SettleContext) -> OutboxDraft:
-    order_id = ctx.order.id
-    assert order_id is not None
-    delivered = goods(ctx.lines, ctx.products, ctx.codes)
-    text = t.goods_message(order_id, delivered)
-    if len(text) <= MAX_INLINE_TEXT:
-        return OutboxDraft(
-            ctx.buyer_telegram_id,
-            text,
-            kind=GOODS,
-            order_id=order_id,
-            dedupe_key=f"goods:{order_id}",
-        )
-    return OutboxDraft(
-        ctx.buyer_telegram_id,
-        t.goods_document_caption(order_id, len(delivered)),
-        kind=GOODS,
-        order_id=order_id,
-        document_name=f"order-{order_id}.txt",
-        document_data=("\n".join(delivered) + "\n").encode(),
-        dedupe_key=f"goods:{order_id}",
-    )
-
-
 def admin_notices(
     text: str, admin_ids: Iterable[int], order_id: int, tag: str
 ) -> list[OutboxDraft]:
@@ -72,37 +42,3 @@ def admin_notices(
         )
         for admin in sorted(admin_ids)
     ]
-
-
-def render_settlement(admin_ids: frozenset[int]) -> Callable[[SettleContext], list[OutboxDraft]]:
-    """The `render` callback of storage.settle: runs inside the settle transaction."""
-
-    def render(ctx: SettleContext) -> list[OutboxDraft]:
-        order = ctx.order
-        assert order.id is not None
-        paid = (
-            f"{t.plain(order.paid_amount)} {escape(order.paid_asset or '')}"
-            if order.paid_amount is not None
-            else "?"
-        )
-        total = t.money(order.total, order.currency)
-        if ctx.outcome == SettleOutcome.NEEDS_REFUND:
-            buyer_text = t.late_payment_needs_refund(order.id)
-            alert = t.admin_needs_refund(order.id, paid, _summary(ctx))
-        elif ctx.outcome == SettleOutcome.NEEDS_REVIEW:
-            buyer_text = t.payment_under_review(order.id)
-            alert = t.admin_needs_review(order.id, order.attention_reason or "", paid, total)
-        else:
-            late = ctx.outcome == SettleOutcome.LATE_SETTLED
-            notice = t.admin_paid(order.id, _summary(ctx), total, paid, late=late)
-            return [buyer_goods(ctx), *admin_notices(notice, admin_ids, order.id, "paid")]
-        buyer = OutboxDraft(
-            ctx.buyer_telegram_id,
-            buyer_text,
-            kind=NOTICE,
-            order_id=order.id,
-            dedupe_key=f"{ctx.outcome.value}:{order.id}",
-        )
-        return [buyer, *admin_notices(alert, admin_ids, order.id, "attention")]
-
-    return render

@@ -1,19 +1,18 @@
-"""settle_invoice: the only way an order becomes paid (webhook, reconciliation, expiry, Check
-payment and /recheck all call it)."""
+"""settle_invoices: the only way an order becomes paid (webhook, reconciliation, expiry, Check
+payment and /recheck all call it). It maps Crypto Pay's invoices to storage's payments, with
+the check of each payment against its order, and hands them to storage.settle_many."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 
 from bot.context import ShopContext
-from bot.shop.messages import render_settlement
 from payments import Invoice
-from storage.enums import SettleOutcome
-from storage.models import Order
-from storage.settlement import SettlePayment, settle
+from storage import Order, SettleOutcome, SettlePayment, SettleResult, settle_many
 
 log = logging.getLogger("bot.settlement")
 
@@ -57,51 +56,78 @@ def mismatch(invoice: Invoice, order: Order, accepted: tuple[str, ...]) -> str |
     return None
 
 
-async def settle_invoice(
-    ctx: ShopContext, invoice: Invoice, *, source: str, raw_body: str = ""
-) -> SettleReport:
-    """Record and apply a Crypto Pay invoice we were told about; duplicates are no-ops.
-
-    One storage transaction: the order is found by the invoice id (or, before its invoice is
-    recorded, by our payload), the payment is checked against it (`mismatch`) and the order
-    is either settled or marked for review there and then."""
-    extra = {"invoice_id": invoice.invoice_id, "source": source}
-    if invoice.status != "paid":
-        return SettleReport(invoice.status)
-    payment = SettlePayment(
+def payment_of(invoice: Invoice, *, source: str, raw_body: str = "") -> SettlePayment:
+    """The storage's view of a paid invoice."""
+    paid = invoice.paid_amount if invoice.paid_amount is not None else invoice.amount
+    return SettlePayment(
         order_id=order_id_from_payload(invoice.payload),
         invoice_id=invoice.invoice_id,
         paid_asset=invoice.paid_asset or invoice.asset or "",
-        paid_amount=to_stored(
-            invoice.paid_amount if invoice.paid_amount is not None else invoice.amount
-        )
-        or Decimal(0),
+        paid_amount=to_stored(paid) or Decimal(0),
         fee_asset=invoice.fee_asset,
         fee_amount=to_stored(invoice.fee_amount),
         paid_at=invoice.paid_at or datetime.now(UTC),
         source=source,
         raw_body=raw_body,
     )
+
+
+async def settle_invoices(
+    ctx: ShopContext,
+    invoices: Sequence[Invoice],
+    *,
+    source: str,
+    raw_bodies: Sequence[str] | None = None,
+) -> list[SettleReport | Exception]:
+    """Record and apply Crypto Pay invoices we were told about (duplicates are no-ops); one
+    report per invoice, or the exception its settlement failed with.
+
+    The paid ones are settled together (storage.settle_many: one transaction per batch),
+    each checked against its order (`mismatch`) inside it: settled, or marked for review
+    there and then. An invoice that is not paid is reported by its status."""
+    bodies = raw_bodies if raw_bodies is not None else [""] * len(invoices)
+    paid = [(i, inv) for i, inv in enumerate(invoices) if inv.status == "paid"]
+    payments = [payment_of(inv, source=source, raw_body=bodies[i]) for i, inv in paid]
+    invoice_of = {id(p): inv for p, (_, inv) in zip(payments, paid, strict=True)}
     accepted = ctx.settings.accepted_assets
 
-    def verify(order: Order) -> str | None:
-        return mismatch(invoice, order, accepted)
+    def verify(payment: SettlePayment, order: Order) -> str | None:
+        return mismatch(invoice_of[id(payment)], order, accepted)
 
-    result = await settle(ctx.db, payment, render_settlement(ctx.settings.admin_ids), verify=verify)
+    outcomes = await settle_many(ctx.db, payments, verify, admins=ctx.settings.admin_ids)
+    reports: list[SettleReport | Exception] = [SettleReport(inv.status) for inv in invoices]
+    for (index, invoice), outcome in zip(paid, outcomes, strict=True):
+        reports[index] = (
+            outcome if isinstance(outcome, Exception) else _report(ctx, invoice, source, outcome)
+        )
+    if any(isinstance(r, SettleReport) and r.changed for r in reports):
+        ctx.outbox_wakeup.set()
+    return reports
+
+
+async def settle_invoice(
+    ctx: ShopContext, invoice: Invoice, *, source: str, raw_body: str = ""
+) -> SettleReport:
+    """`settle_invoices` of one invoice; raises what its settlement failed with."""
+    (report,) = await settle_invoices(ctx, [invoice], source=source, raw_bodies=[raw_body])
+    if isinstance(report, Exception):
+        raise report
+    return report
+
+
+def _report(ctx: ShopContext, invoice: Invoice, source: str, result: SettleResult) -> SettleReport:
+    """Count and log one settlement."""
     outcome = result.outcome
     order_id = result.order.id if result.order else None
+    extra = {"invoice_id": invoice.invoice_id, "source": source, "order_id": order_id}
     ctx.metrics.settlements.labels(source=source, outcome=outcome.value).inc()
     if outcome == SettleOutcome.UNKNOWN_ORDER:
         log.warning("paid invoice for no order of ours; recorded", extra=extra)
     elif outcome == SettleOutcome.NEEDS_REVIEW:
         reason = result.order.attention_reason if result.order else None
-        log.warning(
-            "payment does not match its order: %s", reason, extra={**extra, "order_id": order_id}
-        )
-        ctx.outbox_wakeup.set()
+        log.warning("payment does not match its order: %s", reason, extra=extra)
     elif result.changed:
-        log.info("order settled: %s", outcome.value, extra={**extra, "order_id": order_id})
-        ctx.outbox_wakeup.set()
+        log.info("order settled: %s", outcome.value, extra=extra)
     return SettleReport(outcome.value, order_id, result.changed)
 
 

@@ -22,6 +22,7 @@ from bot.callbacks import (
 )
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
+from bot.shop.outgoing import compose
 from storage.enums import OrderStatus, OutboxStatus, StockStatus
 from storage.listing import get_product, stock_counts
 from tests.bot.conftest import ALICE, BOB, CATALOG, Shop, button_texts, markup_buttons, next_id
@@ -405,11 +406,12 @@ async def test_check_payment_settles_a_paid_order(shop: Shop) -> None:
     assert order.paid_asset == "USDT"
     (goods,) = await shop.outbox(order_id, kind="goods")
     assert goods.chat_id == ALICE and goods.status == OutboxStatus.PENDING
-    assert f"#{order_id}" in goods.text
+    text = (await compose(shop.ctx, goods)).text
+    assert f"#{order_id}" in text
     sold = await shop.units(order_id)
     assert sorted(u.status for u in sold) == [StockStatus.SOLD] * 2
     for unit in sold:
-        assert unit.code in goods.text
+        assert unit.code in text
     # The order page now shows it as paid, with its goods.
     assert "✅ paid" in shop.last_text().text
 

@@ -16,7 +16,7 @@ from bot.catalog_sync import import_catalog_file
 from bot.jobs import EXPIRY_GRACE_SECONDS, expire, reconcile
 from bot.shop.checkout import checkout
 from bot.shop.delivery import LEASE_SECONDS, OutboxWorker
-from storage import settlement
+from bot.shop.outgoing import compose
 from storage.customers import get_customer
 from storage.enums import OrderStatus, OutboxStatus, StockStatus
 from storage.listing import get_product, stock_counts
@@ -66,13 +66,13 @@ async def test_reconcile_settles_a_backlog_together(
     (SETTLE_BATCH, here 4): a transaction per batch, not one per payment, and webhooks
     arriving meanwhile get their turn between batches."""
     batches: list[int] = []
-    real = settlement._settle_batch
+    real = jobs.settle_invoices
 
-    async def counted(db: Any, claims: list[Any]) -> Any:
-        batches.append(len(claims))
-        return await real(db, claims)
+    async def counted(ctx: Any, invoices: list[Any], *, source: str) -> Any:
+        batches.append(len(invoices))
+        return await real(ctx, invoices, source=source)
 
-    monkeypatch.setattr(settlement, "_settle_batch", counted)
+    monkeypatch.setattr(jobs, "settle_invoices", counted)
     monkeypatch.setattr(jobs, "SETTLE_BATCH", 4)
     orders = [
         await place(shop, sku, user=user)
@@ -82,8 +82,18 @@ async def test_reconcile_settles_a_backlog_together(
     for order_id in orders:
         await shop.cp.pay(await invoice_of(shop, order_id), send_webhook=False)
 
+    transactions = 0
+    transaction = shop.ctx.db.transaction
+
+    def counted_transaction() -> Any:
+        nonlocal transactions
+        transactions += 1
+        return transaction()
+
+    monkeypatch.setattr(shop.ctx.db, "transaction", counted_transaction)
     assert await reconcile(shop.ctx) == 6
     assert batches == [4, 2]
+    assert transactions == 2  # a transaction per batch
     for order_id in orders:
         assert (await shop.order(order_id)).status == OrderStatus.PAID
         assert len(await shop.outbox(order_id, kind="goods")) == 1
@@ -98,20 +108,22 @@ async def test_reconcile_settles_the_rest_when_one_payment_fails(
     for order_id in orders:
         await shop.cp.pay(await invoice_of(shop, order_id), send_webhook=False)
     failing = await invoice_of(shop, orders[1])
-    real = jobs.settle_invoice
+    real = jobs.settle_invoices
 
-    async def settle(ctx: Any, invoice: Any, *, source: str) -> Any:
-        if invoice.invoice_id == failing:
-            raise ConnectionResetError("the database went away")
-        return await real(ctx, invoice, source=source)
+    async def settle(ctx: Any, invoices: list[Any], *, source: str) -> list[Any]:
+        """The real settle, but the failing invoice's settlement fails (nothing written)."""
+        others = [i for i in invoices if i.invoice_id != failing]
+        settled = iter(await real(ctx, others, source=source))
+        error = ConnectionResetError("the database went away")
+        return [error if i.invoice_id == failing else next(settled) for i in invoices]
 
-    monkeypatch.setattr(jobs, "settle_invoice", settle)
+    monkeypatch.setattr(jobs, "settle_invoices", settle)
     with pytest.raises(ConnectionResetError):
         await reconcile(shop.ctx)
     statuses = [(await shop.order(order_id)).status for order_id in orders]
     assert statuses == [OrderStatus.PAID, OrderStatus.PENDING, OrderStatus.PAID]
 
-    monkeypatch.setattr(jobs, "settle_invoice", real)
+    monkeypatch.setattr(jobs, "settle_invoices", real)
     assert await reconcile(shop.ctx) == 1
     assert (await shop.order(orders[1])).status == OrderStatus.PAID
 
@@ -131,10 +143,10 @@ async def test_expiry_expires_the_unpaid_when_settling_a_paid_one_fails(
         await invoice_of(shop, paid[1]): RuntimeError("a template bug"),
     }
 
-    async def settle(ctx: Any, invoice: Any, *, source: str) -> Any:
-        raise errors[invoice.invoice_id]
+    async def settle(ctx: Any, invoices: list[Any], *, source: str) -> list[Any]:
+        return [errors[invoice.invoice_id] for invoice in invoices]
 
-    monkeypatch.setattr(jobs, "settle_invoice", settle)
+    monkeypatch.setattr(jobs, "settle_invoices", settle)
     shop.clock.advance(901)
     with pytest.raises((ConnectionResetError, RuntimeError)) as raised:
         await expire(shop.ctx)
@@ -206,9 +218,10 @@ async def test_late_payment_with_stock_is_fulfilled(shop: Shop) -> None:
     assert len(units) == 2 and all(u.status == StockStatus.SOLD for u in units)
     assert await available(shop, "multi") == 3
     (goods,) = await shop.outbox(order_id, kind="goods")
-    assert all(u.code in goods.text for u in units)
-    (admin,) = await shop.outbox(order_id, kind="admin")
-    assert "late payment" in admin.text
+    text = (await compose(shop.ctx, goods)).text
+    assert all(u.code in text for u in units)
+    (admin,) = await shop.outbox(order_id, kind="admin_late_paid")
+    assert "late payment" in (await compose(shop.ctx, admin)).text
 
 
 async def test_late_payment_without_stock_needs_refund(shop: Shop) -> None:
@@ -225,11 +238,13 @@ async def test_late_payment_without_stock_needs_refund(shop: Shop) -> None:
     assert order.paid_amount is not None and order.paid_asset == "USDT"
     assert await shop.units(alice) == []
     assert await shop.outbox(alice, kind="goods") == []
-    notices = await shop.outbox(alice, kind="notice")
-    assert [n.chat_id for n in notices] == [ALICE, ALICE]  # expired, then the late payment
-    assert "expired" in notices[0].text and "refund" in notices[1].text
-    (alert,) = await shop.outbox(alice, kind="admin")
-    assert alert.chat_id == ADMIN_ID and f"/refund {alice}" in alert.text
+    (expired,) = await shop.outbox(alice, kind="notice")
+    (late,) = await shop.outbox(alice, kind="late_needs_refund")
+    assert expired.chat_id == late.chat_id == ALICE and expired.id < late.id
+    assert "expired" in expired.text and "refund" in (await compose(shop.ctx, late)).text
+    (alert,) = await shop.outbox(alice, kind="admin_needs_refund")
+    assert alert.chat_id == ADMIN_ID
+    assert f"/refund {alice}" in (await compose(shop.ctx, alert)).text
 
 
 # --- the outbox worker -----------------------------------------------------------------------
@@ -334,7 +349,7 @@ async def test_restart_between_settle_and_send_delivers_on_next_start(shop: Shop
     claimed = await claim_due(
         shop.ctx.db, crashed.worker_id, shop.clock(), limit=20, lease_seconds=LEASE_SECONDS
     )
-    assert {m.kind for m in claimed} == {"goods", "admin"}  # claimed, then the process died
+    assert {m.kind for m in claimed} == {"goods", "admin_paid"}  # claimed, then it died
 
     restarted = OutboxWorker(shop.ctx)
     assert await restarted.drain_once() == 0  # the dead worker's lease still holds

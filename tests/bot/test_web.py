@@ -22,7 +22,8 @@ from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
 from bot.jobs import BATCH, fetch_invoices, settle_together
 from bot.shop.checkout import checkout
-from bot.web import build_web_app
+from bot.shop.outgoing import compose
+from bot.web import build_web_app, webhook_settler
 from storage import Database
 from storage.enums import OrderStatus
 from storage.order_queries import pending_orders_with_invoice
@@ -156,10 +157,40 @@ async def test_paid_webhook_from_the_fake_settles(shop: Shop, client: TestClient
     assert order.status == OrderStatus.PAID
     assert order.paid_amount == Decimal(shop.cp.invoice(invoice_id)["paid_amount"])
     (goods,) = await shop.outbox(order_id, kind="goods")
-    assert goods.chat_id == ALICE and f"#{order_id}" in goods.text
-    assert "MULTI-" in goods.text
-    (admin,) = await shop.outbox(order_id, kind="admin")
+    text = (await compose(shop.ctx, goods)).text
+    assert goods.chat_id == ALICE and f"#{order_id}" in text
+    assert "MULTI-" in text
+    (admin,) = await shop.outbox(order_id, kind="admin_paid")
     assert admin.chat_id == ADMIN_ID
+
+
+async def test_webhooks_arriving_together_share_one_transaction(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook route's group commit: payments whose webhooks arrive while no settle
+    transaction runs are settled together in the next one, each answered on its own."""
+    orders = [await place(shop, "guide", user=user) for user in (ALICE, BOB, 3003)]
+    invoice_ids = [await invoice_of(shop, order_id) for order_id in orders]
+    for invoice_id in invoice_ids:
+        await shop.cp.pay(invoice_id, send_webhook=False)
+    paid = await shop.ctx.cryptopay.get_invoices(invoice_ids=invoice_ids)
+    settle = webhook_settler(shop.ctx)
+    transactions = 0
+    transaction = shop.ctx.db.transaction
+
+    def counted() -> Any:
+        nonlocal transactions
+        transactions += 1
+        return transaction()
+
+    monkeypatch.setattr(shop.ctx.db, "transaction", counted)
+    reports = await asyncio.gather(*(settle((invoice, "{}")) for invoice in [*paid, paid[0]]))
+
+    assert transactions == 1
+    assert sorted(r.outcome for r in reports) == ["duplicate", "settled", "settled", "settled"]
+    assert sorted(r.order_id for r in reports if r.changed) == sorted(orders)
+    for order_id in orders:
+        assert (await shop.order(order_id)).status == OrderStatus.PAID
 
 
 async def test_ten_identical_deliveries_settle_once(
@@ -268,10 +299,12 @@ async def test_a_payment_that_does_not_match_its_order_needs_review(
     assert order.status == OrderStatus.NEEDS_REVIEW
     assert order.attention_reason and reason_says in order.attention_reason
     assert await shop.outbox(order_id, kind="goods") == []
-    (alert,) = await shop.outbox(order_id, kind="admin")
-    assert alert.chat_id == ADMIN_ID and "needs review" in alert.text
-    (notice,) = await shop.outbox(order_id, kind="notice")
+    (alert,) = await shop.outbox(order_id, kind="admin_needs_review")
+    assert alert.chat_id == ADMIN_ID
+    assert "needs review" in (await compose(shop.ctx, alert)).text
+    (notice,) = await shop.outbox(order_id, kind="under_review")
     assert notice.chat_id == ALICE
+    assert "does not match" in (await compose(shop.ctx, notice)).text
 
 
 def _aligned_sample(order_id: int, invoice_id: int) -> dict[str, Any]:

@@ -142,17 +142,3 @@ def payment(
     }
     fields.update(kw)
     return storage.SettlePayment(**fields)  # type: ignore[arg-type]
-
-
-def render_one(ctx: storage.SettleContext) -> list[storage.OutboxDraft]:
-    """One buyer message listing the codes (what the bot does, minus the words)."""
-    assert ctx.order.id is not None
-    codes = [c for cs in ctx.codes.values() for c in cs]
-    return [
-        storage.OutboxDraft(
-            chat_id=ctx.buyer_telegram_id,
-            text=f"#{ctx.order.id} {ctx.outcome.value}: " + ", ".join(codes),
-            kind="delivery",
-            order_id=ctx.order.id,
-        )
-    ]

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 import storage
 from storage import CatalogData, CategoryData, OrderStatus
-from tests.storage.conftest import catalog, order_for, payment, product, render_one, seed
+from tests.storage.conftest import catalog, order_for, payment, product, seed
 
 
 async def test_import_then_reimport_is_idempotent(db: storage.Database) -> None:
@@ -45,7 +45,7 @@ async def test_reimport_updates_fields_and_adds_only_new_codes(db: storage.Datab
 async def test_sold_code_is_never_resold_by_reimport(db: storage.Database) -> None:
     prod = await seed(db, codes=1)  # KEY-0000
     order = await order_for(db, prod)
-    await storage.settle(db, payment(order), render_one)
+    await storage.settle(db, payment(order))
     res = await storage.upsert_catalog(db, catalog(product("key", ["KEY-0000"])))
     assert (res.codes_added, res.codes_skipped) == (0, 1)
     assert await storage.stock_counts(db, prod.id or 0) == (0, 0, 1)
@@ -138,7 +138,7 @@ async def test_stock_counts_track_every_state(db: storage.Database) -> None:
     prod = await seed(db, codes=4)
     sold = await order_for(db, prod, telegram_id=1)
     await order_for(db, prod, qty=2, telegram_id=2)
-    await storage.settle(db, payment(sold), render_one)
+    await storage.settle(db, payment(sold))
     assert await storage.stock_counts(db, prod.id or 0) == (1, 2, 1)
     many = await storage.stock_counts_many(db, [prod.id or 0, 12345])
     assert many[12345] == (0, 0, 0)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import storage
 from storage import OrderStatus, SettleOutcome
 from storage.models import OutboxMessage, StockUnit
-from tests.storage.conftest import buyer, order_for, payment, render_one, seed
+from tests.storage.conftest import buyer, order_for, payment, seed
 
 TTL = timedelta(minutes=15)
 
@@ -64,7 +64,7 @@ async def test_ten_concurrent_settles_of_one_invoice(db: storage.Database) -> No
     prod = await seed(db, codes=5)
     order = await order_for(db, prod, qty=2)
     pay = payment(order)
-    results = await asyncio.gather(*(storage.settle(db, pay, render_one) for _ in range(10)))
+    results = await asyncio.gather(*(storage.settle(db, pay) for _ in range(10)))
 
     outcomes = sorted(r.outcome.value for r in results)
     assert outcomes.count(SettleOutcome.SETTLED.value) == 1
@@ -89,11 +89,7 @@ async def test_two_processes_settling_the_same_invoices_settle_each_once(
         assert await storage.attach_invoice(db, order.id, 500_000 + order.id, "h", "https://x")
     other = storage.Database(db.url.render_as_string(hide_password=False))
     try:
-        calls = [
-            storage.settle(replica, payment(o), render_one)
-            for o in orders
-            for replica in (db, other)
-        ]
+        calls = [storage.settle(replica, payment(o)) for o in orders for replica in (db, other)]
         results = await asyncio.gather(*calls)
     finally:
         await other.dispose()
@@ -113,7 +109,7 @@ async def test_expiry_racing_settle_sells_once_or_releases(db: storage.Database)
         order = await order_for(db, prod, telegram_id=4000 + round_no)
         assert order.id is not None
         settle_res, released = await asyncio.gather(
-            storage.settle(db, payment(order), render_one),
+            storage.settle(db, payment(order)),
             storage.release_order(db, order.id, OrderStatus.EXPIRED),
         )
         counts = await storage.stock_counts(db, prod.id or 0)
@@ -140,7 +136,7 @@ async def test_expiry_racing_settle_when_the_unit_is_taken_meanwhile(
     assert other_buyer.id is not None and prod.id is not None
     expires = storage.utcnow() + TTL
     settle_res, other = await asyncio.gather(
-        storage.settle(db, payment(late), render_one),
+        storage.settle(db, payment(late)),
         storage.create_order(db, other_buyer.id, [(prod.id, 1, prod.price)], "USD", expires),
     )
     counts = await storage.stock_counts(db, prod.id)
@@ -155,7 +151,7 @@ async def test_expiry_racing_settle_when_the_unit_is_taken_meanwhile(
 async def test_two_refunds_racing_past_the_paid_amount(db: storage.Database) -> None:
     prod = await seed(db, codes=1)
     order = await order_for(db, prod)
-    await storage.settle(db, payment(order, paid_amount=Decimal("10")), render_one)
+    await storage.settle(db, payment(order, paid_amount=Decimal("10")))
     assert order.id is not None
 
     async def refund(n: int) -> storage.Refund | Exception:

@@ -14,7 +14,7 @@ import storage
 from storage import OrderStatus
 from storage.models import Product
 from tests.conftest import pg_admin
-from tests.storage.conftest import order_for, payment, render_one, seed
+from tests.storage.conftest import order_for, payment, seed
 
 
 async def test_upsert_customer_and_blocked_flag(db: storage.Database) -> None:
@@ -34,10 +34,8 @@ async def test_sales_summary_and_orders_by_status(db: storage.Database) -> None:
     t0 = storage.utcnow()
     paid = [await order_for(db, prod, telegram_id=i) for i in range(3)]
     for o in paid:
-        await storage.settle(db, payment(o, paid_at=t0), render_one)
-    await storage.settle(
-        db, payment(await order_for(db, prod), paid_at=t0 - timedelta(days=2)), render_one
-    )
+        await storage.settle(db, payment(o, paid_at=t0))
+    await storage.settle(db, payment(await order_for(db, prod), paid_at=t0 - timedelta(days=2)))
     await order_for(db, prod)  # pending: not a sale
     count, total = await storage.sales_summary(db, t0 - timedelta(days=1), t0 + timedelta(1), "USD")
     assert (count, total) == (3, Decimal("29.97"))

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 import storage
 from storage import OrderStatus, StockStatus, StockUnit
-from tests.storage.conftest import buyer, catalog, order_for, payment, product, render_one, seed
+from tests.storage.conftest import buyer, catalog, order_for, payment, product, seed
 
 SOON = timedelta(minutes=15)
 
@@ -67,7 +67,7 @@ async def test_release_only_if_still_pending_and_reserved(db: storage.Database) 
     assert got is not None and got.order.status is OrderStatus.CANCELLED
 
     paid = await order_for(db, prod)
-    await storage.settle(db, payment(paid), render_one)
+    await storage.settle(db, payment(paid))
     assert not await storage.release_order(db, paid.id or 0, OrderStatus.EXPIRED)
     assert await storage.stock_counts(db, prod.id or 0) == (1, 0, 1)
     with pytest.raises(ValueError):
@@ -114,7 +114,7 @@ async def test_order_listings(db: storage.Database) -> None:
     page2 = await storage.list_customer_orders(db, cust.id, before_id=page1[-1].id, limit=3)
     assert [o.id for o in page1 + page2] == [o.id for o in reversed(mine)]
 
-    await storage.settle(db, payment(mine[0]), render_one)
+    await storage.settle(db, payment(mine[0]))
     paid = await storage.list_orders(db, OrderStatus.PAID)
     assert [o.id for o in paid] == [mine[0].id]
     everything = await storage.list_orders(db, limit=100)

@@ -6,13 +6,13 @@ import pytest
 
 import storage
 from storage import OrderStatus, RefundStatus
-from tests.storage.conftest import order_for, payment, render_one, seed
+from tests.storage.conftest import order_for, payment, seed
 
 
 async def _paid_order(db: storage.Database, amount: str = "10") -> int:
     prod = await seed(db, codes=1)
     order = await order_for(db, prod)
-    await storage.settle(db, payment(order, paid_amount=Decimal(amount)), render_one)
+    await storage.settle(db, payment(order, paid_amount=Decimal(amount)))
     assert order.id is not None
     return order.id
 

@@ -1,9 +1,8 @@
-"""Settlements made at the same time share one transaction (group commit): each still gets
+"""Payments settled together (settle_many) share one transaction (group commit): each gets
 its own outcome, a failing one fails alone, and a database failure fails them all at once."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,9 +14,20 @@ import pytest
 import sqlalchemy as sa
 
 import storage
-from storage import OrderStatus, SettleOutcome, settlement
+from storage import OrderStatus, SettleOutcome, settle_batch, settle_common
 from storage.models import OutboxMessage, PaymentEvent, StockUnit
-from tests.storage.conftest import order_for, payment, render_one, seed
+from tests.storage.conftest import order_for, payment, seed
+
+
+async def settle_all(
+    db: storage.Database,
+    payments: list[storage.SettlePayment],
+    verify: storage.Verify | None = None,
+) -> list[storage.SettleResult]:
+    """storage.settle_many, every payment expected to settle without an error."""
+    outcomes = await storage.settle_many(db, payments, verify)
+    assert all(isinstance(o, storage.SettleResult) for o in outcomes), outcomes
+    return [o for o in outcomes if isinstance(o, storage.SettleResult)]
 
 
 async def invoiced(
@@ -34,17 +44,21 @@ async def invoiced(
 
 
 class Transactions:
-    """Counts db.transaction() calls; `fail_with` makes every one raise that instead."""
+    """Counts db.transaction() calls; `fail_with` makes the next `fail_times` of them (every
+    one, when None) raise that instead."""
 
     def __init__(self, db: storage.Database, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
         self.fail_with: Exception | None = None
+        self.fail_times: int | None = None
         real = db.transaction
 
         @asynccontextmanager
         async def counted() -> AsyncIterator[Any]:
             self.count += 1
-            if self.fail_with is not None:
+            if self.fail_with is not None and self.fail_times != 0:
+                if self.fail_times is not None:
+                    self.fail_times -= 1
                 raise self.fail_with
             async with real() as s:
                 yield s
@@ -64,9 +78,7 @@ async def test_concurrent_settlements_share_one_transaction(
     orders = [await invoiced(db, prod, 100 + i, qty=2) for i in range(12)]
     transactions = Transactions(db, monkeypatch)
 
-    results = await asyncio.gather(
-        *(storage.settle(db, payment(o), render_one, lambda o: None) for o in orders)
-    )
+    results = await settle_all(db, [payment(o) for o in orders], lambda p, o: None)
 
     assert transactions.count == 1  # one batch, one commit
     assert [r.outcome for r in results] == [SettleOutcome.SETTLED] * 12
@@ -94,8 +106,8 @@ async def test_a_batch_sells_each_line_of_orders_with_several_lines(
     db: storage.Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Orders of several lines and products in one batch: each gets its own units of each
-    of its products, and its message lists them — in one transaction (nothing taken for
-    short of reserved units and redone one by one)."""
+    of its products, and its buyer's goods are enqueued — in one transaction (nothing taken
+    for short of reserved units and redone one by one)."""
     keys = await seed(db, "key", codes=10)
     gift = await seed(db, "gift", codes=10, price="2.50")
     assert keys.id is not None and gift.id is not None
@@ -111,25 +123,11 @@ async def test_a_batch_sells_each_line_of_orders_with_several_lines(
         assert await storage.attach_invoice(db, order.id, invoice_id, "h", "https://t.me/x")
         orders.append(order)
     transactions = Transactions(db, monkeypatch)
-    rendered: dict[int | None, list[tuple[int, int, bool]]] = {}
 
-    def render(ctx: storage.SettleContext) -> list[storage.OutboxDraft]:
-        rendered[ctx.order.id] = [
-            (line.product_id, line.quantity, ctx.products[line.product_id].unlimited)
-            for line in ctx.lines
-        ]
-        return render_one(ctx)
-
-    results = await asyncio.gather(
-        *(storage.settle(db, payment(o), render, lambda o: None) for o in orders)
-    )
+    results = await settle_all(db, [payment(o) for o in orders], lambda p, o: None)
 
     assert transactions.count == 1
     assert [r.outcome for r in results] == [SettleOutcome.SETTLED] * 3
-    assert rendered == {
-        o.id: [(keys.id, 2, False), (gift.id, n, False)]
-        for o, n in zip(orders, (1, 2, 3), strict=True)
-    }
     for order, result, gifts in zip(orders, results, (1, 2, 3), strict=True):
         assert {pid: len(codes) for pid, codes in result.codes.items()} == {
             keys.id: 2,
@@ -144,12 +142,9 @@ async def test_a_batch_sells_each_line_of_orders_with_several_lines(
     assert await storage.stock_counts(db, keys.id) == (4, 0, 6)
     assert await storage.stock_counts(db, gift.id) == (4, 0, 6)
     async with db.session() as s:
-        messages = dict(
-            (await s.execute(sa.select(OutboxMessage.order_id, OutboxMessage.text))).all()
-        )
-    for order, result in zip(orders, results, strict=True):
-        listed = messages[order.id].split(": ", 1)[1].split(", ")
-        assert sorted(listed) == sorted(c for codes in result.codes.values() for c in codes)
+        query = sa.select(OutboxMessage.order_id, OutboxMessage.chat_id, OutboxMessage.kind)
+        facts = sorted((await s.execute(query)).all())
+    assert facts == [(o.id, 31 + n, storage.OutboxKind.GOODS) for n, o in enumerate(orders)]
 
 
 async def test_an_order_without_lines_still_carries_its_invoice(db: storage.Database) -> None:
@@ -171,9 +166,7 @@ async def test_an_order_without_lines_still_carries_its_invoice(db: storage.Data
         s.add(lineless)
     claim = payment(named, invoice_id=777_777)
 
-    results = await asyncio.gather(
-        storage.settle(db, claim, render_one), storage.settle(db, payment(named), render_one)
-    )
+    results = await settle_all(db, [claim, payment(named)])
 
     assert results[0].outcome is SettleOutcome.UNKNOWN_ORDER
     assert results[1].outcome is SettleOutcome.SETTLED  # its own invoice settles it
@@ -193,7 +186,7 @@ async def test_one_batch_with_every_kind_of_claim(
     early = await order_for(db, prod, telegram_id=5)  # no invoice recorded yet
     transactions = Transactions(db, monkeypatch)
 
-    def short(o: storage.Order) -> str | None:
+    def short(p: storage.SettlePayment, o: storage.Order) -> str | None:
         return "invoice amount 1.00 differs" if o.id == wrong.id else None
 
     ghost = payment(clean, invoice_id=999_999, order_id=None)
@@ -206,7 +199,7 @@ async def test_one_batch_with_every_kind_of_claim(
         payment(early),
         ghost,
     ]
-    results = await asyncio.gather(*(storage.settle(db, p, render_one, short) for p in claims))
+    results = await settle_all(db, claims, short)
 
     assert transactions.count == 1
     assert [r.outcome for r in results] == [
@@ -240,14 +233,13 @@ async def test_a_failing_claim_fails_alone(db: storage.Database, error: Exceptio
     good = [await invoiced(db, prod, 10 + i) for i in range(3)]
     bad = await invoiced(db, prod, 20)
 
-    def render(ctx: storage.SettleContext) -> list[storage.OutboxDraft]:
-        if ctx.order.id == bad.id:
+    def verify(p: storage.SettlePayment, o: storage.Order) -> str | None:
+        if o.id == bad.id:
             raise error
-        return render_one(ctx)
+        return None
 
-    outcomes = await asyncio.gather(
-        *(storage.settle(db, payment(o), render) for o in [good[0], bad, *good[1:]]),
-        return_exceptions=True,
+    outcomes = await storage.settle_many(
+        db, [payment(o) for o in [good[0], bad, *good[1:]]], verify
     )
 
     assert outcomes[1] is error
@@ -260,7 +252,7 @@ async def test_a_failing_claim_fails_alone(db: storage.Database, error: Exceptio
     assert stored is not None and stored.order.status is OrderStatus.PENDING
     assert await storage.stock_counts(db, prod.id or 0) == (1, 1, 3)
     assert await outbox_order_ids(db) == sorted((o.id for o in good), key=str)
-    again = await storage.settle(db, payment(bad), render_one)
+    again = await storage.settle(db, payment(bad))
     assert again.outcome is SettleOutcome.SETTLED
 
 
@@ -286,14 +278,12 @@ async def test_a_database_failure_fails_the_batch_once(
         return answers_ping and await real_ping()
 
     monkeypatch.setattr(db, "ping", ping)
-    outcomes = await asyncio.gather(
-        *(storage.settle(db, payment(o), render_one) for o in orders), return_exceptions=True
-    )
+    outcomes = await storage.settle_many(db, [payment(o) for o in orders])
 
     assert all(o is error for o in outcomes)
     assert transactions.count == 1  # not waited out once more per claim
     transactions.fail_with = None
-    results = await asyncio.gather(*(storage.settle(db, payment(o), render_one) for o in orders))
+    results = await settle_all(db, [payment(o) for o in orders])
     assert [r.outcome for r in results] == [SettleOutcome.SETTLED] * 4
 
 
@@ -310,16 +300,39 @@ async def test_an_order_short_of_reserved_units_is_settled_the_careful_way(
             .values(status=storage.StockStatus.AVAILABLE, order_id=None, reserved_until=None)
         )
 
-    results = await asyncio.gather(
-        storage.settle(db, payment(clean), render_one),
-        storage.settle(db, payment(robbed), render_one),
-    )
+    results = await settle_all(db, [payment(clean), payment(robbed)])
 
     assert [r.outcome for r in results] == [SettleOutcome.SETTLED, SettleOutcome.SETTLED]
     assert all(sum(len(c) for c in r.codes.values()) == 1 for r in results)
     assert await storage.stock_counts(db, prod.id or 0) == (2, 0, 2)
     paid = await storage.get_order(db, robbed.id or 0)
     assert paid is not None and paid.order.paid_amount == Decimal("9.99")
+
+
+async def test_a_pending_order_robbed_of_its_units_with_no_stock_left_needs_review(
+    db: storage.Database,
+) -> None:
+    """The state table has no pending -> needs_refund: a pending order whose reservation
+    vanished and whose stock cannot replace it is paid into review (a human decides), its
+    payment recorded — never lost, never taken for a duplicate."""
+    prod = await seed(db, codes=1)
+    robbed = await invoiced(db, prod, 45)
+    async with db.transaction() as s:  # the unit went to someone else by hand
+        await s.execute(
+            sa.update(StockUnit)
+            .where(StockUnit.order_id == robbed.id)  # type: ignore[arg-type]
+            .values(status=storage.StockStatus.SOLD, order_id=None, reserved_until=None)
+        )
+
+    (result,) = await settle_all(db, [payment(robbed)])
+
+    assert result.outcome is SettleOutcome.NEEDS_REVIEW and result.codes == {}
+    assert result.order is not None and result.order.status is OrderStatus.NEEDS_REVIEW
+    assert result.order.attention_reason == storage.settlement.SHORT_OF_STOCK_REASON
+    assert result.order.paid_amount == Decimal("9.99")
+    async with db.session() as s:
+        kinds = (await s.scalars(sa.select(OutboxMessage.kind))).all()
+    assert kinds == [storage.OutboxKind.UNDER_REVIEW]
 
 
 async def test_claims_racing_for_one_order_before_its_invoice_is_recorded(
@@ -331,9 +344,7 @@ async def test_claims_racing_for_one_order_before_its_invoice_is_recorded(
     other_invoice = payment(order, invoice_id=7002)  # names the same order, another invoice
     no_payload = payment(order, invoice_id=7001, order_id=None, source="reconcile")
 
-    results = await asyncio.gather(
-        *(storage.settle(db, p, render_one) for p in (first, other_invoice, no_payload))
-    )
+    results = await settle_all(db, [first, other_invoice, no_payload])
 
     assert [r.outcome for r in results] == [
         SettleOutcome.SETTLED,
@@ -358,14 +369,8 @@ async def test_a_broken_connection_redoes_the_batch_claim_by_claim(
     transactions.fail_with = sa.exc.DBAPIError(
         "SELECT", {}, Exception("connection was closed"), connection_invalidated=True
     )
-    real_settle_one = settlement._settle_one
-
-    async def healed(db_: storage.Database, claim: Any) -> storage.SettleResult:
-        transactions.fail_with = None  # the pool hands out a fresh connection
-        return await real_settle_one(db_, claim)
-
-    monkeypatch.setattr(settlement, "_settle_one", healed)
-    results = await asyncio.gather(*(storage.settle(db, payment(o), render_one) for o in orders))
+    transactions.fail_times = 1  # then the pool hands out a fresh connection
+    results = await settle_all(db, [payment(o) for o in orders])
 
     assert [r.outcome for r in results] == [SettleOutcome.SETTLED] * 3
     assert transactions.count == 1 + 3
@@ -376,7 +381,7 @@ async def test_a_naive_payment_time_is_refused(db: storage.Database) -> None:
     order = await invoiced(db, prod, 80)
     naive = payment(order, paid_at=datetime(2026, 1, 2, 12, 0))
     with pytest.raises(ValueError, match="naive"):
-        await storage.settle(db, naive, render_one)
+        await storage.settle(db, naive)
     stored = await storage.get_order(db, order.id or 0)
     assert stored is not None and stored.order.status is OrderStatus.PENDING
 
@@ -403,11 +408,10 @@ async def test_postgres_pays_a_batch_by_primary_key_before_statistics(
     orders = [await invoiced(db, prod, 700 + i) for i in range(40)]
     order = orders[17]
     paid = payment(order)
-    fields = settlement._paid_fields(paid, OrderStatus.PAID, None)
     params = (
-        {f"p_{name}": value for name, value in fields.items()}
+        settle_common.paid_params(paid, OrderStatus.PAID)
         | {"p_order_id": order.id}
-        | settlement._event_params(paid, order.id)
+        | settle_common.event_params(paid, order.id)
     )
 
     def explain(*args: Any) -> tuple[str, Any]:
@@ -418,7 +422,7 @@ async def test_postgres_pays_a_batch_by_primary_key_before_statistics(
     sa.event.listen(engine, "before_cursor_execute", explain, retval=True)
     try:
         async with db.session() as s:
-            out = (await s.execute(settlement._PAY_AND_RECORD, params)).scalar_one()
+            out = (await s.execute(settle_batch.PAY_AND_RECORD, params)).scalar_one()
     finally:
         sa.event.remove(engine, "before_cursor_execute", explain)
     plan = (json.loads(out) if isinstance(out, str) else out)[0]["Plan"]
