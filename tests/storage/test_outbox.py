@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 import storage
 from storage import OrderStatus, OutboxStatus
-from tests.storage.conftest import order_for, payment, render_one, seed
+from tests.storage.conftest import order_for, payment, seed
 
 _chats = itertools.count(7)
 
@@ -180,7 +180,7 @@ async def _paid_with_goods(db: storage.Database) -> tuple[int, int]:
     """A paid order and the id of its goods message."""
     order = await order_for(db, await seed(db, codes=1))
     assert order.id is not None
-    await storage.settle(db, payment(order), render_one)
+    await storage.settle(db, payment(order))
     (message,) = await storage.claim_due(db, "w", storage.utcnow())
     assert message.id is not None and message.order_id == order.id
     return order.id, message.id
