@@ -185,12 +185,6 @@ class Database:
                 await s.execute(sa.text(f"SET LOCAL lock_timeout = '{ANALYZE_LOCK_TIMEOUT}'"))
                 await s.execute(sa.text(f"ANALYZE {', '.join(map(quote, tables))}"))
 
-    async def upgrade(self) -> None:
-        """Apply pending Alembic migrations (idempotent; PG: under an advisory lock)."""
-        from storage.migrate import upgrade_engine
-
-        await upgrade_engine(self)
-
     async def dispose(self) -> None:
         await self.engine.dispose()
 
