@@ -23,11 +23,10 @@ from storage import _sqlite
 from storage._batch import BatchRun, Coalescer
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Sessions take turns for PG_POOL_SIZE connections, kept open. Overflow connections are
-# closed again when returned, so the turns never reach for them: under steady load each
-# turn would open a new connection (a server process, a handshake). The overflow serves
-# only a task that needs a second connection inside its turn (a job's lock transaction).
-# Ten keep two cores busy; more only make the server switch between its processes.
+# PG_POOL_SIZE connections are kept open; ten keep two cores busy, more only make the
+# server switch between its processes. Overflow connections are closed again when returned
+# (a task that needs a second connection, such as a job's lock transaction, gets one
+# there). Sessions wait for a connection in the pool's own queue, at most its timeout (30 s).
 PG_POOL_SIZE = 10
 PG_MAX_OVERFLOW = 5
 # A pooled connection idle this long is pinged before use (a server restart or a killed
@@ -102,14 +101,6 @@ class Database:
         # next one as soon as the lock is free, instead of leaving them in SQLite's busy
         # handler sleeping in growing steps (other processes still wait on busy_timeout).
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if backend == "sqlite" else None
-        # Sessions take turns for the pool's connections first come, first served. The pool's
-        # own queue lets a newcomer take a connection that was just returned ahead of the
-        # tasks already waiting, which re-queue at the back: under load a few waited many
-        # times longer than the rest (webhook p99 three to four times its p50 on PostgreSQL).
-        # (SQLite's writers already queue on the lock above.)
-        capacity = kwargs.get("pool_size", 0)
-        self._turns: asyncio.Semaphore | None = asyncio.Semaphore(capacity) if capacity else None
-        self._turn_holders: set[asyncio.Task[Any]] = set()
         self._coalescers: dict[str, Coalescer[Any, Any]] = {}
 
     @property
@@ -118,13 +109,13 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._turn(), self._reader() as session:
+        async with self._reader() as session:
             yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         if self._write_lock is None:
-            async with self._turn(), self._writer() as session, session.begin():
+            async with self._writer() as session, session.begin():
                 yield session
             return
         async with self._write_lock, self._writer() as session, session.begin():
@@ -138,22 +129,6 @@ class Database:
         if found is None:
             found = self._coalescers[name] = Coalescer(run, max_size)
         return found
-
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """Wait for a connection turn, in arrival order (PostgreSQL). A task that already
-        holds one (a job's lock transaction running the job's own sessions) does not queue
-        again: it could otherwise wait on itself. Tasks it starts queue as anyone does."""
-        task = asyncio.current_task()
-        if self._turns is None or task is None or task in self._turn_holders:
-            yield
-            return
-        async with self._turns:
-            self._turn_holders.add(task)
-            try:
-                yield
-            finally:
-                self._turn_holders.discard(task)
 
     async def ping(self) -> bool:
         """True when the database answers. A pooled connection the server dropped fails

@@ -194,47 +194,9 @@ async def test_postgres_idle_connection_is_pinged_and_replaced(
         await s.execute(sa.text("SELECT 1"))
 
 
-async def test_postgres_sessions_take_turns_in_arrival_order(pg_url: str) -> None:
-    """With every connection busy, a session that arrives just as a connection comes back
-    queues behind the sessions already waiting. (The pool's own queue let it take that
-    connection, and the waiter it had woken went to the back of the queue.)"""
-    db = storage.Database(pg_url, pool_size=1, max_overflow=0)
-    started: list[str] = []
-    release = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
-
-    async def use(name: str, hold: asyncio.Event | None = None) -> None:
-        async with db.session() as s:
-            await s.execute(sa.text("SELECT 1"))
-            started.append(name)
-            if hold is not None:
-                await hold.wait()
-
-    def newcomer_arrives(*_: Any) -> None:
-        # Runs as the busy connection is handed back: the newcomer is ready to run before
-        # the waiter that the hand-back wakes.
-        if release.is_set() and not tasks:
-            tasks.append(asyncio.get_running_loop().create_task(use("newcomer")))
-
-    sa.event.listen(db.engine.sync_engine.pool, "checkin", newcomer_arrives)
-    try:
-        first = asyncio.create_task(use("first", release))
-        while started != ["first"]:
-            await asyncio.sleep(0)
-        waiters = [asyncio.create_task(use(f"waiter {i}")) for i in range(3)]
-        for _ in range(20):  # let the waiters reach the queue
-            await asyncio.sleep(0)
-        release.set()
-        await asyncio.wait_for(asyncio.gather(first, *waiters), timeout=10)
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
-        assert started == ["first", "waiter 0", "waiter 1", "waiter 2", "newcomer"]
-    finally:
-        await db.dispose()
-
-
-async def test_postgres_turn_holder_may_open_a_second_session(pg_url: str) -> None:
-    """A task inside its turn (a job's lock transaction) that opens another session does not
-    wait for a turn again — with every turn taken that would be waiting on itself."""
+async def test_postgres_connection_holder_may_open_a_second_session(pg_url: str) -> None:
+    """A task holding the pool's every connection (a job's lock transaction) that opens
+    another session gets an overflow connection instead of waiting on itself."""
     db = storage.Database(pg_url, pool_size=1, max_overflow=1)
     try:
         async with asyncio.timeout(10), db.transaction() as outer:
