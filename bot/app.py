@@ -34,7 +34,7 @@ from bot.telegram_pacer import FloodControlObserver, TelegramPacer
 from bot.telegram_retry import RetryMiddleware
 from bot.web import build_web_app
 from payments import CryptoPayClient, CryptoPayError, ExchangeRateCache, UnauthorizedError
-from storage import Database
+from storage import Database, upgrade
 
 log = logging.getLogger("bot")
 
@@ -98,7 +98,7 @@ async def build_context(settings: Settings, bot: Bot) -> ShopContext:
     metrics = Metrics()
     db = Database(settings.database_url)
     if settings.auto_migrate:
-        await db.upgrade()
+        await upgrade(db)
     cryptopay = create_cryptopay(settings, metrics)
     rates = ExchangeRateCache(cryptopay, ttl_seconds=settings.rates_refresh_seconds)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.catalog_file import CatalogFileError, dump_catalog, load_catalog
 from bot.catalog_sync import export_catalog_file, import_catalog_file
 from bot.config import StoreSettings
-from storage import Database
+from storage import Database, upgrade
 
 log = logging.getLogger("bot.commands")
 
@@ -27,7 +27,7 @@ async def open_database(settings: StoreSettings, *, migrate: bool | None = None)
             "Cannot reach the database at DATABASE_URL; check that it is running and reachable."
         )
     if settings.auto_migrate if migrate is None else migrate:
-        await db.upgrade()
+        await upgrade(db)
     return db
 
 

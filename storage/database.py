@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,14 +18,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from storage import _sqlite
-
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Sessions take turns for PG_POOL_SIZE connections, kept open. Overflow connections are
-# closed again when returned, so the turns never reach for them: under steady load each
-# turn would open a new connection (a server process, a handshake). The overflow serves
-# only a task that needs a second connection inside its turn (a job's lock transaction).
-# Ten keep two cores busy; more only make the server switch between its processes.
+# PG_POOL_SIZE connections are kept open; ten keep two cores busy, more only make the
+# server switch between its processes. Overflow connections are closed again when returned
+# (a task that needs a second connection, such as a job's lock transaction, gets one
+# there). Sessions wait for a connection in the pool's own queue, at most its timeout (30 s).
 PG_POOL_SIZE = 10
 PG_MAX_OVERFLOW = 5
 # A pooled connection idle this long is pinged before use (a server restart or a killed
@@ -71,12 +67,13 @@ class Database:
         # otherwise carry its values — a webhook body, codes for sale.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if backend == "sqlite":
-            # The dialect's own connect arguments (path, uri, check_same_thread), opened
-            # through storage._sqlite: one trip to aiosqlite's thread per statement.
-            cargs, cparams = self.url.get_dialect()().create_connect_args(self.url)
-            cparams["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
-            cparams.update(engine_kwargs.pop("connect_args", {}))
-            kwargs["async_creator"] = partial(_sqlite.connect, *cargs, **cparams)
+            # Plain aiosqlite through SQLAlchemy's own dialect (see _install_sqlite_hooks): a
+            # driver saving trips to aiosqlite's thread was at most ~12 % faster on the
+            # benches, not worth reaching into aiosqlite's private parts.
+            kwargs["connect_args"] = {
+                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                **engine_kwargs.pop("connect_args", {}),
+            }
         else:
             kwargs.update(
                 pool_size=PG_POOL_SIZE,
@@ -98,14 +95,6 @@ class Database:
         # next one as soon as the lock is free, instead of leaving them in SQLite's busy
         # handler sleeping in growing steps (other processes still wait on busy_timeout).
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if backend == "sqlite" else None
-        # Sessions take turns for the pool's connections first come, first served. The pool's
-        # own queue lets a newcomer take a connection that was just returned ahead of the
-        # tasks already waiting, which re-queue at the back: under load a few waited many
-        # times longer than the rest (webhook p99 three to four times its p50 on PostgreSQL).
-        # (SQLite's writers already queue on the lock above.)
-        capacity = kwargs.get("pool_size", 0)
-        self._turns: asyncio.Semaphore | None = asyncio.Semaphore(capacity) if capacity else None
-        self._turn_holders: set[asyncio.Task[Any]] = set()
 
     @property
     def is_postgres(self) -> bool:
@@ -113,33 +102,17 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._turn(), self._reader() as session:
+        async with self._reader() as session:
             yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         if self._write_lock is None:
-            async with self._turn(), self._writer() as session, session.begin():
+            async with self._writer() as session, session.begin():
                 yield session
             return
         async with self._write_lock, self._writer() as session, session.begin():
             yield session
-
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """Wait for a connection turn, in arrival order (PostgreSQL). A task that already
-        holds one (a job's lock transaction running the job's own sessions) does not queue
-        again: it could otherwise wait on itself. Tasks it starts queue as anyone does."""
-        task = asyncio.current_task()
-        if self._turns is None or task is None or task in self._turn_holders:
-            yield
-            return
-        async with self._turns:
-            self._turn_holders.add(task)
-            try:
-                yield
-            finally:
-                self._turn_holders.discard(task)
 
     async def ping(self) -> bool:
         """True when the database answers. A pooled connection the server dropped fails
@@ -171,12 +144,6 @@ class Database:
                 await s.execute(sa.text(f"SET LOCAL lock_timeout = '{ANALYZE_LOCK_TIMEOUT}'"))
                 await s.execute(sa.text(f"ANALYZE {', '.join(map(quote, tables))}"))
 
-    async def upgrade(self) -> None:
-        """Apply pending Alembic migrations (idempotent; PG: under an advisory lock)."""
-        from storage.migrate import upgrade_engine
-
-        await upgrade_engine(self)
-
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -201,11 +168,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-        driver = conn.connection.driver_connection
-        if isinstance(driver, _sqlite.OneTripConnection):
-            driver.defer_begin(f"BEGIN {mode}")  # sent with the first statement
-        else:
-            conn.exec_driver_sql(f"BEGIN {mode}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _install_pg_hooks(engine: AsyncEngine) -> None:

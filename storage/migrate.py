@@ -40,15 +40,27 @@ def _loop_lock() -> asyncio.Lock:
     return lock
 
 
-async def upgrade_engine(db: Database, revision: str = "head") -> None:
+async def upgrade(target: Database | str, revision: str = "head") -> None:
+    """Apply pending migrations to `target` (idempotent, loop-friendly): a Database, or the
+    URL of one, opened for the upgrade and disposed after it. Every replica may call this
+    at start-up: PostgreSQL upgrades under an advisory lock, SQLite in one IMMEDIATE
+    transaction, so they take turns and the schema is built once."""
+    if isinstance(target, str):
+        db = Database(target)
+        try:
+            await upgrade(db, revision)
+        finally:
+            await db.dispose()
+        return
+
     cfg = alembic_config()
 
     def _run(sync_conn: sa.Connection) -> None:
         cfg.attributes["connection"] = sync_conn
         command.upgrade(cfg, revision)
 
-    async with _loop_lock(), db.engine.connect() as conn:
-        if db.is_postgres:
+    async with _loop_lock(), target.engine.connect() as conn:
+        if target.is_postgres:
             # Transaction-scoped: released when this (transactional-DDL) upgrade commits.
             await conn.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
@@ -59,12 +71,3 @@ async def upgrade_engine(db: Database, revision: str = "head") -> None:
             await conn.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         await conn.run_sync(_run)
         await conn.commit()
-
-
-async def upgrade(url: str, revision: str = "head") -> None:
-    """Apply pending migrations to the database at `url` (idempotent, loop-friendly)."""
-    db = Database(url)
-    try:
-        await upgrade_engine(db, revision)
-    finally:
-        await db.dispose()

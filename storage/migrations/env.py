@@ -15,6 +15,7 @@ import os
 import sqlalchemy as sa
 from alembic import context
 
+from storage.database import Database
 from storage.models import metadata
 
 config = context.config
@@ -53,8 +54,6 @@ def run_offline() -> None:
 
 
 async def _run_online_async() -> None:
-    from storage.database import Database
-
     db = Database(_url())
     try:
         async with db.engine.connect() as conn:

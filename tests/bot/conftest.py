@@ -41,7 +41,7 @@ from bot.config import load_settings
 from bot.context import ShopContext
 from bot.telegram_pacer import TelegramPacer
 from payments import CryptoPayClient, ExchangeRateCache
-from storage import Database
+from storage import Database, upgrade
 from storage.models import Order, OutboxMessage, PaymentEvent, StockUnit
 from tests.conftest import connect_redis
 from tests.fakes.cryptopay import FakeCryptoPay
@@ -349,7 +349,7 @@ async def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
     async with FakeCryptoPay(token=CP_TOKEN, network="testnet") as cp:
         settings = make_settings(tmp_path, cp)
         db = Database(settings.database_url)
-        await db.upgrade()
+        await upgrade(db)
         await import_catalog_file(db, parse_catalog(CATALOG, "USD"))
         cryptopay = CryptoPayClient(
             CP_TOKEN,

@@ -24,7 +24,7 @@ from bot.jobs import BATCH, fetch_invoices, settle_together
 from bot.shop.checkout import checkout
 from bot.shop.outgoing import compose
 from bot.web import build_web_app, webhook_settler
-from storage import Database
+from storage import Database, upgrade
 from storage.enums import OrderStatus
 from storage.order_queries import pending_orders_with_invoice
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, CATALOG, CP_TOKEN, VECTORS, Shop
@@ -406,7 +406,7 @@ async def test_postgres_connections_killed_healthz_and_webhook_recover(
     try:
         pg = Database(url)
         shop.ctx.db = pg
-        await pg.upgrade()
+        await upgrade(pg)
         await import_catalog_file(pg, parse_catalog(CATALOG, "USD"))
         first, second = await place(shop), await place(shop)
 

@@ -57,7 +57,7 @@ async def test_replicas_migrating_together(fresh_url: str) -> None:
     assert [p.returncode for p in procs] == [0, 0, 0], [err.decode()[-800:] for _, err in results]
     db = storage.Database(fresh_url)
     try:
-        await db.upgrade()
+        await storage.upgrade(db)
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_diff, metadata) == []
             versions = (await conn.execute(sa.text("SELECT * FROM alembic_version"))).all()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -98,52 +98,36 @@ async def test_sqlite_pragmas(db: storage.Database) -> None:
     assert got == ["wal", 1, 1, 30000]
 
 
-async def test_sqlite_one_thread_trip_per_statement(
-    db: storage.Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """storage._sqlite: a statement is one call on aiosqlite's thread (execute, fetch and
-    close together), and results, rowcounts and errors come back as with aiosqlite."""
+async def test_sqlite_writers_begin_immediate_and_readers_deferred(db: storage.Database) -> None:
+    """A write transaction holds SQLite's write lock from its first statement, even a read
+    (BEGIN IMMEDIATE: it cannot fail later upgrading a read lock); a read session takes
+    none. Seen from another connection that will not wait (timeout 0)."""
     if db.dialect != "sqlite":
         pytest.skip("SQLite only")
-    import aiosqlite
-
-    trips = 0
-    real = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
-        nonlocal trips
-        trips += 1
-        return await real(self, fn, *args, **kw)
-
-    await seed(db, codes=3)
-    async with db.session() as s:
-        await s.execute(sa.text("SELECT 1"))  # a connection in the pool, pragmas done
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-        rows = (await s.execute(sa.text("SELECT id FROM products UNION SELECT 7"))).all()
-        assert trips == 1 and len(rows) == 2
-        updated = await s.execute(sa.text("UPDATE stock_units SET reserved_until = NULL"))
-        assert trips == 2 and updated.rowcount == 3  # type: ignore[attr-defined]
-        returned = await s.execute(
-            sa.text("UPDATE stock_units SET reserved_until = NULL RETURNING id")
-        )
-        assert trips == 3 and len(returned.all()) == 3
-        await s.rollback()
-    assert trips == 4
-    # A write transaction: BEGIN IMMEDIATE rides with the first statement, then COMMIT;
-    # the pool's reset-on-return finds no transaction open and makes no trip.
-    async with db.transaction() as s:
-        await s.execute(sa.text("UPDATE stock_units SET reserved_until = NULL"))
-    assert trips == 6
-    async with db.transaction() as s:  # no statement: no BEGIN, nothing to end
-        pass
-    assert trips == 6
-    async with db.session() as s:
-        assert (await s.execute(sa.text("SELECT count(*) FROM stock_units"))).scalar() == 3
-    assert trips == 8  # the read, then the rollback ending its snapshot
-    with pytest.raises(sa.exc.IntegrityError):
+    assert db.url.database is not None
+    other = sqlite3.connect(db.url.database, timeout=0, isolation_level=None)
+    other.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    try:
         async with db.transaction() as s:
-            await s.execute(sa.text("INSERT INTO customers (id, telegram_id) VALUES (1, 1)"))
-            await s.execute(sa.text("INSERT INTO customers (id, telegram_id) VALUES (1, 2)"))
+            await s.execute(sa.text("SELECT count(*) FROM products"))
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # released at commit
+        other.execute("ROLLBACK")
+        async with db.session() as s:
+            await s.execute(sa.text("SELECT count(*) FROM products"))
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        with pytest.raises(sa.exc.IntegrityError, match="UNIQUE"):  # rolls the writer back
+            async with db.transaction() as s:
+                await s.execute(sa.text("INSERT INTO t (id) VALUES (1)"))
+                await s.execute(sa.text("INSERT INTO t (id) VALUES (1)"))
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        async with db.session() as s:
+            assert (await s.execute(sa.text("SELECT count(*) FROM t"))).scalar() == 0
+    finally:
+        other.close()
 
 
 async def test_money_is_exact_and_naive_datetimes_are_refused(db: storage.Database) -> None:
@@ -192,47 +176,9 @@ async def test_postgres_idle_connection_is_pinged_and_replaced(
         await s.execute(sa.text("SELECT 1"))
 
 
-async def test_postgres_sessions_take_turns_in_arrival_order(pg_url: str) -> None:
-    """With every connection busy, a session that arrives just as a connection comes back
-    queues behind the sessions already waiting. (The pool's own queue let it take that
-    connection, and the waiter it had woken went to the back of the queue.)"""
-    db = storage.Database(pg_url, pool_size=1, max_overflow=0)
-    started: list[str] = []
-    release = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
-
-    async def use(name: str, hold: asyncio.Event | None = None) -> None:
-        async with db.session() as s:
-            await s.execute(sa.text("SELECT 1"))
-            started.append(name)
-            if hold is not None:
-                await hold.wait()
-
-    def newcomer_arrives(*_: Any) -> None:
-        # Runs as the busy connection is handed back: the newcomer is ready to run before
-        # the waiter that the hand-back wakes.
-        if release.is_set() and not tasks:
-            tasks.append(asyncio.get_running_loop().create_task(use("newcomer")))
-
-    sa.event.listen(db.engine.sync_engine.pool, "checkin", newcomer_arrives)
-    try:
-        first = asyncio.create_task(use("first", release))
-        while started != ["first"]:
-            await asyncio.sleep(0)
-        waiters = [asyncio.create_task(use(f"waiter {i}")) for i in range(3)]
-        for _ in range(20):  # let the waiters reach the queue
-            await asyncio.sleep(0)
-        release.set()
-        await asyncio.wait_for(asyncio.gather(first, *waiters), timeout=10)
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
-        assert started == ["first", "waiter 0", "waiter 1", "waiter 2", "newcomer"]
-    finally:
-        await db.dispose()
-
-
-async def test_postgres_turn_holder_may_open_a_second_session(pg_url: str) -> None:
-    """A task inside its turn (a job's lock transaction) that opens another session does not
-    wait for a turn again — with every turn taken that would be waiting on itself."""
+async def test_postgres_connection_holder_may_open_a_second_session(pg_url: str) -> None:
+    """A task holding the pool's every connection (a job's lock transaction) that opens
+    another session gets an overflow connection instead of waiting on itself."""
     db = storage.Database(pg_url, pool_size=1, max_overflow=1)
     try:
         async with asyncio.timeout(10), db.transaction() as outer:
