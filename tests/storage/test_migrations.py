@@ -72,13 +72,11 @@ async def test_all_revisions_are_applied_in_one_transaction(fresh_url: str) -> N
     "index already exists") — the race test_replicas_migrating_together shows under load."""
     from sqlalchemy import event
 
-    from storage.migrate import upgrade_engine
-
     db = storage.Database(fresh_url)
     commits: list[int] = []
     event.listen(db.engine.sync_engine, "commit", lambda conn: commits.append(1))
     try:
-        await upgrade_engine(db)
+        await storage.upgrade(db)
     finally:
         await db.dispose()
     assert len(commits) == 1
