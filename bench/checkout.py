@@ -57,7 +57,7 @@ from bot.app import (
 )
 from bot.config import Settings
 from bot.context import ShopContext
-from bot.metrics import Metrics
+from bot.runtime.metrics import Metrics
 from bot.texts import texts as t
 from payments import CryptoPayClient
 from storage.models import Customer, Order

@@ -26,12 +26,12 @@ from bot.config import Settings
 from bot.context import ShopContext
 from bot.handlers import build_routers
 from bot.jobs import Jobs
-from bot.metrics import Metrics, TelegramMetrics
 from bot.middlewares import InFlightMiddleware, install_error_handler
-from bot.shop.buy_guard import buy_guard
-from bot.shop.refunds import pending_refunds
-from bot.telegram_pacer import FloodControlObserver, TelegramPacer
-from bot.telegram_retry import RetryMiddleware
+from bot.runtime.buy_guard import buy_guard
+from bot.runtime.metrics import Metrics, TelegramMetrics
+from bot.runtime.refund_confirmations import pending_refunds
+from bot.runtime.telegram_pacer import FloodControlObserver, TelegramPacer
+from bot.runtime.telegram_retry import RetryMiddleware
 from bot.web import build_web_app
 from payments import CryptoPayClient, CryptoPayError, ExchangeRateCache, UnauthorizedError
 from storage import Database

@@ -13,8 +13,8 @@ from aiogram import Bot
 from redis.asyncio import Redis
 
 from bot.config import Settings
-from bot.metrics import Metrics
-from bot.telegram_pacer import TelegramPacer
+from bot.runtime.metrics import Metrics
+from bot.runtime.telegram_pacer import TelegramPacer
 from payments import CryptoPayClient, ExchangeRateCache
 from storage import Database
 

@@ -14,8 +14,8 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import ShopContext
-from bot.shared_rates import RatesRefresher
-from bot.shop.delivery import OutboxWorker
+from bot.runtime.delivery import OutboxWorker
+from bot.runtime.shared_rates import RatesRefresher
 from bot.shop.messages import NOTICE
 from bot.shop.refunds import retry_sending_refunds
 from bot.shop.settlement import SettleReport, settle_invoices

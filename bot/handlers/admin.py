@@ -13,8 +13,9 @@ from bot.callbacks import AdminAction, AdminOrder, AdminOrdersPage, RefundConfir
 from bot.config import Settings
 from bot.context import ShopContext
 from bot.handlers.common import alert_text, show
+from bot.runtime.refund_confirmations import PendingRefunds
 from bot.shop import admin as views
-from bot.shop.refunds import PendingRefunds, execute_refund, plan_refund, split_refund_args
+from bot.shop.refunds import execute_refund, plan_refund, split_refund_args
 from bot.shop.settlement import order_id_from_payload
 from bot.texts import en_admin as ta
 from payments import CryptoPayError

@@ -10,7 +10,7 @@ from bot import keyboards
 from bot.callbacks import CategoryPage, Menu, MenuAction, ProductAction, ProductCard
 from bot.context import ShopContext
 from bot.handlers.common import alert_text, show, show_orders
-from bot.shop.buy_guard import BuyGuard, Claim
+from bot.runtime.buy_guard import BuyGuard, Claim
 from bot.shop.catalog_view import category_screen, product_screen
 from bot.shop.checkout import CheckoutRefusal, checkout
 from bot.shop.customers import remember

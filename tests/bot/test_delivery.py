@@ -14,9 +14,9 @@ from aiogram.methods import SendMessage
 from aiogram.types import User
 
 from bot.jobs import reconcile
-from bot.shop import delivery
+from bot.runtime import delivery
+from bot.runtime.delivery import MAX_TEXT, OutboxWorker
 from bot.shop.checkout import checkout
-from bot.shop.delivery import MAX_TEXT, OutboxWorker
 from storage.enums import OrderStatus, OutboxStatus
 from storage.models import OutboxMessage
 from storage.outbox import OutboxDraft, claim_due, enqueue
