@@ -16,10 +16,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.context import ShopContext
 from bot.runtime.delivery import OutboxWorker
 from bot.runtime.shared_rates import RatesRefresher
-from bot.shop.messages import NOTICE
+from bot.screens.messages import NOTICE
+from bot.screens.texts import texts as t
 from bot.shop.refunds import retry_sending_refunds
 from bot.shop.settlement import SettleReport, settle_invoices
-from bot.texts import texts as t
 from payments import CryptoPayError, Invoice
 from storage import SETTLE_BATCH
 from storage.database import job_lock

@@ -16,7 +16,7 @@ from aiogram.exceptions import (
 from aiogram.types import ErrorEvent, TelegramObject, Update
 
 from bot.logs import log_context
-from bot.texts import texts as t
+from bot.screens.texts import texts as t
 
 log = logging.getLogger("bot.updates")
 

@@ -10,8 +10,8 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.context import ShopContext
-from bot.shop.catalog_view import Screen
-from bot.shop.orders import orders_screen
+from bot.screens.catalog import Screen
+from bot.screens.orders import orders_screen
 
 log = logging.getLogger("bot.handlers")
 

@@ -8,8 +8,9 @@ from aiogram.types import CallbackQuery
 from bot.callbacks import OrderAction, OrderButton, OrdersPage
 from bot.context import ShopContext
 from bot.handlers.common import show, show_orders
-from bot.shop.orders import OrderAccess, cancel_order, check_payment, order_screen
-from bot.texts import texts as t
+from bot.screens.orders import order_screen
+from bot.screens.texts import texts as t
+from bot.shop.orders import OrderAccess, cancel_order, check_payment
 
 DENIED = {OrderAccess.NOT_FOUND: t.ORDER_NOT_FOUND, OrderAccess.NOT_YOURS: t.NOT_YOUR_ORDER}
 

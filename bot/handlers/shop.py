@@ -6,15 +6,15 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards
 from bot.callbacks import CategoryPage, Menu, MenuAction, ProductAction, ProductCard
 from bot.context import ShopContext
 from bot.handlers.common import alert_text, show, show_orders
 from bot.runtime.buy_guard import BuyGuard, Claim
-from bot.shop.catalog_view import category_screen, product_screen
+from bot.screens import keyboards
+from bot.screens.catalog import category_screen, product_screen
+from bot.screens.texts import texts as t
 from bot.shop.checkout import CheckoutRefusal, checkout
 from bot.shop.customers import remember
-from bot.texts import texts as t
 from storage import OPEN, order_status
 
 REFUSALS = {

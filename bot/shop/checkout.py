@@ -11,7 +11,7 @@ from enum import StrEnum
 from aiogram.types import User
 
 from bot.context import ShopContext
-from bot.texts import texts as t
+from bot.screens.texts import texts as t
 from payments import CryptoPayError, Invoice
 from storage.customers import Buyer
 from storage.enums import OrderStatus

@@ -15,10 +15,10 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from bot.context import ShopContext
-from bot.shop.messages import NOTICE, admin_notices
+from bot.screens.messages import NOTICE, admin_notices
+from bot.screens.texts import en_admin as ta
+from bot.screens.texts import texts as t
 from bot.shop.settlement import order_id_from_payload
-from bot.texts import en_admin as ta
-from bot.texts import texts as t
 from payments import CryptoPayError, MethodDisabledError
 from storage import (
     InexactMoney,

@@ -10,7 +10,7 @@ from aiogram.methods import SendMessage
 from aiogram.types import Chat, Document, Message, Update, User
 
 from bot.callbacks import AdminAction, AdminOrder, AdminOrdersPage, RefundConfirm
-from bot.texts import texts as t
+from bot.screens.texts import texts as t
 from storage.enums import OrderStatus, StockStatus
 from storage.listing import get_product, stock_counts
 from storage.models import AuditEntry, Order, StockUnit

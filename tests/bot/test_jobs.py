@@ -15,8 +15,8 @@ from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
 from bot.jobs import EXPIRY_GRACE_SECONDS, expire, reconcile
 from bot.runtime.delivery import LEASE_SECONDS, OutboxWorker
+from bot.screens.outgoing import compose
 from bot.shop.checkout import checkout
-from bot.shop.outgoing import compose
 from storage.customers import get_customer
 from storage.enums import OrderStatus, OutboxStatus, StockStatus
 from storage.listing import get_product, stock_counts

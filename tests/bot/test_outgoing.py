@@ -8,8 +8,8 @@ import pytest
 from aiogram.types import User
 
 from bot.jobs import reconcile
+from bot.screens.outgoing import compose
 from bot.shop.checkout import checkout
-from bot.shop.outgoing import compose
 from storage import OutboxKind, OutboxMessage, release_order
 from storage.enums import OrderStatus
 from tests.bot.conftest import ADMIN_ID, ALICE, Shop

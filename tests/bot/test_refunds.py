@@ -11,10 +11,10 @@ from aiogram.types import User
 
 from bot.callbacks import RefundConfirm, RefundDecision
 from bot.jobs import LOCK_KEYS, REFUND_RETRY_SECONDS, Jobs, reconcile
+from bot.screens.orders import order_screen
+from bot.screens.texts import texts as t
 from bot.shop.checkout import checkout
-from bot.shop.orders import order_screen
 from bot.shop.refunds import retry_sending_refunds
-from bot.texts import texts as t
 from payments import CryptoPayClient
 from storage.enums import OrderStatus, RefundStatus
 from storage.models import AuditEntry, Refund

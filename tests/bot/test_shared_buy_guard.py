@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from bot.app import create_dispatcher
 from bot.callbacks import OrderAction, OrderButton, ProductAction, ProductCard
 from bot.runtime.buy_guard import BuyGuard, Claim, SharedBuyGuard, buy_guard
-from bot.texts import texts as t
+from bot.screens.texts import texts as t
 from storage.enums import OrderStatus
 from tests.bot.conftest import ALICE, BOB, REDIS_URL, Shop, next_id
 

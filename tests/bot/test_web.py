@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
 from bot.jobs import BATCH, fetch_invoices, settle_together
+from bot.screens.outgoing import compose
 from bot.shop.checkout import checkout
-from bot.shop.outgoing import compose
 from bot.web import build_web_app, webhook_settler
 from storage import Database
 from storage.enums import OrderStatus

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
 
-from bot import keyboards
 from bot.context import ShopContext
-from bot.texts import texts as t
+from bot.screens import keyboards
+from bot.screens.texts import texts as t
 from storage.listing import (
     get_category,
     get_category_by_id,
