@@ -7,7 +7,7 @@ from bot.screens import keyboards
 from bot.screens.catalog import Screen
 from bot.screens.messages import goods
 from bot.screens.texts import texts as t
-from bot.shop.orders import OrderAccess, own_order
+from bot.shop.orders import Cancellation, OrderAccess, PaymentCheck, own_order
 from storage import OPEN, WITH_GOODS, OrderDetails, get_customer, list_customer_orders
 
 PAGE_SIZE = 8
@@ -77,3 +77,17 @@ async def order_screen(
 ) -> tuple[OrderAccess, Screen | None]:
     access, details = await own_order(ctx, user_id, order_id)
     return access, None if details is None else render_order(details)
+
+
+def cancel_note(order_id: int, cancellation: Cancellation) -> str:
+    if cancellation.cancelled:
+        return t.order_cancelled(order_id)
+    return t.cannot_cancel(order_id, cancellation.status)
+
+
+def payment_note(order_id: int, check: PaymentCheck) -> str:
+    if check.payments_down:
+        return t.PAYMENTS_DOWN
+    if check.invoice_status is None:
+        return t.order_status_note(order_id, check.status)
+    return t.payment_status(order_id, check.invoice_status)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from enum import Enum
 
 from bot.context import ShopContext
-from bot.screens.texts import texts as t
 from bot.shop.settlement import recheck_order
 from payments import CryptoPayError
 from storage import OPEN, OrderDetails, OrderStatus, get_order, release_order
@@ -35,15 +35,23 @@ async def own_order(
     return OrderAccess.OK, details
 
 
-async def cancel_order(ctx: ShopContext, user_id: int, order_id: int) -> tuple[OrderAccess, str]:
+@dataclass(frozen=True)
+class Cancellation:
+    cancelled: bool
+    status: str  # the order's status now (what stopped it, when it was not cancelled)
+
+
+async def cancel_order(
+    ctx: ShopContext, user_id: int, order_id: int
+) -> tuple[OrderAccess, Cancellation | None]:
     access, details = await own_order(ctx, user_id, order_id)
     if details is None:
-        return access, ""
+        return access, None
     order = details.order
     if not await release_order(ctx.db, order_id, OrderStatus.CANCELLED):
         fresh = await get_order(ctx.db, order_id)
         status = fresh.order.status if fresh else order.status
-        return access, t.cannot_cancel(order_id, status)
+        return access, Cancellation(False, status)
     if order.invoice_id is not None:
         try:
             await ctx.cryptopay.delete_invoice(order.invoice_id)
@@ -53,19 +61,28 @@ async def cancel_order(ctx: ShopContext, user_id: int, order_id: int) -> tuple[O
                 extra={"order_id": order_id, "error": error.name},
             )
     log.info("order cancelled by the buyer", extra={"order_id": order_id})
-    return access, t.order_cancelled(order_id)
+    return access, Cancellation(True, OrderStatus.CANCELLED)
 
 
-async def check_payment(ctx: ShopContext, user_id: int, order_id: int) -> tuple[OrderAccess, str]:
+@dataclass(frozen=True)
+class PaymentCheck:
+    status: str  # the order's status when it was not open, so nothing was asked
+    invoice_status: str | None = None  # what Crypto Pay says of the invoice, when asked
+    payments_down: bool = False  # Crypto Pay could not be asked
+
+
+async def check_payment(
+    ctx: ShopContext, user_id: int, order_id: int
+) -> tuple[OrderAccess, PaymentCheck | None]:
     """Ask Crypto Pay now and settle the order if it is paid."""
     access, details = await own_order(ctx, user_id, order_id)
     if details is None:
-        return access, ""
+        return access, None
     order = details.order
     if order.status not in OPEN or order.invoice_id is None:
-        return access, t.order_status_note(order_id, order.status)
+        return access, PaymentCheck(order.status)
     try:
         invoice_status = await recheck_order(ctx, order, source="check")
     except CryptoPayError:
-        return access, t.PAYMENTS_DOWN
-    return access, t.payment_status(order_id, invoice_status)
+        return access, PaymentCheck(order.status, payments_down=True)
+    return access, PaymentCheck(order.status, invoice_status)

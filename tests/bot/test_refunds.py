@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 from aiogram.methods import SendMessage
-from aiogram.types import User
 
 from bot.callbacks import RefundConfirm, RefundDecision
 from bot.jobs import LOCK_KEYS, REFUND_RETRY_SECONDS, Jobs, reconcile
@@ -16,6 +15,7 @@ from bot.screens.texts import texts as t
 from bot.shop.checkout import checkout
 from bot.shop.refunds import retry_sending_refunds
 from payments import CryptoPayClient
+from storage import Buyer
 from storage.enums import OrderStatus, RefundStatus
 from storage.models import AuditEntry, Refund
 from tests.bot.conftest import ADMIN_ID, ALICE, CP_TOKEN, Shop, button_texts, markup_buttons
@@ -24,7 +24,7 @@ GUIDE_URL = "https://example.com/guide.pdf"  # the unlimited product's content
 
 
 async def place(shop: Shop, sku: str = "multi", qty: int = 1, user: int = ALICE) -> int:
-    result = await checkout(shop.ctx, User(id=user, is_bot=False, first_name="B"), sku, qty)
+    result = await checkout(shop.ctx, Buyer(user, None, None), sku, qty)
     assert result.ok and result.order_id is not None, result
     return result.order_id
 
