@@ -60,7 +60,7 @@ from bot.runtime.metrics import Metrics
 from bot.screens import keyboards
 from bot.screens.texts import texts as t
 from payments import CryptoPayClient
-from storage.models import Customer, Order
+from storage import Customer, Order
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
 

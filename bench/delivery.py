@@ -43,8 +43,7 @@ from bot.runtime.delivery import OutboxWorker
 from bot.runtime.metrics import TelegramMetrics
 from bot.runtime.telegram_pacer import FloodControlObserver
 from bot.web import build_web_app
-from storage.enums import OrderStatus
-from storage.models import Order, OutboxMessage
+from storage import Order, OrderStatus, OutboxMessage
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
 

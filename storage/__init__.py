@@ -24,7 +24,7 @@ from storage.customers import (
     set_blocked,
     upsert_customer,
 )
-from storage.database import Database, job_lock, try_job_lock
+from storage.database import DATABASE_ERRORS, Database, job_lock, try_job_lock
 from storage.enums import (
     ADMIN_KINDS,
     OrderStatus,
@@ -37,6 +37,7 @@ from storage.enums import (
 from storage.listing import (
     count_products,
     get_category,
+    get_category_by_id,
     get_product,
     get_product_by_id,
     list_categories,
@@ -134,6 +135,7 @@ from storage.types import InexactMoney, to_money, utcnow
 __all__ = [
     "ADMIN_KINDS",
     "ATTENTION_STATES",
+    "DATABASE_ERRORS",
     "OPEN",
     "PAID_STATES",
     "REFUNDABLE",
@@ -193,6 +195,7 @@ __all__ = [
     "enqueue",
     "export_catalog",
     "get_category",
+    "get_category_by_id",
     "get_customer",
     "get_customer_by_id",
     "get_order",

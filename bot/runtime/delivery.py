@@ -33,8 +33,8 @@ from bot.screens.messages import ADMIN_KINDS, GOODS, admin_notices
 from bot.screens.outgoing import Outgoing, compose
 from bot.screens.texts import texts as t
 from bot.shop.customers import mark_blocked
-from storage.models import OutboxMessage
-from storage.outbox import (
+from storage import (
+    OutboxMessage,
     claim_due,
     enqueue,
     mark_failed,

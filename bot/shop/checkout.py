@@ -11,10 +11,15 @@ from enum import StrEnum
 from bot.context import ShopContext
 from bot.screens.texts import texts as t
 from payments import CryptoPayError, Invoice
-from storage.customers import Buyer
-from storage.enums import OrderStatus
-from storage.listing import get_product
-from storage.orders import TooManyOpenOrders, attach_invoice, place_order, release_order
+from storage import (
+    Buyer,
+    OrderStatus,
+    TooManyOpenOrders,
+    attach_invoice,
+    get_product,
+    place_order,
+    release_order,
+)
 
 log = logging.getLogger("bot.checkout")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.context import ShopContext
-from storage.customers import Buyer, set_blocked, upsert_customer
-from storage.models import Customer
+from storage import Buyer, Customer, set_blocked, upsert_customer
 
 log = logging.getLogger("bot.customers")
 

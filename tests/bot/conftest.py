@@ -41,8 +41,7 @@ from bot.config import load_settings
 from bot.context import ShopContext
 from bot.runtime.telegram_pacer import TelegramPacer
 from payments import CryptoPayClient, ExchangeRateCache
-from storage import Database
-from storage.models import Order, OutboxMessage, PaymentEvent, StockUnit
+from storage import Database, Order, OutboxMessage, PaymentEvent, StockUnit
 from tests.conftest import connect_redis
 from tests.fakes.cryptopay import FakeCryptoPay
 

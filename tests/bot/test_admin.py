@@ -11,9 +11,15 @@ from aiogram.types import Chat, Document, Message, Update, User
 
 from bot.callbacks import AdminAction, AdminOrder, AdminOrdersPage, RefundConfirm
 from bot.screens.texts import texts as t
-from storage.enums import OrderStatus, StockStatus
-from storage.listing import get_product, stock_counts
-from storage.models import AuditEntry, Order, StockUnit
+from storage import (
+    AuditEntry,
+    Order,
+    OrderStatus,
+    StockStatus,
+    StockUnit,
+    get_product,
+    stock_counts,
+)
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop, button_texts, markup_buttons, next_id
 from tests.bot.test_refunds import paid_order, place
 

@@ -16,10 +16,7 @@ from bot.jobs import reconcile
 from bot.runtime import delivery
 from bot.runtime.delivery import MAX_TEXT, OutboxWorker
 from bot.shop.checkout import checkout
-from storage import Buyer
-from storage.enums import OrderStatus, OutboxStatus
-from storage.models import OutboxMessage
-from storage.outbox import OutboxDraft, claim_due, enqueue
+from storage import Buyer, OrderStatus, OutboxDraft, OutboxMessage, OutboxStatus, claim_due, enqueue
 from tests.bot.conftest import ADMIN_ID, Shop
 
 BUYERS = [2001, 2002, 2003, 2004, 2005, 2006]

@@ -16,11 +16,16 @@ from bot.jobs import EXPIRY_GRACE_SECONDS, expire, reconcile
 from bot.runtime.delivery import LEASE_SECONDS, OutboxWorker
 from bot.screens.outgoing import compose
 from bot.shop.checkout import checkout
-from storage import Buyer
-from storage.customers import get_customer
-from storage.enums import OrderStatus, OutboxStatus, StockStatus
-from storage.listing import get_product, stock_counts
-from storage.outbox import claim_due
+from storage import (
+    Buyer,
+    OrderStatus,
+    OutboxStatus,
+    StockStatus,
+    claim_due,
+    get_customer,
+    get_product,
+    stock_counts,
+)
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop
 
 

@@ -9,8 +9,7 @@ import pytest
 from bot.jobs import reconcile
 from bot.screens.outgoing import compose
 from bot.shop.checkout import checkout
-from storage import Buyer, OutboxKind, OutboxMessage, release_order
-from storage.enums import OrderStatus
+from storage import Buyer, OrderStatus, OutboxKind, OutboxMessage, release_order
 from tests.bot.conftest import ADMIN_ID, ALICE, Shop
 
 

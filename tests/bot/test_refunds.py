@@ -15,9 +15,7 @@ from bot.screens.texts import texts as t
 from bot.shop.checkout import checkout
 from bot.shop.refunds import retry_sending_refunds
 from payments import CryptoPayClient
-from storage import Buyer
-from storage.enums import OrderStatus, RefundStatus
-from storage.models import AuditEntry, Refund
+from storage import AuditEntry, Buyer, OrderStatus, Refund, RefundStatus
 from tests.bot.conftest import ADMIN_ID, ALICE, CP_TOKEN, Shop, button_texts, markup_buttons
 
 GUIDE_URL = "https://example.com/guide.pdf"  # the unlimited product's content

@@ -8,8 +8,7 @@ import pytest
 
 from bot.jobs import EXPIRY_GRACE_SECONDS, expire, reconcile
 from bot.shop.checkout import checkout
-from storage import Buyer
-from storage.enums import OrderStatus
+from storage import Buyer, OrderStatus
 from tests.bot.conftest import ALICE, Shop
 
 TTL = 5

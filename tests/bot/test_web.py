@@ -23,9 +23,7 @@ from bot.jobs import BATCH, fetch_invoices, settle_together
 from bot.screens.outgoing import compose
 from bot.shop.checkout import checkout
 from bot.web import build_web_app, webhook_settler
-from storage import Buyer, Database
-from storage.enums import OrderStatus
-from storage.order_queries import pending_orders_with_invoice
+from storage import Buyer, Database, OrderStatus, pending_orders_with_invoice
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, CATALOG, CP_TOKEN, VECTORS, Shop
 from tests.conftest import PG_ADMIN_URL, PgServer, pg_dsn
 
