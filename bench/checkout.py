@@ -47,7 +47,6 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import CallbackQuery, Message, Update
 
 from bench._common import CP_TOKEN, bench_settings, percentile, seed_product
-from bot import keyboards
 from bot.app import (
     build_context,
     create_bot,
@@ -57,10 +56,11 @@ from bot.app import (
 )
 from bot.config import Settings
 from bot.context import ShopContext
-from bot.metrics import Metrics
-from bot.texts import texts as t
+from bot.runtime.metrics import Metrics
+from bot.screens import keyboards
+from bot.screens.texts import texts as t
 from payments import CryptoPayClient
-from storage.models import Customer, Order
+from storage import Customer, Order
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
 

@@ -3,7 +3,7 @@ that takes 100 ms to answer every call.
 
 The shop is the production wiring: the context from ``bot.app.build_context`` (migrations
 included) on a temporary SQLite file, the Bot from ``bot.app.create_bot`` with the session
-middlewares ``run_bot`` adds, and ``bot.shop.delivery.OutboxWorker`` as the jobs start it.
+middlewares ``run_bot`` adds, and ``bot.runtime.delivery.OutboxWorker`` as the jobs start it.
 Telegram is tests/fakes' FakeTelegram on loopback with ``latency = 0.1`` (the real Bot API
 answers in 50–150 ms); Crypto Pay is FakeCryptoPay. The 300 orders are paid the way Crypto
 Pay pays them: a signed ``invoice_paid`` webhook each, POSTed to the real aiohttp app by
@@ -39,12 +39,11 @@ from bench._common import ADMIN_ID, bench_settings
 from bench.webhook import FIRST_USER, pending_orders, post_all
 from bot.app import build_context, create_bot, freeze_startup_heap
 from bot.context import ShopContext
-from bot.metrics import TelegramMetrics
-from bot.shop.delivery import OutboxWorker
-from bot.telegram_pacer import FloodControlObserver
+from bot.runtime.delivery import OutboxWorker
+from bot.runtime.metrics import TelegramMetrics
+from bot.runtime.telegram_pacer import FloodControlObserver
 from bot.web import build_web_app
-from storage.enums import OrderStatus
-from storage.models import Order, OutboxMessage
+from storage import Order, OrderStatus, OutboxMessage
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
 

@@ -54,8 +54,7 @@ from bench._common import (
 from bot.app import build_context, freeze_startup_heap
 from bot.context import ShopContext
 from bot.web import build_web_app
-from storage.enums import OrderStatus
-from storage.models import Order, OutboxMessage
+from storage import Order, OrderStatus, OutboxMessage
 from tests.fakes._cp_data import iso
 from tests.fakes.cryptopay import FakeCryptoPay
 

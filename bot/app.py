@@ -18,6 +18,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from redis.asyncio import Redis
@@ -26,12 +27,12 @@ from bot.config import Settings
 from bot.context import ShopContext
 from bot.handlers import build_routers
 from bot.jobs import Jobs
-from bot.metrics import Metrics, TelegramMetrics
 from bot.middlewares import InFlightMiddleware, install_error_handler
-from bot.shop.buy_guard import buy_guard
-from bot.shop.refunds import pending_refunds
-from bot.telegram_pacer import FloodControlObserver, TelegramPacer
-from bot.telegram_retry import RetryMiddleware
+from bot.runtime.buy_guard import buy_guard
+from bot.runtime.metrics import Metrics, TelegramMetrics
+from bot.runtime.refund_confirmations import pending_refunds
+from bot.runtime.telegram_pacer import FloodControlObserver, TelegramPacer
+from bot.runtime.telegram_retry import RetryMiddleware
 from bot.web import build_web_app
 from payments import CryptoPayClient, CryptoPayError, ExchangeRateCache, UnauthorizedError
 from storage import Database, upgrade
@@ -62,8 +63,6 @@ def create_bot(settings: Settings) -> Bot:
 
 def create_fsm_storage(settings: Settings) -> BaseStorage:
     if settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisStorage
-
         return RedisStorage.from_url(settings.redis_url)
     return MemoryStorage()
 

@@ -6,16 +6,16 @@ from dataclasses import fields
 from typing import Any
 
 from bot.catalog_file import CatalogFile, CategoryEntry, ProductEntry
-from storage import Database
-from storage.catalog import (
+from storage import (
     CatalogData,
     CatalogImportResult,
     CategoryData,
+    Database,
     ProductData,
+    count_products,
     export_catalog,
     upsert_catalog,
 )
-from storage.listing import count_products
 
 _PRODUCT_FIELDS = [f.name for f in fields(ProductEntry)]
 

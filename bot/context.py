@@ -12,9 +12,11 @@ from pathlib import Path
 from aiogram import Bot
 from redis.asyncio import Redis
 
+from bot.catalog_file import CatalogFileError, load_catalog
+from bot.catalog_sync import import_catalog_file, shop_is_empty
 from bot.config import Settings
-from bot.metrics import Metrics
-from bot.telegram_pacer import TelegramPacer
+from bot.runtime.metrics import Metrics
+from bot.runtime.telegram_pacer import TelegramPacer
 from payments import CryptoPayClient, ExchangeRateCache
 from storage import Database
 
@@ -50,9 +52,6 @@ class ShopContext:
 
     async def seed_demo_catalog(self) -> None:
         """Import the demo shop into an empty database, so a fresh install has something to sell."""
-        from bot.catalog_file import CatalogFileError, load_catalog
-        from bot.catalog_sync import import_catalog_file, shop_is_empty
-
         if not DEMO_CATALOG.exists() or not await shop_is_empty(self.db):
             return
         try:

@@ -14,24 +14,26 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import ShopContext
-from bot.shared_rates import RatesRefresher
-from bot.shop.delivery import OutboxWorker
-from bot.shop.messages import NOTICE
+from bot.runtime.delivery import OutboxWorker
+from bot.runtime.shared_rates import RatesRefresher
+from bot.screens.messages import NOTICE
+from bot.screens.texts import texts as t
 from bot.shop.refunds import retry_sending_refunds
 from bot.shop.settlement import SettleReport, settle_invoices
-from bot.texts import texts as t
 from payments import CryptoPayError, Invoice
-from storage import SETTLE_BATCH
-from storage.database import job_lock
-from storage.enums import OrderStatus
-from storage.models import Order
-from storage.order_queries import (
+from storage import (
+    SETTLE_BATCH,
+    Order,
+    OrderStatus,
+    OutboxDraft,
+    enqueue,
+    get_customer_by_id,
+    job_lock,
     orders_expired_since,
     overdue_pending_orders,
     pending_orders_with_invoice,
+    release_order,
 )
-from storage.orders import release_order
-from storage.outbox import OutboxDraft, enqueue
 
 log = logging.getLogger("bot.jobs")
 
@@ -170,8 +172,6 @@ async def expire(ctx: ShopContext) -> int:
 
 
 async def _buyer_chat(ctx: ShopContext, order: Order) -> int | None:
-    from storage.customers import get_customer_by_id
-
     customer = await get_customer_by_id(ctx.db, order.customer_id)
     return None if customer is None else customer.telegram_id
 

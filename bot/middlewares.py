@@ -16,7 +16,8 @@ from aiogram.exceptions import (
 from aiogram.types import ErrorEvent, TelegramObject, Update
 
 from bot.logs import log_context
-from bot.texts import texts as t
+from bot.screens.texts import texts as t
+from bot.shop.customers import mark_blocked
 
 log = logging.getLogger("bot.updates")
 
@@ -78,8 +79,6 @@ def install_error_handler(dp: Dispatcher) -> None:
             user_id = _user_id(update)
             ctx = data.get("ctx")
             if user_id is not None and ctx is not None:
-                from bot.shop.customers import mark_blocked
-
                 await mark_blocked(ctx, user_id)
             log.info("user blocked the bot", extra={"update_id": update.update_id})
             return True

@@ -12,10 +12,7 @@ from bot.context import ShopContext
 from bot.logs import log_context
 from bot.shop.settlement import SettleReport, settle_invoices
 from payments import InvalidUpdateError, Invoice, parse_update, verify_signature
-from storage import SETTLE_BATCH, Coalescer
-from storage.database import DATABASE_ERRORS
-from storage.outbox import outbox_backlog
-from storage.stats import orders_by_status
+from storage import DATABASE_ERRORS, SETTLE_BATCH, Coalescer, orders_by_status, outbox_backlog
 
 log = logging.getLogger("bot.web")
 

@@ -24,7 +24,7 @@ from storage.customers import (
     set_blocked,
     upsert_customer,
 )
-from storage.database import Database, job_lock, try_job_lock
+from storage.database import DATABASE_ERRORS, Database, job_lock, try_job_lock
 from storage.enums import (
     ADMIN_KINDS,
     OrderStatus,
@@ -37,8 +37,8 @@ from storage.enums import (
 from storage.listing import (
     count_products,
     get_category,
+    get_category_by_id,
     get_product,
-    get_product_by_id,
     list_categories,
     list_products,
     stock_counts,
@@ -58,7 +58,6 @@ from storage.models import (
     StockUnit,
 )
 from storage.order_queries import (
-    count_open_orders,
     list_customer_orders,
     list_orders,
     order_status,
@@ -86,7 +85,6 @@ from storage.orders import (
     attach_invoice,
     create_order,
     get_order,
-    get_order_by_invoice,
     place_order,
     release_order,
 )
@@ -118,12 +116,10 @@ from storage.settlement import (
     SettlePayment,
     SettleResult,
     Verify,
-    mark_needs_review,
     settle,
     settle_many,
 )
 from storage.stats import (
-    list_audit,
     orders_by_status,
     orders_needing_attention,
     sales_summary,
@@ -134,6 +130,7 @@ from storage.types import InexactMoney, to_money, utcnow
 __all__ = [
     "ADMIN_KINDS",
     "ATTENTION_STATES",
+    "DATABASE_ERRORS",
     "OPEN",
     "PAID_STATES",
     "REFUNDABLE",
@@ -186,27 +183,23 @@ __all__ = [
     "attach_invoice",
     "can",
     "claim_due",
-    "count_open_orders",
     "count_products",
     "create_order",
     "create_refund",
     "enqueue",
     "export_catalog",
     "get_category",
+    "get_category_by_id",
     "get_customer",
     "get_customer_by_id",
     "get_order",
-    "get_order_by_invoice",
     "get_product",
-    "get_product_by_id",
     "job_lock",
-    "list_audit",
     "list_categories",
     "list_customer_orders",
     "list_orders",
     "list_products",
     "mark_failed",
-    "mark_needs_review",
     "mark_refund_failed",
     "mark_refund_sent",
     "mark_sent",

@@ -42,12 +42,12 @@ class SettleOutcome(StrEnum):
     NEEDS_REFUND = "needs_refund"  # paid late and not enough stock
     DUPLICATE = "duplicate"  # this invoice was already settled: nothing changed
     UNKNOWN_ORDER = "unknown_order"  # no such order, or it belongs to another invoice
-    NEEDS_REVIEW = "needs_review"  # mark_needs_review: amount/asset mismatch recorded
+    NEEDS_REVIEW = "needs_review"  # the payment does not match its order: recorded for a human
 
 
 class OutboxKind(StrEnum):
     """What an outbox row announces. A settlement commits only these facts (kind, order,
-    recipient); the text is composed when the message is sent (bot/shop/outgoing.py)."""
+    recipient); the text is composed when the message is sent (bot/screens/outgoing.py)."""
 
     GOODS = "goods"  # the buyer's goods: the order is paid
     LATE_NEEDS_REFUND = "late_needs_refund"  # the buyer: paid late, sold out, refund coming

@@ -99,11 +99,6 @@ async def get_product(db: Database, sku: str) -> Product | None:
     return None if row is None else snapshot(Product, row._mapping)
 
 
-async def get_product_by_id(db: Database, product_id: int) -> Product | None:
-    async with db.session() as s:
-        return await s.get(Product, product_id)
-
-
 async def stock_counts_many(db: Database, product_ids: Sequence[int]) -> dict[int, StockCounts]:
     """(available, reserved, sold) per product; products without units get zeros."""
     counts: dict[int, dict[str, int]] = {pid: {} for pid in product_ids}

@@ -13,27 +13,14 @@ from storage.models import Customer, Order
 from storage.order_states import RELEASED
 
 
-async def count_open_orders(db: Database, customer_id: int) -> int:
-    """How many pending orders the customer has."""
-    async with db.session() as s:
-        n = await s.scalar(
-            sa.select(sa.func.count())
-            .select_from(Order)
-            .where(col(Order.customer_id) == customer_id, col(Order.status) == OrderStatus.PENDING)
-        )
-        return int(n or 0)
-
-
-async def order_status(
-    db: Database, order_id: int, buyer_telegram_id: int | None = None
-) -> OrderStatus | None:
-    """The order's status now; None when there is no such order (or, given
-    `buyer_telegram_id`, when the order is not that Telegram user's)."""
-    stmt = sa.select(col(Order.status)).where(col(Order.id) == order_id)
-    if buyer_telegram_id is not None:
-        stmt = stmt.join(Customer, col(Customer.id) == col(Order.customer_id)).where(
-            col(Customer.telegram_id) == buyer_telegram_id
-        )
+async def order_status(db: Database, order_id: int, buyer_telegram_id: int) -> OrderStatus | None:
+    """The order's status now; None when there is no such order, or it is not that Telegram
+    user's."""
+    stmt = (
+        sa.select(col(Order.status))
+        .join(Customer, col(Customer.id) == col(Order.customer_id))
+        .where(col(Order.id) == order_id, col(Customer.telegram_id) == buyer_telegram_id)
+    )
     async with db.session() as s:
         status = await s.scalar(stmt)
     return None if status is None else OrderStatus(status)

@@ -381,8 +381,3 @@ async def get_order(db: Database, order_id: int) -> OrderDetails | None:
     async with db.session() as s:
         order = await s.get(Order, order_id)
         return None if order is None else await load_details(s, order)
-
-
-async def get_order_by_invoice(db: Database, invoice_id: int) -> Order | None:
-    async with db.session() as s:
-        return await s.scalar(sa.select(Order).where(col(Order.invoice_id) == invoice_id))

@@ -271,16 +271,3 @@ async def _database_failed(db: Database, error: Exception) -> bool:
         return not await asyncio.wait_for(db.ping(), PING_TIMEOUT_S)
     except TimeoutError:
         return True
-
-
-async def mark_needs_review(
-    db: Database, payment: SettlePayment, reason: str, *, admins: Collection[int] = ()
-) -> SettleResult:
-    """A verified payment that does not match its order: record it, move the order to
-    needs_review and return its reserved units (`settle` with a `verify` does this itself)."""
-    async with db.transaction() as s:
-        found = await _find_and_lock(s, payment)
-        await record_event(s, payment, found[0].id if found else None)
-        if found is None:
-            return SettleResult(SettleOutcome.UNKNOWN_ORDER, None)
-        return await _review(s, found[0], found[1], payment, reason, admins)

@@ -68,14 +68,3 @@ async def write_audit(
         s.add(entry)
         await s.flush()
         return entry
-
-
-async def list_audit(
-    db: Database, *, before_id: int | None = None, limit: int = 20
-) -> list[AuditEntry]:
-    async with db.session() as s:
-        stmt = sa.select(AuditEntry)
-        if before_id is not None:
-            stmt = stmt.where(col(AuditEntry.id) < before_id)
-        stmt = stmt.order_by(col(AuditEntry.id).desc()).limit(limit)
-        return list((await s.scalars(stmt)).all())

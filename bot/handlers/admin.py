@@ -8,15 +8,17 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards
 from bot.callbacks import AdminAction, AdminOrder, AdminOrdersPage, RefundConfirm, RefundDecision
 from bot.config import Settings
 from bot.context import ShopContext
 from bot.handlers.common import alert_text, show
-from bot.shop import admin as views
-from bot.shop.refunds import PendingRefunds, execute_refund, plan_refund, split_refund_args
+from bot.runtime.refund_confirmations import PendingRefunds
+from bot.screens import admin as views
+from bot.screens import keyboards
+from bot.screens.texts import en_admin as ta
+from bot.shop import admin as actions
+from bot.shop.refunds import execute_refund, plan_refund, split_refund_args
 from bot.shop.settlement import order_id_from_payload
-from bot.texts import en_admin as ta
 from payments import CryptoPayError
 
 
@@ -52,17 +54,17 @@ def build_router(settings: Settings) -> Router:
             order_id, amount_text, reason = split_refund_args(args)
         if order_id is None:
             await target.answer(ta.REFUND_USAGE)
-            await views.audit(ctx, admin_id, "refund.request", args, "usage")
+            await actions.audit(ctx, admin_id, "refund.request", args, "usage")
             return
         plan, text = await plan_refund(ctx, admin_id, order_id, amount_text, reason)
         if plan is None:
             await target.answer(text)
-            await views.audit(ctx, admin_id, "refund.request", args, "refused")
+            await actions.audit(ctx, admin_id, "refund.request", args, "refused")
             return
         token = await confirmations.put(plan, ctx.clock())
         await target.answer(text, reply_markup=keyboards.refund_confirm(token))
         details = f"order={order_id} amount={plan.amount} {plan.asset} reason={plan.reason}"
-        await views.audit(ctx, admin_id, "refund.request", details, "awaiting confirmation")
+        await actions.audit(ctx, admin_id, "refund.request", details, "awaiting confirmation")
 
     @router.message(Command("refund"))
     async def refund_command(
@@ -90,7 +92,7 @@ def build_router(settings: Settings) -> Router:
         if callback_data.decision == RefundDecision.CANCEL:
             await show(query, ta.REFUND_CANCELLED)
             await query.answer()
-            await views.audit(ctx, admin_id, "refund.cancel", details, "cancelled")
+            await actions.audit(ctx, admin_id, "refund.cancel", details, "cancelled")
             return
         await query.answer(ta.REFUND_SENDING)
         outcome = await execute_refund(ctx, plan, callback_data.token)
@@ -98,7 +100,7 @@ def build_router(settings: Settings) -> Router:
         result = outcome.state.value
         if outcome.transfer_id is not None:
             result += f" transfer={outcome.transfer_id}"
-        await views.audit(ctx, admin_id, "refund.confirm", details, result)
+        await actions.audit(ctx, admin_id, "refund.confirm", details, result)
 
     @router.message(Command("order"))
     async def order_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
@@ -110,7 +112,7 @@ def build_router(settings: Settings) -> Router:
         screen = await views.order_screen(ctx, order_id)
         await show(message, screen or ta.order_not_found(order_id))
         result = "shown" if screen else "not found"
-        await views.audit(ctx, message.from_user.id, "order.view", str(order_id), result)
+        await actions.audit(ctx, message.from_user.id, "order.view", str(order_id), result)
 
     @router.callback_query(AdminOrder.filter())
     async def order_button(
@@ -128,11 +130,11 @@ def build_router(settings: Settings) -> Router:
                 )
             return
         if callback_data.action == AdminAction.RECHECK:
-            note = await views.recheck(ctx, admin_id, order_id)
+            note = await actions.recheck(ctx, admin_id, order_id)
             await query.answer(alert_text(note), show_alert=True)
         else:
             await query.answer()
-            await views.audit(ctx, admin_id, "order.view", str(order_id), "shown")
+            await actions.audit(ctx, admin_id, "order.view", str(order_id), "shown")
         screen = await views.order_screen(ctx, order_id)
         await show(query, screen or ta.order_not_found(order_id))
 
@@ -146,7 +148,7 @@ def build_router(settings: Settings) -> Router:
                 await message.answer(ta.unknown_status(command.args, views.STATUS_NAMES))
                 return
         await show(message, await views.orders_list_screen(ctx, status, 0))
-        await views.audit(ctx, message.from_user.id, "orders.list", command.args or "", "shown")
+        await actions.audit(ctx, message.from_user.id, "orders.list", command.args or "", "shown")
 
     @router.callback_query(AdminOrdersPage.filter())
     async def orders_page(
@@ -160,7 +162,7 @@ def build_router(settings: Settings) -> Router:
     async def stats_command(message: Message, ctx: ShopContext) -> None:
         assert message.from_user is not None
         await message.answer(await views.stats_text(ctx))
-        await views.audit(ctx, message.from_user.id, "stats", "", "shown")
+        await actions.audit(ctx, message.from_user.id, "stats", "", "shown")
 
     @router.message(Command("balance"))
     async def balance_command(message: Message, ctx: ShopContext) -> None:
@@ -170,7 +172,7 @@ def build_router(settings: Settings) -> Router:
         except CryptoPayError as error:
             text, result = ta.cryptopay_down(error.name), f"error {error.name}"
         await message.answer(text)
-        await views.audit(ctx, message.from_user.id, "balance", "", result)
+        await actions.audit(ctx, message.from_user.id, "balance", "", result)
 
     @router.message(Command("stock"))
     async def stock_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
@@ -180,7 +182,7 @@ def build_router(settings: Settings) -> Router:
             await message.answer(ta.STOCK_USAGE)
             return
         await message.answer(await views.stock_text(ctx, sku))
-        await views.audit(ctx, message.from_user.id, "stock.view", sku, "shown")
+        await actions.audit(ctx, message.from_user.id, "stock.view", sku, "shown")
 
     @router.message(F.document)
     async def stock_upload(message: Message, ctx: ShopContext) -> None:
@@ -193,17 +195,19 @@ def build_router(settings: Settings) -> Router:
             return
         if not (document.file_name or "").lower().endswith(".txt"):
             text, result = ta.UPLOAD_NOT_TXT, "refused: not .txt"
-        elif (document.file_size or 0) > views.MAX_UPLOAD_BYTES:
-            text, result = ta.upload_too_big(views.MAX_UPLOAD_BYTES), "refused: too big"
+        elif (document.file_size or 0) > actions.MAX_UPLOAD_BYTES:
+            text, result = ta.upload_too_big(actions.MAX_UPLOAD_BYTES), "refused: too big"
         else:
             assert message.bot is not None
             data = await message.bot.download(document.file_id)
             assert data is not None
-            upload = await views.upload_codes(ctx, sku[0], data.read(views.MAX_UPLOAD_BYTES + 1))
+            upload = await actions.upload_codes(
+                ctx, sku[0], data.read(actions.MAX_UPLOAD_BYTES + 1)
+            )
             text = upload.text
             result = f"added={upload.added} skipped={upload.skipped}" if upload.ok else "refused"
         await message.answer(text)
-        await views.audit(ctx, message.from_user.id, "stock.upload", f"{sku[0]} {name}", result)
+        await actions.audit(ctx, message.from_user.id, "stock.upload", f"{sku[0]} {name}", result)
 
     @router.message(Command("recheck"))
     async def recheck_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
@@ -212,6 +216,6 @@ def build_router(settings: Settings) -> Router:
         if order_id is None:
             await message.answer(ta.RECHECK_USAGE)
             return
-        await message.answer(await views.recheck(ctx, message.from_user.id, order_id))
+        await message.answer(await actions.recheck(ctx, message.from_user.id, order_id))
 
     return router

@@ -1,4 +1,5 @@
-"""Small helpers the handlers share: show a screen in place, list a shopper's orders."""
+"""Small helpers the handlers share: who is asking, show a screen in place, list a shopper's
+orders."""
 
 from __future__ import annotations
 
@@ -7,13 +8,19 @@ import logging
 from typing import Any
 
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
 from bot.context import ShopContext
-from bot.shop.catalog_view import Screen
-from bot.shop.orders import orders_screen
+from bot.screens.catalog import Screen
+from bot.screens.orders import orders_screen
+from storage import Buyer
 
 log = logging.getLogger("bot.handlers")
+
+
+def buyer_of(user: User) -> Buyer:
+    """The use cases' view of a Telegram user (they never see aiogram's types)."""
+    return Buyer(user.id, user.username, user.language_code)
 
 
 async def show(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards
-from bot.texts import texts as t
+from bot.screens import keyboards
+from bot.screens.texts import texts as t
 
 
 def build_router() -> Router:

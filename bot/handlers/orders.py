@@ -8,8 +8,9 @@ from aiogram.types import CallbackQuery
 from bot.callbacks import OrderAction, OrderButton, OrdersPage
 from bot.context import ShopContext
 from bot.handlers.common import show, show_orders
-from bot.shop.orders import OrderAccess, cancel_order, check_payment, order_screen
-from bot.texts import texts as t
+from bot.screens.orders import cancel_note, order_screen, payment_note
+from bot.screens.texts import texts as t
+from bot.shop.orders import OrderAccess, cancel_order, check_payment
 
 DENIED = {OrderAccess.NOT_FOUND: t.ORDER_NOT_FOUND, OrderAccess.NOT_YOURS: t.NOT_YOUR_ORDER}
 
@@ -37,9 +38,16 @@ def build_router() -> Router:
             await show(query, screen)
             await query.answer()
         else:
-            act = cancel_order if callback_data.action == OrderAction.CANCEL else check_payment
-            access, note = await act(ctx, user_id, order_id)
-            if access is not OrderAccess.OK:
+            note = None
+            if callback_data.action == OrderAction.CANCEL:
+                access, cancellation = await cancel_order(ctx, user_id, order_id)
+                if cancellation is not None:
+                    note = cancel_note(order_id, cancellation)
+            else:
+                access, check = await check_payment(ctx, user_id, order_id)
+                if check is not None:
+                    note = payment_note(order_id, check)
+            if note is None:
                 await query.answer(DENIED[access], show_alert=True)
                 return
             _, screen = await order_screen(ctx, user_id, order_id)

@@ -6,15 +6,15 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards
 from bot.callbacks import CategoryPage, Menu, MenuAction, ProductAction, ProductCard
 from bot.context import ShopContext
-from bot.handlers.common import alert_text, show, show_orders
-from bot.shop.buy_guard import BuyGuard, Claim
-from bot.shop.catalog_view import category_screen, product_screen
+from bot.handlers.common import alert_text, buyer_of, show, show_orders
+from bot.runtime.buy_guard import BuyGuard, Claim
+from bot.screens import keyboards
+from bot.screens.catalog import category_screen, product_screen
+from bot.screens.texts import texts as t
 from bot.shop.checkout import CheckoutRefusal, checkout
 from bot.shop.customers import remember
-from bot.texts import texts as t
 from storage import OPEN, order_status
 
 REFUSALS = {
@@ -31,7 +31,7 @@ def build_router() -> Router:
     @router.message(CommandStart(deep_link=True, magic=F.args.startswith("p_")))
     async def start_product(message: Message, command: CommandObject, ctx: ShopContext) -> None:
         if message.from_user:
-            await remember(ctx, message.from_user)
+            await remember(ctx, buyer_of(message.from_user))
         sku = (command.args or "")[2:]
         screen = await product_screen(ctx, sku)
         if screen is None:
@@ -42,7 +42,7 @@ def build_router() -> Router:
     @router.message(CommandStart())
     async def start(message: Message, ctx: ShopContext) -> None:
         if message.from_user:
-            await remember(ctx, message.from_user)
+            await remember(ctx, buyer_of(message.from_user))
         name = message.from_user.first_name if message.from_user else None
         await message.answer(t.welcome(name), reply_markup=keyboards.main_menu())
 
@@ -132,7 +132,7 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
             return
         placed: int | None = None
         try:
-            result = await checkout(ctx, query.from_user, data.sku, data.qty)
+            result = await checkout(ctx, buyer_of(query.from_user), data.sku, data.qty)
             placed = result.order_id if result.ok else None
         finally:
             await guard.done(key, placed)

@@ -8,15 +8,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from aiogram.types import User
-
 from bot.context import ShopContext
-from bot.texts import texts as t
+from bot.screens.texts import texts as t
 from payments import CryptoPayError, Invoice
-from storage.customers import Buyer
-from storage.enums import OrderStatus
-from storage.listing import get_product
-from storage.orders import TooManyOpenOrders, attach_invoice, place_order, release_order
+from storage import (
+    Buyer,
+    OrderStatus,
+    TooManyOpenOrders,
+    attach_invoice,
+    get_product,
+    place_order,
+    release_order,
+)
 
 log = logging.getLogger("bot.checkout")
 
@@ -44,7 +47,7 @@ class CheckoutResult:
         return self.refusal is None
 
 
-async def checkout(ctx: ShopContext, user: User, sku: str, quantity: int) -> CheckoutResult:
+async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> CheckoutResult:
     product = await get_product(ctx.db, sku)
     if product is None or not product.active or product.id is None:
         return CheckoutResult(CheckoutRefusal.PRODUCT_GONE)
@@ -55,7 +58,7 @@ async def checkout(ctx: ShopContext, user: User, sku: str, quantity: int) -> Che
     try:
         order = await place_order(
             ctx.db,
-            Buyer(user.id, user.username, user.language_code),
+            buyer,
             [(product.id, quantity, product.price)],
             product.currency,
             expires_at,

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from aiogram.types import User
-
 from bot.context import ShopContext
-from storage.customers import set_blocked, upsert_customer
-from storage.models import Customer
+from storage import Buyer, Customer, set_blocked, upsert_customer
 
 log = logging.getLogger("bot.customers")
 
 
-async def remember(ctx: ShopContext, user: User) -> Customer:
-    return await upsert_customer(ctx.db, user.id, user.username, user.language_code)
+async def remember(ctx: ShopContext, buyer: Buyer) -> Customer:
+    return await upsert_customer(ctx.db, buyer.telegram_id, buyer.username, buyer.language)
 
 
 async def mark_blocked(ctx: ShopContext, telegram_id: int) -> None:

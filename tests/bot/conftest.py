@@ -39,10 +39,9 @@ from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
 from bot.config import load_settings
 from bot.context import ShopContext
-from bot.telegram_pacer import TelegramPacer
+from bot.runtime.telegram_pacer import TelegramPacer
 from payments import CryptoPayClient, ExchangeRateCache
-from storage import Database, upgrade
-from storage.models import Order, OutboxMessage, PaymentEvent, StockUnit
+from storage import Database, Order, OutboxMessage, PaymentEvent, StockUnit, upgrade
 from tests.conftest import connect_redis
 from tests.fakes.cryptopay import FakeCryptoPay
 

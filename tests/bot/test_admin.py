@@ -10,10 +10,16 @@ from aiogram.methods import SendMessage
 from aiogram.types import Chat, Document, Message, Update, User
 
 from bot.callbacks import AdminAction, AdminOrder, AdminOrdersPage, RefundConfirm
-from bot.texts import texts as t
-from storage.enums import OrderStatus, StockStatus
-from storage.listing import get_product, stock_counts
-from storage.models import AuditEntry, Order, StockUnit
+from bot.screens.texts import texts as t
+from storage import (
+    AuditEntry,
+    Order,
+    OrderStatus,
+    StockStatus,
+    StockUnit,
+    get_product,
+    stock_counts,
+)
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop, button_texts, markup_buttons, next_id
 from tests.bot.test_refunds import paid_order, place
 

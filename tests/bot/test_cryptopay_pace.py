@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.app import create_cryptopay
 from bot.config import load_settings
-from bot.metrics import Metrics
+from bot.runtime.metrics import Metrics
 from payments import CryptoPayClient
 from tests.bot.conftest import BOT_TOKEN, CP_TOKEN
 

@@ -11,15 +11,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiogram.methods import SendMessage
-from aiogram.types import User
 
 from bot.jobs import reconcile
-from bot.shop import delivery
+from bot.runtime import delivery
+from bot.runtime.delivery import MAX_TEXT, OutboxWorker
 from bot.shop.checkout import checkout
-from bot.shop.delivery import MAX_TEXT, OutboxWorker
-from storage.enums import OrderStatus, OutboxStatus
-from storage.models import OutboxMessage
-from storage.outbox import OutboxDraft, claim_due, enqueue
+from storage import Buyer, OrderStatus, OutboxDraft, OutboxMessage, OutboxStatus, claim_due, enqueue
 from tests.bot.conftest import ADMIN_ID, Shop
 
 BUYERS = [2001, 2002, 2003, 2004, 2005, 2006]
@@ -29,7 +26,7 @@ async def paid_orders(shop: Shop, buyers: list[int], sku: str = "guide") -> list
     """One paid order per buyer (settled by reconciliation: goods + an admin notice each)."""
     ids = []
     for user in buyers:
-        result = await checkout(shop.ctx, User(id=user, is_bot=False, first_name="B"), sku, 1)
+        result = await checkout(shop.ctx, Buyer(user, None, None), sku, 1)
         assert result.ok and result.order_id is not None, result
         invoice_id = (await shop.order(result.order_id)).invoice_id
         assert invoice_id is not None

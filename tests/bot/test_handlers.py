@@ -22,9 +22,8 @@ from bot.callbacks import (
 )
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
-from bot.shop.outgoing import compose
-from storage.enums import OrderStatus, OutboxStatus, StockStatus
-from storage.listing import get_product, stock_counts
+from bot.screens.outgoing import compose
+from storage import OrderStatus, OutboxStatus, StockStatus, get_product, stock_counts
 from tests.bot.conftest import ALICE, BOB, CATALOG, Shop, button_texts, markup_buttons, next_id
 
 

@@ -8,24 +8,29 @@ from typing import Any
 import pytest
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import SendDocument, SendMessage
-from aiogram.types import User
 
 from bot import jobs
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
 from bot.jobs import EXPIRY_GRACE_SECONDS, expire, reconcile
+from bot.runtime.delivery import LEASE_SECONDS, OutboxWorker
+from bot.screens.outgoing import compose
 from bot.shop.checkout import checkout
-from bot.shop.delivery import LEASE_SECONDS, OutboxWorker
-from bot.shop.outgoing import compose
-from storage.customers import get_customer
-from storage.enums import OrderStatus, OutboxStatus, StockStatus
-from storage.listing import get_product, stock_counts
-from storage.outbox import claim_due
+from storage import (
+    Buyer,
+    OrderStatus,
+    OutboxStatus,
+    StockStatus,
+    claim_due,
+    get_customer,
+    get_product,
+    stock_counts,
+)
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop
 
 
 async def place(shop: Shop, sku: str = "multi", qty: int = 1, user: int = ALICE) -> int:
-    result = await checkout(shop.ctx, User(id=user, is_bot=False, first_name="B"), sku, qty)
+    result = await checkout(shop.ctx, Buyer(user, None, None), sku, qty)
     assert result.ok and result.order_id is not None, result
     return result.order_id
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from aiogram.types import User
 
 from bot.jobs import reconcile
+from bot.screens.outgoing import compose
 from bot.shop.checkout import checkout
-from bot.shop.outgoing import compose
-from storage import OutboxKind, OutboxMessage, release_order
-from storage.enums import OrderStatus
+from storage import Buyer, OrderStatus, OutboxKind, OutboxMessage, release_order
 from tests.bot.conftest import ADMIN_ID, ALICE, Shop
 
 
 async def paid_order(shop: Shop, sku: str, qty: int) -> int:
-    result = await checkout(shop.ctx, User(id=ALICE, is_bot=False, first_name="A"), sku, qty)
+    result = await checkout(shop.ctx, Buyer(ALICE, None, None), sku, qty)
     assert result.ok and result.order_id is not None
     invoice_id = (await shop.order(result.order_id)).invoice_id
     assert invoice_id is not None
@@ -48,7 +46,7 @@ async def test_an_unlimited_product_sends_its_content(shop: Shop) -> None:
 
 
 async def test_an_order_cancelled_and_paid_late_says_so_to_the_admins(shop: Shop) -> None:
-    result = await checkout(shop.ctx, User(id=ALICE, is_bot=False, first_name="A"), "solo", 1)
+    result = await checkout(shop.ctx, Buyer(ALICE, None, None), "solo", 1)
     assert result.order_id is not None
     assert await release_order(shop.ctx.db, result.order_id, OrderStatus.CANCELLED)
     invoice_id = (await shop.order(result.order_id)).invoice_id

@@ -7,24 +7,22 @@ from decimal import Decimal
 from typing import Any
 
 from aiogram.methods import SendMessage
-from aiogram.types import User
 
 from bot.callbacks import RefundConfirm, RefundDecision
 from bot.jobs import LOCK_KEYS, REFUND_RETRY_SECONDS, Jobs, reconcile
+from bot.screens.orders import order_screen
+from bot.screens.texts import texts as t
 from bot.shop.checkout import checkout
-from bot.shop.orders import order_screen
 from bot.shop.refunds import retry_sending_refunds
-from bot.texts import texts as t
 from payments import CryptoPayClient
-from storage.enums import OrderStatus, RefundStatus
-from storage.models import AuditEntry, Refund
+from storage import AuditEntry, Buyer, OrderStatus, Refund, RefundStatus
 from tests.bot.conftest import ADMIN_ID, ALICE, CP_TOKEN, Shop, button_texts, markup_buttons
 
 GUIDE_URL = "https://example.com/guide.pdf"  # the unlimited product's content
 
 
 async def place(shop: Shop, sku: str = "multi", qty: int = 1, user: int = ALICE) -> int:
-    result = await checkout(shop.ctx, User(id=user, is_bot=False, first_name="B"), sku, qty)
+    result = await checkout(shop.ctx, Buyer(user, None, None), sku, qty)
     assert result.ok and result.order_id is not None, result
     return result.order_id
 

@@ -12,9 +12,9 @@ from redis.asyncio import Redis
 
 from bot.app import create_dispatcher
 from bot.callbacks import OrderAction, OrderButton, ProductAction, ProductCard
-from bot.shop.buy_guard import BuyGuard, Claim, SharedBuyGuard, buy_guard
-from bot.texts import texts as t
-from storage.enums import OrderStatus
+from bot.runtime.buy_guard import BuyGuard, Claim, SharedBuyGuard, buy_guard
+from bot.screens.texts import texts as t
+from storage import OrderStatus
 from tests.bot.conftest import ALICE, BOB, REDIS_URL, Shop, next_id
 
 KEY = (5001, 77)

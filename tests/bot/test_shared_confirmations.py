@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 
 from bot.app import create_dispatcher
 from bot.callbacks import RefundConfirm, RefundDecision
-from bot.shop.refunds import PendingRefunds, RefundPlan, SharedPendingRefunds, pending_refunds
+from bot.runtime.refund_confirmations import PendingRefunds, SharedPendingRefunds, pending_refunds
+from bot.shop.refunds import RefundPlan
 from tests.bot.conftest import ADMIN_ID, REDIS_URL, Shop
 from tests.bot.test_refunds import ask, paid_order, refunds, transfers
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from bot.shared_rates import RatesRefresher
+from bot.runtime.shared_rates import RatesRefresher
 from payments import CryptoPayClient, ExchangeRateCache, RatesSnapshot
 from tests.fakes.cryptopay import FakeCryptoPay
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from aiogram.types import User
 
 from bot.jobs import EXPIRY_GRACE_SECONDS, expire, reconcile
 from bot.shop.checkout import checkout
-from storage.enums import OrderStatus
+from storage import Buyer, OrderStatus
 from tests.bot.conftest import ALICE, Shop
 
 TTL = 5
@@ -22,7 +21,7 @@ def short(shop: Shop) -> Shop:
 
 
 async def place(shop: Shop) -> tuple[int, int]:
-    result = await checkout(shop.ctx, User(id=ALICE, is_bot=False, first_name="A"), "multi", 1)
+    result = await checkout(shop.ctx, Buyer(ALICE, None, None), "multi", 1)
     assert result.ok and result.order_id is not None, result
     order = await shop.order(result.order_id)
     assert order.invoice_id is not None

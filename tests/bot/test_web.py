@@ -13,7 +13,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiogram.types import User
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -21,12 +20,10 @@ from sqlalchemy.engine import make_url
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
 from bot.jobs import BATCH, fetch_invoices, settle_together
+from bot.screens.outgoing import compose
 from bot.shop.checkout import checkout
-from bot.shop.outgoing import compose
 from bot.web import build_web_app, webhook_settler
-from storage import Database, upgrade
-from storage.enums import OrderStatus
-from storage.order_queries import pending_orders_with_invoice
+from storage import Buyer, Database, OrderStatus, pending_orders_with_invoice, upgrade
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, CATALOG, CP_TOKEN, VECTORS, Shop
 from tests.conftest import PG_ADMIN_URL, PgServer, pg_dsn
 
@@ -58,8 +55,7 @@ async def post(client: TestClient[Any, Any], shop: Shop, body: bytes, signature:
 
 
 async def place(shop: Shop, sku: str = "multi", qty: int = 1, user: int = ALICE) -> int:
-    tg_user = User(id=user, is_bot=False, first_name="Buyer")
-    result = await checkout(shop.ctx, tg_user, sku, qty)
+    result = await checkout(shop.ctx, Buyer(user, None, None), sku, qty)
     assert result.ok and result.order_id is not None
     return result.order_id
 

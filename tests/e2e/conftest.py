@@ -24,9 +24,9 @@ import aiohttp
 import asyncpg
 import pytest
 
-from bot.shared_rates import REDIS_KEY as RATES_KEY
-from bot.shop.buy_guard import SharedBuyGuard
-from bot.shop.refunds import SharedPendingRefunds
+from bot.runtime.buy_guard import SharedBuyGuard
+from bot.runtime.refund_confirmations import SharedPendingRefunds
+from bot.runtime.shared_rates import REDIS_KEY as RATES_KEY
 from tests.conftest import PgServer, connect_redis, pg_dsn
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram

@@ -15,6 +15,11 @@ from tests.storage.conftest import buyer, catalog, order_for, payment, product, 
 SOON = timedelta(minutes=15)
 
 
+async def open_orders(db: storage.Database, customer_id: int) -> int:
+    orders = await storage.list_customer_orders(db, customer_id, limit=1000)
+    return sum(o.status is OrderStatus.PENDING for o in orders)
+
+
 async def test_create_order_reserves_all_lines_or_nothing(db: storage.Database) -> None:
     await storage.upsert_catalog(
         db, catalog(product("a", ["A1", "A2"]), product("b", ["B1"], price=Decimal("2.5")))
@@ -30,7 +35,7 @@ async def test_create_order_reserves_all_lines_or_nothing(db: storage.Database) 
     )
     assert too_many is None
     assert await storage.stock_counts(db, a.id) == (2, 0, 0)  # line a was rolled back
-    assert await storage.count_open_orders(db, cust.id) == 0
+    assert await open_orders(db, cust.id) == 0
 
     order = await storage.create_order(
         db, cust.id, [(a.id, 2, a.price), (b.id, 1, b.price)], "USD", expires
@@ -42,7 +47,7 @@ async def test_create_order_reserves_all_lines_or_nothing(db: storage.Database) 
     assert details is not None
     assert [(ln.product_id, ln.quantity) for ln in details.lines] == [(a.id, 2), (b.id, 1)]
     assert details.customer.telegram_id == cust.telegram_id and details.codes == {}
-    assert await storage.count_open_orders(db, cust.id) == 1
+    assert await open_orders(db, cust.id) == 1
 
 
 async def test_create_order_refuses_inactive_or_missing_products(db: storage.Database) -> None:
@@ -94,9 +99,9 @@ async def test_attach_invoice(db: storage.Database) -> None:
     assert await storage.attach_invoice(db, oid, 11, "IVh", "https://t.me/CryptoBot?start=IVh")
     assert await storage.attach_invoice(db, oid, 11, "IVh", "https://t.me/CryptoBot?start=IVh")
     assert not await storage.attach_invoice(db, oid, 12, "other", "https://x")
-    by_invoice = await storage.get_order_by_invoice(db, 11)
-    assert by_invoice is not None and by_invoice.id == oid
-    assert by_invoice.bot_invoice_url == "https://t.me/CryptoBot?start=IVh"
+    details = await storage.get_order(db, oid)
+    assert details is not None and details.order.invoice_id == 11
+    assert details.order.bot_invoice_url == "https://t.me/CryptoBot?start=IVh"
     await storage.release_order(db, oid, OrderStatus.CANCELLED)
     other = await order_for(db, prod)
     assert not await storage.attach_invoice(db, oid, 13, "h", "u")  # no longer pending
@@ -155,7 +160,7 @@ async def test_create_order_max_open_refuses_inside_the_transaction(db: storage.
     with pytest.raises(storage.TooManyOpenOrders) as refused:
         await storage.create_order(db, cust.id, line, "USD", exp, max_open=2)
     assert refused.value.open_orders == 2
-    assert await storage.count_open_orders(db, cust.id) == 2
+    assert await open_orders(db, cust.id) == 2
     assert await storage.stock_counts(db, prod.id) == (3, 2, 0)  # nothing reserved for it
     # Another customer is not affected; without max_open there is no cap.
     other = await buyer(db, 2002)
@@ -182,7 +187,7 @@ async def test_create_order_max_open_holds_under_concurrent_taps(db: storage.Dat
 
     results = await asyncio.gather(*(tap() for _ in range(8)))
     assert sorted(results) == ["created"] * 3 + ["refused"] * 5
-    assert await storage.count_open_orders(db, cust.id) == 3
+    assert await open_orders(db, cust.id) == 3
     assert await storage.stock_counts(db, prod.id) == (7, 3, 0)
 
 
@@ -269,7 +274,7 @@ async def test_place_order_cap_holds_for_a_new_buyer_tapping_at_once(db: storage
     assert sorted(results) == ["created"] * 2 + ["refused"] * 4
     cust = await storage.get_customer(db, 6161)
     assert cust is not None and cust.id is not None
-    assert await storage.count_open_orders(db, cust.id) == 2
+    assert await open_orders(db, cust.id) == 2
     assert await storage.stock_counts(db, prod.id) == (8, 2, 0)
 
 
@@ -298,8 +303,6 @@ async def test_upsert_customer_writes_only_when_something_changed(
 
 
 async def test_order_status_follows_the_order(db: storage.Database) -> None:
-    from storage.order_queries import order_status
-
     prod = await seed(db, codes=1)
     assert prod.id is not None
     order = await storage.place_order(
@@ -310,9 +313,8 @@ async def test_order_status_follows_the_order(db: storage.Database) -> None:
         storage.utcnow() + SOON,
     )
     assert order is not None and order.id is not None
-    assert await order_status(db, order.id) == OrderStatus.PENDING
-    assert await order_status(db, order.id, buyer_telegram_id=7373) == OrderStatus.PENDING
-    assert await order_status(db, order.id, buyer_telegram_id=7374) is None  # not theirs
+    assert await storage.order_status(db, order.id, buyer_telegram_id=7373) == OrderStatus.PENDING
+    assert await storage.order_status(db, order.id, buyer_telegram_id=7374) is None  # not theirs
     await storage.release_order(db, order.id, OrderStatus.CANCELLED)
-    assert await order_status(db, order.id) == OrderStatus.CANCELLED
-    assert await order_status(db, order.id + 1000) is None
+    assert await storage.order_status(db, order.id, 7373) == OrderStatus.CANCELLED
+    assert await storage.order_status(db, order.id + 1000, 7373) is None

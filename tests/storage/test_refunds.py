@@ -99,7 +99,7 @@ async def test_partial_refund_of_an_order_needing_review_keeps_it_for_a_human(
     prod = await seed(db, codes=1)
     order = await order_for(db, prod)
     short = payment(order, paid_amount=Decimal("5"))
-    result = await storage.mark_needs_review(db, short, "paid 5 of 9.99")
+    result = await storage.settle(db, short, lambda _p, _o: "paid 5 of 9.99")
     oid = result.order.id if result.order else None
     assert oid is not None
 

@@ -113,11 +113,13 @@ async def test_unlimited_product_needs_no_units(db: storage.Database) -> None:
     assert result.codes == {}
 
 
-async def test_mark_needs_review_records_payment_and_frees_stock(db: storage.Database) -> None:
+async def test_a_mismatched_payment_goes_to_review_and_frees_stock(
+    db: storage.Database,
+) -> None:
     prod = await seed(db, codes=1)
     order = await order_for(db, prod)
     short = payment(order, paid_amount=Decimal("1.00"))
-    result = await storage.mark_needs_review(db, short, "paid 1.00 of 9.99")
+    result = await storage.settle(db, short, lambda _p, _o: "paid 1.00 of 9.99")
 
     assert result.outcome is SettleOutcome.NEEDS_REVIEW
     assert result.order is not None and result.order.status is OrderStatus.NEEDS_REVIEW

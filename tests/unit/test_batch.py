@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from storage._batch import Coalescer
+from storage import Coalescer
 
 
 class Recorder:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardMarkup
 
-from bot import keyboards
 from bot.callbacks import OrderAction, OrderButton, ProductAction, ProductCard
-from bot.texts import texts as t
+from bot.screens import keyboards
+from bot.screens.texts import texts as t
 
 
 def rows(markup: InlineKeyboardMarkup) -> list[list[str]]:

@@ -9,7 +9,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import SendMessage
 
-from bot.metrics import Metrics, TelegramMetrics
+from bot.runtime.metrics import Metrics, TelegramMetrics
 from payments import CryptoPayClient, CryptoPayError
 from tests.fakes.cryptopay import FakeCryptoPay
 

@@ -9,7 +9,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import SendMessage
 
-from bot.telegram_pacer import FloodControlObserver, TelegramPacer
+from bot.runtime.telegram_pacer import FloodControlObserver, TelegramPacer
 
 
 async def granted_at(pacer: TelegramPacer, chat: int, priority: int = 0) -> float:

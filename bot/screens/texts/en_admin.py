@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from html import escape
 
-from bot.texts.en import STATUS, money, plain, when
+from bot.screens.texts.en import STATUS, money, plain, when
 
 TRANSFERS_HOWTO = (
     "Transfers are switched off for this Crypto Pay app. Enable them in @CryptoBot "

@@ -29,12 +29,12 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile
 
 from bot.context import ShopContext
+from bot.screens.messages import ADMIN_KINDS, GOODS, admin_notices
+from bot.screens.outgoing import Outgoing, compose
+from bot.screens.texts import texts as t
 from bot.shop.customers import mark_blocked
-from bot.shop.messages import ADMIN_KINDS, GOODS, admin_notices
-from bot.shop.outgoing import Outgoing, compose
-from bot.texts import texts as t
-from storage.models import OutboxMessage
-from storage.outbox import (
+from storage import (
+    OutboxMessage,
     claim_due,
     enqueue,
     mark_failed,

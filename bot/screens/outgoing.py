@@ -17,8 +17,8 @@ from types import ModuleType
 from aiogram.types import InlineKeyboardMarkup
 
 from bot.context import ShopContext
-from bot.shop.messages import MAX_INLINE_TEXT, goods
-from bot.texts import texts as default_texts
+from bot.screens.messages import MAX_INLINE_TEXT, goods
+from bot.screens.texts import texts as default_texts
 from storage import OrderDetails, OutboxKind, OutboxMessage, get_order
 
 

@@ -1,6 +1,6 @@
 """Outbox kinds and the goods an order delivers, shared by the screens and the outbox.
 
-A settlement enqueues facts (storage.OutboxKind); bot/shop/outgoing.py composes their text
+A settlement enqueues facts (storage.OutboxKind); bot/screens/outgoing.py composes their text
 when they are sent. The other kinds here carry their text with them.
 """
 

@@ -25,7 +25,7 @@ from bot.callbacks import (
     RefundConfirm,
     RefundDecision,
 )
-from bot.texts import texts as t
+from bot.screens.texts import texts as t
 
 Row = list[InlineKeyboardButton]
 

@@ -7,10 +7,11 @@ from decimal import Decimal
 
 from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
 
-from bot import keyboards
 from bot.context import ShopContext
-from bot.texts import texts as t
-from storage.listing import (
+from bot.screens import keyboards
+from bot.screens.texts import texts as t
+from storage import (
+    Product,
     get_category,
     get_category_by_id,
     get_product,
@@ -18,7 +19,6 @@ from storage.listing import (
     list_products,
     stock_counts,
 )
-from storage.models import Product
 
 PAGE_SIZE = 8
 

@@ -1,6 +1,6 @@
 """Everything a shopper or an admin reads, one module per language (English for now)."""
 
-from bot.texts import en
+from bot.screens.texts import en
 
 texts = en
 

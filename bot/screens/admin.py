@@ -1,0 +1,148 @@
+"""What the admin commands show: an order, order lists, stats, balance, stock."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from bot.context import ShopContext
+from bot.screens import keyboards
+from bot.screens.catalog import Screen
+from bot.screens.messages import goods
+from bot.screens.texts import en_admin as ta
+from bot.screens.texts import texts as t
+from bot.shop.refunds import already_refunding, buyer_text, refund_lines
+from storage import (
+    STATES,
+    OrderStatus,
+    can,
+    get_order,
+    get_product,
+    list_orders,
+    orders_by_status,
+    orders_needing_attention,
+    refunds_for_order,
+    sales_summary,
+    stock_counts,
+)
+
+ORDERS_PAGE = 10
+
+
+async def order_screen(ctx: ShopContext, order_id: int) -> Screen | None:
+    details = await get_order(ctx.db, order_id)
+    if details is None:
+        return None
+    order = details.order
+    refunds = await refunds_for_order(ctx.db, order_id)
+    products = details.products
+    lines = [
+        (products[ln.product_id].sku, products[ln.product_id].title, ln.quantity, ln.unit_price)
+        for ln in details.lines
+        if ln.product_id in products
+    ]
+    paid = fee = None
+    if order.paid_amount is not None:
+        paid = f"{t.plain(order.paid_amount)} {order.paid_asset or ''}"
+    if order.fee_amount is not None:
+        fee = f"{t.plain(order.fee_amount)} {order.fee_asset or ''}"
+    text = ta.order_view(
+        order_id=order_id,
+        status=order.status,
+        buyer_text=buyer_text(details),
+        lines=lines,
+        total=order.total,
+        currency=order.currency,
+        created=order.created_at,
+        expires=order.expires_at,
+        invoice_id=order.invoice_id,
+        paid=paid,
+        fee=fee,
+        paid_at=order.paid_at,
+        delivered_at=order.delivered_at,
+        attention=order.attention_reason,
+        goods=goods(details.lines, details.products, details.codes),
+        refunds=refund_lines(refunds),
+    )
+    refundable = (
+        can(order.status, OrderStatus.REFUNDED)
+        and order.paid_amount is not None
+        and order.paid_amount > already_refunding(refunds)
+    )
+    return Screen(text, keyboards.admin_order(order_id, refundable=refundable))
+
+
+# What /orders [status] accepts, in the order the table lists them.
+STATUS_NAMES = tuple(s.value for s in STATES)
+
+
+def parse_status(text: str) -> OrderStatus | None:
+    name = text.strip().lower()
+    return OrderStatus(name) if name in STATUS_NAMES else None
+
+
+async def orders_list_screen(ctx: ShopContext, status: OrderStatus | None, before: int) -> Screen:
+    orders = await list_orders(ctx.db, status, before_id=before or None, limit=ORDERS_PAGE + 1)
+    next_before = None
+    if len(orders) > ORDERS_PAGE:
+        orders = orders[:ORDERS_PAGE]
+        next_before = orders[-1].id
+    rows = [
+        (o.id, ta.order_row(o.id, o.status, o.total, o.currency, o.created_at))
+        for o in orders
+        if o.id is not None
+    ]
+    text = ta.orders_title(status.value if status else None)
+    if not rows:
+        text += "\n" + ta.ORDERS_EMPTY
+    markup = keyboards.admin_orders_page(
+        rows,
+        status=status.value if status else "",
+        next_before=next_before,
+        is_first_page=not before,
+    )
+    return Screen(text, markup)
+
+
+async def stats_text(ctx: ShopContext) -> str:
+    now = ctx.clock()
+    currency = ctx.settings.shop_currency
+    midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+    periods = []
+    for label, since in (
+        ("Today (UTC)", midnight),
+        ("7 days", now - timedelta(days=7)),
+        ("30 days", now - timedelta(days=30)),
+    ):
+        count, revenue = await sales_summary(ctx.db, since, now + timedelta(seconds=1), currency)
+        periods.append((label, count, revenue))
+    attention = [o.id for o in await orders_needing_attention(ctx.db) if o.id is not None]
+    return ta.stats(
+        currency=currency,
+        periods=periods,
+        by_status=await orders_by_status(ctx.db),
+        attention=attention,
+    )
+
+
+async def balance_text(ctx: ShopContext) -> str:
+    balances = await ctx.cryptopay.get_balance()
+    rows = sorted(
+        ((b.currency_code, b.available, b.onhold) for b in balances),
+        key=lambda row: (row[1] == 0 and row[2] == 0, row[0]),
+    )
+    return ta.balance(rows)
+
+
+async def stock_text(ctx: ShopContext, sku: str) -> str:
+    product = await get_product(ctx.db, sku)
+    if product is None or product.id is None:
+        return ta.unknown_sku(sku)
+    counts = await stock_counts(ctx.db, product.id)
+    return ta.stock(
+        product.sku,
+        product.title,
+        product.unlimited,
+        counts.available,
+        counts.reserved,
+        counts.sold,
+    )

@@ -1,0 +1,93 @@
+"""A shopper's orders as the chat shows them: the list, and one order with its goods."""
+
+from __future__ import annotations
+
+from bot.context import ShopContext
+from bot.screens import keyboards
+from bot.screens.catalog import Screen
+from bot.screens.messages import goods
+from bot.screens.texts import texts as t
+from bot.shop.orders import Cancellation, OrderAccess, PaymentCheck, own_order
+from storage import OPEN, WITH_GOODS, OrderDetails, get_customer, list_customer_orders
+
+PAGE_SIZE = 8
+
+
+async def orders_screen(ctx: ShopContext, user_id: int, before: int = 0) -> Screen:
+    customer = await get_customer(ctx.db, user_id)
+    orders = []
+    if customer is not None and customer.id is not None:
+        orders = await list_customer_orders(
+            ctx.db, customer.id, before_id=before or None, limit=PAGE_SIZE + 1
+        )
+    next_before = None
+    if len(orders) > PAGE_SIZE:
+        orders = orders[:PAGE_SIZE]
+        next_before = orders[-1].id
+    if not orders and not before:
+        return Screen(t.ORDERS_EMPTY, keyboards.main_menu())
+    labels = [
+        (o.id, t.order_line(o.id, o.status, o.total, o.currency, o.created_at))
+        for o in orders
+        if o.id is not None
+    ]
+    markup = keyboards.orders_page(labels, next_before=next_before, is_first_page=not before)
+    return Screen(t.ORDERS_TITLE, markup)
+
+
+def goods_of(details: OrderDetails) -> list[str]:
+    """The goods again, once the order was paid (not while pending, expired or in review)."""
+    order = details.order
+    # An attention reason means it went to a human instead of being sold: refunded from
+    # there, it never had goods (an unlimited product's content must not show).
+    if order.status not in WITH_GOODS or order.attention_reason is not None:
+        return []
+    return goods(details.lines, details.products, details.codes)
+
+
+def render_order(details: OrderDetails) -> Screen:
+    order = details.order
+    assert order.id is not None
+    lines = [
+        (
+            details.products[line.product_id].title if line.product_id in details.products else "?",
+            line.quantity,
+        )
+        for line in details.lines
+    ]
+    text = t.order_details(
+        order_id=order.id,
+        status=order.status,
+        lines=lines,
+        total=order.total,
+        currency=order.currency,
+        created=order.created_at,
+        deadline=order.expires_at,
+        paid_asset=order.paid_asset,
+        paid_amount=order.paid_amount,
+        goods=goods_of(details),
+    )
+    pending = order.status in OPEN
+    markup = keyboards.order_view(order.id, pay_url=order.bot_invoice_url, pending=pending)
+    return Screen(text, markup)
+
+
+async def order_screen(
+    ctx: ShopContext, user_id: int, order_id: int
+) -> tuple[OrderAccess, Screen | None]:
+    access, details = await own_order(ctx, user_id, order_id)
+    return access, None if details is None else render_order(details)
+
+
+def cancel_note(order_id: int, cancellation: Cancellation) -> str:
+    if cancellation.cancelled:
+        return t.order_cancelled(order_id)
+    return t.cannot_cancel(order_id, cancellation.status)
+
+
+def payment_note(order_id: int, check: PaymentCheck) -> str:
+    if check.payments_down:
+        return t.PAYMENTS_DOWN
+    if check.invoice_status is None:
+        return t.order_status_note(order_id, check.status)
+    return t.payment_status(order_id, check.invoice_status)
