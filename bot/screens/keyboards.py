@@ -146,6 +146,16 @@ def orders_page(
     )
 
 
+def after_goods() -> InlineKeyboardMarkup:
+    """Under the goods message: where the goods stay, and the way back to shopping."""
+    return _markup(
+        [
+            _button(t.BTN_ORDERS, Menu(action=MenuAction.ORDERS)),
+            _button(t.BTN_CATALOG, Menu(action=MenuAction.CATALOG)),
+        ]
+    )
+
+
 def admin_order(order_id: int, *, refundable: bool) -> InlineKeyboardMarkup:
     refund = AdminOrder(action=AdminAction.REFUND, order_id=order_id)
     recheck = AdminOrder(action=AdminAction.RECHECK, order_id=order_id)

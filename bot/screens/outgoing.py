@@ -17,6 +17,7 @@ from types import ModuleType
 from aiogram.types import InlineKeyboardMarkup
 
 from bot.context import ShopContext
+from bot.screens import keyboards
 from bot.screens.messages import MAX_INLINE_TEXT, goods
 from bot.screens.texts import texts as default_texts
 from storage import OrderDetails, OutboxKind, OutboxMessage, get_order
@@ -58,14 +59,27 @@ async def compose(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
     return render(details, texts_for(details.customer.language if to_buyer else None))
 
 
+def _items(details: OrderDetails) -> list[tuple[str, int]]:
+    """(product title, quantity) of each line."""
+    return [
+        (
+            details.products[line.product_id].title if line.product_id in details.products else "?",
+            line.quantity,
+        )
+        for line in details.lines
+    ]
+
+
 def _goods(details: OrderDetails, t: ModuleType) -> Outgoing:
     order_id = details.order.id
     delivered = goods(details.lines, details.products, details.codes)
-    text = t.goods_message(order_id, delivered)
+    items = _items(details)
+    text = t.goods_delivered(order_id, items, delivered)
     if len(text) <= MAX_INLINE_TEXT:
-        return Outgoing(text)
+        return Outgoing(text, keyboards.after_goods())
     return Outgoing(
-        t.goods_document_caption(order_id, len(delivered)),
+        t.goods_delivered_caption(order_id, items, len(delivered)),
+        keyboards.after_goods(),
         document_name=f"order-{order_id}.txt",
         document_data=("\n".join(delivered) + "\n").encode(),
     )

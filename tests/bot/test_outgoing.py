@@ -72,3 +72,25 @@ async def test_a_row_with_stored_text_is_sent_as_stored(shop: Shop) -> None:
 async def test_a_row_without_text_of_no_known_fact_is_refused(shop: Shop) -> None:
     with pytest.raises(ValueError, match="no fact"):
         await compose(shop.ctx, OutboxMessage(id=5, chat_id=ALICE, kind="notice", order_id=1))
+
+
+async def test_the_goods_message_names_the_products_and_leads_back(shop: Shop) -> None:
+    order_id = await paid_order(shop, "multi", 2)
+    (fact,) = await shop.outbox(order_id, kind=OutboxKind.GOODS)
+    goods = await compose(shop.ctx, fact)
+    assert "Multi Key × 2" in goods.text
+    assert "My orders" in goods.text  # where the goods stay
+    for unit in await shop.units(order_id):
+        assert f"<code>{unit.code}</code>" in goods.text  # codes stay copyable
+    assert goods.reply_markup is not None
+    buttons = [b for row in goods.reply_markup.inline_keyboard for b in row]
+    assert [b.text for b in buttons] == ["My orders", "Catalog"]
+
+
+async def test_a_link_in_the_goods_is_tappable(shop: Shop) -> None:
+    order_id = await paid_order(shop, "guide", 1)
+    (fact,) = await shop.outbox(order_id, kind=OutboxKind.GOODS)
+    text = (await compose(shop.ctx, fact)).text
+    url = "https://example.com/guide.pdf"
+    assert f'<a href="{url}">{url}</a>' in text and f"<code>{url}</code>" not in text
+    assert "Speedrun Guide × 1" in text

@@ -199,6 +199,36 @@ def goods_message(order_id: int, goods: Sequence[str]) -> str:
     return f"✅ <b>Order #{order_id} is paid</b> — thank you!\n\nYour goods:\n{body}"
 
 
+def _goods_item(item: str) -> str:
+    """A link is tappable; anything else is a code, copyable with one tap."""
+    if item.startswith(("https://", "http://")) and not any(c.isspace() for c in item):
+        return f'<a href="{escape(item, quote=True)}">{escape(item)}</a>'
+    return f"<code>{escape(item)}</code>"
+
+
+def _bought(items: Iterable[tuple[str, int]]) -> str:
+    return "\n".join(f"{escape(title)} × {quantity}" for title, quantity in items)
+
+
+GOODS_KEPT = "They stay in <b>My orders</b>, should you need them again."
+
+
+def goods_delivered(order_id: int, items: Iterable[tuple[str, int]], goods: Sequence[str]) -> str:
+    """The goods message: what was bought, the goods, and where to find them again."""
+    body = "\n".join(_goods_item(item) for item in goods)
+    return (
+        f"✅ <b>Order #{order_id} is paid</b> — thank you!\n{_bought(items)}\n\n"
+        f"Your goods:\n{body}\n\n{GOODS_KEPT}"
+    )
+
+
+def goods_delivered_caption(order_id: int, items: Iterable[tuple[str, int]], count: int) -> str:
+    return (
+        f"✅ <b>Order #{order_id} is paid</b> — thank you!\n{_bought(items)}\n\n"
+        f"Your {count} codes are in the file. {GOODS_KEPT}"
+    )
+
+
 def goods_document_caption(order_id: int, count: int) -> str:
     return f"✅ <b>Order #{order_id} is paid</b> — thank you! Your {count} codes are in the file."
 
