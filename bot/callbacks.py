@@ -42,7 +42,8 @@ class ProductCard(CallbackData, prefix="p"):
 class OrderAction(StrEnum):
     SHOW = "s"
     CHECK = "k"
-    CANCEL = "x"
+    CANCEL = "x"  # cancel for sure ("Yes, cancel")
+    ASK_CANCEL = "a"  # the order message's Cancel: asks first
 
 
 class OrderButton(CallbackData, prefix="o"):

@@ -8,9 +8,10 @@ from aiogram.types import CallbackQuery
 from bot.callbacks import OrderAction, OrderButton, OrdersPage
 from bot.context import ShopContext
 from bot.handlers.common import show, show_orders
-from bot.screens.orders import cancel_note, order_screen, payment_note
+from bot.screens.orders import cancel_note, cancel_question, order_screen, payment_note
 from bot.screens.texts import texts as t
-from bot.shop.orders import OrderAccess, cancel_order, check_payment
+from bot.shop.orders import OrderAccess, cancel_order, check_payment, own_order
+from storage import OPEN
 
 DENIED = {OrderAccess.NOT_FOUND: t.ORDER_NOT_FOUND, OrderAccess.NOT_YOURS: t.NOT_YOUR_ORDER}
 
@@ -37,9 +38,14 @@ def build_router() -> Router:
                 return
             await show(query, screen)
             await query.answer()
+        elif callback_data.action == OrderAction.ASK_CANCEL and await _still_open(
+            query, ctx, order_id
+        ):
+            await show(query, cancel_question(order_id))
+            await query.answer()
         else:
             note = None
-            if callback_data.action == OrderAction.CANCEL:
+            if callback_data.action in (OrderAction.CANCEL, OrderAction.ASK_CANCEL):
                 access, cancellation = await cancel_order(ctx, user_id, order_id)
                 if cancellation is not None:
                     note = cancel_note(order_id, cancellation)
@@ -56,3 +62,10 @@ def build_router() -> Router:
             await query.answer(note, show_alert=True)
 
     return router
+
+
+async def _still_open(query: CallbackQuery, ctx: ShopContext, order_id: int) -> bool:
+    """Whether Cancel should ask first: the buyer's own order, still open. (Otherwise the
+    cancel path answers: not found, not yours, or why it can no longer be cancelled.)"""
+    _, details = await own_order(ctx, query.from_user.id, order_id)
+    return details is not None and details.order.status in OPEN

@@ -12,6 +12,7 @@ from bot.handlers.common import alert_text, buyer_of, show, show_orders
 from bot.runtime.buy_guard import BuyGuard, Claim
 from bot.screens import keyboards
 from bot.screens.catalog import category_screen, product_screen
+from bot.screens.orders import order_placed
 from bot.screens.texts import texts as t
 from bot.shop.checkout import CheckoutRefusal, checkout
 from bot.shop.customers import remember
@@ -147,14 +148,5 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
             if screen is not None:
                 await show(query, screen)
         return
-    assert result.order_id is not None and result.deadline is not None
-    text = t.order_created(
-        result.order_id,
-        result.item,
-        result.quantity,
-        result.total,
-        result.currency,
-        result.deadline,
-    )
-    await show(query, text, keyboards.pending_order(result.order_id, result.pay_url or ctx.bot_url))
+    await show(query, order_placed(ctx, result))
     await query.answer()

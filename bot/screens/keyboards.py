@@ -116,7 +116,7 @@ def _pending_rows(order_id: int, pay_url: str) -> list[Row]:
         [InlineKeyboardButton(text=t.BTN_PAY, url=pay_url)],
         [
             _button(t.BTN_CHECK, OrderButton(action=OrderAction.CHECK, order_id=order_id)),
-            _button(t.BTN_CANCEL, OrderButton(action=OrderAction.CANCEL, order_id=order_id)),
+            _button(t.BTN_CANCEL, OrderButton(action=OrderAction.ASK_CANCEL, order_id=order_id)),
         ],
     ]
 
@@ -128,6 +128,16 @@ def pending_order(order_id: int, pay_url: str) -> InlineKeyboardMarkup:
 def order_view(order_id: int, *, pay_url: str | None, pending: bool) -> InlineKeyboardMarkup:
     rows = _pending_rows(order_id, pay_url) if pending and pay_url else []
     return _markup(*rows, [_button(t.BTN_BACK, OrdersPage())])
+
+
+def confirm_cancel(order_id: int) -> InlineKeyboardMarkup:
+    """Yes, cancel / Keep (Keep shows the order again, as it was)."""
+    return _markup(
+        [
+            _button(t.BTN_YES_CANCEL, OrderButton(action=OrderAction.CANCEL, order_id=order_id)),
+            _button(t.BTN_KEEP, OrderButton(action=OrderAction.SHOW, order_id=order_id)),
+        ]
+    )
 
 
 def orders_page(

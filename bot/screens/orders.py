@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from bot.context import ShopContext
 from bot.screens import keyboards
-from bot.screens.catalog import Screen
+from bot.screens.catalog import Screen, approximations
 from bot.screens.messages import goods
 from bot.screens.texts import texts as t
+from bot.shop.checkout import CheckoutResult
 from bot.shop.orders import Cancellation, OrderAccess, PaymentCheck, own_order
 from storage import OPEN, WITH_GOODS, OrderDetails, get_customer, list_customer_orders
 
@@ -91,3 +92,25 @@ def payment_note(order_id: int, check: PaymentCheck) -> str:
     if check.invoice_status is None:
         return t.order_status_note(order_id, check.status)
     return t.payment_status(order_id, check.invoice_status)
+
+
+def order_placed(ctx: ShopContext, result: CheckoutResult) -> Screen:
+    """The order message Buy answers with: the total (and about how much in each asset),
+    how long the buyer has, and Pay, Check payment, Cancel."""
+    assert result.order_id is not None and result.deadline is not None
+    text = t.order_created(
+        result.order_id,
+        result.item,
+        result.quantity,
+        result.total,
+        result.currency,
+        result.deadline,
+        ttl_seconds=ctx.settings.invoice_ttl_seconds,
+        approximations=approximations(ctx, result.total, result.currency),
+    )
+    markup = keyboards.pending_order(result.order_id, result.pay_url or ctx.bot_url)
+    return Screen(text, markup)
+
+
+def cancel_question(order_id: int) -> Screen:
+    return Screen(t.confirm_cancel(order_id), keyboards.confirm_cancel(order_id))

@@ -223,7 +223,8 @@ async def test_buy_creates_one_fiat_invoice_and_reserves(shop: Shop) -> None:
         buttons[1].callback_data == OrderButton(action=OrderAction.CHECK, order_id=order_id).pack()
     )
     assert (
-        buttons[2].callback_data == OrderButton(action=OrderAction.CANCEL, order_id=order_id).pack()
+        buttons[2].callback_data
+        == OrderButton(action=OrderAction.ASK_CANCEL, order_id=order_id).pack()
     )
 
     assert order.status == OrderStatus.PENDING
@@ -371,10 +372,47 @@ async def test_cancel_releases_units_and_deletes_invoice(shop: Shop) -> None:
     assert "can no longer be cancelled" in (shop.answers_to(update)[0].text or "")
 
 
+async def test_the_order_message_says_how_long_and_how_much_in_each_asset(shop: Shop) -> None:
+    order_id, edit = await buy(shop, "multi", 2)
+    deadline = (await shop.order(order_id)).expires_at
+    assert f"Pay within <b>15 minutes</b>, until <b>{deadline:%H:%M} UTC</b>" in edit.text
+    approx_line = next(line for line in edit.text.splitlines() if line.startswith("≈ "))
+    assert all(asset in approx_line for asset in ("USDT", "TON", "BTC")), approx_line
+    assert "arrive here by themselves" in edit.text
+
+
+async def test_cancel_asks_first_and_keep_keeps_the_order(shop: Shop) -> None:
+    order_id, edit = await buy(shop, "multi", 1)
+    (cancel,) = [b for b in markup_buttons(edit) if b.text == "Cancel"]
+
+    update = await shop.press(cancel.callback_data)
+    question = shop.last_text()
+    assert f"Cancel order #{order_id}?" in question.text
+    assert button_texts(question) == ["Yes, cancel", "Keep"]
+    assert len(shop.answers_to(update)) == 1
+    assert (await shop.order(order_id)).status == OrderStatus.PENDING
+
+    keep, yes = markup_buttons(question)[1], markup_buttons(question)[0]
+    await shop.press(keep.callback_data)
+    kept = shop.last_text()
+    assert f"Order #{order_id}" in kept.text and "awaiting payment" in kept.text
+    assert {"Pay", "Check payment", "Cancel"} <= set(button_texts(kept))
+    assert (await shop.order(order_id)).status == OrderStatus.PENDING
+
+    update = await shop.press(yes.callback_data)
+    assert f"#{order_id} is cancelled" in (shop.answers_to(update)[0].text or "")
+    assert (await shop.order(order_id)).status == OrderStatus.CANCELLED
+    assert "Cancel" not in button_texts(shop.last_text())
+
+    # On an order no longer open, Cancel does not ask: it says why it cannot.
+    update = await shop.press(cancel.callback_data)
+    assert "can no longer be cancelled" in (shop.answers_to(update)[0].text or "")
+
+
 async def test_someone_elses_order_is_refused(shop: Shop) -> None:
     order_id, _ = await buy(shop, "multi", 1, user=ALICE)
     requests_before = len(shop.cp.calls)
-    for action in (OrderAction.CANCEL, OrderAction.CHECK, OrderAction.SHOW):
+    for action in (OrderAction.CANCEL, OrderAction.ASK_CANCEL, OrderAction.CHECK, OrderAction.SHOW):
         edits = len(shop.session.calls("editMessageText"))
         update = await shop.press(OrderButton(action=action, order_id=order_id), user=BOB)
         (answer,) = shop.answers_to(update)
@@ -475,6 +513,7 @@ async def test_every_callback_query_is_answered(shop: Shop) -> None:
         OrdersPage(),
         OrderButton(action=OrderAction.SHOW, order_id=order_id),
         OrderButton(action=OrderAction.CHECK, order_id=order_id),
+        OrderButton(action=OrderAction.ASK_CANCEL, order_id=order_id),
         OrderButton(action=OrderAction.SHOW, order_id=order_id + 100),
         OrderButton(action=OrderAction.CANCEL, order_id=order_id),
         "garbage",

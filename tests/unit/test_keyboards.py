@@ -19,7 +19,7 @@ def test_pending_order_pay_link_alone_then_check_and_cancel() -> None:
     pay, (check, cancel) = markup.inline_keyboard[0][0], markup.inline_keyboard[1]
     assert pay.url == "https://t.me/CryptoTestnetBot?start=IVabc" and pay.callback_data is None
     assert check.callback_data == OrderButton(action=OrderAction.CHECK, order_id=42).pack()
-    assert cancel.callback_data == OrderButton(action=OrderAction.CANCEL, order_id=42).pack()
+    assert cancel.callback_data == OrderButton(action=OrderAction.ASK_CANCEL, order_id=42).pack()
 
 
 def test_order_view_back_button_on_its_own_row() -> None:

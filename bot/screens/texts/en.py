@@ -24,6 +24,8 @@ BTN_FIRST = "⏮ First page"
 BTN_CONFIRM = "Confirm"
 BTN_REFUND = "Refund"
 BTN_RECHECK = "Recheck"
+BTN_YES_CANCEL = "Yes, cancel"
+BTN_KEEP = "Keep"
 
 STATUS = {
     "pending": "⏳ awaiting payment",
@@ -142,16 +144,50 @@ def too_many_unpaid(limit: int) -> str:
     )
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def duration(seconds: int) -> str:
+    """How long, in the largest unit that stays exact enough: 45 seconds, 15 minutes,
+    3 hours, 2 days."""
+    if seconds < 60:
+        return _plural(seconds, "second")
+    if seconds < 2 * 3600:
+        return _plural(-(-seconds // 60), "minute")
+    if seconds < 2 * 86400:
+        return _plural(-(-seconds // 3600), "hour")
+    return _plural(-(-seconds // 86400), "day")
+
+
 def order_created(
-    order_id: int, item: str, quantity: int, total: Decimal, currency: str, deadline: datetime
+    order_id: int,
+    item: str,
+    quantity: int,
+    total: Decimal,
+    currency: str,
+    deadline: datetime,
+    *,
+    ttl_seconds: int,
+    approximations: Sequence[tuple[str, Decimal]] = (),
 ) -> str:
-    return (
-        f"<b>Order #{order_id}</b>\n"
-        f"{escape(item)} × {quantity}\n"
-        f"Total: <b>{money(total, currency)}</b>\n\n"
-        f"Tap <b>Pay</b> and pay before <b>{when(deadline)}</b>. "
-        "The goods are reserved for you until then."
-    )
+    until = deadline.strftime("%H:%M UTC") if ttl_seconds < 20 * 3600 else when(deadline)
+    lines = [
+        f"<b>Order #{order_id}</b>",
+        f"{escape(item)} × {quantity}",
+        f"Total: <b>{money(total, currency)}</b>",
+    ]
+    if approximations:
+        lines.append(
+            "≈ " + " · ".join(f"{approx(a)} {escape(asset)}" for asset, a in approximations)
+        )
+    lines += [
+        "",
+        f"Pay within <b>{duration(ttl_seconds)}</b>, until <b>{until}</b>: "
+        "the goods are reserved for you until then. Tap <b>Pay</b> to pay in Crypto Bot.",
+        "Once you have paid, the goods arrive here by themselves.",
+    ]
+    return "\n".join(lines)
 
 
 def invoice_description(order_id: int, item: str, quantity: int) -> str:
@@ -253,6 +289,13 @@ def order_expired(order_id: int) -> str:
 
 def order_cancelled(order_id: int) -> str:
     return f"✖ Order #{order_id} is cancelled. Nothing was charged."
+
+
+def confirm_cancel(order_id: int) -> str:
+    return (
+        f"Cancel order #{order_id}? The reserved goods go back on sale and its invoice "
+        "can no longer be paid."
+    )
 
 
 def cannot_cancel(order_id: int, status: str) -> str:
