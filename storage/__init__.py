@@ -60,6 +60,7 @@ from storage.models import (
 from storage.order_queries import (
     list_customer_orders,
     list_orders,
+    order_items,
     order_status,
     orders_expired_since,
     overdue_pending_orders,
@@ -204,6 +205,7 @@ __all__ = [
     "mark_refund_sent",
     "mark_sent",
     "next_due_at",
+    "order_items",
     "order_status",
     "orders_by_status",
     "orders_expired_since",

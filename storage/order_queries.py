@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -9,7 +10,7 @@ from sqlmodel import col
 
 from storage.database import Database
 from storage.enums import OrderStatus
-from storage.models import Customer, Order
+from storage.models import Customer, Order, OrderLine, Product
 from storage.order_states import RELEASED
 
 
@@ -95,3 +96,21 @@ async def overdue_pending_orders(db: Database, now: datetime, limit: int = 100) 
             .limit(limit)
         )
         return list((await s.scalars(stmt)).all())
+
+
+async def order_items(db: Database, order_ids: Collection[int]) -> dict[int, list[tuple[str, int]]]:
+    """Each order's lines as (product title, quantity), in line order: a listing's rows
+    name what was bought."""
+    if not order_ids:
+        return {}
+    stmt = (
+        sa.select(col(OrderLine.order_id), col(Product.title), col(OrderLine.quantity))
+        .join(Product, col(Product.id) == col(OrderLine.product_id))
+        .where(col(OrderLine.order_id).in_(list(order_ids)))
+        .order_by(col(OrderLine.order_id), col(OrderLine.id))
+    )
+    items: dict[int, list[tuple[str, int]]] = {}
+    async with db.session() as s:
+        for order_id, title, quantity in (await s.execute(stmt)).all():
+            items.setdefault(order_id, []).append((title, quantity))
+    return items

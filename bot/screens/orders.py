@@ -9,7 +9,14 @@ from bot.screens.messages import goods
 from bot.screens.texts import texts as t
 from bot.shop.checkout import CheckoutResult
 from bot.shop.orders import Cancellation, OrderAccess, PaymentCheck, own_order
-from storage import OPEN, WITH_GOODS, OrderDetails, get_customer, list_customer_orders
+from storage import (
+    OPEN,
+    WITH_GOODS,
+    OrderDetails,
+    get_customer,
+    list_customer_orders,
+    order_items,
+)
 
 PAGE_SIZE = 8
 
@@ -27,8 +34,9 @@ async def orders_screen(ctx: ShopContext, user_id: int, before: int = 0) -> Scre
         next_before = orders[-1].id
     if not orders and not before:
         return Screen(t.ORDERS_EMPTY, keyboards.main_menu())
+    items = await order_items(ctx.db, [o.id for o in orders if o.id is not None])
     labels = [
-        (o.id, t.order_line(o.id, o.status, o.total, o.currency, o.created_at))
+        (o.id, t.order_row(o.id, items.get(o.id, []), o.total, o.currency, o.status, o.created_at))
         for o in orders
         if o.id is not None
     ]

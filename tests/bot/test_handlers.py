@@ -464,8 +464,11 @@ async def test_my_orders_list_and_order_page_with_goods(shop: Shop) -> None:
     update = await shop.press(Menu(action=MenuAction.ORDERS))
     listing = shop.last_text()
     labels = [t for t in button_texts(listing) if t.startswith("#")]
-    assert labels[0].startswith(f"#{second} ") and "paid" in labels[0]
-    assert labels[1].startswith(f"#{first} ") and "awaiting payment" in labels[1]
+    # A row names the product and the date, short enough for a button.
+    placed = (await shop.order(second)).created_at
+    assert labels[0] == f"#{second} · {placed.day} {placed:%b} · Solo Key ×1 · 9.99 USD · ✅"
+    assert labels[1].startswith(f"#{first} ") and "Speedrun Guide ×1" in labels[1]
+    assert labels[1].endswith(" · ⏳")
     assert len(shop.answers_to(update)) == 1
 
     await shop.press(OrderButton(action=OrderAction.SHOW, order_id=second))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 from aiogram.types import InlineKeyboardMarkup
 
 from bot.callbacks import OrderAction, OrderButton, ProductAction, ProductCard
@@ -68,3 +71,16 @@ def test_category_page_one_entry_per_row_pager_then_back() -> None:
 def test_admin_order_buttons_share_one_row() -> None:
     assert rows(keyboards.admin_order(5, refundable=True)) == [[t.BTN_REFUND, t.BTN_RECHECK]]
     assert rows(keyboards.admin_order(5, refundable=False)) == [[t.BTN_RECHECK]]
+
+
+def test_a_my_orders_row_shortens_a_long_title_and_counts_the_other_lines() -> None:
+    row = t.order_row(
+        12,
+        [("The Witcher 3: Wild Hunt GOTY Edition", 1), ("Guide", 2)],
+        Decimal("12.49"),
+        "USD",
+        "delivered",
+        datetime(2026, 12, 2, tzinfo=UTC),
+    )
+    assert row == "#12 · 2 Dec · The Witcher 3: Wild… ×1 +1 · 12.49 USD · ✅"
+    assert len(row) <= 64

@@ -198,6 +198,30 @@ def order_line(order_id: int, status: str, total: Decimal, currency: str, create
     return f"#{order_id} · {money(total, currency)} · {STATUS.get(status, status)}"
 
 
+ROW_TITLE_MAX = 20  # a My orders row is a button: a long title is shortened
+
+
+def order_row(
+    order_id: int,
+    items: Sequence[tuple[str, int]],
+    total: Decimal,
+    currency: str,
+    status: str,
+    created: datetime,
+) -> str:
+    """A My orders row, short enough for a button: #12 · 2 Dec · Witcher 3 ×1 · 9.99 USD · ✅"""
+    parts = [f"#{order_id}", f"{created.day} {created:%b}"]
+    if items:
+        title, quantity = items[0]
+        if len(title) > ROW_TITLE_MAX:
+            title = title[: ROW_TITLE_MAX - 1].rstrip() + "…"
+        more = f" +{len(items) - 1}" if len(items) > 1 else ""
+        parts.append(f"{title} ×{quantity}{more}")
+    parts.append(f"{plain(total)} {currency}")
+    parts.append(STATUS.get(status, status).split(" ", 1)[0])
+    return " · ".join(parts)
+
+
 ORDERS_TITLE = "<b>My orders</b> (newest first):"
 ORDERS_EMPTY = "You have no orders yet. Open the <b>Catalog</b> to buy something."
 
