@@ -87,6 +87,7 @@ from storage.orders import (
     create_order,
     get_order,
     place_order,
+    record_order_message,
     release_order,
 )
 from storage.outbox import (
@@ -214,6 +215,7 @@ __all__ = [
     "overdue_pending_orders",
     "pending_orders_with_invoice",
     "place_order",
+    "record_order_message",
     "refunds_for_order",
     "release_claims",
     "release_order",

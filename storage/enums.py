@@ -52,6 +52,7 @@ class OutboxKind(StrEnum):
     GOODS = "goods"  # the buyer's goods: the order is paid
     LATE_NEEDS_REFUND = "late_needs_refund"  # the buyer: paid late, sold out, refund coming
     UNDER_REVIEW = "under_review"  # the buyer: the payment did not match the order
+    ORDER_MESSAGE = "order_message"  # edit the order message to the order's state now
     ADMIN_PAID = "admin_paid"
     ADMIN_LATE_PAID = "admin_late_paid"  # paid after expiry/cancel, fulfilled from stock
     ADMIN_NEEDS_REFUND = "admin_needs_refund"

@@ -142,6 +142,10 @@ class Order(Base, table=True):
     paid_at: datetime | None = _dt_field()
     delivered_at: datetime | None = _dt_field()
     attention_reason: str | None = Field(default=None, sa_type=sa.Text())
+    # The order message (Buy's answer, with Pay and Cancel): edited when the order is paid,
+    # expired or cancelled, so that no live Pay or Cancel is left on it.
+    message_chat_id: int | None = Field(default=None, sa_type=sa.BigInteger())
+    message_id: int | None = Field(default=None, sa_type=sa.BigInteger())
     created_at: datetime = _now_field()
     updated_at: datetime = _now_field()
 

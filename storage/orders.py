@@ -18,6 +18,7 @@ from storage.database import Database
 from storage.enums import OrderStatus, StockStatus
 from storage.models import Customer, Order, OrderLine, Product, StockUnit
 from storage.order_states import OPEN, RELEASED, IllegalTransition, transition
+from storage.outbox import add_in, order_message_edit
 from storage.types import to_money, utcnow
 
 
@@ -323,10 +324,34 @@ async def release_order(db: Database, order_id: int, to_status: OrderStatus) -> 
     if to_status not in RELEASED:
         raise IllegalTransition(f"release_order: {to_status} is not expired or cancelled")
     async with db.transaction() as s:
-        if await transition(s, order_id, to_status, from_=OPEN) is None:
+        released = await transition(s, order_id, to_status, from_=OPEN)
+        if released is None:
             return False
         await unreserve(s, order_id)
+        await add_in(
+            s,
+            order_message_edit(
+                order_id, released.message_chat_id, released.message_id, str(to_status)
+            ),
+        )
         return True
+
+
+async def record_order_message(
+    db: Database, order_id: int, chat_id: int, message_id: int
+) -> OrderStatus | None:
+    """Remember the order message (Buy's answer) so that settling or releasing the order
+    edits it; returns the order's status as this was recorded. A status no longer open
+    means the order was settled or released before: nothing was queued to edit the
+    message, so the caller shows the order's state itself."""
+    async with db.transaction() as s:
+        status = await s.scalar(
+            sa.update(Order)
+            .where(col(Order.id) == order_id)
+            .values(message_chat_id=chat_id, message_id=message_id)
+            .returning(col(Order.status))
+        )
+    return None if status is None else OrderStatus(status)
 
 
 async def unreserve(s: AsyncSession, order_id: int) -> int:

@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from storage._sql import dialect_of, locked, table_of
 from storage.database import Database
-from storage.enums import OrderStatus, OutboxStatus
+from storage.enums import OrderStatus, OutboxKind, OutboxStatus
 from storage.models import OutboxMessage
 from storage.order_states import transition
 from storage.types import utcnow
@@ -41,6 +41,23 @@ class OutboxDraft:
     order_id: int | None = None
     dedupe_key: str | None = None  # a second draft with the same key is dropped
     not_before: datetime | None = None
+
+
+def order_message_edit(
+    order_id: int, message_chat_id: int | None, message_id: int | None, tag: str
+) -> list[OutboxDraft]:
+    """The fact that the order message (when one is recorded) is to show the order's new
+    state: no Pay or Cancel left on an order that is paid, expired or cancelled."""
+    if message_chat_id is None or message_id is None:
+        return []
+    return [
+        OutboxDraft(
+            message_chat_id,
+            kind=OutboxKind.ORDER_MESSAGE,
+            order_id=order_id,
+            dedupe_key=f"order_message:{tag}:{order_id}",
+        )
+    ]
 
 
 _outbox = table_of(OutboxMessage)

@@ -232,6 +232,7 @@ async def _pay(
             raise StockChanged(f"order {c.row['id']}: reserved units do not match its lines")
         order = snapshot(Order, {**c.row, **fields[index]})
         results[index] = SettleResult(SettleOutcome.SETTLED, order, mine)
-        drafts.extend(notices(c.row["id"], c.buyer_chat, SettleOutcome.SETTLED, admins))
+        message = (c.row["message_chat_id"], c.row["message_id"])
+        drafts.extend(notices(c.row["id"], c.buyer_chat, SettleOutcome.SETTLED, admins, message))
     await add_in(s, drafts)
     return results

@@ -19,7 +19,7 @@ from storage._sql import dialect_of, table_of
 from storage.enums import OrderStatus, OutboxKind, SettleOutcome, StockStatus
 from storage.models import Order, OrderLine, PaymentEvent, Product, StockUnit
 from storage.orders import pick_available
-from storage.outbox import OutboxDraft
+from storage.outbox import OutboxDraft, order_message_edit
 from storage.types import aware_utc, to_money, utcnow
 
 
@@ -160,15 +160,21 @@ _NOTICES = {
 
 
 def notices(
-    order_id: int, buyer_chat: int, outcome: SettleOutcome, admins: Collection[int]
+    order_id: int,
+    buyer_chat: int,
+    outcome: SettleOutcome,
+    admins: Collection[int],
+    order_message: tuple[int | None, int | None] = (None, None),
 ) -> list[OutboxDraft]:
     """What a settlement with this outcome announces, as facts: the buyer's message first,
+    then the edit of the order message (`order_message`: its chat and id, when recorded),
     then one per admin. The dedupe keys make a repeat of the same announcement a no-op."""
     (buyer_kind, buyer_tag), (admin_kind, admin_tag) = _NOTICES[outcome]
     buyer = OutboxDraft(
         buyer_chat, kind=buyer_kind, order_id=order_id, dedupe_key=f"{buyer_tag}:{order_id}"
     )
-    return [buyer] + [
+    edit = order_message_edit(order_id, *order_message, buyer_tag)
+    return [buyer, *edit] + [
         OutboxDraft(
             admin, kind=admin_kind, order_id=order_id, dedupe_key=f"{admin_tag}:{order_id}:{admin}"
         )

@@ -205,7 +205,8 @@ async def settle_in(
     await unreserve(s, order.id)
     if units:
         await sell(s, order.id, units)
-    await add_in(s, notices(order.id, buyer_chat, outcome, admins))
+    message = (order.message_chat_id, order.message_id)
+    await add_in(s, notices(order.id, buyer_chat, outcome, admins, message))
     return SettleResult(outcome, updated, await sold_codes(s, order.id) if units else {})
 
 
@@ -252,7 +253,8 @@ async def _review(
     if updated is None:
         return SettleResult(SettleOutcome.DUPLICATE, order, await sold_codes(s, order.id))
     await unreserve(s, order.id)
-    await add_in(s, notices(order.id, buyer_chat, SettleOutcome.NEEDS_REVIEW, admins))
+    message = (order.message_chat_id, order.message_id)
+    await add_in(s, notices(order.id, buyer_chat, SettleOutcome.NEEDS_REVIEW, admins, message))
     return SettleResult(SettleOutcome.NEEDS_REVIEW, updated, {})
 
 

@@ -27,8 +27,9 @@ async def show(
     target: Message | CallbackQuery,
     screen: Screen | str,
     markup: InlineKeyboardMarkup | None = None,
-) -> None:
-    """A command answers with a new message; a button edits the message it sits on."""
+) -> Message | None:
+    """A command answers with a new message; a button edits the message it sits on.
+    Returns the message that shows it (None when it already did)."""
     if isinstance(screen, Screen):
         text, markup, preview = screen.text, screen.markup, screen.preview
     else:
@@ -36,18 +37,17 @@ async def show(
     # Only a product photo turns the preview on; otherwise the bot's default (off) applies.
     extra: dict[str, Any] = {} if preview is None else {"link_preview_options": preview}
     if isinstance(target, Message):
-        await target.answer(text, reply_markup=markup, **extra)
-        return
+        return await target.answer(text, reply_markup=markup, **extra)
     message = target.message
     if isinstance(message, Message):
         try:
-            await message.edit_text(text, reply_markup=markup, **extra)
-            return
+            edited = await message.edit_text(text, reply_markup=markup, **extra)
+            return edited if isinstance(edited, Message) else message
         except TelegramBadRequest as error:
             if "message is not modified" in error.message:
-                return
+                return None
             log.debug("could not edit, sending anew: %s", error.message)
-    await target.bot.send_message(  # type: ignore[union-attr]
+    return await target.bot.send_message(  # type: ignore[union-attr]
         target.from_user.id, text, reply_markup=markup, **extra
     )
 

@@ -12,11 +12,11 @@ from bot.handlers.common import alert_text, buyer_of, show, show_orders
 from bot.runtime.buy_guard import BuyGuard, Claim
 from bot.screens import keyboards
 from bot.screens.catalog import category_screen, product_screen
-from bot.screens.orders import order_placed
+from bot.screens.orders import order_placed, order_screen
 from bot.screens.texts import texts as t
 from bot.shop.checkout import CheckoutRefusal, checkout
 from bot.shop.customers import remember
-from storage import OPEN, order_status
+from storage import OPEN, order_status, record_order_message
 
 REFUSALS = {
     CheckoutRefusal.PRODUCT_GONE: t.PRODUCT_GONE,
@@ -148,5 +148,16 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
             if screen is not None:
                 await show(query, screen)
         return
-    await show(query, order_placed(ctx, result))
+    assert result.order_id is not None
+    shown = await show(query, order_placed(ctx, result))
     await query.answer()
+    if shown is not None:
+        status = await record_order_message(
+            ctx.db, result.order_id, shown.chat.id, shown.message_id
+        )
+        if status is not None and status not in OPEN:
+            # Settled or released before the message was recorded: nothing is queued to
+            # edit it, so it shows the order's state now.
+            _, screen = await order_screen(ctx, query.from_user.id, result.order_id)
+            if screen is not None:
+                await show(query, screen)

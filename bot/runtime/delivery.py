@@ -314,6 +314,16 @@ class OutboxWorker:
             log.warning("delivery failed; will retry", extra={**extra, "attempts": head.attempts})
             return False
         except TelegramBadRequest as error:
+            if out.edit_message_id is not None:
+                # Already showing this (the buyer's own tap edited it), or deleted, or too
+                # old to edit: either way done, not retried.
+                if "not modified" in error.message:
+                    await mark_sent(ctx.db, *ids)
+                else:
+                    for message_id in ids:
+                        await mark_failed(ctx.db, message_id, f"400 {error.message}")
+                log.info("order message not edited: %s", error.message, extra=extra)
+                return True
             for message_id in ids:
                 await mark_failed(ctx.db, message_id, f"400 {error.message}")
             ctx.metrics.outbox_failures.labels(kind="400").inc()
@@ -327,7 +337,14 @@ class OutboxWorker:
 
     async def _send(self, chat_id: int, out: Outgoing) -> None:
         bot = self.ctx.bot
-        if out.document_data is not None:
+        if out.edit_message_id is not None:
+            await bot.edit_message_text(
+                text=out.text,
+                chat_id=chat_id,
+                message_id=out.edit_message_id,
+                reply_markup=out.reply_markup,
+            )
+        elif out.document_data is not None:
             await bot.send_document(
                 chat_id,
                 BufferedInputFile(out.document_data, out.document_name or "goods.txt"),

@@ -26,12 +26,13 @@ from storage import OrderDetails, OutboxKind, OutboxMessage, get_order
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """One Telegram message: text (a caption when there is a document), buttons, and an
-    optional document (name, bytes)."""
+    optional document (name, bytes); or the new text and buttons of a message sent before."""
 
     text: str
     reply_markup: InlineKeyboardMarkup | None = None
     document_name: str | None = None
     document_data: bytes | None = None
+    edit_message_id: int | None = None  # edit this message of the chat instead of sending
 
 
 def texts_for(language: str | None) -> ModuleType:
@@ -85,6 +86,18 @@ def _goods(details: OrderDetails, t: ModuleType) -> Outgoing:
     )
 
 
+def _order_message(details: OrderDetails, t: ModuleType) -> Outgoing:
+    """The order message as the order is now: never a live Pay or Cancel once it was paid,
+    expired or cancelled."""
+    order = details.order
+    if order.message_id is None:
+        raise ValueError(f"order {order.id} has no order message to edit")
+    text = t.order_message_settled(
+        order.id, order.status, _items(details), order.total, order.currency
+    )
+    return Outgoing(text, keyboards.after_goods(), edit_message_id=order.message_id)
+
+
 def _summary(details: OrderDetails) -> str:
     return ", ".join(
         f"{escape(details.products[line.product_id].title)} × {line.quantity}"
@@ -121,9 +134,15 @@ def _admin_needs_review(details: OrderDetails, t: ModuleType) -> Outgoing:
     return Outgoing(t.admin_needs_review(order.id, reason, _paid(details, t), total))
 
 
-_TO_BUYER = {OutboxKind.GOODS, OutboxKind.LATE_NEEDS_REFUND, OutboxKind.UNDER_REVIEW}
+_TO_BUYER = {
+    OutboxKind.GOODS,
+    OutboxKind.LATE_NEEDS_REFUND,
+    OutboxKind.UNDER_REVIEW,
+    OutboxKind.ORDER_MESSAGE,
+}
 _RENDER: dict[str, Callable[[OrderDetails, ModuleType], Outgoing]] = {
     OutboxKind.GOODS: _goods,
+    OutboxKind.ORDER_MESSAGE: _order_message,
     OutboxKind.LATE_NEEDS_REFUND: lambda d, t: Outgoing(t.late_payment_needs_refund(d.order.id)),
     OutboxKind.UNDER_REVIEW: lambda d, t: Outgoing(t.payment_under_review(d.order.id)),
     OutboxKind.ADMIN_PAID: _admin_paid(late=False),

@@ -311,6 +311,25 @@ def order_expired(order_id: int) -> str:
     )
 
 
+def order_message_settled(
+    order_id: int, status: str, items: Iterable[tuple[str, int]], total: Decimal, currency: str
+) -> str:
+    """The order message once the order is no longer awaiting payment: its state, and no
+    Pay or Cancel."""
+    after = {
+        "paid": "Your goods are in the message below, and in <b>My orders</b>.",
+        "delivered": "Your goods are in the message below, and in <b>My orders</b>.",
+        "expired": "It expired before it was paid; nothing was charged.",
+        "cancelled": "Nothing was charged.",
+    }.get(status, "")
+    lines = [f"<b>Order #{order_id}</b> — {STATUS.get(status, escape(status))}"]
+    lines += [f"{escape(title)} × {quantity}" for title, quantity in items]
+    lines.append(f"Total: {money(total, currency)}")
+    if after:
+        lines += ["", after]
+    return "\n".join(lines)
+
+
 def order_cancelled(order_id: int) -> str:
     return f"✖ Order #{order_id} is cancelled. Nothing was charged."
 
