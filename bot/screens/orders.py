@@ -87,7 +87,7 @@ def cancel_note(order_id: int, cancellation: Cancellation) -> str:
 
 def payment_note(order_id: int, check: PaymentCheck) -> str:
     if check.payments_down:
-        return t.PAYMENTS_DOWN
+        return t.CHECK_PAYMENTS_DOWN
     if check.invoice_status is None:
         return t.order_status_note(order_id, check.status)
     return t.payment_status(order_id, check.invoice_status)

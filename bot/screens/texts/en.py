@@ -133,6 +133,11 @@ PAYMENTS_DOWN = (
     "Sorry, the payment service is not answering right now, so no order was placed. "
     "Please try again in a few minutes."
 )
+# Check payment: the order exists, and a payment made meanwhile is not lost (an alert: ≤200).
+CHECK_PAYMENTS_DOWN = (
+    "The payment service could not be reached just now. If you have already paid, your "
+    "goods will be delivered here automatically. Please try again in a minute."
+)
 
 
 def too_many_unpaid(limit: int) -> str:
