@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.context import ShopContext
 from bot.screens import keyboards
 from bot.screens.catalog import Screen
-from bot.screens.messages import goods
+from bot.screens.messages import MAX_INLINE_TEXT, goods
 from bot.screens.texts import texts as t
 from bot.shop.orders import Cancellation, OrderAccess, PaymentCheck, own_order
 from storage import OPEN, WITH_GOODS, OrderDetails, get_customer, list_customer_orders
@@ -48,6 +48,20 @@ def goods_of(details: OrderDetails) -> list[str]:
 def render_order(details: OrderDetails) -> Screen:
     order = details.order
     assert order.id is not None
+    delivered = goods_of(details)
+    text = _order_text(details, delivered)
+    document = None
+    if len(text) > MAX_INLINE_TEXT:  # Telegram refuses a message past 4,096 characters
+        text = _order_text(details, []) + "\n\n" + t.goods_in_file(len(delivered))
+        document = (f"order-{order.id}.txt", ("\n".join(delivered) + "\n").encode())
+    pending = order.status in OPEN
+    markup = keyboards.order_view(order.id, pay_url=order.bot_invoice_url, pending=pending)
+    return Screen(text, markup, document=document)
+
+
+def _order_text(details: OrderDetails, delivered: list[str]) -> str:
+    order = details.order
+    assert order.id is not None
     lines = [
         (
             details.products[line.product_id].title if line.product_id in details.products else "?",
@@ -55,7 +69,7 @@ def render_order(details: OrderDetails) -> Screen:
         )
         for line in details.lines
     ]
-    text = t.order_details(
+    return t.order_details(
         order_id=order.id,
         status=order.status,
         lines=lines,
@@ -65,11 +79,8 @@ def render_order(details: OrderDetails) -> Screen:
         deadline=order.expires_at,
         paid_asset=order.paid_asset,
         paid_amount=order.paid_amount,
-        goods=goods_of(details),
+        goods=delivered,
     )
-    pending = order.status in OPEN
-    markup = keyboards.order_view(order.id, pay_url=order.bot_invoice_url, pending=pending)
-    return Screen(text, markup)
 
 
 async def order_screen(

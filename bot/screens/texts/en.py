@@ -208,6 +208,11 @@ def goods_document_caption(order_id: int, count: int) -> str:
     return f"✅ <b>Order #{order_id} is paid</b> — thank you! Your {count} codes are in the file."
 
 
+def goods_in_file(count: int) -> str:
+    """Under an order whose goods are too long for one message: they follow as a file."""
+    return f"<b>Your goods:</b> {count} codes, in the file below."
+
+
 def already_placed(order_id: int) -> str:
     return f"Order #{order_id} is already placed."
 
