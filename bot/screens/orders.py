@@ -45,7 +45,7 @@ def goods_of(details: OrderDetails) -> list[str]:
     return goods(details.lines, details.products, details.codes)
 
 
-def render_order(details: OrderDetails) -> Screen:
+def render_order(details: OrderDetails, support: str | None = None) -> Screen:
     order = details.order
     assert order.id is not None
     delivered = goods_of(details)
@@ -54,6 +54,7 @@ def render_order(details: OrderDetails) -> Screen:
     if len(text) > MAX_INLINE_TEXT:  # Telegram refuses a message past 4,096 characters
         text = _order_text(details, []) + "\n\n" + t.goods_in_file(len(delivered))
         document = (f"order-{order.id}.txt", ("\n".join(delivered) + "\n").encode())
+    text = t.with_support(text, support, order.id)
     pending = order.status in OPEN
     markup = keyboards.order_view(order.id, pay_url=order.bot_invoice_url, pending=pending)
     return Screen(text, markup, document=document)
@@ -87,7 +88,7 @@ async def order_screen(
     ctx: ShopContext, user_id: int, order_id: int
 ) -> tuple[OrderAccess, Screen | None]:
     access, details = await own_order(ctx, user_id, order_id)
-    return access, None if details is None else render_order(details)
+    return access, None if details is None else render_order(details, ctx.settings.support_contact)
 
 
 def cancel_note(order_id: int, cancellation: Cancellation) -> str:

@@ -3,14 +3,20 @@ outage, the support contact, buy-again buttons, how many are left."""
 
 from __future__ import annotations
 
+import pytest
 from aiogram.methods import EditMessageText, SendDocument, SendMessage
 
-from bot.callbacks import OrderAction, OrderButton
+from bot.callbacks import Menu, MenuAction, OrderAction, OrderButton
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
+from bot.jobs import reconcile
+from bot.screens.outgoing import compose
 from storage import OrderStatus
-from tests.bot.conftest import ALICE, CATALOG, Shop
+from tests.bot.conftest import ALICE, BOB, CATALOG, Shop
 from tests.bot.test_handlers import buy
+from tests.bot.test_jobs import _expire_keeping_invoice, invoice_of, place
+from tests.bot.test_refunds import ask, confirm
+from tests.bot.test_refunds import paid_order as refunds_paid_order
 
 TELEGRAM_MAX_TEXT = 4096
 BIG_CODES = [f"BIG-{n:04d}-XXXXXXXXXXXXXXXX" for n in range(600)]
@@ -67,3 +73,106 @@ async def test_check_payment_during_an_outage_after_paying_says_it_will_arrive(
     assert "try again in a minute" in text
     assert len(text) <= 200 and answer.show_alert
     assert (await shop.order(order_id)).status == OrderStatus.PENDING
+
+
+# --- SUPPORT_CONTACT -------------------------------------------------------------------------
+
+SUPPORT = "@shop_help_desk"
+
+
+def with_contact(shop: Shop, contact: str | None) -> None:
+    shop.ctx.settings.support_contact = contact
+
+
+@pytest.mark.parametrize("contact", [SUPPORT, None])
+async def test_help_names_the_support_contact_when_there_is_one(
+    shop: Shop, contact: str | None
+) -> None:
+    with_contact(shop, contact)
+    await shop.send("/help")
+    command = shop.last_text().text
+    await shop.press(Menu(action=MenuAction.HELP))
+    button = shop.last_text().text
+    await shop.send("hello?")
+    fallback = shop.last_text().text
+    for text in (command, button, fallback):
+        assert "How it works" in text
+        assert (SUPPORT in text) == (contact is not None)
+
+
+@pytest.mark.parametrize("contact", [SUPPORT, "https://example.com/help?a=1&b=2", None])
+async def test_every_order_screen_says_whom_to_ask_quoting_the_order(
+    shop: Shop, contact: str | None
+) -> None:
+    with_contact(shop, contact)
+    order_id, _ = await buy(shop, "multi", 1)
+    await shop.press(OrderButton(action=OrderAction.SHOW, order_id=order_id))
+    text = shop.last_text().text
+    assert f"Order #{order_id}" in text
+    if contact is None:
+        assert "Questions?" not in text
+    else:
+        assert f"quote order #{order_id}" in text
+        assert (SUPPORT in text) or ('<a href="https://example.com/help?a=1&amp;b=2">' in text)
+
+
+async def late_payment_without_stock(shop: Shop) -> int:
+    alice = await place(shop, "solo", user=ALICE)
+    await _expire_keeping_invoice(shop, alice)
+    bob = await place(shop, "solo", user=BOB)  # takes the unit Alice's order released
+    await shop.cp.pay(await invoice_of(shop, bob), send_webhook=False)
+    await shop.cp.pay(await invoice_of(shop, alice), send_webhook=False)
+    assert await reconcile(shop.ctx) == 2
+    assert (await shop.order(alice)).status == OrderStatus.NEEDS_REFUND
+    return alice
+
+
+async def payment_under_review(shop: Shop) -> int:
+    order_id = await place(shop, "multi", 1)
+    invoice_id = await invoice_of(shop, order_id)
+    await shop.cp.pay(invoice_id, send_webhook=False)
+    shop.cp.invoice(invoice_id)["fiat"] = "EUR"  # paid, but not what the order asked
+    assert await reconcile(shop.ctx) == 1
+    assert (await shop.order(order_id)).status == OrderStatus.NEEDS_REVIEW
+    return order_id
+
+
+async def refunded(shop: Shop) -> int:
+    order_id = await refunds_paid_order(shop)
+    _, token = await ask(shop, f"{order_id}")
+    assert token is not None
+    await confirm(shop, token)
+    assert (await shop.order(order_id)).status == OrderStatus.REFUNDED
+    return order_id
+
+
+async def buyer_notice(shop: Shop, order_id: int, kind: str) -> str:
+    rows = [m for m in await shop.outbox(order_id, kind=kind) if m.chat_id == ALICE]
+    if kind == "notice":
+        rows = [m for m in rows if "refund" in m.text.lower()]
+    (row,) = rows
+    return (await compose(shop.ctx, row)).text
+
+
+NOTICES = {
+    "late payment, sold out": (late_payment_without_stock, "late_needs_refund", "refund"),
+    "under review": (payment_under_review, "under_review", "goods or a refund"),
+    "refund on its way": (refunded, "notice", "Crypto Bot wallet"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOTICES))
+@pytest.mark.parametrize("contact", [SUPPORT, None])
+async def test_every_notice_that_promises_help_carries_the_contact(
+    shop: Shop, case: str, contact: str | None
+) -> None:
+    with_contact(shop, contact)
+    make, kind, what_next = NOTICES[case]
+    order_id = await make(shop)
+    text = await buyer_notice(shop, order_id, kind)
+    assert f"#{order_id}" in text and what_next in text
+    if contact is None:
+        assert "Questions?" not in text and "None" not in text
+        assert text.rstrip().endswith(".")
+    else:
+        assert f"Write to {SUPPORT} and quote order #{order_id}." in text
