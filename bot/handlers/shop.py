@@ -140,6 +140,8 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
     if not result.ok:
         if result.refusal == CheckoutRefusal.TOO_MANY_UNPAID:
             text = t.too_many_unpaid(ctx.settings.max_unpaid_orders)
+        elif result.refusal == CheckoutRefusal.OUT_OF_STOCK and result.left:
+            text = t.only_left(result.left)
         else:
             text = REFUSALS[result.refusal]  # type: ignore[index]
         await query.answer(alert_text(text), show_alert=True)

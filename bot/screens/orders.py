@@ -8,7 +8,7 @@ from bot.screens.catalog import Screen
 from bot.screens.messages import MAX_INLINE_TEXT, goods
 from bot.screens.texts import texts as t
 from bot.shop.orders import Cancellation, OrderAccess, PaymentCheck, own_order
-from storage import OPEN, WITH_GOODS, OrderDetails, get_customer, list_customer_orders
+from storage import OPEN, WITH_GOODS, OrderDetails, OrderStatus, get_customer, list_customer_orders
 
 PAGE_SIZE = 8
 
@@ -56,8 +56,20 @@ def render_order(details: OrderDetails, support: str | None = None) -> Screen:
         document = (f"order-{order.id}.txt", ("\n".join(delivered) + "\n").encode())
     text = t.with_support(text, support, order.id)
     pending = order.status in OPEN
-    markup = keyboards.order_view(order.id, pay_url=order.bot_invoice_url, pending=pending)
+    if order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
+        markup = keyboards.closed_order(first_sku(details))
+    else:
+        markup = keyboards.order_view(order.id, pay_url=order.bot_invoice_url, pending=pending)
     return Screen(text, markup, document=document)
+
+
+def first_sku(details: OrderDetails) -> str | None:
+    """The product to buy again: the order's first, if the catalog still has it."""
+    for line in details.lines:
+        product = details.products.get(line.product_id)
+        if product is not None:
+            return product.sku
+    return None
 
 
 def _order_text(details: OrderDetails, delivered: list[str]) -> str:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from aiogram.methods import EditMessageText, SendDocument, SendMessage
 
-from bot.callbacks import Menu, MenuAction, OrderAction, OrderButton
+from bot.callbacks import Menu, MenuAction, OrderAction, OrderButton, ProductAction, ProductCard
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
-from bot.jobs import reconcile
+from bot.jobs import expire, reconcile
 from bot.screens.outgoing import compose
 from storage import OrderStatus
-from tests.bot.conftest import ALICE, BOB, CATALOG, Shop
+from tests.bot.conftest import ALICE, BOB, CATALOG, Shop, markup_buttons
 from tests.bot.test_handlers import buy
 from tests.bot.test_jobs import _expire_keeping_invoice, invoice_of, place
 from tests.bot.test_refunds import ask, confirm
@@ -176,3 +176,52 @@ async def test_every_notice_that_promises_help_carries_the_contact(
         assert text.rstrip().endswith(".")
     else:
         assert f"Write to {SUPPORT} and quote order #{order_id}." in text
+
+
+# --- buy again, how many are left ------------------------------------------------------------
+
+
+async def test_the_expiry_notice_offers_to_buy_again(shop: Shop) -> None:
+    order_id = await place(shop, "multi", 2)
+    shop.clock.advance(901)
+    assert await expire(shop.ctx) == 1
+
+    (notice,) = await shop.outbox(order_id, kind="notice")
+    sent = await compose(shop.ctx, notice)
+    assert "expired" in sent.text
+    assert sent.reply_markup is not None
+    (button,) = [b for row in sent.reply_markup.inline_keyboard for b in row]
+    assert button.text == "🔁 Buy again"
+    assert button.callback_data == ProductCard(action=ProductAction.SHOW, sku="multi").pack()
+
+    await shop.press(ProductCard.unpack(button.callback_data))  # it opens the card
+    assert "Multi Key" in shop.last_text().text
+
+
+async def test_check_payment_on_an_expired_invoice_offers_to_buy_again(shop: Shop) -> None:
+    order_id, _ = await buy(shop, "multi", 2)
+    invoice_id = await invoice_of(shop, order_id)
+    shop.cp.expire(invoice_id)
+
+    update = await shop.press(OrderButton(action=OrderAction.CHECK, order_id=order_id))
+
+    (answer,) = shop.answers_to(update)
+    assert answer.text and "invoice has expired" in answer.text and "Buy again" in answer.text
+    page = shop.last_text()
+    buttons = markup_buttons(page)
+    assert [b.text for b in buttons] == ["🔁 Buy again", "◀ Back"]  # no Pay, Check, Cancel
+    assert buttons[0].callback_data == ProductCard(action=ProductAction.SHOW, sku="multi").pack()
+    assert (await shop.order(order_id)).status == OrderStatus.EXPIRED
+    assert await shop.units(order_id) == []  # the reservation is released at once
+
+
+async def test_out_of_stock_at_buy_says_how_many_are_left(shop: Shop) -> None:
+    await buy(shop, "multi", 3, user=BOB)  # 2 of the 5 remain
+    update = await shop.press(ProductCard(action=ProductAction.BUY, sku="multi", qty=3))
+    (answer,) = shop.answers_to(update)
+    assert answer.text == "Sorry, only 2 left. Please choose 2 or fewer."
+
+    await buy(shop, "multi", 2, user=BOB)  # none remain
+    update = await shop.press(ProductCard(action=ProductAction.BUY, sku="multi", qty=1))
+    (answer,) = shop.answers_to(update)
+    assert answer.text and "not enough stock" in answer.text and "only" not in answer.text

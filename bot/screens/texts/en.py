@@ -24,6 +24,7 @@ BTN_FIRST = "⏮ First page"
 BTN_CONFIRM = "Confirm"
 BTN_REFUND = "Refund"
 BTN_RECHECK = "Recheck"
+BTN_BUY_AGAIN = "🔁 Buy again"
 
 STATUS = {
     "pending": "⏳ awaiting payment",
@@ -155,6 +156,13 @@ def product_card(
 
 
 OUT_OF_STOCK = "Sorry, there is not enough stock left for that quantity. Please choose fewer."
+
+
+def only_left(left: int) -> str:
+    """Out of stock at Buy, while some units remain (an alert: short)."""
+    return f"Sorry, only {left} left. Please choose {left} or fewer."
+
+
 QTY_LIMIT = "That is the most you can buy in one order."
 QTY_MIN = "The quantity cannot go below 1."
 PAYMENTS_DOWN = (
@@ -271,7 +279,10 @@ def payment_status(order_id: int, invoice_status: str) -> str:
     if invoice_status == "active":
         return f"Order #{order_id}: no payment yet. Tap Pay to pay the invoice."
     if invoice_status == "expired":
-        return f"Order #{order_id}: the invoice has expired."
+        return (
+            f"Order #{order_id}: the invoice has expired, so nothing can be paid on it. "
+            "Tap Buy again to order anew."
+        )
     return f"Order #{order_id}: payment received — your goods are on their way."
 
 
