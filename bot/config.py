@@ -17,6 +17,7 @@ CRYPTOPAY_URLS = {
 _BOT_TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 _ASSET_RE = re.compile(r"^[A-Z0-9]{2,12}$")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_SUPPORT_USERNAME_RE = re.compile(r"^@[A-Za-z0-9_]{5,32}$")
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -95,6 +96,7 @@ class Settings(StoreSettings):
     reconcile_interval_seconds: int = Field(30, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
     rates_refresh_seconds: int = Field(60, ge=1, alias="RATES_REFRESH_SECONDS")
     telegram_rate_limit: float = Field(30.0, gt=0, alias="TELEGRAM_RATE_LIMIT")
+    support_contact: str | None = Field(None, alias="SUPPORT_CONTACT")
 
     # Not in the fixed table: knobs a shop owner may want, with sensible defaults.
     max_unpaid_orders: int = Field(3, ge=1, alias="MAX_UNPAID_ORDERS")
@@ -154,6 +156,25 @@ class Settings(StoreSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("support_contact", mode="before")
+    @classmethod
+    def _support_contact(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            return None
+        url = (
+            value.startswith("https://")
+            and len(value) > 8
+            and not any(ch.isspace() for ch in value)
+        )
+        if not (url or _SUPPORT_USERNAME_RE.match(value)):
+            raise ValueError(
+                "must be a Telegram @username (5-32 letters, digits or _) or an https:// URL"
+            )
         return value
 
     @field_validator("redis_url", "cryptopay_rate_limit", mode="before")

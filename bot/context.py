@@ -51,8 +51,18 @@ class ShopContext:
         return f"https://t.me/{self.bot_username}" if self.bot_username else "https://t.me"
 
     async def seed_demo_catalog(self) -> None:
-        """Import the demo shop into an empty database, so a fresh install has something to sell."""
-        if not DEMO_CATALOG.exists() or not await shop_is_empty(self.db):
+        """Import the demo shop into an empty database on testnet, so a fresh install has
+        something to try. Never on mainnet: its DEMO codes would be sold for real money."""
+        if not await shop_is_empty(self.db):
+            return
+        if self.settings.cryptopay_network != "testnet":
+            log.warning(
+                "empty catalog; import yours with python -m bot catalog import FILE "
+                "(the demo catalog is only imported on testnet)"
+            )
+            return
+        if not DEMO_CATALOG.exists():
+            log.warning("empty catalog; import one with python -m bot catalog import FILE")
             return
         try:
             catalog = load_catalog(DEMO_CATALOG, self.settings.shop_currency)
@@ -60,7 +70,9 @@ class ShopContext:
             log.warning("demo catalog not imported: %s", error)
             return
         summary = await import_catalog_file(self.db, catalog)
-        log.info("empty shop: imported the demo catalog (%s)", summary)
+        log.info(
+            "empty catalog on testnet: imported the demo catalog %s (%s)", DEMO_CATALOG, summary
+        )
 
     async def close(self) -> None:
         await self.cryptopay.aclose()

@@ -16,7 +16,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.context import ShopContext
 from bot.runtime.delivery import OutboxWorker
 from bot.runtime.shared_rates import RatesRefresher
+from bot.screens import keyboards
 from bot.screens.messages import NOTICE
+from bot.screens.orders import first_sku
 from bot.screens.texts import texts as t
 from bot.shop.refunds import retry_sending_refunds
 from bot.shop.settlement import SettleReport, settle_invoices
@@ -28,6 +30,7 @@ from storage import (
     OutboxDraft,
     enqueue,
     get_customer_by_id,
+    get_order,
     job_lock,
     orders_expired_since,
     overdue_pending_orders,
@@ -161,6 +164,7 @@ async def expire(ctx: ShopContext) -> int:
                             kind=NOTICE,
                             order_id=order.id,
                             dedupe_key=f"expired:{order.id}",
+                            reply_markup=await _buy_again(ctx, order.id),
                         )
                     ],
                 )
@@ -169,6 +173,15 @@ async def expire(ctx: ShopContext) -> int:
     if failure is not None:
         raise failure
     return expired
+
+
+async def _buy_again(ctx: ShopContext, order_id: int) -> str | None:
+    """The expiry notice's Buy again button (JSON), to the order's first product's card."""
+    details = await get_order(ctx.db, order_id)
+    sku = None if details is None else first_sku(details)
+    if sku is None:
+        return None
+    return keyboards.buy_again(sku).model_dump_json(exclude_none=True)
 
 
 async def _buyer_chat(ctx: ShopContext, order: Order) -> int | None:

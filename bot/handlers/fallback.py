@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
+from bot.context import ShopContext
 from bot.screens import keyboards
 from bot.screens.texts import texts as t
 
@@ -17,9 +18,11 @@ def build_router() -> Router:
         await query.answer(t.STALE_BUTTON, show_alert=True)
 
     @router.message()
-    async def anything_else(message: Message) -> None:
+    async def anything_else(message: Message, ctx: ShopContext) -> None:
         if message.chat.type != "private":
             return
-        await message.answer(t.HELP, reply_markup=keyboards.main_menu())
+        await message.answer(
+            t.help_text(ctx.settings.support_contact), reply_markup=keyboards.main_menu()
+        )
 
     return router

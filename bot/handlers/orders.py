@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.types import CallbackQuery
+from aiogram.types import BufferedInputFile, CallbackQuery
 
 from bot.callbacks import OrderAction, OrderButton, OrdersPage
 from bot.context import ShopContext
@@ -38,6 +38,9 @@ def build_router() -> Router:
                 return
             await show(query, screen)
             await query.answer()
+            if screen.document is not None:  # goods too long for one message
+                name, data = screen.document
+                await ctx.bot.send_document(user_id, BufferedInputFile(data, name))
         elif callback_data.action == OrderAction.ASK_CANCEL and await _still_open(
             query, ctx, order_id
         ):

@@ -48,8 +48,9 @@ def build_router() -> Router:
         await message.answer(t.welcome(name), reply_markup=keyboards.main_menu())
 
     @router.message(Command("help"))
-    async def help_command(message: Message) -> None:
-        await message.answer(t.HELP, reply_markup=keyboards.main_menu())
+    async def help_command(message: Message, ctx: ShopContext) -> None:
+        help_text = t.help_text(ctx.settings.support_contact)
+        await message.answer(help_text, reply_markup=keyboards.main_menu())
 
     @router.message(Command("catalog"))
     async def catalog_command(message: Message, ctx: ShopContext) -> None:
@@ -71,7 +72,7 @@ def build_router() -> Router:
         elif callback_data.action == MenuAction.ORDERS:
             await show_orders(query, ctx, query.from_user.id)
         elif callback_data.action == MenuAction.HELP:
-            await show(query, t.HELP, keyboards.main_menu())
+            await show(query, t.help_text(ctx.settings.support_contact), keyboards.main_menu())
         else:
             await show(query, t.welcome(query.from_user.first_name), keyboards.main_menu())
         await query.answer()
@@ -140,6 +141,8 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
     if not result.ok:
         if result.refusal == CheckoutRefusal.TOO_MANY_UNPAID:
             text = t.too_many_unpaid(ctx.settings.max_unpaid_orders)
+        elif result.refusal == CheckoutRefusal.OUT_OF_STOCK and result.left:
+            text = t.only_left(result.left)
         else:
             text = REFUSALS[result.refusal]  # type: ignore[index]
         await query.answer(alert_text(text), show_alert=True)

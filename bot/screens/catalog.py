@@ -29,6 +29,7 @@ class Screen:
     markup: InlineKeyboardMarkup
     preview: LinkPreviewOptions | None = None
     quantity: int | None = None  # a product card's quantity, after capping
+    document: tuple[str, bytes] | None = None  # (name, content) sent after the screen
 
 
 def _parse_cursor(after: str) -> tuple[str, int | None]:

@@ -140,6 +140,20 @@ def confirm_cancel(order_id: int) -> InlineKeyboardMarkup:
     )
 
 
+def buy_again(sku: str) -> InlineKeyboardMarkup:
+    """Under the expiry notice: the product card of the order's first product."""
+    return _markup([_button(t.BTN_BUY_AGAIN, ProductCard(action=ProductAction.SHOW, sku=sku))])
+
+
+def closed_order(sku: str | None) -> InlineKeyboardMarkup:
+    """An expired or cancelled order in My orders: buy it again, or go back."""
+    again = ProductCard(action=ProductAction.SHOW, sku=sku) if sku else None
+    return _markup(
+        [_button(t.BTN_BUY_AGAIN, again)] if again else [],
+        [_button(t.BTN_BACK, OrdersPage())],
+    )
+
+
 def orders_page(
     orders: Sequence[tuple[int, str]], *, next_before: int | None, is_first_page: bool
 ) -> InlineKeyboardMarkup:

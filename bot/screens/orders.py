@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.context import ShopContext
 from bot.screens import keyboards
 from bot.screens.catalog import Screen, approximations
-from bot.screens.messages import goods
+from bot.screens.messages import MAX_INLINE_TEXT, goods
 from bot.screens.texts import texts as t
 from bot.shop.checkout import CheckoutResult
 from bot.shop.orders import Cancellation, OrderAccess, PaymentCheck, own_order
@@ -13,6 +13,7 @@ from storage import (
     OPEN,
     WITH_GOODS,
     OrderDetails,
+    OrderStatus,
     get_customer,
     list_customer_orders,
     order_items,
@@ -54,7 +55,34 @@ def goods_of(details: OrderDetails) -> list[str]:
     return goods(details.lines, details.products, details.codes)
 
 
-def render_order(details: OrderDetails) -> Screen:
+def render_order(details: OrderDetails, support: str | None = None) -> Screen:
+    order = details.order
+    assert order.id is not None
+    delivered = goods_of(details)
+    text = _order_text(details, delivered)
+    document = None
+    if len(text) > MAX_INLINE_TEXT:  # Telegram refuses a message past 4,096 characters
+        text = _order_text(details, []) + "\n\n" + t.goods_in_file(len(delivered))
+        document = (f"order-{order.id}.txt", ("\n".join(delivered) + "\n").encode())
+    text = t.with_support(text, support, order.id)
+    pending = order.status in OPEN
+    if order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
+        markup = keyboards.closed_order(first_sku(details))
+    else:
+        markup = keyboards.order_view(order.id, pay_url=order.bot_invoice_url, pending=pending)
+    return Screen(text, markup, document=document)
+
+
+def first_sku(details: OrderDetails) -> str | None:
+    """The product to buy again: the order's first, if the catalog still has it."""
+    for line in details.lines:
+        product = details.products.get(line.product_id)
+        if product is not None:
+            return product.sku
+    return None
+
+
+def _order_text(details: OrderDetails, delivered: list[str]) -> str:
     order = details.order
     assert order.id is not None
     lines = [
@@ -64,7 +92,7 @@ def render_order(details: OrderDetails) -> Screen:
         )
         for line in details.lines
     ]
-    text = t.order_details(
+    return t.order_details(
         order_id=order.id,
         status=order.status,
         lines=lines,
@@ -74,18 +102,15 @@ def render_order(details: OrderDetails) -> Screen:
         deadline=order.expires_at,
         paid_asset=order.paid_asset,
         paid_amount=order.paid_amount,
-        goods=goods_of(details),
+        goods=delivered,
     )
-    pending = order.status in OPEN
-    markup = keyboards.order_view(order.id, pay_url=order.bot_invoice_url, pending=pending)
-    return Screen(text, markup)
 
 
 async def order_screen(
     ctx: ShopContext, user_id: int, order_id: int
 ) -> tuple[OrderAccess, Screen | None]:
     access, details = await own_order(ctx, user_id, order_id)
-    return access, None if details is None else render_order(details)
+    return access, None if details is None else render_order(details, ctx.settings.support_contact)
 
 
 def cancel_note(order_id: int, cancellation: Cancellation) -> str:
@@ -96,7 +121,7 @@ def cancel_note(order_id: int, cancellation: Cancellation) -> str:
 
 def payment_note(order_id: int, check: PaymentCheck) -> str:
     if check.payments_down:
-        return t.PAYMENTS_DOWN
+        return t.CHECK_PAYMENTS_DOWN
     if check.invoice_status is None:
         return t.order_status_note(order_id, check.status)
     return t.payment_status(order_id, check.invoice_status)

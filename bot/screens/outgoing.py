@@ -49,12 +49,16 @@ async def compose(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
         if message.reply_markup:
             markup = InlineKeyboardMarkup.model_validate(json.loads(message.reply_markup))
         return Outgoing(message.text, markup, message.document_name, message.document_data)
-    render = _RENDER.get(message.kind)
-    if render is None or message.order_id is None:
+    render, promise = _RENDER.get(message.kind), _PROMISES_HELP.get(message.kind)
+    if (render is None and promise is None) or message.order_id is None:
         raise ValueError(f"outbox row {message.id} has no text, and {message.kind!r} is no fact")
     details = await get_order(ctx.db, message.order_id)
     if details is None:
         raise LookupError(f"outbox row {message.id}: order {message.order_id} is gone")
+    if promise is not None:  # the buyer is told what happens next, and whom to ask
+        t = texts_for(details.customer.language)
+        return Outgoing(promise(t)(message.order_id, ctx.settings.support_contact))
+    assert render is not None
     # Admins read the shop's default language (they have no stored choice of their own).
     to_buyer = message.kind in _TO_BUYER
     return render(details, texts_for(details.customer.language if to_buyer else None))
@@ -134,6 +138,11 @@ def _admin_needs_review(details: OrderDetails, t: ModuleType) -> Outgoing:
     return Outgoing(t.admin_needs_review(order.id, reason, _paid(details, t), total))
 
 
+# The buyer's notices that promise a human's help: (texts) → text(order_id, SUPPORT_CONTACT).
+_PROMISES_HELP: dict[str, Callable[[ModuleType], Callable[[int, str | None], str]]] = {
+    OutboxKind.LATE_NEEDS_REFUND: lambda t: t.late_payment_needs_refund,
+    OutboxKind.UNDER_REVIEW: lambda t: t.payment_under_review,
+}
 _TO_BUYER = {
     OutboxKind.GOODS,
     OutboxKind.LATE_NEEDS_REFUND,
@@ -143,8 +152,6 @@ _TO_BUYER = {
 _RENDER: dict[str, Callable[[OrderDetails, ModuleType], Outgoing]] = {
     OutboxKind.GOODS: _goods,
     OutboxKind.ORDER_MESSAGE: _order_message,
-    OutboxKind.LATE_NEEDS_REFUND: lambda d, t: Outgoing(t.late_payment_needs_refund(d.order.id)),
-    OutboxKind.UNDER_REVIEW: lambda d, t: Outgoing(t.payment_under_review(d.order.id)),
     OutboxKind.ADMIN_PAID: _admin_paid(late=False),
     OutboxKind.ADMIN_LATE_PAID: _admin_paid(late=True),
     OutboxKind.ADMIN_NEEDS_REFUND: _admin_needs_refund,

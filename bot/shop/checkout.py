@@ -19,6 +19,7 @@ from storage import (
     get_product,
     place_order,
     release_order,
+    stock_counts,
 )
 
 log = logging.getLogger("bot.checkout")
@@ -41,6 +42,7 @@ class CheckoutResult:
     currency: str = ""
     deadline: datetime | None = None
     pay_url: str | None = None
+    left: int | None = None  # out of stock: the units still available, when counted
 
     @property
     def ok(self) -> bool:
@@ -69,7 +71,8 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
         return CheckoutResult(CheckoutRefusal.TOO_MANY_UNPAID)
     if order is None or order.id is None:
         ctx.metrics.checkouts.labels(result="out_of_stock").inc()
-        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
+        left = None if product.unlimited else (await stock_counts(ctx.db, product.id)).available
+        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK, left=left)
 
     try:
         invoice = await ctx.cryptopay.create_invoice(

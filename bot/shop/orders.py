@@ -85,4 +85,8 @@ async def check_payment(
         invoice_status = await recheck_order(ctx, order, source="check")
     except CryptoPayError:
         return access, PaymentCheck(order.status, payments_down=True)
+    # Nothing can be paid on an expired invoice: release the reservation now, so the order
+    # shows as expired (with Buy again) instead of a Pay button that leads nowhere.
+    if invoice_status == "expired" and await release_order(ctx.db, order_id, OrderStatus.EXPIRED):
+        log.info("order expired: its invoice has", extra={"order_id": order_id})
     return access, PaymentCheck(order.status, invoice_status)

@@ -280,7 +280,9 @@ async def _sent(ctx: ShopContext, refund: Refund, transfer_id: int, buyer_id: in
         0,
         OutboxDraft(
             buyer_id,
-            t.refund_sent_to_buyer(order_id, refund.amount, refund.asset),
+            t.refund_sent_to_buyer(
+                order_id, refund.amount, refund.asset, ctx.settings.support_contact
+            ),
             kind=NOTICE,
             order_id=order_id,
             dedupe_key=f"refund:{refund.id}",

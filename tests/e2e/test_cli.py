@@ -140,3 +140,21 @@ async def test_db_upgrade_on_a_fresh_database(shop: Shop, tmp_path: Path) -> Non
     assert {"orders", "products", "stock_units", "outbox", "alembic_version"} <= tables
     again = shop.command("db", "upgrade")
     assert await again.run_to_end() == 0, again.stderr
+
+
+async def test_mainnet_start_on_an_empty_database_imports_no_demo_codes(shop: Shop) -> None:
+    """The demo catalog's DEMO codes must never go on sale for real money."""
+    bot = await shop.launch(CRYPTOPAY_NETWORK="mainnet")
+    assert shop.query("SELECT count(*) FROM products") == [(0,)]
+    assert shop.query("SELECT count(*) FROM stock_units") == [(0,)]
+    lines = [line for line in bot.stderr.splitlines() if "empty catalog" in line]
+    assert len(lines) == 1, bot.stderr
+    assert "empty catalog; import yours with python -m bot catalog import FILE" in lines[0]
+    assert await bot.terminate() == 0
+
+
+async def test_testnet_start_on_an_empty_database_imports_the_demo_catalog(shop: Shop) -> None:
+    bot = await shop.launch()
+    assert shop.query("SELECT count(*) FROM products WHERE sku = 'witcher3'") == [(1,)]
+    assert "imported the demo catalog" in bot.stderr
+    assert await bot.terminate() == 0

@@ -26,6 +26,7 @@ BTN_REFUND = "Refund"
 BTN_RECHECK = "Recheck"
 BTN_YES_CANCEL = "Yes, cancel"
 BTN_KEEP = "Keep"
+BTN_BUY_AGAIN = "🔁 Buy again"
 
 STATUS = {
     "pending": "⏳ awaiting payment",
@@ -83,6 +84,34 @@ HELP = (
     "Paid but nothing arrived? Tap <b>Check payment</b> on the order."
 )
 
+
+def contact(support: str) -> str:
+    """SUPPORT_CONTACT as a link: a @username is linked by Telegram itself."""
+    if support.startswith("@"):
+        return escape(support)
+    return f'<a href="{escape(support)}">{escape(support)}</a>'
+
+
+def help_text(support: str | None) -> str:
+    """HELP, and where a human answers when the shop has a support contact."""
+    if not support:
+        return HELP
+    return f"{HELP}\nAnything else? Write to {contact(support)}."
+
+
+def support_line(support: str | None, order_id: int) -> str:
+    """Under an order and a notice that promises help: whom to write, quoting the order.
+    Empty without a contact (the texts say what happens next without it)."""
+    if not support:
+        return ""
+    return f"Questions? Write to {contact(support)} and quote order #{order_id}."
+
+
+def with_support(text: str, support: str | None, order_id: int) -> str:
+    line = support_line(support, order_id)
+    return f"{text}\n\n{line}" if line else text
+
+
 CATALOG_TITLE = "<b>Catalog</b> — choose a category:"
 CATALOG_EMPTY = "The shop has no products yet. Please come back later."
 CATEGORY_EMPTY = "Nothing here yet."
@@ -129,11 +158,23 @@ def product_card(
 
 
 OUT_OF_STOCK = "Sorry, there is not enough stock left for that quantity. Please choose fewer."
+
+
+def only_left(left: int) -> str:
+    """Out of stock at Buy, while some units remain (an alert: short)."""
+    return f"Sorry, only {left} left. Please choose {left} or fewer."
+
+
 QTY_LIMIT = "That is the most you can buy in one order."
 QTY_MIN = "The quantity cannot go below 1."
 PAYMENTS_DOWN = (
     "Sorry, the payment service is not answering right now, so no order was placed. "
     "Please try again in a few minutes."
+)
+# Check payment: the order exists, and a payment made meanwhile is not lost (an alert: ≤200).
+CHECK_PAYMENTS_DOWN = (
+    "The payment service could not be reached just now. If you have already paid, your "
+    "goods will be delivered here automatically. Please try again in a minute."
 )
 
 
@@ -293,6 +334,11 @@ def goods_document_caption(order_id: int, count: int) -> str:
     return f"✅ <b>Order #{order_id} is paid</b> — thank you! Your {count} codes are in the file."
 
 
+def goods_in_file(count: int) -> str:
+    """Under an order whose goods are too long for one message: they follow as a file."""
+    return f"<b>Your goods:</b> {count} codes, in the file below."
+
+
 def already_placed(order_id: int) -> str:
     return f"Order #{order_id} is already placed."
 
@@ -349,29 +395,39 @@ def payment_status(order_id: int, invoice_status: str) -> str:
     if invoice_status == "active":
         return f"Order #{order_id}: no payment yet. Tap Pay to pay the invoice."
     if invoice_status == "expired":
-        return f"Order #{order_id}: the invoice has expired."
+        return (
+            f"Order #{order_id}: the invoice has expired, so nothing can be paid on it. "
+            "Tap Buy again to order anew."
+        )
     return f"Order #{order_id}: payment received — your goods are on their way."
 
 
-def late_payment_needs_refund(order_id: int) -> str:
-    return (
+def late_payment_needs_refund(order_id: int, support: str | None = None) -> str:
+    text = (
         f"⚠ Your payment for order #{order_id} arrived after the order expired, and the item "
-        "has sold out meanwhile. The shop has been told and will refund you."
+        "has sold out meanwhile. The shop has been told and will refund the payment to your "
+        "Crypto Bot wallet; you will get a message here when the refund is sent."
     )
+    return with_support(text, support, order_id)
 
 
-def payment_under_review(order_id: int) -> str:
-    return (
+def payment_under_review(order_id: int, support: str | None = None) -> str:
+    text = (
         f"⚠ We received a payment for order #{order_id} that does not match the order. "
-        "The shop has been told and will sort it out."
+        "The shop has been told and will check it by hand: you will get either your goods "
+        "or a refund, with a message here either way."
     )
+    return with_support(text, support, order_id)
 
 
-def refund_sent_to_buyer(order_id: int, amount: Decimal, asset: str) -> str:
-    return (
+def refund_sent_to_buyer(
+    order_id: int, amount: Decimal, asset: str, support: str | None = None
+) -> str:
+    text = (
         f"↩ A refund of {plain(amount)} {escape(asset)} for order #{order_id} was sent "
-        "to your Crypto Bot wallet."
+        "to your Crypto Bot wallet. It is there now: open @CryptoBot to see it."
     )
+    return with_support(text, support, order_id)
 
 
 # Admin notices written by the settlement and the outbox (`paid` and `summary` are HTML already).
