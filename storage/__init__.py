@@ -5,6 +5,7 @@ Knows nothing of Telegram or Crypto Pay HTTP. Every repository function takes th
 """
 
 from storage._batch import Coalescer
+from storage.admin_queries import OrderOverview, all_products, order_overviews, products_by_id
 from storage.catalog import (
     CatalogData,
     CatalogError,
@@ -157,6 +158,7 @@ __all__ = [
     "OrderDetails",
     "OrderLine",
     "OrderNotRefundable",
+    "OrderOverview",
     "OrderStatus",
     "OutboxDraft",
     "OutboxKind",
@@ -180,6 +182,7 @@ __all__ = [
     "TooManyOpenOrders",
     "Verify",
     "add_codes",
+    "all_products",
     "attach_invoice",
     "can",
     "claim_due",
@@ -204,6 +207,7 @@ __all__ = [
     "mark_refund_sent",
     "mark_sent",
     "next_due_at",
+    "order_overviews",
     "order_status",
     "orders_by_status",
     "orders_expired_since",
@@ -212,6 +216,7 @@ __all__ = [
     "overdue_pending_orders",
     "pending_orders_with_invoice",
     "place_order",
+    "products_by_id",
     "refunds_for_order",
     "release_claims",
     "release_order",

@@ -307,3 +307,16 @@ def recheck(order_id: int, invoice_status: str, status: str) -> str:
 
 def recheck_no_invoice(order_id: int) -> str:
     return f"Order #{order_id} has no Crypto Pay invoice to check."
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """“1 order”, “2 orders”."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def low_stock(title: str, sku: str, left: int) -> str:
+    return (
+        f"📉 <b>Low stock</b>: {escape(title)} (<code>{escape(sku)}</code>) has "
+        f"{count(left, 'code')} left. To add more, send a .txt file with one code per line "
+        f"and <code>{escape(sku)}</code> as its caption."
+    )
