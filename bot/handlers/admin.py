@@ -66,6 +66,10 @@ def build_router(settings: Settings) -> Router:
         details = f"order={order_id} amount={plan.amount} {plan.asset} reason={plan.reason}"
         await actions.audit(ctx, admin_id, "refund.request", details, "awaiting confirmation")
 
+    @router.message(Command("help"))
+    async def help_command(message: Message, ctx: ShopContext) -> None:
+        await message.answer(ta.admin_help(ctx.bot_username))
+
     @router.message(Command("refund"))
     async def refund_command(
         message: Message,

@@ -3,8 +3,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import SetMyCommands
+from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
+
+from bot.app import set_commands
+from bot.screens.texts import texts as t
 from storage import OutboxKind
-from tests.bot.conftest import ADMIN_ID, Shop
+from tests.bot.conftest import ADMIN_ID, ALICE, Shop
 from tests.bot.test_admin import send_document
 from tests.bot.test_refunds import paid_order
 
@@ -39,3 +47,41 @@ async def test_unlimited_and_plentiful_products_never_alert(shop: Shop) -> None:
     await paid_order(shop, "guide", 1)
     await paid_order(shop, "multi", 1)
     assert await low_stock_alerts(shop) == []
+
+
+# --- /help and the command menu ---------------------------------------------------------------
+
+
+async def test_admin_help_lists_admin_commands_with_examples(shop: Shop) -> None:
+    await shop.send("/help", ADMIN_ID)
+    text = shop.last_text().text
+    for example in ("/orders paid", "/order 12", "/refund 12", "/recheck 12", "/stock witcher3"):
+        assert f"<code>{example}" in text, example
+    assert "/stats" in text and "/balance" in text and ".txt" in text
+    assert "t.me/test_shop_bot?start=p_" in text
+    await shop.send("/help", ALICE)
+    assert shop.last_text().text == t.HELP  # shoppers keep theirs
+
+
+async def test_command_menu_for_shoppers_and_per_admin_chat(shop: Shop) -> None:
+    # 901 never started the bot: Telegram answers "chat not found"; the others still get set.
+    record = shop.session.make_request
+
+    async def make_request(bot: Any, method: Any, timeout: int | None = None) -> Any:
+        if isinstance(method, SetMyCommands) and method.scope == BotCommandScopeChat(chat_id=901):
+            shop.session.requests.append(method)
+            raise TelegramBadRequest(method, "Bad Request: chat not found")
+        return await record(bot, method, timeout)
+
+    shop.session.make_request = make_request  # type: ignore[method-assign]
+    await set_commands(shop.bot, frozenset({ADMIN_ID, 901, 902}))
+    calls = shop.session.calls("setMyCommands")
+    shopper, admin, _, last = calls
+    assert isinstance(shopper.scope, BotCommandScopeDefault)
+    assert [c.command for c in shopper.commands] == ["start", "catalog", "orders", "help"]
+    assert admin.scope == BotCommandScopeChat(chat_id=ADMIN_ID)
+    assert {"orders", "order", "refund", "stats", "balance", "stock", "recheck", "help"} <= {
+        c.command for c in admin.commands
+    }
+    assert calls[2].scope == BotCommandScopeChat(chat_id=901)
+    assert last.scope == BotCommandScopeChat(chat_id=902) and last.commands == admin.commands

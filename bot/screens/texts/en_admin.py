@@ -320,3 +320,47 @@ def low_stock(title: str, sku: str, left: int) -> str:
         f"{count(left, 'code')} left. To add more, send a .txt file with one code per line "
         f"and <code>{escape(sku)}</code> as its caption."
     )
+
+
+ADMIN_HELP = (
+    "<b>Running the shop</b> — commands only you (and the other admins) see:\n\n"
+    "/orders — the newest orders; <code>/orders paid</code> shows only paid ones "
+    "(also: pending, delivered, expired, cancelled, needs_review, needs_refund, refunded)\n"
+    "/order — one order in full: <code>/order 12</code>\n"
+    "/refund — pay a buyer back: <code>/refund 12</code> (everything), "
+    "<code>/refund 12 1.5 wrong key</code> (part, with a reason)\n"
+    "/recheck — ask Crypto Pay about an order's payment now: <code>/recheck 12</code>\n"
+    "/stats — sales today, this week and this month, and orders that need you\n"
+    "/balance — what your Crypto Pay app holds\n"
+    "/stock — every product with its codes left; <code>/stock witcher3</code> for one\n\n"
+    "<b>Adding codes</b>: send a .txt file, one code per line, with the product's sku as its "
+    "caption (e.g. <code>witcher3</code>).\n"
+    "<b>Sharing a product</b>: <code>t.me/{bot}?start=p_&lt;sku&gt;</code> opens its card.\n\n"
+    "You get a message for every paid order, every refund, every order that needs a human, "
+    "and when a product's stock runs low. /start shows the shop as buyers see it."
+)
+
+
+def admin_help(bot_username: str) -> str:
+    return ADMIN_HELP.replace("{bot}", escape(bot_username or "your_bot"))
+
+
+# setMyCommands: what Telegram's command menu offers (descriptions: 1–256 characters).
+SHOPPER_COMMANDS = (
+    ("start", "Main menu"),
+    ("catalog", "Browse the catalog"),
+    ("orders", "My orders"),
+    ("help", "How buying works"),
+)
+ADMIN_COMMANDS = (
+    ("orders", "Orders, newest first (/orders paid)"),
+    ("order", "One order in full (/order 12)"),
+    ("refund", "Refund a buyer (/refund 12)"),
+    ("recheck", "Check an order's payment now (/recheck 12)"),
+    ("stats", "Sales and orders that need you"),
+    ("balance", "Crypto Pay app balance"),
+    ("stock", "Codes left per product (/stock sku)"),
+    ("catalog", "The catalog as buyers see it"),
+    ("start", "Main menu"),
+    ("help", "Admin commands with examples"),
+)
