@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import SetMyCommands
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
 from bot.app import set_commands
 from bot.screens.texts import texts as t
-from storage import OutboxKind
-from tests.bot.conftest import ADMIN_ID, ALICE, Shop
+from storage import Order, OrderStatus, OutboxKind
+from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop, button_texts, markup_buttons
 from tests.bot.test_admin import send_document
-from tests.bot.test_refunds import paid_order
+from tests.bot.test_refunds import paid_order, place
 
 
 async def low_stock_alerts(shop: Shop) -> list[str]:
@@ -85,3 +86,65 @@ async def test_command_menu_for_shoppers_and_per_admin_chat(shop: Shop) -> None:
     }
     assert calls[2].scope == BotCommandScopeChat(chat_id=901)
     assert last.scope == BotCommandScopeChat(chat_id=902) and last.commands == admin.commands
+
+
+# --- /orders, /order, /stats ------------------------------------------------------------------
+
+
+async def test_orders_rows_show_buyer_product_and_the_shoppers_status_labels(shop: Shop) -> None:
+    paid = await paid_order(shop, "multi", 2)
+    async with shop.ctx.db.transaction() as s:
+        await s.execute(
+            sa.update(Order).where(Order.id == paid).values(status=OrderStatus.NEEDS_REFUND)
+        )
+    await place(shop, "guide", user=BOB)
+    await shop.send("/orders", ADMIN_ID)
+    pending, needs_refund = button_texts(shop.last_text())
+    assert needs_refund == (
+        f"#{paid} · {t.STATUS['needs_refund']} · {ALICE} · Multi Key × 2 · 5.00 USD"
+    )
+    assert "needs_refund" not in needs_refund
+    assert f"· {BOB} · Speedrun Guide × 1 · 1.25 USD" in pending and t.STATUS["pending"] in pending
+
+
+async def test_an_order_opened_from_a_page_goes_back_to_that_page(shop: Shop) -> None:
+    ids = [await place(shop, "guide", user=2000 + n) for n in range(12)]
+    await shop.send("/orders", ADMIN_ID)
+    await shop.press(markup_buttons(shop.last_text())[-1].callback_data, ADMIN_ID)  # Next ▶
+    second = shop.last_text()
+    first_row = markup_buttons(second)[0]
+    assert first_row.text.startswith(f"#{ids[1]} ")
+    await shop.press(first_row.callback_data, ADMIN_ID)
+    view = shop.last_text()
+    assert f"Order #{ids[1]}" in view.text
+    assert f'<a href="tg://user?id={2001}">' in view.text  # the buyer, one tap away
+    assert button_texts(view) == ["Recheck", "◀ Orders"]
+
+    # Recheck re-renders the order and keeps the way back.
+    await shop.press(markup_buttons(view)[0].callback_data, ADMIN_ID)
+    view = shop.last_text()
+    assert f"Order #{ids[1]}" in view.text and button_texts(view)[-1] == "◀ Orders"
+
+    await shop.press(markup_buttons(view)[-1].callback_data, ADMIN_ID)
+    assert button_texts(shop.last_text()) == button_texts(second)
+
+    # /order <id> has nowhere to go back to.
+    await shop.send(f"/order {ids[1]}", ADMIN_ID)
+    assert button_texts(shop.last_text()) == ["Recheck"]
+
+
+async def test_stats_attention_ids_are_buttons_and_counts_are_plural_right(shop: Shop) -> None:
+    await paid_order(shop, "multi", 1)
+    odd = await paid_order(shop, "indie1")
+    async with shop.ctx.db.transaction() as s:
+        await s.execute(
+            sa.update(Order).where(Order.id == odd).values(status=OrderStatus.NEEDS_REVIEW)
+        )
+    await shop.send("/stats", ADMIN_ID)
+    stats = shop.last_text()
+    assert "Today (UTC): 1 order, 2.50 USD" in stats.text
+    assert "(1 order)" in stats.text and "needs_review" in stats.text
+    (button,) = markup_buttons(stats)
+    assert button.text == f"#{odd}"
+    await shop.press(button.callback_data, ADMIN_ID)
+    assert f"Order #{odd}" in shop.last_text().text

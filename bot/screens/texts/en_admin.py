@@ -25,6 +25,13 @@ STOCK_USAGE = (
     "Usage: <code>/stock &lt;sku&gt;</code>. To add codes, send a .txt file with one code per "
     "line and the sku as its caption."
 )
+BTN_BACK_TO_ORDERS = "◀ Orders"
+
+
+def open_order(order_id: int) -> str:
+    return f"Open order #{order_id}"
+
+
 CONFIRMATION_GONE = "This confirmation has expired or was already used. Run /refund again."
 REFUND_CANCELLED = "Refund cancelled. Nothing was sent."
 REFUND_SENDING = "Sending the refund…"
@@ -72,9 +79,10 @@ def refunds_lines(refunds: Iterable[tuple[Decimal, str, str, int | None]]) -> li
 
 
 def buyer(telegram_id: int, username: str | None, blocked: bool) -> str:
-    name = f" @{escape(username)}" if username else ""
+    """The buyer as a tappable link to their Telegram profile, with their id to quote."""
+    name = f"@{escape(username)}" if username else "the buyer"
     flag = " (has blocked the bot)" if blocked else ""
-    return f"<code>{telegram_id}</code>{name}{flag}"
+    return f'<a href="tg://user?id={telegram_id}">{name}</a> (<code>{telegram_id}</code>){flag}'
 
 
 def refund_preview(
@@ -216,8 +224,26 @@ def orders_title(status: str | None) -> str:
     return f"<b>Orders</b>{which} (newest first):"
 
 
-def order_row(order_id: int, status: str, total: Decimal, currency: str, created: datetime) -> str:
-    return f"#{order_id} · {money(total, currency)} · {status} · {created:%m-%d %H:%M}"
+def order_row(
+    order_id: int,
+    status: str,
+    total: Decimal,
+    currency: str,
+    buyer_id: int,
+    buyer_username: str | None,
+    lines: Sequence[tuple[str, int]],
+) -> str:
+    """One button's label: `#12 · ✅ paid · @alice · Witcher 3 × 1 · 9.99 USD` (plain text:
+    button labels are not HTML)."""
+    who = f"@{buyer_username}" if buyer_username else str(buyer_id)
+    if lines:
+        title, quantity = lines[0]
+        title = title if len(title) <= 24 else title[:23] + "…"
+        what = f"{title} × {quantity}" + (f" +{len(lines) - 1}" if len(lines) > 1 else "")
+    else:
+        what = "—"
+    label = STATUS.get(status, status)
+    return f"#{order_id} · {label} · {who} · {what} · {plain(total)} {currency}"
 
 
 def unknown_status(text: str, known: Iterable[str]) -> str:
@@ -232,18 +258,23 @@ def stats(
     attention: Sequence[int],
 ) -> str:
     parts = [f"<b>Sales</b> (paid orders, in {escape(currency)}):"]
-    for label, count, revenue in periods:
-        parts.append(f"  {label}: {count} orders, {money(revenue, currency)}")
+    for label, n, revenue in periods:
+        parts.append(f"  {label}: {count(n, 'order')}, {money(revenue, currency)}")
     parts.append("")
     parts.append("<b>Orders by status</b>:")
-    parts += [f"  {status}: {n}" for status, n in by_status.items() if n]
+    parts += [
+        f"  {STATUS.get(status, escape(status))} (<code>{escape(status)}</code>): {n}"
+        for status, n in by_status.items()
+        if n
+    ]
     if not any(by_status.values()):
         parts.append("  none yet")
     parts.append("")
     if attention:
-        ids = ", ".join(f"#{i}" for i in attention)
         parts.append(
-            f"⚠ <b>Needing attention</b> ({len(attention)}): {ids} — see /order &lt;id&gt;"
+            f"⚠ <b>Needing attention</b> ({count(len(attention), 'order')}): "
+            "tap one to open it, or see <code>/orders needs_review</code> and "
+            "<code>/orders needs_refund</code>."
         )
     else:
         parts.append("Nothing needs attention.")
