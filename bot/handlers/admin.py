@@ -193,7 +193,11 @@ def build_router(settings: Settings) -> Router:
     async def stock_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
         assert message.from_user is not None
         sku = (command.args or "").strip()
-        if not sku or " " in sku:
+        if not sku:
+            await message.answer(await views.stock_list_text(ctx))
+            await actions.audit(ctx, message.from_user.id, "stock.list", "", "shown")
+            return
+        if " " in sku:
             await message.answer(ta.STOCK_USAGE)
             return
         await message.answer(await views.stock_text(ctx, sku))

@@ -15,6 +15,7 @@ from bot.shop.refunds import already_refunding, buyer_text, refund_lines
 from storage import (
     STATES,
     OrderStatus,
+    all_products,
     can,
     get_order,
     get_product,
@@ -25,6 +26,7 @@ from storage import (
     refunds_for_order,
     sales_summary,
     stock_counts,
+    stock_counts_many,
 )
 
 ORDERS_PAGE = 10
@@ -156,3 +158,26 @@ async def stock_text(ctx: ShopContext, sku: str) -> str:
         counts.reserved,
         counts.sold,
     )
+
+
+STOCK_LIST_MAX = 60  # lines of /stock that fit one message
+
+
+async def stock_list_text(ctx: ShopContext) -> str:
+    products = [p for p in await all_products(ctx.db) if p.id is not None]
+    if not products:
+        return ta.STOCK_NO_PRODUCTS
+    shown = products[:STOCK_LIST_MAX]
+    counts = await stock_counts_many(ctx.db, [p.id for p in shown if p.id is not None])
+    rows = [
+        (
+            p.sku,
+            p.title,
+            p.active,
+            p.unlimited,
+            counts[p.id].available if p.id in counts else 0,
+            counts[p.id].reserved if p.id in counts else 0,
+        )
+        for p in shown
+    ]
+    return ta.stock_list(rows, ctx.settings.low_stock_threshold, more=len(products) - len(shown))

@@ -148,3 +148,19 @@ async def test_stats_attention_ids_are_buttons_and_counts_are_plural_right(shop:
     assert button.text == f"#{odd}"
     await shop.press(button.callback_data, ADMIN_ID)
     assert f"Order #{odd}" in shop.last_text().text
+
+
+# --- /stock ---------------------------------------------------------------------------------------
+
+
+async def test_stock_without_a_sku_lists_every_product_with_its_count(shop: Shop) -> None:
+    await place(shop, "multi", 2)
+    await paid_order(shop, "indie1", 1)
+    await shop.send("/stock", ADMIN_ID)
+    text = shop.last_text().text
+    assert "<code>multi</code> Multi Key: 3 codes + 2 reserved" in text
+    assert "<code>solo</code> Solo Key: ⚠ 1 code" in text  # at or below LOW_STOCK_THRESHOLD
+    assert "<code>indie1</code> Indie One: ⚠ 1 code" in text
+    assert "<code>guide</code> Speedrun Guide: unlimited" in text
+    assert all(f"<code>gift{n:02d}</code>" in text for n in range(10))
+    assert "Usage" not in text

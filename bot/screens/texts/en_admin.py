@@ -22,8 +22,8 @@ REFUND_USAGE = (
 ORDER_USAGE = "Usage: <code>/order &lt;order id&gt;</code>"
 RECHECK_USAGE = "Usage: <code>/recheck &lt;order id&gt;</code>"
 STOCK_USAGE = (
-    "Usage: <code>/stock &lt;sku&gt;</code>. To add codes, send a .txt file with one code per "
-    "line and the sku as its caption."
+    "Usage: <code>/stock</code> for every product, <code>/stock &lt;sku&gt;</code> for one. "
+    "To add codes, send a .txt file with one code per line and the sku as its caption."
 )
 BTN_BACK_TO_ORDERS = "◀ Orders"
 
@@ -395,3 +395,27 @@ ADMIN_COMMANDS = (
     ("start", "Main menu"),
     ("help", "Admin commands with examples"),
 )
+
+
+STOCK_NO_PRODUCTS = "The catalog has no products yet. Import one: python -m bot catalog import FILE"
+
+
+def stock_list(
+    rows: Sequence[tuple[str, str, bool, bool, int, int]], threshold: int, *, more: int = 0
+) -> str:
+    """Every product's stock: (sku, title, active, unlimited, available, reserved)."""
+    parts = ["<b>Stock</b> (codes available; reserved ones are in unpaid orders):"]
+    for sku, title, active, unlimited, available, reserved in rows:
+        if unlimited:
+            left = "unlimited"
+        else:
+            left = count(available, "code") + (f" + {reserved} reserved" if reserved else "")
+            if available + reserved <= threshold:
+                left = ("❌ " if available + reserved == 0 else "⚠ ") + left
+        hidden = " (hidden)" if not active else ""
+        parts.append(f"• <code>{escape(sku)}</code> {escape(title)}{hidden}: {left}")
+    if more:
+        parts.append(f"… and {count(more, 'more product')}.")
+    parts.append("")
+    parts.append("<code>/stock &lt;sku&gt;</code> shows one product with its sold codes.")
+    return "\n".join(parts)
