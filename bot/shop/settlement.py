@@ -103,7 +103,11 @@ async def settle_invoices(
         )
     if any(isinstance(r, SettleReport) and r.changed for r in reports):
         ctx.outbox_wakeup.set()
-    sold = {pid for o in outcomes if isinstance(o, SettleResult) and o.changed for pid in o.codes}
+    sold: dict[int, int] = {}
+    for o in outcomes:
+        if isinstance(o, SettleResult) and o.changed:
+            for pid, codes in o.codes.items():
+                sold[pid] = sold.get(pid, 0) + len(codes)
     if sold:
         await alert_low_stock_quietly(ctx, sold)
     return reports

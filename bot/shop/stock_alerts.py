@@ -1,17 +1,17 @@
-"""The low-stock alert: admins hear once when a product's unsold codes fall to
-LOW_STOCK_THRESHOLD.
+"""The low-stock alert: admins hear once when a sale takes a product's unsold codes
+(available + reserved) from above LOW_STOCK_THRESHOLD to at or below it.
 
-No table remembers the alert. Its outbox row's dedupe key names the product and how many
-codes it has ever had (available + reserved + sold): sales only lower the unsold count, so
-while no codes are added the key stays the same and the alert goes once; an upload changes
-the key and arms the alert again. Checked after each settlement that sold codes, outside its
-transaction; a check that fails is made again by the product's next sale.
+No table remembers the alert: the sale that crosses the threshold sends it, later sales do
+not, and an upload that lifts the stock above the threshold arms it again. Its outbox row's
+dedupe key names the product and how many codes it has ever had (unsold + sold), so two
+replicas settling the crossing sales at once still send it once. Checked after the
+settlement commits, outside its transaction: a failed check is logged, not retried.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 from bot.context import ShopContext
 from bot.screens.texts import en_admin as ta
@@ -20,16 +20,19 @@ from storage import OutboxDraft, OutboxKind, enqueue, products_by_id, stock_coun
 log = logging.getLogger("bot.stock")
 
 
-async def alert_low_stock(ctx: ShopContext, product_ids: Iterable[int]) -> int:
-    """Queue the alert for each of these products now at or below the threshold (once per
-    fall); returns how many products were alerted about for the first time."""
+async def alert_low_stock(ctx: ShopContext, sold: Mapping[int, int]) -> int:
+    """Queue the alert for each product whose sale just now (`sold`: product id → units
+    sold by the settlement that committed) crossed the threshold; returns how many."""
     admins = sorted(ctx.settings.admin_ids)
-    ids = sorted(set(product_ids))
-    if not admins or not ids:
+    if not admins or not sold:
         return 0
     threshold = ctx.settings.low_stock_threshold
-    counts = await stock_counts_many(ctx.db, ids)
-    low = {pid: c for pid, c in counts.items() if c.available + c.reserved <= threshold}
+    counts = await stock_counts_many(ctx.db, sorted(sold))
+    low = {
+        pid: c
+        for pid, c in counts.items()
+        if c.available + c.reserved <= threshold < c.available + c.reserved + sold[pid]
+    }
     if not low:
         return 0
     products = await products_by_id(ctx.db, list(low))
@@ -50,10 +53,10 @@ async def alert_low_stock(ctx: ShopContext, product_ids: Iterable[int]) -> int:
     return len(queued) // len(admins)
 
 
-async def alert_low_stock_quietly(ctx: ShopContext, product_ids: Iterable[int]) -> None:
+async def alert_low_stock_quietly(ctx: ShopContext, sold: Mapping[int, int]) -> None:
     """`alert_low_stock` for a settlement that has committed: its failure is logged, never
     the settlement's."""
     try:
-        await alert_low_stock(ctx, product_ids)
+        await alert_low_stock(ctx, sold)
     except Exception:
         log.exception("could not check the stock for the low-stock alert")

@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from aiogram.exceptions import TelegramBadRequest
-from aiogram.methods import SetMyCommands
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.methods import SendMessage, SetMyCommands
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
 from bot.app import set_commands
+from bot.runtime.delivery import OutboxWorker
+from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
-from storage import Order, OrderStatus, OutboxKind
+from storage import Order, OrderStatus, OutboxKind, get_order
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop, button_texts, markup_buttons
 from tests.bot.test_admin import send_document
 from tests.bot.test_refunds import paid_order, place
@@ -164,3 +166,61 @@ async def test_stock_without_a_sku_lists_every_product_with_its_count(shop: Shop
     assert "<code>guide</code> Speedrun Guide: unlimited" in text
     assert all(f"<code>gift{n:02d}</code>" in text for n in range(10))
     assert "Usage" not in text
+
+
+# --- the alerts admins get ----------------------------------------------------------------------
+
+
+def admin_sends(shop: Shop) -> list[SendMessage]:
+    return [
+        m for m in shop.session.accepted if isinstance(m, SendMessage) and m.chat_id == ADMIN_ID
+    ]
+
+
+async def test_paid_alert_names_the_buyer_and_opens_the_order(shop: Shop) -> None:
+    order_id = await paid_order(shop, "multi", 1)
+    await OutboxWorker(shop.ctx).drain_once()
+    (alert,) = admin_sends(shop)
+    assert f"Order #{order_id} paid" in alert.text
+    assert f'<a href="tg://user?id={ALICE}">' in alert.text
+    (button,) = markup_buttons(alert)
+    assert button.text == f"Open order #{order_id}"
+    await shop.press(button.callback_data, ADMIN_ID)
+    assert f"Order #{order_id}" in shop.last_text().text
+
+
+async def test_joined_alerts_keep_every_orders_button(shop: Shop) -> None:
+    ids = [await paid_order(shop, "guide", 1) for _ in range(3)]
+    await OutboxWorker(shop.ctx).drain_once()
+    (joined,) = admin_sends(shop)  # still one message for the notices of a busy moment
+    assert all(f"Order #{i} paid" in joined.text for i in ids)
+    assert button_texts(joined) == [f"Open order #{i}" for i in ids]
+
+
+async def test_review_and_blocked_alerts_say_what_to_do(shop: Shop) -> None:
+    order_id = await paid_order(shop, "multi", 1)
+    details = await get_order(shop.ctx.db, order_id)
+    assert details is not None
+    review = ta.needs_review_alert(order_id, "amount differs", "1 USDT", "2.50 USD", "x")
+    blocked = ta.buyer_blocked_alert(order_id)
+    for text in (review, blocked):
+        assert "What to do" in text and f"/refund {order_id}" in text
+
+    shop.session.fail["sendMessage"] = [
+        lambda m: TelegramForbiddenError(method=m, message="Forbidden: bot was blocked by the user")
+    ]
+    worker = OutboxWorker(shop.ctx)
+    await worker.drain_once()
+    await worker.drain_once()
+    sent = admin_sends(shop)
+    notice = next(m for m in sent if "could not be delivered" in m.text)
+    assert notice.text == blocked
+    assert button_texts(notice) == [f"Open order #{order_id}"]
+
+
+async def test_admin_texts_speak_the_owners_language() -> None:
+    import inspect
+
+    source = inspect.getsource(ta).lower()
+    for jargon in ("spend id", "outbox", "payload", "dedupe"):
+        assert jargon not in source, jargon

@@ -70,11 +70,15 @@ def exceeds(order_id: int, amount: Decimal, remaining: Decimal, asset: str) -> s
     )
 
 
+REFUND_STATUS = {"sending": "being sent", "sent": "sent", "failed": "failed, nothing sent"}
+
+
 def refunds_lines(refunds: Iterable[tuple[Decimal, str, str, int | None]]) -> list[str]:
     lines = []
     for amount, asset, status, transfer_id in refunds:
         transfer = f", transfer {transfer_id}" if transfer_id else ""
-        lines.append(f"  • {plain(amount)} {escape(asset)} — {escape(status)}{transfer}")
+        said = REFUND_STATUS.get(status, escape(status))
+        lines.append(f"  • {plain(amount)} {escape(asset)} — {said}{transfer}")
     return lines or ["  none"]
 
 
@@ -141,9 +145,9 @@ def refund_sent_notice(
 def refund_pending(order_id: int, amount: Decimal, asset: str) -> str:
     return (
         f"⏳ Crypto Pay did not confirm the refund of {plain(amount)} {escape(asset)} for order "
-        f"#{order_id} (a timeout or a server error). It stays “sending” and is retried "
-        "automatically with the same spend id, so it can never be paid twice. "
-        "Admins are told when it goes through."
+        f"#{order_id} yet (it did not answer in time). It is retried automatically, and the "
+        "buyer can never be paid twice; admins get a message when it goes through. "
+        "Nothing to do for now."
     )
 
 
@@ -419,3 +423,42 @@ def stock_list(
     parts.append("")
     parts.append("<code>/stock &lt;sku&gt;</code> shows one product with its sold codes.")
     return "\n".join(parts)
+
+
+# Alerts composed when sent (bot/screens/outgoing.py); `summary`, `paid`, `total` and
+# `buyer_text` are HTML already. Each ends with what the admin can do.
+def paid_alert(
+    order_id: int, summary: str, total: str, paid: str, buyer_text: str, *, late: bool
+) -> str:
+    note = " (late payment, after the order expired; fulfilled from stock)" if late else ""
+    return (
+        f"💰 <b>Order #{order_id} paid</b>{note}: {summary} — {total}, paid {paid}. "
+        f"Buyer: {buyer_text}."
+    )
+
+
+def needs_refund_alert(order_id: int, paid: str, summary: str, buyer_text: str) -> str:
+    return (
+        f"⚠ <b>Order #{order_id} needs a refund</b>: {buyer_text} paid {paid} after the order "
+        f"expired, and the stock is gone ({summary}). The buyer has been told a refund is on "
+        f"its way. What to do: add codes and deliver by hand, or pay the money back with "
+        f"<code>/refund {order_id}</code>."
+    )
+
+
+def needs_review_alert(order_id: int, reason: str, paid: str, total: str, buyer_text: str) -> str:
+    return (
+        f"⚠ <b>Order #{order_id} needs review</b>: {escape(reason)}. Paid {paid}; the order "
+        f"was for {total}. Buyer: {buyer_text}. No goods were sent. What to do: open the "
+        f"order and check the payment; pay it back with <code>/refund {order_id}</code>, or "
+        "tap the buyer's name to settle it with them."
+    )
+
+
+def buyer_blocked_alert(order_id: int) -> str:
+    return (
+        f"⚠ The buyer of order #{order_id} has blocked the bot, so the goods could not be "
+        "delivered; the order stays paid. What to do: open the order — it shows the goods "
+        "and links the buyer, so you can send them another way — or refund it with "
+        f"<code>/refund {order_id}</code>."
+    )
