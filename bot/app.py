@@ -16,9 +16,11 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from redis.asyncio import Redis
@@ -33,6 +35,7 @@ from bot.runtime.metrics import Metrics, TelegramMetrics
 from bot.runtime.refund_confirmations import pending_refunds
 from bot.runtime.telegram_pacer import FloodControlObserver, TelegramPacer
 from bot.runtime.telegram_retry import RetryMiddleware
+from bot.screens.texts import en_admin as ta
 from bot.web import build_web_app
 from payments import CryptoPayClient, CryptoPayError, ExchangeRateCache, UnauthorizedError
 from storage import Database, upgrade
@@ -142,6 +145,22 @@ async def check_cryptopay(cryptopay: CryptoPayClient, settings: Settings) -> Non
     log.info("Crypto Pay app: %s", app.name)
 
 
+async def set_commands(bot: Bot, admin_ids: frozenset[int]) -> None:
+    """Telegram's command menu: the shopper's commands for everyone, the admin's for each
+    admin's own chat. An admin who has not started the bot yet has no chat (Telegram: chat
+    not found); they get theirs at the next start."""
+    await bot.set_my_commands(
+        [BotCommand(command=c, description=d) for c, d in ta.SHOPPER_COMMANDS],
+        scope=BotCommandScopeDefault(),
+    )
+    admin_commands = [BotCommand(command=c, description=d) for c, d in ta.ADMIN_COMMANDS]
+    for admin_id in sorted(admin_ids):
+        try:
+            await bot.set_my_commands(admin_commands, scope=BotCommandScopeChat(chat_id=admin_id))
+        except TelegramAPIError as error:
+            log.warning("could not set the admin commands for %s: %s", admin_id, error.message)
+
+
 def freeze_startup_heap() -> None:
     """Startup is over: collect its garbage and move what is left (modules, aiogram's types,
     the wiring — some 300,000 objects) out of the cyclic collector's view. Otherwise every
@@ -193,6 +212,10 @@ async def run_bot(settings: Settings) -> int:
 
     jobs.start()
     try:
+        try:
+            await set_commands(bot, settings.admin_ids)
+        except TelegramAPIError as error:
+            log.warning("could not set the command menu: %s", error.message)
         if webhook_mode:
             await bot.set_webhook(
                 f"{settings.telegram_webhook_url}{TELEGRAM_WEBHOOK_PATH}",

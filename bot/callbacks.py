@@ -71,6 +71,16 @@ class AdminOrdersPage(CallbackData, prefix="aop"):
     before: int = 0  # 0: the newest page
 
 
+class AdminOrderAt(CallbackData, prefix="aot"):
+    """An order opened from a page of /orders: its buttons remember that page, so ◀ Orders
+    goes back to it (at most ~50 bytes: Telegram allows 64)."""
+
+    action: AdminAction
+    order_id: int
+    status: str = ""
+    before: int = 0
+
+
 class RefundDecision(StrEnum):
     CONFIRM = "y"
     CANCEL = "n"

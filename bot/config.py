@@ -83,6 +83,7 @@ class Settings(StoreSettings):
     cryptopay_api_url: str | None = Field(None, alias="CRYPTOPAY_API_URL")
     redis_url: str | None = Field(None, alias="REDIS_URL")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="ADMIN_IDS")
+    low_stock_threshold: int = Field(3, ge=0, alias="LOW_STOCK_THRESHOLD")
     host: str = Field("0.0.0.0", alias="HOST")
     port: int = Field(8080, ge=0, le=65535, alias="PORT")
     cryptopay_webhook_path: str = Field("/cryptopay/webhook", alias="CRYPTOPAY_WEBHOOK_PATH")

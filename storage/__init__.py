@@ -5,6 +5,7 @@ Knows nothing of Telegram or Crypto Pay HTTP. Every repository function takes th
 """
 
 from storage._batch import Coalescer
+from storage.admin_queries import OrderOverview, all_products, order_overviews, products_by_id
 from storage.catalog import (
     CatalogData,
     CatalogError,
@@ -159,6 +160,7 @@ __all__ = [
     "OrderDetails",
     "OrderLine",
     "OrderNotRefundable",
+    "OrderOverview",
     "OrderStatus",
     "OutboxDraft",
     "OutboxKind",
@@ -182,6 +184,7 @@ __all__ = [
     "TooManyOpenOrders",
     "Verify",
     "add_codes",
+    "all_products",
     "attach_invoice",
     "can",
     "claim_due",
@@ -207,6 +210,7 @@ __all__ = [
     "mark_sent",
     "next_due_at",
     "order_items",
+    "order_overviews",
     "order_status",
     "orders_by_status",
     "orders_expired_since",
@@ -215,6 +219,7 @@ __all__ = [
     "overdue_pending_orders",
     "pending_orders_with_invoice",
     "place_order",
+    "products_by_id",
     "record_order_message",
     "refunds_for_order",
     "release_claims",

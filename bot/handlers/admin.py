@@ -8,7 +8,14 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, Message
 
-from bot.callbacks import AdminAction, AdminOrder, AdminOrdersPage, RefundConfirm, RefundDecision
+from bot.callbacks import (
+    AdminAction,
+    AdminOrder,
+    AdminOrderAt,
+    AdminOrdersPage,
+    RefundConfirm,
+    RefundDecision,
+)
 from bot.config import Settings
 from bot.context import ShopContext
 from bot.handlers.common import alert_text, show
@@ -66,6 +73,10 @@ def build_router(settings: Settings) -> Router:
         details = f"order={order_id} amount={plan.amount} {plan.asset} reason={plan.reason}"
         await actions.audit(ctx, admin_id, "refund.request", details, "awaiting confirmation")
 
+    @router.message(Command("help"))
+    async def help_command(message: Message, ctx: ShopContext) -> None:
+        await message.answer(ta.admin_help(ctx.bot_username))
+
     @router.message(Command("refund"))
     async def refund_command(
         message: Message,
@@ -115,13 +126,17 @@ def build_router(settings: Settings) -> Router:
         await actions.audit(ctx, message.from_user.id, "order.view", str(order_id), result)
 
     @router.callback_query(AdminOrder.filter())
+    @router.callback_query(AdminOrderAt.filter())
     async def order_button(
         query: CallbackQuery,
-        callback_data: AdminOrder,
+        callback_data: AdminOrder | AdminOrderAt,
         ctx: ShopContext,
         confirmations: PendingRefunds,
     ) -> None:
         admin_id, order_id = query.from_user.id, callback_data.order_id
+        page = None
+        if isinstance(callback_data, AdminOrderAt):
+            page = AdminOrdersPage(status=callback_data.status, before=callback_data.before)
         if callback_data.action == AdminAction.REFUND:
             await query.answer()
             if isinstance(query.message, Message):
@@ -135,7 +150,7 @@ def build_router(settings: Settings) -> Router:
         else:
             await query.answer()
             await actions.audit(ctx, admin_id, "order.view", str(order_id), "shown")
-        screen = await views.order_screen(ctx, order_id)
+        screen = await views.order_screen(ctx, order_id, page)
         await show(query, screen or ta.order_not_found(order_id))
 
     @router.message(Command("orders"))
@@ -161,7 +176,7 @@ def build_router(settings: Settings) -> Router:
     @router.message(Command("stats"))
     async def stats_command(message: Message, ctx: ShopContext) -> None:
         assert message.from_user is not None
-        await message.answer(await views.stats_text(ctx))
+        await show(message, await views.stats_screen(ctx))
         await actions.audit(ctx, message.from_user.id, "stats", "", "shown")
 
     @router.message(Command("balance"))
@@ -178,7 +193,11 @@ def build_router(settings: Settings) -> Router:
     async def stock_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:
         assert message.from_user is not None
         sku = (command.args or "").strip()
-        if not sku or " " in sku:
+        if not sku:
+            await message.answer(await views.stock_list_text(ctx))
+            await actions.audit(ctx, message.from_user.id, "stock.list", "", "shown")
+            return
+        if " " in sku:
             await message.answer(ta.STOCK_USAGE)
             return
         await message.answer(await views.stock_text(ctx, sku))

@@ -17,6 +17,7 @@ import logging
 import random
 import socket
 from collections import deque
+from dataclasses import replace
 from datetime import timedelta
 
 from aiogram.exceptions import (
@@ -26,12 +27,13 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import BufferedInputFile
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.context import ShopContext
+from bot.screens import keyboards
 from bot.screens.messages import ADMIN_KINDS, GOODS, admin_notices
 from bot.screens.outgoing import Outgoing, compose
-from bot.screens.texts import texts as t
+from bot.screens.texts import en_admin as ta
 from bot.shop.customers import mark_blocked
 from storage import (
     OutboxMessage,
@@ -55,6 +57,7 @@ CLAIM_AT_LEAST = 16  # while this many are held, a claim waits until room frees 
 BATCH = 20
 MAX_BACKOFF = 600.0
 MAX_TEXT = 4096  # Telegram's limit for one message's text
+MAX_JOINED_BUTTONS = 30  # of Telegram's 100 per message: a joined notice stays readable
 STOP_SECONDS = 4.0
 # Lower goes first: claims and the pacer's queue put admin notices after everything else.
 RANK: dict[str, int] = {str(kind): 1 for kind in ADMIN_KINDS}
@@ -259,18 +262,23 @@ class OutboxWorker:
         self, queue: deque[OutboxMessage], batch: list[OutboxMessage], out: Outgoing
     ) -> Outgoing:
         """Join the admin notices waiting behind `batch[0]` into its text, up to Telegram's
-        length limit (what does not fit goes next time)."""
-        if _has_extras(out):
+        length limit (what does not fit goes next time). Their buttons (Open order #12)
+        are joined too, each notice's under the others'; a document is never joined."""
+        if out.document_data is not None:
             return out
-        text = out.text
+        text, rows = out.text, _rows(out)
         while queue and queue[0].kind in ADMIN_KINDS:
             more = await compose(self.ctx, queue[0])
-            joined = f"{text}\n\n{more.text}"
-            if _has_extras(more) or len(joined) > MAX_TEXT:
+            joined, joined_rows = f"{text}\n\n{more.text}", rows + _rows(more)
+            if (
+                more.document_data is not None
+                or len(joined) > MAX_TEXT
+                or sum(map(len, joined_rows)) > MAX_JOINED_BUTTONS
+            ):
                 break
             batch.append(queue.popleft())
-            text = joined
-        return Outgoing(text)
+            text, rows = joined, joined_rows
+        return Outgoing(text, InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
 
     async def deliver(self, batch: list[OutboxMessage], out: Outgoing) -> bool:
         """Send one Telegram message carrying `batch` and record the outcome; True when it
@@ -300,10 +308,12 @@ class OutboxWorker:
             ctx.metrics.outbox_failures.labels(kind="403").inc()
             log.warning("recipient blocked the bot; message dropped", extra=extra)
             if head.kind == GOODS and head.order_id is not None:
-                text = t.admin_buyer_blocked(head.order_id)
-                await enqueue(
-                    ctx.db, admin_notices(text, ctx.settings.admin_ids, head.order_id, "blocked")
+                text = ta.buyer_blocked_alert(head.order_id)
+                button = keyboards.admin_open_order(head.order_id).model_dump_json(
+                    exclude_none=True
                 )
+                notices = admin_notices(text, ctx.settings.admin_ids, head.order_id, "blocked")
+                await enqueue(ctx.db, [replace(n, reply_markup=button) for n in notices])
                 ctx.outbox_wakeup.set()
             return True
         except (TelegramServerError, TelegramNetworkError) as error:
@@ -355,8 +365,8 @@ class OutboxWorker:
             await bot.send_message(chat_id, out.text, reply_markup=out.reply_markup)
 
 
-def _has_extras(out: Outgoing) -> bool:
-    return out.reply_markup is not None or out.document_data is not None
+def _rows(out: Outgoing) -> list[list[InlineKeyboardButton]]:
+    return list(out.reply_markup.inline_keyboard) if out.reply_markup is not None else []
 
 
 __all__ = ["OutboxWorker"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from bot.callbacks import AdminOrdersPage
 from bot.context import ShopContext
 from bot.screens import keyboards
 from bot.screens.catalog import Screen
@@ -14,21 +15,28 @@ from bot.shop.refunds import already_refunding, buyer_text, refund_lines
 from storage import (
     STATES,
     OrderStatus,
+    all_products,
     can,
     get_order,
     get_product,
     list_orders,
+    order_overviews,
     orders_by_status,
     orders_needing_attention,
     refunds_for_order,
     sales_summary,
     stock_counts,
+    stock_counts_many,
 )
 
 ORDERS_PAGE = 10
+MAX_ATTENTION_BUTTONS = 40  # Telegram allows 100 buttons under a message
 
 
-async def order_screen(ctx: ShopContext, order_id: int) -> Screen | None:
+async def order_screen(
+    ctx: ShopContext, order_id: int, page: AdminOrdersPage | None = None
+) -> Screen | None:
+    """The order in full; opened from a page of /orders (`page`), with ◀ Orders back to it."""
     details = await get_order(ctx.db, order_id)
     if details is None:
         return None
@@ -68,7 +76,7 @@ async def order_screen(ctx: ShopContext, order_id: int) -> Screen | None:
         and order.paid_amount is not None
         and order.paid_amount > already_refunding(refunds)
     )
-    return Screen(text, keyboards.admin_order(order_id, refundable=refundable))
+    return Screen(text, keyboards.admin_order(order_id, refundable=refundable, page=page))
 
 
 # What /orders [status] accepts, in the order the table lists them.
@@ -86,24 +94,27 @@ async def orders_list_screen(ctx: ShopContext, status: OrderStatus | None, befor
     if len(orders) > ORDERS_PAGE:
         orders = orders[:ORDERS_PAGE]
         next_before = orders[-1].id
-    rows = [
-        (o.id, ta.order_row(o.id, o.status, o.total, o.currency, o.created_at))
-        for o in orders
-        if o.id is not None
-    ]
+    overviews = await order_overviews(ctx.db, [o.id for o in orders if o.id is not None])
+    rows = []
+    for o in orders:
+        seen = overviews.get(o.id or 0)
+        if o.id is None or seen is None:
+            continue
+        label = ta.order_row(
+            o.id, o.status, o.total, o.currency, seen.buyer_id, seen.buyer_username, seen.lines
+        )
+        rows.append((o.id, label))
     text = ta.orders_title(status.value if status else None)
     if not rows:
         text += "\n" + ta.ORDERS_EMPTY
     markup = keyboards.admin_orders_page(
-        rows,
-        status=status.value if status else "",
-        next_before=next_before,
-        is_first_page=not before,
+        rows, status=status.value if status else "", before=before, next_before=next_before
     )
     return Screen(text, markup)
 
 
-async def stats_text(ctx: ShopContext) -> str:
+async def stats_screen(ctx: ShopContext) -> Screen:
+    """The sales and the orders needing attention, each a button that opens it."""
     now = ctx.clock()
     currency = ctx.settings.shop_currency
     midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
@@ -116,12 +127,13 @@ async def stats_text(ctx: ShopContext) -> str:
         count, revenue = await sales_summary(ctx.db, since, now + timedelta(seconds=1), currency)
         periods.append((label, count, revenue))
     attention = [o.id for o in await orders_needing_attention(ctx.db) if o.id is not None]
-    return ta.stats(
+    text = ta.stats(
         currency=currency,
         periods=periods,
         by_status=await orders_by_status(ctx.db),
         attention=attention,
     )
+    return Screen(text, keyboards.admin_open_orders(attention[:MAX_ATTENTION_BUTTONS]))
 
 
 async def balance_text(ctx: ShopContext) -> str:
@@ -146,3 +158,26 @@ async def stock_text(ctx: ShopContext, sku: str) -> str:
         counts.reserved,
         counts.sold,
     )
+
+
+STOCK_LIST_MAX = 60  # lines of /stock that fit one message
+
+
+async def stock_list_text(ctx: ShopContext) -> str:
+    products = [p for p in await all_products(ctx.db) if p.id is not None]
+    if not products:
+        return ta.STOCK_NO_PRODUCTS
+    shown = products[:STOCK_LIST_MAX]
+    counts = await stock_counts_many(ctx.db, [p.id for p in shown if p.id is not None])
+    rows = [
+        (
+            p.sku,
+            p.title,
+            p.active,
+            p.unlimited,
+            counts[p.id].available if p.id in counts else 0,
+            counts[p.id].reserved if p.id in counts else 0,
+        )
+        for p in shown
+    ]
+    return ta.stock_list(rows, ctx.settings.low_stock_threshold, more=len(products) - len(shown))

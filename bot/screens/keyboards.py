@@ -13,6 +13,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.callbacks import (
     AdminAction,
     AdminOrder,
+    AdminOrderAt,
     AdminOrdersPage,
     CategoryPage,
     Menu,
@@ -25,6 +26,7 @@ from bot.callbacks import (
     RefundConfirm,
     RefundDecision,
 )
+from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
 
 Row = list[InlineKeyboardButton]
@@ -180,29 +182,60 @@ def after_goods() -> InlineKeyboardMarkup:
     )
 
 
-def admin_order(order_id: int, *, refundable: bool) -> InlineKeyboardMarkup:
-    refund = AdminOrder(action=AdminAction.REFUND, order_id=order_id)
-    recheck = AdminOrder(action=AdminAction.RECHECK, order_id=order_id)
+def admin_order(
+    order_id: int, *, refundable: bool, page: AdminOrdersPage | None = None
+) -> InlineKeyboardMarkup:
+    """Refund, Recheck; opened from a page of /orders (`page`), also ◀ Orders back to it."""
+    if page is None:
+        refund: CallbackData = AdminOrder(action=AdminAction.REFUND, order_id=order_id)
+        recheck: CallbackData = AdminOrder(action=AdminAction.RECHECK, order_id=order_id)
+    else:
+        at = {"order_id": order_id, "status": page.status, "before": page.before}
+        refund = AdminOrderAt(action=AdminAction.REFUND, **at)
+        recheck = AdminOrderAt(action=AdminAction.RECHECK, **at)
     return _markup(
         [
             *([_button(t.BTN_REFUND, refund)] if refundable else []),
             _button(t.BTN_RECHECK, recheck),
-        ]
+        ],
+        [_button(ta.BTN_BACK_TO_ORDERS, page)] if page is not None else [],
     )
 
 
 def admin_orders_page(
-    orders: Sequence[tuple[int, str]], *, status: str, next_before: int | None, is_first_page: bool
+    orders: Sequence[tuple[int, str]], *, status: str, before: int, next_before: int | None
 ) -> InlineKeyboardMarkup:
     return _markup(
         *(
-            [_button(label, AdminOrder(action=AdminAction.SHOW, order_id=order_id))]
+            [
+                _button(
+                    label,
+                    AdminOrderAt(
+                        action=AdminAction.SHOW, order_id=order_id, status=status, before=before
+                    ),
+                )
+            ]
             for order_id, label in orders
         ),
         _pager(
-            None if is_first_page else AdminOrdersPage(status=status),
+            None if not before else AdminOrdersPage(status=status),
             None if next_before is None else AdminOrdersPage(status=status, before=next_before),
         ),
+    )
+
+
+def admin_open_orders(order_ids: Sequence[int], per_row: int = 4) -> InlineKeyboardMarkup:
+    """One button per order (#12), opening it: /stats' orders that need attention."""
+    buttons = [
+        _button(f"#{oid}", AdminOrder(action=AdminAction.SHOW, order_id=oid)) for oid in order_ids
+    ]
+    return _markup(*(buttons[i : i + per_row] for i in range(0, len(buttons), per_row)))
+
+
+def admin_open_order(order_id: int) -> InlineKeyboardMarkup:
+    """Under an admin alert about one order."""
+    return _markup(
+        [_button(ta.open_order(order_id), AdminOrder(action=AdminAction.SHOW, order_id=order_id))]
     )
 
 

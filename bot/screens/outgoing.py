@@ -19,6 +19,7 @@ from aiogram.types import InlineKeyboardMarkup
 from bot.context import ShopContext
 from bot.screens import keyboards
 from bot.screens.messages import MAX_INLINE_TEXT, goods
+from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as default_texts
 from storage import OrderDetails, OutboxKind, OutboxMessage, get_order
 
@@ -116,26 +117,37 @@ def _paid(details: OrderDetails, t: ModuleType) -> str:
     return f"{t.plain(order.paid_amount)} {escape(order.paid_asset or '')}"
 
 
+def _buyer(details: OrderDetails) -> str:
+    c = details.customer
+    return ta.buyer(c.telegram_id, c.username, c.blocked_bot)
+
+
 def _admin_paid(late: bool) -> Callable[[OrderDetails, ModuleType], Outgoing]:
     def render(details: OrderDetails, t: ModuleType) -> Outgoing:
         order = details.order
+        assert order.id is not None
         total = t.money(order.total, order.currency)
         summary, paid = _summary(details), _paid(details, t)
-        return Outgoing(t.admin_paid(order.id, summary, total, paid, late=late))
+        text = ta.paid_alert(order.id, summary, total, paid, _buyer(details), late=late)
+        return Outgoing(text, keyboards.admin_open_order(order.id))
 
     return render
 
 
 def _admin_needs_refund(details: OrderDetails, t: ModuleType) -> Outgoing:
     order = details.order
-    return Outgoing(t.admin_needs_refund(order.id, _paid(details, t), _summary(details)))
+    assert order.id is not None
+    text = ta.needs_refund_alert(order.id, _paid(details, t), _summary(details), _buyer(details))
+    return Outgoing(text, keyboards.admin_open_order(order.id))
 
 
 def _admin_needs_review(details: OrderDetails, t: ModuleType) -> Outgoing:
     order = details.order
+    assert order.id is not None
     total = t.money(order.total, order.currency)
     reason = order.attention_reason or ""
-    return Outgoing(t.admin_needs_review(order.id, reason, _paid(details, t), total))
+    text = ta.needs_review_alert(order.id, reason, _paid(details, t), total, _buyer(details))
+    return Outgoing(text, keyboards.admin_open_order(order.id))
 
 
 # The buyer's notices that promise a human's help: (texts) → text(order_id, SUPPORT_CONTACT).

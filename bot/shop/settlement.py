@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 
 from bot.context import ShopContext
+from bot.shop.stock_alerts import alert_low_stock_quietly
 from payments import Invoice
 from storage import Order, SettleOutcome, SettlePayment, SettleResult, settle_many
 
@@ -102,6 +103,13 @@ async def settle_invoices(
         )
     if any(isinstance(r, SettleReport) and r.changed for r in reports):
         ctx.outbox_wakeup.set()
+    sold: dict[int, int] = {}
+    for o in outcomes:
+        if isinstance(o, SettleResult) and o.changed:
+            for pid, codes in o.codes.items():
+                sold[pid] = sold.get(pid, 0) + len(codes)
+    if sold:
+        await alert_low_stock_quietly(ctx, sold)
     return reports
 
 

@@ -198,8 +198,9 @@ async def test_stats_counts_sales_and_orders_needing_attention(shop: Shop) -> No
     assert "in USD" in text
     assert "Today (UTC): 2 orders, 6.25 USD" in text
     assert "30 days: 2 orders, 6.25 USD" in text
-    assert "pending: 1" in text and "needs_review: 1" in text
-    assert f"Needing attention</b> (1): #{odd}" in text
+    assert "(<code>pending</code>): 1" in text and "(<code>needs_review</code>): 1" in text
+    assert "Needing attention</b> (1 order)" in text
+    assert button_texts(shop.last_text()) == [f"#{odd}"]
     assert ("stats", "", "shown") in await audit(shop)
 
 

@@ -428,30 +428,3 @@ def refund_sent_to_buyer(
         "to your Crypto Bot wallet. It is there now: open @CryptoBot to see it."
     )
     return with_support(text, support, order_id)
-
-
-# Admin notices written by the settlement and the outbox (`paid` and `summary` are HTML already).
-def admin_paid(order_id: int, summary: str, total: str, paid: str, *, late: bool) -> str:
-    note = " (late payment, fulfilled)" if late else ""
-    return f"💰 <b>Order #{order_id} paid</b>{note}: {summary} — {total}, paid {paid}."
-
-
-def admin_needs_refund(order_id: int, paid: str, summary: str) -> str:
-    return (
-        f"⚠ <b>Order #{order_id} needs a refund</b>: paid {paid} after it expired, "
-        f"and the stock is gone ({summary}). Use /refund {order_id}."
-    )
-
-
-def admin_needs_review(order_id: int, reason: str, paid: str, total: str) -> str:
-    return (
-        f"⚠ <b>Order #{order_id} needs review</b>: {escape(reason)}. "
-        f"Paid {paid}; order total {total}."
-    )
-
-
-def admin_buyer_blocked(order_id: int) -> str:
-    return (
-        f"⚠ The buyer of order #{order_id} has blocked the bot, so the goods could not be "
-        "delivered. The order stays paid."
-    )

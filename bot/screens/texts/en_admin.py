@@ -22,9 +22,16 @@ REFUND_USAGE = (
 ORDER_USAGE = "Usage: <code>/order &lt;order id&gt;</code>"
 RECHECK_USAGE = "Usage: <code>/recheck &lt;order id&gt;</code>"
 STOCK_USAGE = (
-    "Usage: <code>/stock &lt;sku&gt;</code>. To add codes, send a .txt file with one code per "
-    "line and the sku as its caption."
+    "Usage: <code>/stock</code> for every product, <code>/stock &lt;sku&gt;</code> for one. "
+    "To add codes, send a .txt file with one code per line and the sku as its caption."
 )
+BTN_BACK_TO_ORDERS = "◀ Orders"
+
+
+def open_order(order_id: int) -> str:
+    return f"Open order #{order_id}"
+
+
 CONFIRMATION_GONE = "This confirmation has expired or was already used. Run /refund again."
 REFUND_CANCELLED = "Refund cancelled. Nothing was sent."
 REFUND_SENDING = "Sending the refund…"
@@ -63,18 +70,23 @@ def exceeds(order_id: int, amount: Decimal, remaining: Decimal, asset: str) -> s
     )
 
 
+REFUND_STATUS = {"sending": "being sent", "sent": "sent", "failed": "failed, nothing sent"}
+
+
 def refunds_lines(refunds: Iterable[tuple[Decimal, str, str, int | None]]) -> list[str]:
     lines = []
     for amount, asset, status, transfer_id in refunds:
         transfer = f", transfer {transfer_id}" if transfer_id else ""
-        lines.append(f"  • {plain(amount)} {escape(asset)} — {escape(status)}{transfer}")
+        said = REFUND_STATUS.get(status, escape(status))
+        lines.append(f"  • {plain(amount)} {escape(asset)} — {said}{transfer}")
     return lines or ["  none"]
 
 
 def buyer(telegram_id: int, username: str | None, blocked: bool) -> str:
-    name = f" @{escape(username)}" if username else ""
+    """The buyer as a tappable link to their Telegram profile, with their id to quote."""
+    name = f"@{escape(username)}" if username else "the buyer"
     flag = " (has blocked the bot)" if blocked else ""
-    return f"<code>{telegram_id}</code>{name}{flag}"
+    return f'<a href="tg://user?id={telegram_id}">{name}</a> (<code>{telegram_id}</code>){flag}'
 
 
 def refund_preview(
@@ -133,9 +145,9 @@ def refund_sent_notice(
 def refund_pending(order_id: int, amount: Decimal, asset: str) -> str:
     return (
         f"⏳ Crypto Pay did not confirm the refund of {plain(amount)} {escape(asset)} for order "
-        f"#{order_id} (a timeout or a server error). It stays “sending” and is retried "
-        "automatically with the same spend id, so it can never be paid twice. "
-        "Admins are told when it goes through."
+        f"#{order_id} yet (it did not answer in time). It is retried automatically, and the "
+        "buyer can never be paid twice; admins get a message when it goes through. "
+        "Nothing to do for now."
     )
 
 
@@ -216,8 +228,26 @@ def orders_title(status: str | None) -> str:
     return f"<b>Orders</b>{which} (newest first):"
 
 
-def order_row(order_id: int, status: str, total: Decimal, currency: str, created: datetime) -> str:
-    return f"#{order_id} · {money(total, currency)} · {status} · {created:%m-%d %H:%M}"
+def order_row(
+    order_id: int,
+    status: str,
+    total: Decimal,
+    currency: str,
+    buyer_id: int,
+    buyer_username: str | None,
+    lines: Sequence[tuple[str, int]],
+) -> str:
+    """One button's label: `#12 · ✅ paid · @alice · Witcher 3 × 1 · 9.99 USD` (plain text:
+    button labels are not HTML)."""
+    who = f"@{buyer_username}" if buyer_username else str(buyer_id)
+    if lines:
+        title, quantity = lines[0]
+        title = title if len(title) <= 24 else title[:23] + "…"
+        what = f"{title} × {quantity}" + (f" +{len(lines) - 1}" if len(lines) > 1 else "")
+    else:
+        what = "—"
+    label = STATUS.get(status, status)
+    return f"#{order_id} · {label} · {who} · {what} · {plain(total)} {currency}"
 
 
 def unknown_status(text: str, known: Iterable[str]) -> str:
@@ -232,18 +262,23 @@ def stats(
     attention: Sequence[int],
 ) -> str:
     parts = [f"<b>Sales</b> (paid orders, in {escape(currency)}):"]
-    for label, count, revenue in periods:
-        parts.append(f"  {label}: {count} orders, {money(revenue, currency)}")
+    for label, n, revenue in periods:
+        parts.append(f"  {label}: {count(n, 'order')}, {money(revenue, currency)}")
     parts.append("")
     parts.append("<b>Orders by status</b>:")
-    parts += [f"  {status}: {n}" for status, n in by_status.items() if n]
+    parts += [
+        f"  {STATUS.get(status, escape(status))} (<code>{escape(status)}</code>): {n}"
+        for status, n in by_status.items()
+        if n
+    ]
     if not any(by_status.values()):
         parts.append("  none yet")
     parts.append("")
     if attention:
-        ids = ", ".join(f"#{i}" for i in attention)
         parts.append(
-            f"⚠ <b>Needing attention</b> ({len(attention)}): {ids} — see /order &lt;id&gt;"
+            f"⚠ <b>Needing attention</b> ({count(len(attention), 'order')}): "
+            "tap one to open it, or see <code>/orders needs_review</code> and "
+            "<code>/orders needs_refund</code>."
         )
     else:
         parts.append("Nothing needs attention.")
@@ -307,3 +342,123 @@ def recheck(order_id: int, invoice_status: str, status: str) -> str:
 
 def recheck_no_invoice(order_id: int) -> str:
     return f"Order #{order_id} has no Crypto Pay invoice to check."
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """“1 order”, “2 orders”."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def low_stock(title: str, sku: str, left: int) -> str:
+    return (
+        f"📉 <b>Low stock</b>: {escape(title)} (<code>{escape(sku)}</code>) has "
+        f"{count(left, 'code')} left. To add more, send a .txt file with one code per line "
+        f"and <code>{escape(sku)}</code> as its caption."
+    )
+
+
+ADMIN_HELP = (
+    "<b>Running the shop</b> — commands only you (and the other admins) see:\n\n"
+    "/orders — the newest orders; <code>/orders paid</code> shows only paid ones "
+    "(also: pending, delivered, expired, cancelled, needs_review, needs_refund, refunded)\n"
+    "/order — one order in full: <code>/order 12</code>\n"
+    "/refund — pay a buyer back: <code>/refund 12</code> (everything), "
+    "<code>/refund 12 1.5 wrong key</code> (part, with a reason)\n"
+    "/recheck — ask Crypto Pay about an order's payment now: <code>/recheck 12</code>\n"
+    "/stats — sales today, this week and this month, and orders that need you\n"
+    "/balance — what your Crypto Pay app holds\n"
+    "/stock — every product with its codes left; <code>/stock witcher3</code> for one\n\n"
+    "<b>Adding codes</b>: send a .txt file, one code per line, with the product's sku as its "
+    "caption (e.g. <code>witcher3</code>).\n"
+    "<b>Sharing a product</b>: <code>t.me/{bot}?start=p_&lt;sku&gt;</code> opens its card.\n\n"
+    "You get a message for every paid order, every refund, every order that needs a human, "
+    "and when a product's stock runs low. /start shows the shop as buyers see it."
+)
+
+
+def admin_help(bot_username: str) -> str:
+    return ADMIN_HELP.replace("{bot}", escape(bot_username or "your_bot"))
+
+
+# setMyCommands: what Telegram's command menu offers (descriptions: 1–256 characters).
+SHOPPER_COMMANDS = (
+    ("start", "Main menu"),
+    ("catalog", "Browse the catalog"),
+    ("orders", "My orders"),
+    ("help", "How buying works"),
+)
+ADMIN_COMMANDS = (
+    ("orders", "Orders, newest first (/orders paid)"),
+    ("order", "One order in full (/order 12)"),
+    ("refund", "Refund a buyer (/refund 12)"),
+    ("recheck", "Check an order's payment now (/recheck 12)"),
+    ("stats", "Sales and orders that need you"),
+    ("balance", "Crypto Pay app balance"),
+    ("stock", "Codes left per product (/stock sku)"),
+    ("catalog", "The catalog as buyers see it"),
+    ("start", "Main menu"),
+    ("help", "Admin commands with examples"),
+)
+
+
+STOCK_NO_PRODUCTS = "The catalog has no products yet. Import one: python -m bot catalog import FILE"
+
+
+def stock_list(
+    rows: Sequence[tuple[str, str, bool, bool, int, int]], threshold: int, *, more: int = 0
+) -> str:
+    """Every product's stock: (sku, title, active, unlimited, available, reserved)."""
+    parts = ["<b>Stock</b> (codes available; reserved ones are in unpaid orders):"]
+    for sku, title, active, unlimited, available, reserved in rows:
+        if unlimited:
+            left = "unlimited"
+        else:
+            left = count(available, "code") + (f" + {reserved} reserved" if reserved else "")
+            if available + reserved <= threshold:
+                left = ("❌ " if available + reserved == 0 else "⚠ ") + left
+        hidden = " (hidden)" if not active else ""
+        parts.append(f"• <code>{escape(sku)}</code> {escape(title)}{hidden}: {left}")
+    if more:
+        parts.append(f"… and {count(more, 'more product')}.")
+    parts.append("")
+    parts.append("<code>/stock &lt;sku&gt;</code> shows one product with its sold codes.")
+    return "\n".join(parts)
+
+
+# Alerts composed when sent (bot/screens/outgoing.py); `summary`, `paid`, `total` and
+# `buyer_text` are HTML already. Each ends with what the admin can do.
+def paid_alert(
+    order_id: int, summary: str, total: str, paid: str, buyer_text: str, *, late: bool
+) -> str:
+    note = " (late payment, after the order expired; fulfilled from stock)" if late else ""
+    return (
+        f"💰 <b>Order #{order_id} paid</b>{note}: {summary} — {total}, paid {paid}. "
+        f"Buyer: {buyer_text}."
+    )
+
+
+def needs_refund_alert(order_id: int, paid: str, summary: str, buyer_text: str) -> str:
+    return (
+        f"⚠ <b>Order #{order_id} needs a refund</b>: {buyer_text} paid {paid} after the order "
+        f"expired, and the stock is gone ({summary}). The buyer has been told a refund is on "
+        f"its way. What to do: add codes and deliver by hand, or pay the money back with "
+        f"<code>/refund {order_id}</code>."
+    )
+
+
+def needs_review_alert(order_id: int, reason: str, paid: str, total: str, buyer_text: str) -> str:
+    return (
+        f"⚠ <b>Order #{order_id} needs review</b>: {escape(reason)}. Paid {paid}; the order "
+        f"was for {total}. Buyer: {buyer_text}. No goods were sent. What to do: open the "
+        f"order and check the payment; pay it back with <code>/refund {order_id}</code>, or "
+        "tap the buyer's name to settle it with them."
+    )
+
+
+def buyer_blocked_alert(order_id: int) -> str:
+    return (
+        f"⚠ The buyer of order #{order_id} has blocked the bot, so the goods could not be "
+        "delivered; the order stays paid. What to do: open the order — it shows the goods "
+        "and links the buyer, so you can send them another way — or refund it with "
+        f"<code>/refund {order_id}</code>."
+    )

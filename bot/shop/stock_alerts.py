@@ -1,0 +1,62 @@
+"""The low-stock alert: admins hear once when a sale takes a product's unsold codes
+(available + reserved) from above LOW_STOCK_THRESHOLD to at or below it.
+
+No table remembers the alert: the sale that crosses the threshold sends it, later sales do
+not, and an upload that lifts the stock above the threshold arms it again. Its outbox row's
+dedupe key names the product and how many codes it has ever had (unsold + sold), so two
+replicas settling the crossing sales at once still send it once. Checked after the
+settlement commits, outside its transaction: a failed check is logged, not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from bot.context import ShopContext
+from bot.screens.texts import en_admin as ta
+from storage import OutboxDraft, OutboxKind, enqueue, products_by_id, stock_counts_many
+
+log = logging.getLogger("bot.stock")
+
+
+async def alert_low_stock(ctx: ShopContext, sold: Mapping[int, int]) -> int:
+    """Queue the alert for each product whose sale just now (`sold`: product id → units
+    sold by the settlement that committed) crossed the threshold; returns how many."""
+    admins = sorted(ctx.settings.admin_ids)
+    if not admins or not sold:
+        return 0
+    threshold = ctx.settings.low_stock_threshold
+    counts = await stock_counts_many(ctx.db, sorted(sold))
+    low = {
+        pid: c
+        for pid, c in counts.items()
+        if c.available + c.reserved <= threshold < c.available + c.reserved + sold[pid]
+    }
+    if not low:
+        return 0
+    products = await products_by_id(ctx.db, list(low))
+    drafts = []
+    for pid, c in low.items():
+        product = products.get(pid)
+        if product is None or product.unlimited:
+            continue
+        left, ever = c.available + c.reserved, c.available + c.reserved + c.sold
+        text = ta.low_stock(product.title, product.sku, left)
+        drafts += [
+            OutboxDraft(admin, text, kind=OutboxKind.ADMIN, dedupe_key=f"low:{pid}:{ever}:{admin}")
+            for admin in admins
+        ]
+    queued = await enqueue(ctx.db, drafts)
+    if queued:
+        ctx.outbox_wakeup.set()
+    return len(queued) // len(admins)
+
+
+async def alert_low_stock_quietly(ctx: ShopContext, sold: Mapping[int, int]) -> None:
+    """`alert_low_stock` for a settlement that has committed: its failure is logged, never
+    the settlement's."""
+    try:
+        await alert_low_stock(ctx, sold)
+    except Exception:
+        log.exception("could not check the stock for the low-stock alert")
