@@ -141,6 +141,7 @@ def order_placed(ctx: ShopContext, result: CheckoutResult) -> Screen:
         ttl_seconds=ctx.settings.invoice_ttl_seconds,
         approximations=approximations(ctx, result.total, result.currency),
     )
+    text = t.with_support(text, ctx.settings.support_contact, result.order_id)
     markup = keyboards.pending_order(result.order_id, result.pay_url or ctx.bot_url)
     return Screen(text, markup)
 
