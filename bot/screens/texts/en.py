@@ -185,20 +185,21 @@ def too_many_unpaid(limit: int) -> str:
     )
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+def count(n: int, one: str, many: str | None = None) -> str:
+    """“1 order”, “2 orders”."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def duration(seconds: int) -> str:
     """How long, in the largest unit that stays exact enough: 45 seconds, 15 minutes,
     3 hours, 2 days."""
     if seconds < 60:
-        return _plural(seconds, "second")
+        return count(seconds, "second")
     if seconds < 2 * 3600:
-        return _plural(-(-seconds // 60), "minute")
+        return count(-(-seconds // 60), "minute")
     if seconds < 2 * 86400:
-        return _plural(-(-seconds // 3600), "hour")
-    return _plural(-(-seconds // 86400), "day")
+        return count(-(-seconds // 3600), "hour")
+    return count(-(-seconds // 86400), "day")
 
 
 def order_created(

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from html import escape
 
-from bot.screens.texts.en import STATUS, money, plain, when
+from bot.screens.texts.en import STATUS, count, money, plain, when
 
 TRANSFERS_HOWTO = (
     "Transfers are switched off for this Crypto Pay app. Enable them in @CryptoBot "
@@ -342,11 +342,6 @@ def recheck(order_id: int, invoice_status: str, status: str) -> str:
 
 def recheck_no_invoice(order_id: int) -> str:
     return f"Order #{order_id} has no Crypto Pay invoice to check."
-
-
-def count(n: int, one: str, many: str | None = None) -> str:
-    """“1 order”, “2 orders”."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def low_stock(title: str, sku: str, left: int) -> str:
