@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from storage import ADMIN_KINDS, OrderLine, OutboxDraft, OutboxKind, Product
+from bot.screens.texts import en_admin as ta
+from storage import ADMIN_KINDS, OrderDetails, OrderLine, OutboxDraft, OutboxKind, Product
 
 # Telegram's limit is 4096 characters; beyond this many codes go as a .txt document.
 MAX_INLINE_TEXT = 3500
@@ -16,7 +17,17 @@ MAX_INLINE_TEXT = 3500
 GOODS = OutboxKind.GOODS  # the buyer's goods (composed from the order when sent)
 NOTICE = OutboxKind.NOTICE  # a message to the buyer, with its text
 ADMIN = OutboxKind.ADMIN  # a message to an admin, with its text
-__all__ = ["ADMIN", "ADMIN_KINDS", "GOODS", "MAX_INLINE_TEXT", "NOTICE", "admin_notices", "goods"]
+__all__ = [
+    "ADMIN",
+    "ADMIN_KINDS",
+    "GOODS",
+    "MAX_INLINE_TEXT",
+    "NOTICE",
+    "admin_notices",
+    "buyer_text",
+    "goods",
+    "items",
+]
 
 
 def goods(
@@ -42,3 +53,18 @@ def admin_notices(
         )
         for admin in sorted(admin_ids)
     ]
+
+
+def items(details: OrderDetails) -> list[tuple[str, int]]:
+    """(product title, quantity) of each of the order's lines."""
+    products = details.products
+    return [
+        (products[line.product_id].title if line.product_id in products else "?", line.quantity)
+        for line in details.lines
+    ]
+
+
+def buyer_text(details: OrderDetails) -> str:
+    """The buyer as the admins' texts name them (HTML)."""
+    c = details.customer
+    return ta.buyer(c.telegram_id, c.username, c.blocked_bot)

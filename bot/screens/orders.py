@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.context import ShopContext
 from bot.screens import keyboards
 from bot.screens.catalog import Screen, approximations
-from bot.screens.messages import MAX_INLINE_TEXT, goods
+from bot.screens.messages import MAX_INLINE_TEXT, goods, items
 from bot.screens.texts import texts as t
 from bot.shop.checkout import CheckoutResult
 from bot.shop.orders import Cancellation, OrderAccess, PaymentCheck, own_order
@@ -85,17 +85,10 @@ def first_sku(details: OrderDetails) -> str | None:
 def _order_text(details: OrderDetails, delivered: list[str]) -> str:
     order = details.order
     assert order.id is not None
-    lines = [
-        (
-            details.products[line.product_id].title if line.product_id in details.products else "?",
-            line.quantity,
-        )
-        for line in details.lines
-    ]
     return t.order_details(
         order_id=order.id,
         status=order.status,
-        lines=lines,
+        lines=items(details),
         total=order.total,
         currency=order.currency,
         created=order.created_at,

@@ -18,7 +18,7 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot.context import ShopContext
 from bot.screens import keyboards
-from bot.screens.messages import MAX_INLINE_TEXT, goods
+from bot.screens.messages import MAX_INLINE_TEXT, buyer_text, goods, items
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as default_texts
 from storage import OrderDetails, OutboxKind, OutboxMessage, get_order
@@ -65,26 +65,15 @@ async def compose(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
     return render(details, texts_for(details.customer.language if to_buyer else None))
 
 
-def _items(details: OrderDetails) -> list[tuple[str, int]]:
-    """(product title, quantity) of each line."""
-    return [
-        (
-            details.products[line.product_id].title if line.product_id in details.products else "?",
-            line.quantity,
-        )
-        for line in details.lines
-    ]
-
-
 def _goods(details: OrderDetails, t: ModuleType) -> Outgoing:
     order_id = details.order.id
     delivered = goods(details.lines, details.products, details.codes)
-    items = _items(details)
-    text = t.goods_delivered(order_id, items, delivered)
+    bought = items(details)
+    text = t.goods_delivered(order_id, bought, delivered)
     if len(text) <= MAX_INLINE_TEXT:
         return Outgoing(text, keyboards.after_goods())
     return Outgoing(
-        t.goods_delivered_caption(order_id, items, len(delivered)),
+        t.goods_delivered_caption(order_id, bought, len(delivered)),
         keyboards.after_goods(),
         document_name=f"order-{order_id}.txt",
         document_data=("\n".join(delivered) + "\n").encode(),
@@ -98,7 +87,7 @@ def _order_message(details: OrderDetails, t: ModuleType) -> Outgoing:
     if order.message_id is None:
         raise ValueError(f"order {order.id} has no order message to edit")
     text = t.order_message_settled(
-        order.id, order.status, _items(details), order.total, order.currency
+        order.id, order.status, items(details), order.total, order.currency
     )
     return Outgoing(text, keyboards.after_goods(), edit_message_id=order.message_id)
 
@@ -117,18 +106,13 @@ def _paid(details: OrderDetails, t: ModuleType) -> str:
     return f"{t.plain(order.paid_amount)} {escape(order.paid_asset or '')}"
 
 
-def _buyer(details: OrderDetails) -> str:
-    c = details.customer
-    return ta.buyer(c.telegram_id, c.username, c.blocked_bot)
-
-
 def _admin_paid(late: bool) -> Callable[[OrderDetails, ModuleType], Outgoing]:
     def render(details: OrderDetails, t: ModuleType) -> Outgoing:
         order = details.order
         assert order.id is not None
         total = t.money(order.total, order.currency)
         summary, paid = _summary(details), _paid(details, t)
-        text = ta.paid_alert(order.id, summary, total, paid, _buyer(details), late=late)
+        text = ta.paid_alert(order.id, summary, total, paid, buyer_text(details), late=late)
         return Outgoing(text, keyboards.admin_open_order(order.id))
 
     return render
@@ -137,7 +121,9 @@ def _admin_paid(late: bool) -> Callable[[OrderDetails, ModuleType], Outgoing]:
 def _admin_needs_refund(details: OrderDetails, t: ModuleType) -> Outgoing:
     order = details.order
     assert order.id is not None
-    text = ta.needs_refund_alert(order.id, _paid(details, t), _summary(details), _buyer(details))
+    text = ta.needs_refund_alert(
+        order.id, _paid(details, t), _summary(details), buyer_text(details)
+    )
     return Outgoing(text, keyboards.admin_open_order(order.id))
 
 
@@ -146,7 +132,7 @@ def _admin_needs_review(details: OrderDetails, t: ModuleType) -> Outgoing:
     assert order.id is not None
     total = t.money(order.total, order.currency)
     reason = order.attention_reason or ""
-    text = ta.needs_review_alert(order.id, reason, _paid(details, t), total, _buyer(details))
+    text = ta.needs_review_alert(order.id, reason, _paid(details, t), total, buyer_text(details))
     return Outgoing(text, keyboards.admin_open_order(order.id))
 
 

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from bot.context import ShopContext
-from bot.screens.messages import NOTICE, admin_notices
+from bot.screens.messages import NOTICE, admin_notices, buyer_text, items
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
 from bot.shop.settlement import order_id_from_payload
@@ -158,17 +158,8 @@ def _not_refundable(order_id: int, status: str) -> str:
     return ta.not_refundable(order_id, status)
 
 
-def buyer_text(details: OrderDetails) -> str:
-    c = details.customer
-    return ta.buyer(c.telegram_id, c.username, c.blocked_bot)
-
-
 def item_titles(details: OrderDetails) -> list[str]:
-    return [
-        f"{details.products[ln.product_id].title} × {ln.quantity}"
-        for ln in details.lines
-        if ln.product_id in details.products
-    ]
+    return [f"{title} × {quantity}" for title, quantity in items(details)]
 
 
 def refund_lines(refunds: list[Refund]) -> list[str]:

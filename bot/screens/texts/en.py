@@ -236,10 +236,6 @@ def invoice_description(order_id: int, item: str, quantity: int) -> str:
     return f"Order #{order_id}: {item} × {quantity}"[:1024]
 
 
-def order_line(order_id: int, status: str, total: Decimal, currency: str, created: datetime) -> str:
-    return f"#{order_id} · {money(total, currency)} · {STATUS.get(status, status)}"
-
-
 ROW_TITLE_MAX = 20  # a My orders row is a button: a long title is shortened
 
 
@@ -296,11 +292,6 @@ def order_details(
     return "\n".join(parts)
 
 
-def goods_message(order_id: int, goods: Sequence[str]) -> str:
-    body = "\n".join(f"<code>{escape(item)}</code>" for item in goods)
-    return f"✅ <b>Order #{order_id} is paid</b> — thank you!\n\nYour goods:\n{body}"
-
-
 def _goods_item(item: str) -> str:
     """A link is tappable; anything else is a code, copyable with one tap."""
     if item.startswith(("https://", "http://")) and not any(c.isspace() for c in item):
@@ -324,20 +315,16 @@ def goods_delivered(order_id: int, items: Iterable[tuple[str, int]], goods: Sequ
     )
 
 
-def goods_delivered_caption(order_id: int, items: Iterable[tuple[str, int]], count: int) -> str:
+def goods_delivered_caption(order_id: int, items: Iterable[tuple[str, int]], n: int) -> str:
     return (
         f"✅ <b>Order #{order_id} is paid</b> — thank you!\n{_bought(items)}\n\n"
-        f"Your {count} codes are in the file. {GOODS_KEPT}"
+        f"Your {count(n, 'item')} are in the file. {GOODS_KEPT}"
     )
 
 
-def goods_document_caption(order_id: int, count: int) -> str:
-    return f"✅ <b>Order #{order_id} is paid</b> — thank you! Your {count} codes are in the file."
-
-
-def goods_in_file(count: int) -> str:
+def goods_in_file(n: int) -> str:
     """Under an order whose goods are too long for one message: they follow as a file."""
-    return f"<b>Your goods:</b> {count} codes, in the file below."
+    return f"<b>Your goods:</b> {count(n, 'item')}, in the file below."
 
 
 def already_placed(order_id: int) -> str:
