@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from functools import partial
+from html import escape
 
 from bot.callbacks import AdminOrdersPage
 from bot.context import ShopContext
 from bot.screens import keyboards
 from bot.screens.catalog import Screen
-from bot.screens.messages import goods
+from bot.screens.messages import MAX_INLINE_TEXT, buyer_text, goods
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
-from bot.shop.refunds import already_refunding, buyer_text, refund_lines
+from bot.shop.refunds import already_refunding, refund_lines
 from storage import (
     STATES,
     OrderStatus,
@@ -50,10 +52,12 @@ async def order_screen(
     ]
     paid = fee = None
     if order.paid_amount is not None:
-        paid = f"{t.plain(order.paid_amount)} {order.paid_asset or ''}"
+        paid = f"{t.plain(order.paid_amount)} {escape(order.paid_asset or '')}"
     if order.fee_amount is not None:
-        fee = f"{t.plain(order.fee_amount)} {order.fee_asset or ''}"
-    text = ta.order_view(
+        fee = f"{t.plain(order.fee_amount)} {escape(order.fee_asset or '')}"
+    delivered = goods(details.lines, details.products, details.codes)
+    view = partial(
+        ta.order_view,
         order_id=order_id,
         status=order.status,
         buyer_text=buyer_text(details),
@@ -68,9 +72,11 @@ async def order_screen(
         paid_at=order.paid_at,
         delivered_at=order.delivered_at,
         attention=order.attention_reason,
-        goods=goods(details.lines, details.products, details.codes),
         refunds=refund_lines(refunds),
     )
+    text = view(goods=delivered)
+    if len(text) > MAX_INLINE_TEXT:  # long codes or content: Telegram takes 4,096 at most
+        text = view(goods=[]) + "\n" + ta.goods_not_shown(len(delivered))
     refundable = (
         can(order.status, OrderStatus.REFUNDED)
         and order.paid_amount is not None

@@ -12,7 +12,7 @@ from bot.catalog_sync import import_catalog_file
 from bot.jobs import expire, reconcile
 from bot.screens.outgoing import compose
 from storage import OrderStatus
-from tests.bot.conftest import ALICE, BOB, CATALOG, Shop, markup_buttons
+from tests.bot.conftest import ADMIN_ID, ALICE, BOB, CATALOG, Shop, markup_buttons
 from tests.bot.test_handlers import buy
 from tests.bot.test_jobs import _expire_keeping_invoice, invoice_of, place
 from tests.bot.test_refunds import ask, confirm
@@ -45,13 +45,41 @@ async def test_a_reopened_order_with_600_codes_gets_them_as_a_document(shop: Sho
     (answer,) = shop.answers_to(update)
     assert not answer.text  # no "Sorry, something went wrong"
     page = shop.last_text()
-    assert f"Order #{order_id}" in page.text and "600 codes" in page.text
+    assert f"Order #{order_id}" in page.text and "600 items" in page.text
     for sent in shop.session.requests:
         if isinstance(sent, SendMessage | EditMessageText):
             assert len(sent.text) <= TELEGRAM_MAX_TEXT
     (document,) = shop.session.calls("sendDocument")
     assert isinstance(document, SendDocument) and document.chat_id == ALICE
     assert document.document.data.decode().split() == BIG_CODES
+
+
+LONG_CODES = [f"LONG-{n:02d}-" + "X" * 400 for n in range(15)]
+LONG = f"""
+[[products]]
+sku = "long"
+category = "gifts"
+title = "Long licences"
+price = "1.00"
+max_per_order = 20
+codes = [{", ".join(f'"{code}"' for code in LONG_CODES)}]
+"""
+
+
+async def test_the_admin_view_of_an_order_with_long_goods_fits_one_message(shop: Shop) -> None:
+    await import_catalog_file(shop.ctx.db, parse_catalog(CATALOG + LONG, "USD"))
+    order_id, _ = await buy(shop, "long", 15)
+    invoice_id = (await shop.order(order_id)).invoice_id
+    assert invoice_id is not None
+    await shop.cp.pay(invoice_id, send_webhook=False)
+    await shop.press(OrderButton(action=OrderAction.CHECK, order_id=order_id))
+    assert (await shop.order(order_id)).status == OrderStatus.PAID
+
+    await shop.send(f"/order {order_id}", user_id=ADMIN_ID)
+    admin_view = shop.last_text()
+    assert admin_view.chat_id == ADMIN_ID and f"#{order_id}" in admin_view.text
+    assert len(admin_view.text) <= TELEGRAM_MAX_TEXT
+    assert "15 items, too long to show here" in admin_view.text
 
 
 async def test_check_payment_during_an_outage_after_paying_says_it_will_arrive(

@@ -457,3 +457,8 @@ def buyer_blocked_alert(order_id: int) -> str:
         "and links the buyer, so you can send them another way — or refund it with "
         f"<code>/refund {order_id}</code>."
     )
+
+
+def goods_not_shown(n: int) -> str:
+    """Under an order whose goods would not fit in one message."""
+    return f"Goods: {count(n, 'item')}, too long to show here (the buyer has them in My orders)."
