@@ -56,6 +56,9 @@ MAX_HELD = 64  # claimed and not yet finished, at most (all of them are renewed)
 CLAIM_AT_LEAST = 16  # while this many are held, a claim waits until room frees up
 BATCH = 20
 MAX_BACKOFF = 600.0
+# A message that cannot be composed (its order is gone, a bug) is retried this many times,
+# about an hour with the backoff, then dropped: it must not hold its chat's later messages.
+MAX_COMPOSE_ATTEMPTS = 10
 MAX_TEXT = 4096  # Telegram's limit for one message's text
 MAX_JOINED_BUTTONS = 30  # of Telegram's 100 per message: a joined notice stays readable
 STOP_SECONDS = 4.0
@@ -245,13 +248,19 @@ class OutboxWorker:
                 if batch[0].kind in ADMIN_KINDS:
                     out = await self._coalesce(queue, batch, out)
             except Exception as error:
-                # A message that cannot be made (yet) is retried later, like a 5xx.
+                # A message that cannot be made (yet) is retried later, like a 5xx, and
+                # given up after MAX_COMPOSE_ATTEMPTS.
                 log.exception(
                     "could not compose an outbox message", extra={"outbox_id": batch[0].id}
                 )
+                reason = f"compose: {type(error).__name__}"
+                if batch[0].attempts >= MAX_COMPOSE_ATTEMPTS:
+                    for message in batch:
+                        await mark_failed(self.ctx.db, message.id or 0, reason)
+                    return True
                 when = self.ctx.clock() + timedelta(seconds=backoff(batch[0].attempts))
                 for message in batch:
-                    await reschedule(self.ctx.db, message.id or 0, when, type(error).__name__)
+                    await reschedule(self.ctx.db, message.id or 0, when, reason)
                 return False
             return await self.deliver(batch, out)
         finally:
@@ -268,7 +277,10 @@ class OutboxWorker:
             return out
         text, rows = out.text, _rows(out)
         while queue and queue[0].kind in ADMIN_KINDS:
-            more = await compose(self.ctx, queue[0])
+            try:
+                more = await compose(self.ctx, queue[0])
+            except Exception:  # it fails on its own turn, not this one's
+                break
             joined, joined_rows = f"{text}\n\n{more.text}", rows + _rows(more)
             if (
                 more.document_data is not None

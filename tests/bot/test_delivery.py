@@ -182,3 +182,24 @@ async def test_a_lost_lease_hands_back_the_chats_later_messages(
     assert [m.text for m in sends(shop)] == ["m0"]
     assert rows[ids[2]].status == OutboxStatus.PENDING and rows[ids[2]].claimed_by is None
     assert rows[ids[1]].claimed_by == "other"
+
+
+async def test_a_message_that_cannot_be_composed_is_dropped_and_frees_its_chat(
+    shop: Shop,
+) -> None:
+    """A textless row of no known fact (a bug, or its order gone) is retried with backoff,
+    then given up, so the chat's later messages still go."""
+    bad, good = await enqueue(
+        shop.ctx.db,
+        [OutboxDraft(7101, "", kind="no_such_fact"), OutboxDraft(7101, "after it", kind="notice")],
+    )
+    worker = OutboxWorker(shop.ctx)
+    for _ in range(delivery.MAX_COMPOSE_ATTEMPTS - 1):
+        await worker.drain_once()
+        assert sends(shop) == []  # "after it" waits behind the failing row
+        shop.clock.advance(delivery.MAX_BACKOFF * 1.5 + 1)
+    await worker.drain_once()  # the last attempt gives up on it; "after it" follows
+    assert [m.text for m in sends(shop)] == ["after it"]
+    rows = {r.id: r for r in await shop.outbox()}
+    assert rows[bad].status == OutboxStatus.FAILED and "compose" in (rows[bad].last_error or "")
+    assert rows[good].status == OutboxStatus.SENT
