@@ -1,10 +1,10 @@
-"""The low-stock alert: admins hear once when a sale takes a product's unsold codes
-(available + reserved) from above LOW_STOCK_THRESHOLD to at or below it.
+"""The low-stock alert: admins hear once when a sale leaves a product's unsold codes
+(available + reserved) at or below LOW_STOCK_THRESHOLD.
 
-No table remembers the alert: the sale that crosses the threshold sends it, later sales do
-not, and an upload that lifts the stock above the threshold arms it again. Its outbox row's
-dedupe key names the product and how many codes it has ever had (unsold + sold), so two
-replicas settling the crossing sales at once still send it once. Checked after the
+No table remembers the alert: the first such sale queues it, later sales do not (the same
+dedupe key), and an upload of codes arms it again. The key names the product and how many
+codes it has ever had (unsold + sold), so two replicas settling the last sales at once
+still send it once. Checked after the
 settlement commits, outside its transaction: a failed check is logged, not retried.
 """
 
@@ -28,11 +28,10 @@ async def alert_low_stock(ctx: ShopContext, sold: Mapping[int, int]) -> int:
         return 0
     threshold = ctx.settings.low_stock_threshold
     counts = await stock_counts_many(ctx.db, sorted(sold))
-    low = {
-        pid: c
-        for pid, c in counts.items()
-        if c.available + c.reserved <= threshold < c.available + c.reserved + sold[pid]
-    }
+    # At or below the threshold after this sale. The first sale there queues the alert;
+    # later ones, and a settlement racing this one that read the same counts, hit its
+    # dedupe key (it changes only when codes are added), so it goes out once.
+    low = {pid: c for pid, c in counts.items() if c.available + c.reserved <= threshold}
     if not low:
         return 0
     products = await products_by_id(ctx.db, list(low))

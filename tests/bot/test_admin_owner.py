@@ -14,7 +14,8 @@ from bot.app import set_commands
 from bot.runtime.delivery import OutboxWorker
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
-from storage import Order, OrderStatus, OutboxKind, get_order
+from bot.shop.stock_alerts import alert_low_stock
+from storage import Order, OrderStatus, OutboxKind, OutboxMessage, get_order
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop, button_texts, markup_buttons
 from tests.bot.test_admin import send_document
 from tests.bot.test_refunds import paid_order, place
@@ -44,6 +45,27 @@ async def test_low_stock_alert_comes_once_per_fall_not_once_per_sale(shop: Shop)
     alerts = await low_stock_alerts(shop)
     assert len(alerts) == 2 and "3 codes left" in alerts[1]
     assert all(r.chat_id == ADMIN_ID for r in await shop.outbox(kind=OutboxKind.ADMIN))
+
+
+async def test_low_stock_alert_survives_two_settlements_reading_the_same_counts(
+    shop: Shop,
+) -> None:
+    """Two settlements committing at once (a webhook batch and reconciliation, or two
+    replicas) both count the stock after both sales: each sees only its own sale, yet one
+    of them must alert — and only one."""
+    await paid_order(shop, "multi", 1)  # 4 of 5 codes left: above LOW_STOCK_THRESHOLD (3)
+    await paid_order(shop, "multi", 1)
+    order_id = await paid_order(shop, "multi", 1)  # 2 left
+    details = await get_order(shop.ctx.db, order_id)
+    assert details is not None
+    (product_id,) = details.products
+    async with shop.ctx.db.transaction() as s:  # as if neither of the last two sales had checked
+        await s.execute(sa.delete(OutboxMessage).where(OutboxMessage.kind == OutboxKind.ADMIN))
+    # Each racer sold one and read the counts after both: 2 left, so 2 + 1 was not above 3.
+    for _ in range(2):
+        await alert_low_stock(shop.ctx, {product_id: 1})
+    (alert,) = await low_stock_alerts(shop)
+    assert "2 codes left" in alert
 
 
 async def test_unlimited_and_plentiful_products_never_alert(shop: Shop) -> None:
