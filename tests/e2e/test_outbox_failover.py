@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 
 import aiohttp
 import pytest
@@ -75,7 +74,6 @@ async def test_a_killed_replicas_messages_are_delivered_by_the_other_within_seco
         "SELECT id FROM outbox WHERE status = 'pending' AND claimed_by = $1", victim_id
     )
     assert held, "the victim held no claims when it was killed"
-    killed_at = time.monotonic()
     await victim.kill()
 
     def everyone_served() -> bool | None:
@@ -88,8 +86,6 @@ async def test_a_killed_replicas_messages_are_delivered_by_the_other_within_seco
         )
 
     await tg.wait_until(everyone_served, timeout=FAILOVER_BOUND, what="every buyer's goods")
-    took = time.monotonic() - killed_at
-    assert took < FAILOVER_BOUND, took
     assert tg.abandoned, "no send was cut off by the kill: the test did not test a crash"
 
     # Exactly once each, and recorded: every goods message sent, every order delivered.

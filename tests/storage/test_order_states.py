@@ -79,6 +79,22 @@ def test_the_decided_edges() -> None:
         assert not can(src, S.PAID) and not can(src, S.DELIVERED)
 
 
+def test_groups_are_the_decided_states() -> None:
+    """Written out, not derived: a change to a group or to the table must be deliberate."""
+    assert set(OPEN) == {S.PENDING}
+    assert set(SETTLEABLE) == {S.PENDING, S.EXPIRED, S.CANCELLED}
+    assert set(REFUNDABLE) == {
+        S.PAID,
+        S.DELIVERED,
+        S.PARTIALLY_REFUNDED,
+        S.NEEDS_REVIEW,
+        S.NEEDS_REFUND,
+    }
+    assert set(SALE_STATES) == {S.PAID, S.DELIVERED, S.PARTIALLY_REFUNDED}
+    assert set(ATTENTION_STATES) == {S.NEEDS_REVIEW, S.NEEDS_REFUND}
+    assert set(WITH_GOODS) == {S.PAID, S.DELIVERED, S.REFUNDED, S.PARTIALLY_REFUNDED}
+
+
 def test_groups_agree_with_the_table() -> None:
     assert set(STATES) == set(S) and len(STATES) == len(S)
     assert set(SETTLEABLE) == set(OPEN) | set(RELEASED)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 import storage
 from storage import OrderStatus, OutboxStatus
+from storage.order_states import transition
 from tests.storage.conftest import order_for, payment, seed
 
 _chats = itertools.count(7)
@@ -207,6 +208,19 @@ async def test_message_already_sent_delivers_nothing(db: storage.Database) -> No
     assert await storage.mark_sent(db, message_id) == 1
     assert await storage.mark_sent(db, message_id, deliver_order=order_id) == 0
     assert await _status(db, order_id) is OrderStatus.PAID
+
+
+async def test_goods_sent_for_an_order_no_longer_paid_leave_it_as_it_is(
+    db: storage.Database,
+) -> None:
+    """Refunded before its goods went out: the message is recorded sent, and the order stays
+    refunded (delivered only from paid)."""
+    order_id, message_id = await _paid_with_goods(db)
+    async with db.transaction() as s:
+        assert await transition(s, order_id, OrderStatus.REFUNDED) is not None
+    assert await storage.mark_sent(db, message_id, deliver_order=order_id) == 1
+    assert await _status(db, order_id) is OrderStatus.REFUNDED
+    assert await storage.outbox_backlog(db) == 0
 
 
 _REFUSE = {
