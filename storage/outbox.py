@@ -113,6 +113,20 @@ async def enqueue(db: Database, drafts: Sequence[OutboxDraft]) -> list[int]:
         return await enqueue_in(s, drafts)
 
 
+async def queued_keys(db: Database, keys: Collection[str]) -> set[str]:
+    """Which of these dedupe keys an outbox row already has (sent or not): a read, so that
+    a caller that would mostly enqueue duplicates need not take a write transaction."""
+    if not keys:
+        return set()
+    async with db.session() as s:
+        found = await s.scalars(
+            sa.select(col(OutboxMessage.dedupe_key)).where(
+                col(OutboxMessage.dedupe_key).in_(list(keys))
+            )
+        )
+        return {key for key in found if key is not None}
+
+
 def _free(now: datetime) -> sa.ColumnElement[bool]:
     return sa.or_(
         col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now
@@ -209,18 +223,18 @@ async def renew_claims(
         return {message_id for (message_id,) in res.all() if message_id is not None}
 
 
-async def _finish(db: Database, message_id: int, **values: object) -> bool:
-    async with db.transaction() as s:
-        res = await s.execute(
-            sa.update(OutboxMessage)
-            .where(
-                col(OutboxMessage.id) == message_id,
-                col(OutboxMessage.status) == OutboxStatus.PENDING,
-            )
-            .values(claimed_until=None, claimed_by=None, **values)
-            .returning(col(OutboxMessage.id))
+async def _finish_in(s: AsyncSession, message_ids: Sequence[int], **values: object) -> int:
+    """Release the claims on these messages, still pending, setting `values`; how many."""
+    res = await s.execute(
+        sa.update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_(message_ids),
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
         )
-        return res.first() is not None
+        .values(claimed_until=None, claimed_by=None, **values)
+        .returning(col(OutboxMessage.id))
+    )
+    return len(res.all())
 
 
 async def mark_sent(db: Database, *message_ids: int, deliver_order: int | None = None) -> int:
@@ -230,31 +244,27 @@ async def mark_sent(db: Database, *message_ids: int, deliver_order: int | None =
     when its goods message is recorded as sent."""
     now = utcnow()
     async with db.transaction() as s:
-        res = await s.execute(
-            sa.update(OutboxMessage)
-            .where(
-                col(OutboxMessage.id).in_(message_ids),
-                col(OutboxMessage.status) == OutboxStatus.PENDING,
-            )
-            .values(claimed_until=None, claimed_by=None, status=OutboxStatus.SENT, sent_at=now)
-            .returning(col(OutboxMessage.id))
-        )
-        marked = len(res.all())
+        marked = await _finish_in(s, message_ids, status=OutboxStatus.SENT, sent_at=now)
         if marked and deliver_order is not None:
             await transition(s, deliver_order, OrderStatus.DELIVERED, delivered_at=now)
         return marked
 
 
-async def reschedule(db: Database, message_id: int, next_attempt_at: datetime, error: str) -> bool:
-    """Release the claim and retry at `next_attempt_at` (the caller computes the backoff)."""
-    return await _finish(db, message_id, next_attempt_at=next_attempt_at, last_error=error)
+async def reschedule(
+    db: Database, message_ids: Sequence[int], next_attempt_at: datetime, error: str
+) -> int:
+    """Release the claims and retry at `next_attempt_at` (the caller computes the backoff);
+    one transaction for the messages one Telegram message carried."""
+    async with db.transaction() as s:
+        return await _finish_in(s, message_ids, next_attempt_at=next_attempt_at, last_error=error)
 
 
-async def mark_failed(db: Database, message_id: int, error: str) -> bool:
+async def mark_failed(db: Database, message_ids: Sequence[int], error: str) -> int:
     """Give up for good (e.g. the user blocked the bot)."""
-    return await _finish(
-        db, message_id, status=OutboxStatus.FAILED, failed_at=utcnow(), last_error=error
-    )
+    async with db.transaction() as s:
+        return await _finish_in(
+            s, message_ids, status=OutboxStatus.FAILED, failed_at=utcnow(), last_error=error
+        )
 
 
 async def outbox_backlog(db: Database) -> int:

@@ -254,13 +254,12 @@ class OutboxWorker:
                     "could not compose an outbox message", extra={"outbox_id": batch[0].id}
                 )
                 reason = f"compose: {type(error).__name__}"
+                ids = [m.id for m in batch if m.id is not None]
                 if batch[0].attempts >= MAX_COMPOSE_ATTEMPTS:
-                    for message in batch:
-                        await mark_failed(self.ctx.db, message.id or 0, reason)
+                    await mark_failed(self.ctx.db, ids, reason)
                     return True
                 when = self.ctx.clock() + timedelta(seconds=backoff(batch[0].attempts))
-                for message in batch:
-                    await reschedule(self.ctx.db, message.id or 0, when, reason)
+                await reschedule(self.ctx.db, ids, when, reason)
                 return False
             return await self.deliver(batch, out)
         finally:
@@ -308,14 +307,12 @@ class OutboxWorker:
         except TelegramRetryAfter as error:
             ctx.pacer.flood_control(error.retry_after, head.chat_id)
             when = ctx.clock() + timedelta(seconds=error.retry_after)
-            for message_id in ids:
-                await reschedule(ctx.db, message_id, when, f"429 retry_after={error.retry_after}")
+            await reschedule(ctx.db, ids, when, f"429 retry_after={error.retry_after}")
             ctx.metrics.outbox_failures.labels(kind="429").inc()
             log.warning("Telegram flood control; delivery postponed", extra=extra)
             return False
         except TelegramForbiddenError as error:
-            for message_id in ids:
-                await mark_failed(ctx.db, message_id, f"403 {error.message}")
+            await mark_failed(ctx.db, ids, f"403 {error.message}")
             await mark_blocked(ctx, head.chat_id)
             ctx.metrics.outbox_failures.labels(kind="403").inc()
             log.warning("recipient blocked the bot; message dropped", extra=extra)
@@ -330,8 +327,7 @@ class OutboxWorker:
             return True
         except (TelegramServerError, TelegramNetworkError) as error:
             when = ctx.clock() + timedelta(seconds=backoff(head.attempts))
-            for message_id in ids:
-                await reschedule(ctx.db, message_id, when, f"{type(error).__name__}: {error}")
+            await reschedule(ctx.db, ids, when, f"{type(error).__name__}: {error}")
             ctx.metrics.outbox_failures.labels(kind="retry").inc()
             log.warning("delivery failed; will retry", extra={**extra, "attempts": head.attempts})
             return False
@@ -342,12 +338,10 @@ class OutboxWorker:
                 if "not modified" in error.message:
                     await mark_sent(ctx.db, *ids)
                 else:
-                    for message_id in ids:
-                        await mark_failed(ctx.db, message_id, f"400 {error.message}")
+                    await mark_failed(ctx.db, ids, f"400 {error.message}")
                 log.info("order message not edited: %s", error.message, extra=extra)
                 return True
-            for message_id in ids:
-                await mark_failed(ctx.db, message_id, f"400 {error.message}")
+            await mark_failed(ctx.db, ids, f"400 {error.message}")
             ctx.metrics.outbox_failures.labels(kind="400").inc()
             log.error("Telegram refused the message for good: %s", error.message, extra=extra)
             return True

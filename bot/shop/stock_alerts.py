@@ -15,7 +15,14 @@ from collections.abc import Mapping
 
 from bot.context import ShopContext
 from bot.screens.texts import en_admin as ta
-from storage import OutboxDraft, OutboxKind, enqueue, products_by_id, stock_counts_many
+from storage import (
+    OutboxDraft,
+    OutboxKind,
+    enqueue,
+    products_by_id,
+    queued_keys,
+    stock_counts_many,
+)
 
 log = logging.getLogger("bot.stock")
 
@@ -46,6 +53,11 @@ async def alert_low_stock(ctx: ShopContext, sold: Mapping[int, int]) -> int:
             OutboxDraft(admin, text, kind=OutboxKind.ADMIN, dedupe_key=f"low:{pid}:{ever}:{admin}")
             for admin in admins
         ]
+    # Every sale while the stock stays low gets here: read first, write only a new alert.
+    known = await queued_keys(ctx.db, [d.dedupe_key for d in drafts if d.dedupe_key])
+    drafts = [d for d in drafts if d.dedupe_key not in known]
+    if not drafts:
+        return 0
     queued = await enqueue(ctx.db, drafts)
     if queued:
         ctx.outbox_wakeup.set()

@@ -49,14 +49,14 @@ async def test_reschedule_and_fail(db: storage.Database) -> None:
     now = storage.utcnow()
     assert len(await storage.claim_due(db, "w", now)) == 2
     later = now + timedelta(seconds=40)
-    assert await storage.reschedule(db, a, later, "429 retry_after=40")
-    assert await storage.mark_failed(db, b, "Forbidden: bot was blocked by the user")
+    assert await storage.reschedule(db, [a], later, "429 retry_after=40")
+    assert await storage.mark_failed(db, [b], "Forbidden: bot was blocked by the user")
     assert await storage.claim_due(db, "w", now + timedelta(seconds=39)) == []
     due = await storage.next_due_at(db)
     assert due is not None and abs(due - later) < timedelta(milliseconds=1)
     (msg,) = await storage.claim_due(db, "w", later)
     assert msg.id == a and msg.last_error == "429 retry_after=40" and msg.attempts == 2
-    assert not await storage.reschedule(db, b, later, "x")  # failed for good stays failed
+    assert not await storage.reschedule(db, [b], later, "x")  # failed for good stays failed
     assert await storage.outbox_backlog(db) == 1
 
 
@@ -119,14 +119,14 @@ async def test_a_chats_later_message_waits_for_its_earlier_one(db: storage.Datab
     # Nothing is due until the first one's lease ends (the second waits behind it).
     assert await storage.next_due_at(db, now) == held.claimed_until
     # Rescheduled (a retry later): still first in line, so the second keeps waiting.
-    assert await storage.reschedule(db, first, now + timedelta(seconds=30), "5xx")
+    assert await storage.reschedule(db, [first], now + timedelta(seconds=30), "5xx")
     assert await storage.claim_due(db, "w2", now) == []
     # Its turn comes: both are claimable, in id order.
     later = now + timedelta(seconds=31)
     assert [m.id for m in await storage.claim_due(db, "w2", later)] == [first, second]
     # A message given up for good no longer holds its chat back.
     third = await _one(db, chat=5)
-    assert await storage.mark_failed(db, first, "400")
+    assert await storage.mark_failed(db, [first], "400")
     assert await storage.mark_sent(db, second) == 1
     assert [m.id for m in await storage.claim_due(db, "w2", later)] == [third]
 
