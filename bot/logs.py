@@ -15,6 +15,21 @@ from typing import Any
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
+# Libraries that write what passes through them. aiosqlite logs every statement with its
+# parameters at DEBUG: imported codes, goods texts, the signed webhook bodies stored in
+# payment_events. SQLAlchemy's engine logs rows at DEBUG when echoing, asyncpg and httpcore log
+# connection details. PRODUCT.md §5.9 promises none of that reaches a log line at any level, so
+# these are held at WARNING whatever LOG_LEVEL says, and the handler's DriverFilter drops
+# their lower records even if something lowers the loggers' levels again (an `echo=True`).
+QUIET_LOGGERS = (
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy.engine",
+    "sqlalchemy.pool",
+    "httpcore",
+)
+
+
 _context: ContextVar[dict[str, object]] = ContextVar("log_context", default={})  # noqa: B039
 
 
@@ -34,6 +49,16 @@ class ContextFilter(logging.Filter):
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True
+
+
+class DriverFilter(logging.Filter):
+    """Drops the QUIET_LOGGERS' records below WARNING, whatever their loggers' levels are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        name = record.name
+        return not any(name == quiet or name.startswith(quiet + ".") for quiet in QUIET_LOGGERS)
 
 
 class JsonFormatter(logging.Formatter):
@@ -71,6 +96,7 @@ class TextFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(DriverFilter())
     handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -80,4 +106,10 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # The access log holds request lines only (no bodies, no headers); kept quiet as noise.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger(__name__).debug(
+        "logging at DEBUG; held at WARNING: %s", ", ".join(QUIET_LOGGERS)
+    )

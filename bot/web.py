@@ -71,6 +71,7 @@ async def cryptopay_webhook(request: web.Request) -> web.Response:
     except InvalidUpdateError as error:
         log.warning("Crypto Pay webhook body is not an update: %s", error)
         return _answer(ctx, 400, {"ok": False, "error": "not an update"})
+    log.debug("Crypto Pay webhook verified: %s, %d bytes", update.update_type, len(body))
     if update.update_type != "invoice_paid":
         log.info("ignoring Crypto Pay update", extra={"update_type": update.update_type})
         return _answer(ctx, 200, {"ok": True, "ignored": True})
