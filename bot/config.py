@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -29,6 +31,31 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
+_URL_FIELDS = frozenset({"database_url", "redis_url"})
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (userinfo or a `password=` query value) shown as ***."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            userinfo, host = netloc.rsplit("@", 1)
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:***@{host}"
+        query = parts.query
+        if "password" in query.lower():
+            pairs = parse_qsl(query, keep_blank_values=True)
+            query = urlencode(
+                [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*"
+            )
+        if (netloc, query) == (parts.netloc, parts.query):
+            return url
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
+    except ValueError:  # not a URL we can take apart: show none of it
+        return "***"
+
+
 class StoreSettings(BaseSettings):
     """What the database commands need (`db upgrade`, `catalog …`): no tokens required."""
 
@@ -47,6 +74,14 @@ class StoreSettings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
     auto_migrate: bool = Field(True, alias="AUTO_MIGRATE")
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr() and str() show the tokens as SecretStr does; the URLs' passwords likewise.
+        for name, value in super().__repr_args__():
+            if name in _URL_FIELDS and isinstance(value, str):
+                yield name, mask_url(value)
+            else:
+                yield name, value
 
     @field_validator("log_format", mode="before")
     @classmethod
