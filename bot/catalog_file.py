@@ -83,6 +83,10 @@ def parse_catalog(text: str, default_currency: str, *, source: str = "catalog") 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CatalogFileError(f"{source}: not valid TOML: {error}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise CatalogFileError(
+            f"{source}: not a catalog: arrays or tables are nested too deeply"
+        ) from None
     return _Validator(source).catalog(data, default_currency)
 
 
