@@ -21,7 +21,6 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -36,7 +35,7 @@ from bot.runtime.refund_confirmations import pending_refunds
 from bot.runtime.telegram_pacer import FloodControlObserver, TelegramPacer
 from bot.runtime.telegram_retry import RetryMiddleware
 from bot.screens.texts import en_admin as ta
-from bot.web import build_web_app
+from bot.web import add_telegram_webhook, build_web_app
 from payments import CryptoPayClient, CryptoPayError, ExchangeRateCache, UnauthorizedError
 from storage import Database, upgrade
 
@@ -187,9 +186,9 @@ async def run_bot(settings: Settings) -> int:
     app = build_web_app(ctx)
     webhook_mode = bool(settings.telegram_webhook_url)
     if webhook_mode:
-        SimpleRequestHandler(
-            dispatcher=dp, bot=bot, secret_token=settings.webhook_secret, handle_in_background=True
-        ).register(app, path=TELEGRAM_WEBHOOK_PATH)
+        add_telegram_webhook(
+            app, dp, bot, path=TELEGRAM_WEBHOOK_PATH, secret=settings.webhook_secret
+        )
 
     freeze_startup_heap()
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
