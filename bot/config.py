@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -20,6 +21,9 @@ _BOT_TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 _ASSET_RE = re.compile(r"^[A-Z0-9]{2,12}$")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _SUPPORT_USERNAME_RE = re.compile(r"^@[A-Za-z0-9_]{5,32}$")
+# RFC 6750's token characters; long enough not to be guessed.
+_METRICS_TOKEN_RE = re.compile(r"^[A-Za-z0-9._~+/=-]{16,256}$")
+LOOPBACK = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -124,6 +128,13 @@ class Settings(StoreSettings):
     cryptopay_webhook_path: str = Field("/cryptopay/webhook", alias="CRYPTOPAY_WEBHOOK_PATH")
     telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
+    # Who may read /metrics: a peer in these networks, or a request with the bearer token.
+    metrics_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        LOOPBACK, alias="METRICS_ALLOW"
+    )
+    metrics_token: SecretStr | None = Field(None, alias="METRICS_TOKEN")
+    # The database gauges of /metrics are read at most once per this many seconds.
+    metrics_cache_seconds: float = Field(15.0, ge=0, le=3600, alias="METRICS_CACHE_SECONDS")
     accepted_assets: Annotated[tuple[str, ...], NoDecode] = Field(
         ("USDT", "TON", "BTC"), alias="ACCEPTED_ASSETS"
     )
@@ -225,6 +236,32 @@ class Settings(StoreSettings):
             return None
         if not _WEBHOOK_SECRET_RE.match(value.get_secret_value()):
             raise ValueError("may hold only A-Z, a-z, 0-9, _ and -, at most 256 characters")
+        return value
+
+    @field_validator("metrics_allow", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        parts = _split_csv(value)
+        if not isinstance(parts, list):
+            return value
+        networks = []
+        for part in parts:
+            try:
+                networks.append(ip_network(part))
+            except ValueError:
+                raise ValueError(
+                    f"{part!r} is not a network such as 127.0.0.0/8, 10.1.2.3 or ::1 "
+                    "(host bits must be zero: 10.0.0.0/8, not 10.0.0.5/8)"
+                ) from None
+        return networks
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not _METRICS_TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("must be 16-256 of A-Z, a-z, 0-9 and -._~+/=")
         return value
 
     @model_validator(mode="after")

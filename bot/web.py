@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
@@ -129,12 +130,61 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "unavailable"}, status=503)
 
 
+# A request carrying one of these came through a proxy: its socket peer is the proxy, not
+# the client, so it gets no network pass (and what the header claims is never read).
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def metrics_refusal(request: web.Request) -> web.Response | None:
+    """None when the request may read /metrics (PRODUCT.md §2.1: a peer in METRICS_ALLOW,
+    or `Authorization: Bearer <METRICS_TOKEN>`), else the answer: 401 when a token is
+    configured (missing or wrong), 403 when none is."""
+    settings = request.app[CTX_KEY].settings
+    if peer_allowed(request, settings.metrics_allow):
+        return None
+    token = settings.metrics_token
+    if token is None:
+        return web.json_response({"error": "forbidden"}, status=403)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and same_secret(given.strip(), token.get_secret_value()):
+        return None
+    return web.json_response(
+        {"error": "unauthorized"},
+        status=401,
+        headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+    )
+
+
+def peer_allowed(request: web.Request, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+    """Whether the socket's peer is in one of `networks`; X-Forwarded-For and the like are
+    never believed, and a request that carries them gets no pass (see FORWARDING_HEADERS)."""
+    if not networks or any(name in request.headers for name in FORWARDING_HEADERS):
+        return False
+    try:
+        address = ip_address(request.remote or "")
+    except ValueError:  # a Unix socket, or no peer at all
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1
+    return any(address in network for network in networks)
+
+
 async def metrics(request: web.Request) -> web.Response:
+    refusal = metrics_refusal(request)
+    if refusal is not None:
+        log.debug("metrics refused", extra={"peer": request.remote, "status": refusal.status})
+        return refusal
     ctx = request.app[CTX_KEY]
-    try:  # gauges read from the database at scrape time, shared by every replica
-        for status, count in (await orders_by_status(ctx.db)).items():
-            ctx.metrics.orders_by_status.labels(status=status).set(count)
-        ctx.metrics.outbox_backlog.set(await outbox_backlog(ctx.db))
+
+    async def read() -> tuple[dict[str, int], int]:
+        return await orders_by_status(ctx.db), await outbox_backlog(ctx.db)
+
+    try:  # gauges read from the database (shared by every replica), cached between scrapes
+        await ctx.metrics.refresh_gauges(
+            read,
+            now=lambda: ctx.clock().timestamp(),
+            max_age=ctx.settings.metrics_cache_seconds,
+        )
     except DATABASE_ERRORS:
         log.warning("metrics: database unavailable; gauges not refreshed")
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

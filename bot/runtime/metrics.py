@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -13,9 +15,16 @@ from aiogram.client.session.middlewares.base import (
 from aiogram.methods import Response, TelegramMethod
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+# What the database gauges are read from: (orders by status, outbox messages waiting).
+GaugeReader = Callable[[], Awaitable[tuple[dict[str, int], int]]]
+
 
 class Metrics:
     def __init__(self) -> None:
+        # The database gauges' last read (a GROUP BY over all orders): see refresh_gauges.
+        self._gauges_lock = asyncio.Lock()
+        self._gauges_read_at: float | None = None
+        self._gauges_reads = 0
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.checkouts = Counter("shop_checkouts", "Checkouts by result", ["result"], registry=r)
@@ -55,6 +64,27 @@ class Metrics:
         self.cryptopay_latency.labels(method=method).observe(seconds)
         if error is not None:
             self.cryptopay_errors.labels(method=method, error=error).inc()
+
+    async def refresh_gauges(
+        self, read: GaugeReader, *, now: Callable[[], float], max_age: float
+    ) -> bool:
+        """Read the database gauges unless a read is at most `max_age` seconds old; scrapes
+        arriving while a read runs wait for it and share it, so a burst costs one read.
+        True when this call read the database. A failed read raises and caches nothing."""
+        reads_before = self._gauges_reads
+        async with self._gauges_lock:
+            if self._gauges_reads != reads_before:
+                return False  # a read finished while this scrape waited: it is fresh
+            last = self._gauges_read_at
+            if last is not None and 0 <= now() - last < max_age:
+                return False
+            by_status, backlog = await read()
+            for status, count in by_status.items():
+                self.orders_by_status.labels(status=status).set(count)
+            self.outbox_backlog.set(backlog)
+            self._gauges_read_at = now()
+            self._gauges_reads += 1
+            return True
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

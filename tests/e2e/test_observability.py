@@ -50,7 +50,8 @@ def decoded(entries: list[dict[str, object]]) -> str:
 
 
 async def test_metrics_parse_and_move_with_a_purchase(shop: Shop) -> None:
-    bot = await shop.launch()
+    # No gauge cache: the scrape after the purchase must read the orders again.
+    bot = await shop.launch(METRICS_CACHE_SECONDS="0")
     async with aiohttp.ClientSession() as http:
         before_text = await scrape_text(http, bot)
         before = counters(before_text)
