@@ -4,11 +4,13 @@ METRICS_TOKEN may read it, and a burst of scrapes runs the GROUP BY over all ord
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import event
 
@@ -167,3 +169,26 @@ async def test_non_ascii_bearer_is_401(shop: Shop) -> None:
         assert response.startswith(b"HTTP/1.1 401"), response[:200]
     finally:
         await server.close()
+
+
+async def test_ipv4_mapped_and_ipv6_loopback_peers(shop: Shop, http: aiohttp.ClientSession) -> None:
+    """On a dual-stack socket an IPv4 client's peer reads ::ffff:127.0.0.1: that is
+    127.0.0.1 for METRICS_ALLOW; ::1 is allowed by the default list."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind(("::", 0))
+    port = sock.getsockname()[1]
+    runner = web.AppRunner(build_web_app(shop.ctx))
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+        for host in ("127.0.0.1", "[::1]"):
+            async with http.get(f"http://{host}:{port}/metrics") as resp:
+                assert resp.status == 200, host
+        shop.ctx.settings = make_settings(shop.tmp_path, shop.cp, METRICS_ALLOW="127.0.0.0/8")
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            assert resp.status == 200
+        async with http.get(f"http://[::1]:{port}/metrics") as resp:
+            assert resp.status == 403
+    finally:
+        await runner.cleanup()
