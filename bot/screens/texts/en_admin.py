@@ -63,6 +63,17 @@ def bad_amount(text: str, asset: str) -> str:
     )
 
 
+def refund_amount_forms(text: str, order_id: int, asset: str, currency: str) -> str:
+    a, c = escape(asset), escape(currency)
+    return (
+        f"“{escape(text)}” is not a valid refund amount. Write a plain number with a dot "
+        f"(at most 8 decimals), in {a} or, as a share of the order's total, in {c}: "
+        f"<code>/refund {order_id}</code> (everything left), <code>/refund {order_id} 5.50</code>, "
+        f"<code>/refund {order_id} 5.50 {a} reason…</code>, "
+        f"<code>/refund {order_id} 5 {c}</code>, <code>/refund {order_id} all reason…</code>."
+    )
+
+
 def exceeds(order_id: int, amount: Decimal, remaining: Decimal, asset: str) -> str:
     return (
         f"A refund of {plain(amount)} {escape(asset)} would exceed what order #{order_id} can "
