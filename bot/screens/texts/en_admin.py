@@ -344,6 +344,14 @@ def upload_bad_line(line: int, why: str) -> str:
     return f"Line {line} is not a valid code ({why}). Nothing was added."
 
 
+def upload_hidden_character(line: int, kind: str, char: str) -> str:
+    return upload_bad_line(line, f"it contains a {kind} character, U+{ord(char):04X}")
+
+
+def upload_took(seconds: float) -> str:
+    return f"Took {seconds:.1f} s."
+
+
 def recheck(order_id: int, invoice_status: str, status: str) -> str:
     return (
         f"Order #{order_id}: Crypto Pay says the invoice is <b>{escape(invoice_status)}</b>; "
