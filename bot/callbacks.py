@@ -1,10 +1,64 @@
-"""Callback data of every inline button. Parsed by aiogram; never trusted beyond its shape."""
+"""Callback data of every inline button. Parsed by aiogram; never trusted beyond its shape.
+
+Anyone can send any callback data, so every field is checked strictly here, in one place:
+numbers are ASCII digits within the range the database can hold, strings a short run of
+`[A-Za-z0-9_-]`. Data that fails matches no handler's filter (aiogram's filter treats the
+ValidationError, a ValueError, as "not this button") and reaches the fallback's
+"this button no longer works".
+"""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from typing import Annotated, Any
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import BeforeValidator, Field, StringConstraints
+
+# Row ids are INTEGER columns: PostgreSQL's int4 holds at most 2**31 - 1.
+MAX_ID = 2**31 - 1
+MAX_QUANTITY = 10_000  # far above any card's cap (max_per_order is at most 1000)
+_DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII only: str.isdigit() also takes "²" and "١"
+
+
+def parse_int(text: str, low: int, high: int) -> int | None:
+    """`text` as an int in low..high if it is plain ASCII digits, else None."""
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def parse_id(text: str) -> int | None:
+    """A row id typed or sent by someone: ASCII digits, 1..MAX_ID; else None."""
+    return parse_int(text, 1, MAX_ID)
+
+
+def _ascii_digits(value: Any) -> Any:
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise ValueError("expected ASCII digits")
+        return int(value)
+    return value
+
+
+def _cursor(value: Any) -> Any:
+    if value != "" and (
+        not isinstance(value, str) or value[:1] not in ("c", "p") or parse_id(value[1:]) is None
+    ):
+        raise ValueError("expected '', 'c<id>' or 'p<id>'")
+    return value
+
+
+OrderId = Annotated[int, BeforeValidator(_ascii_digits), Field(ge=1, le=MAX_ID)]
+Before = Annotated[int, BeforeValidator(_ascii_digits), Field(ge=0, le=MAX_ID)]
+Quantity = Annotated[int, BeforeValidator(_ascii_digits), Field(ge=1, le=MAX_QUANTITY)]
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{0,32}$")]
+Cursor = Annotated[str, BeforeValidator(_cursor)]
+StatusName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{0,24}$")]
+Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 
 
 class MenuAction(StrEnum):
@@ -21,8 +75,8 @@ class Menu(CallbackData, prefix="n"):
 class CategoryPage(CallbackData, prefix="c"):
     """A category's page: its subcategories and products. `slug=""` is the catalog's root."""
 
-    slug: str = ""
-    after: str = ""  # keyset cursor of the next page: "c:<slug>" or "p:<sku>"
+    slug: Slug = ""
+    after: Cursor = ""  # keyset cursor of the next page: "c<category id>" or "p<product id>"
 
 
 class ProductAction(StrEnum):
@@ -35,8 +89,8 @@ class ProductAction(StrEnum):
 
 class ProductCard(CallbackData, prefix="p"):
     action: ProductAction
-    sku: str
-    qty: int = 1
+    sku: Sku
+    qty: Quantity = 1
 
 
 class OrderAction(StrEnum):
@@ -48,11 +102,11 @@ class OrderAction(StrEnum):
 
 class OrderButton(CallbackData, prefix="o"):
     action: OrderAction
-    order_id: int
+    order_id: OrderId
 
 
 class OrdersPage(CallbackData, prefix="op"):
-    before: int = 0  # 0: the newest page
+    before: Before = 0  # 0: the newest page
 
 
 class AdminAction(StrEnum):
@@ -63,12 +117,12 @@ class AdminAction(StrEnum):
 
 class AdminOrder(CallbackData, prefix="ao"):
     action: AdminAction
-    order_id: int
+    order_id: OrderId
 
 
 class AdminOrdersPage(CallbackData, prefix="aop"):
-    status: str = ""  # "" for every status
-    before: int = 0  # 0: the newest page
+    status: StatusName = ""  # "" for every status
+    before: Before = 0  # 0: the newest page
 
 
 class AdminOrderAt(CallbackData, prefix="aot"):
@@ -76,9 +130,9 @@ class AdminOrderAt(CallbackData, prefix="aot"):
     goes back to it (at most ~50 bytes: Telegram allows 64)."""
 
     action: AdminAction
-    order_id: int
-    status: str = ""
-    before: int = 0
+    order_id: OrderId
+    status: StatusName = ""
+    before: Before = 0
 
 
 class RefundDecision(StrEnum):
@@ -88,4 +142,4 @@ class RefundDecision(StrEnum):
 
 class RefundConfirm(CallbackData, prefix="rf"):
     decision: RefundDecision
-    token: str  # a short id of the pending confirmation, looked up server-side
+    token: Token  # a short id of the pending confirmation, looked up server-side

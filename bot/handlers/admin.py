@@ -15,6 +15,7 @@ from bot.callbacks import (
     AdminOrdersPage,
     RefundConfirm,
     RefundDecision,
+    parse_id,
 )
 from bot.config import Settings
 from bot.context import ShopContext
@@ -25,7 +26,6 @@ from bot.screens import keyboards
 from bot.screens.texts import en_admin as ta
 from bot.shop import admin as actions
 from bot.shop.refunds import execute_refund, plan_refund, split_refund_args
-from bot.shop.settlement import order_id_from_payload
 from payments import CryptoPayError
 
 
@@ -39,7 +39,7 @@ class IsAdmin(Filter):
 
 
 def _order_id(args: str | None) -> int | None:
-    return order_id_from_payload((args or "").strip().lstrip("#"))
+    return parse_id((args or "").strip().lstrip("#"))
 
 
 def build_router(settings: Settings) -> Router:
@@ -56,14 +56,14 @@ def build_router(settings: Settings) -> Router:
         args: str,
         order_id: int | None = None,
     ) -> None:
-        amount_text, reason = None, ""
+        rest = ""
         if order_id is None:
-            order_id, amount_text, reason = split_refund_args(args)
+            order_id, rest = split_refund_args(args)
         if order_id is None:
             await target.answer(ta.REFUND_USAGE)
             await actions.audit(ctx, admin_id, "refund.request", args, "usage")
             return
-        plan, text = await plan_refund(ctx, admin_id, order_id, amount_text, reason)
+        plan, text = await plan_refund(ctx, admin_id, order_id, rest)
         if plan is None:
             await target.answer(text)
             await actions.audit(ctx, admin_id, "refund.request", args, "refused")

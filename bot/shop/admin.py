@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+import unicodedata
 from dataclasses import dataclass
 
 from bot.context import ShopContext
@@ -15,6 +17,10 @@ log = logging.getLogger("bot.admin")
 
 MAX_UPLOAD_BYTES = 512 * 1024
 MAX_CODE_LENGTH = 512
+# Characters that make a code look like another, hide part of it, or break it in two on the
+# buyer's screen (the Trojan Source bidi controls, zero-width joiners, U+2028 …).
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 
 
 async def audit(ctx: ShopContext, admin_id: int, action: str, details: str, result: str) -> None:
@@ -33,19 +39,43 @@ class UploadResult:
     skipped: int = 0
 
 
+def _hidden_character(line: str) -> tuple[str, str] | None:
+    """(kind, character) of the first character no code may hold, or None."""
+    for char in line:
+        if char in _BIDI:
+            return "bidi", char
+        if char in _ZERO_WIDTH:
+            return "zero-width", char
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return "control", char
+        if category in ("Zl", "Zp"):
+            return "line separator", char
+        if category == "Cf":
+            return "formatting", char
+    return None
+
+
 def parse_codes(data: bytes) -> tuple[list[str] | None, str]:
-    """One code per line; (codes, "") or (None, why the file is refused)."""
+    """One code per line, lines ending in \\n or \\r\\n only (str.splitlines() would also
+    split on U+0085, U+2028 and others, cutting a code in two unnoticed);
+    (codes, "") or (None, why the file is refused)."""
     if len(data) > MAX_UPLOAD_BYTES:
         return None, ta.upload_too_big(MAX_UPLOAD_BYTES)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None, ta.upload_not_utf8()
+    lines = text.split("\n")
+    if lines[-1] == "":  # the last line's own line break
+        lines.pop()
     codes = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if any(ord(c) < 32 or ord(c) == 127 for c in line):
-            return None, ta.upload_bad_line(number, "it contains control characters")
+    for number, raw in enumerate(lines, start=1):
+        line = raw.removesuffix("\r").strip(" \t")
+        hidden = _hidden_character(line)
+        if hidden is not None:
+            return None, ta.upload_hidden_character(number, *hidden)
+        line = line.strip()
         if len(line) > MAX_CODE_LENGTH:
             return None, ta.upload_bad_line(number, f"longer than {MAX_CODE_LENGTH} characters")
         codes.append(line)
@@ -63,12 +93,16 @@ async def upload_codes(ctx: ShopContext, sku: str, data: bytes) -> UploadResult:
     codes, why = parse_codes(data)
     if codes is None:
         return UploadResult(False, why)
+    started = time.monotonic()
     try:
         added, skipped = await add_codes(ctx.db, sku, codes)
     except ProductNotFound:
         return UploadResult(False, ta.unknown_sku(sku))
+    took = time.monotonic() - started
+    log.info("codes uploaded", extra={"sku": sku, "added": added, "seconds": round(took, 3)})
     available = (await stock_counts(ctx.db, product.id)).available
-    return UploadResult(True, ta.codes_added(sku, added, skipped, available), added, skipped)
+    text = ta.codes_added(sku, added, skipped, available) + " " + ta.upload_took(took)
+    return UploadResult(True, text, added, skipped)
 
 
 async def recheck(ctx: ShopContext, admin_id: int, order_id: int) -> str:

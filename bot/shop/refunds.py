@@ -14,11 +14,12 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
+from bot.callbacks import parse_id
 from bot.context import ShopContext
 from bot.screens.messages import NOTICE, admin_notices, buyer_text, items
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
-from bot.shop.settlement import order_id_from_payload
+from bot.shop.settlement import to_stored
 from payments import CryptoPayError, MethodDisabledError
 from storage import (
     InexactMoney,
@@ -47,7 +48,6 @@ CONFIRM_TTL_SECONDS = 300
 # A refund still "sending" this long after it was recorded is no longer in anyone's hands
 # (the client gives up after its total deadline): the retry job takes it over.
 STALE_SENDING = timedelta(seconds=120)
-_NUMBERISH = re.compile(r"^[+-]?[0-9.,]+(e[+-]?[0-9]+)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -77,25 +77,72 @@ class RefundOutcome:
 # --- planning -------------------------------------------------------------------------------
 
 
-def parse_amount(text: str) -> Decimal | None:
-    try:
-        amount = to_money(Decimal(text.replace(",", ".")))
-    except (InvalidOperation, InexactMoney, ValueError):
-        return None
-    return amount if amount > 0 else None
+# The amount after the order id: a plain decimal (dot, no sign, no exponent, no grouping),
+# optionally followed by a code, with or without a space: `5.50`, `5.50 USDT`, `5.50USDT`.
+_AMOUNT = re.compile(r"(?P<number>[0-9]{1,15}(?:\.[0-9]{1,18})?)(?P<code>[A-Za-z]{2,10})?")
+_CODE = re.compile(r"[A-Za-z]{2,10}")
+_CODE_LIKE = re.compile(r"[A-Z]{3,5}")  # a word that reads as a currency code, e.g. TON
+FULL = "all"  # `/refund 42 all reason…`: everything left, with a reason
 
 
-def split_refund_args(args: str) -> tuple[int | None, str | None, str]:
-    """`<order_id> [amount] [reason…]` → (order id, amount text or None, reason)."""
+@dataclass(frozen=True)
+class RefundArgs:
+    """What the admin typed after the order id, read against the order's money."""
+
+    amount: Decimal | None  # None: everything still refundable
+    in_currency: bool  # the amount is in the order's currency: that share of its total
+    reason: str
+
+
+def split_refund_args(args: str) -> tuple[int | None, str]:
+    """`<order id> [amount [code]] [reason…]` → (order id or None, the text after it)."""
     parts = args.split(maxsplit=1)
-    order_id = order_id_from_payload(parts[0].lstrip("#")) if parts else None
-    if order_id is None:
-        return None, None, ""
-    rest = parts[1].strip() if len(parts) > 1 else ""
-    head, _, tail = rest.partition(" ")
-    if head and _NUMBERISH.match(head):
-        return order_id, head, tail.strip()
-    return order_id, None, rest
+    order_id = parse_id(parts[0].lstrip("#")) if parts else None
+    return order_id, (parts[1].strip() if order_id is not None and len(parts) > 1 else "")
+
+
+def read_refund_args(text: str, asset: str, currency: str) -> RefundArgs | None:
+    """The amount and reason in `text`, or None when its first word is not an amount we
+    accept (`1,000`, `$10`, `ten`, `1e3`, `-1`, `0`, more than 8 decimals, or a code other
+    than the paid asset's or the order currency's). Codes match in any case."""
+    head, rest = _first_word(text)
+    if not head:
+        return RefundArgs(None, False, "")
+    if head.lower() == FULL:
+        return RefundArgs(None, False, rest)
+    match = _AMOUNT.fullmatch(head)
+    if match is None:
+        return None
+    code = match["code"]
+    if code is None:
+        word, after = _first_word(rest)
+        if _CODE.fullmatch(word) and word.upper() in (asset.upper(), currency.upper()):
+            code, rest = word, after
+        elif _CODE_LIKE.fullmatch(word):
+            return None  # `5 TON` for an order paid in USDT: which money is meant?
+    try:
+        amount = to_money(Decimal(match["number"]))
+    except (InvalidOperation, InexactMoney):
+        return None
+    code = (code or asset).upper()
+    if amount <= 0 or code not in (asset.upper(), currency.upper()):
+        return None
+    return RefundArgs(amount, code != asset.upper(), rest)
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    words = text.split(maxsplit=1)
+    return (words[0] if words else ""), (words[1].strip() if len(words) > 1 else "")
+
+
+def asset_amount(args: RefundArgs, total: Decimal, paid: Decimal) -> Decimal | None:
+    """The refund in the paid asset: an amount in the order's currency is that share of what
+    was paid (the payment's own rate), rounded down to what our money columns keep."""
+    if args.amount is None or not args.in_currency:
+        return args.amount
+    if total <= 0:
+        return None
+    return to_stored(paid * args.amount / total)
 
 
 def already_refunding(refunds: list[Refund]) -> Decimal:
@@ -106,10 +153,10 @@ async def plan_refund(
     ctx: ShopContext,
     admin_id: int,
     order_id: int,
-    amount_text: str | None,
-    reason: str,
+    args_text: str = "",
 ) -> tuple[RefundPlan | None, str]:
-    """The refund /refund would send and the preview text, or None and why not."""
+    """The refund /refund would send and the preview text, or None and why not.
+    `args_text` is what followed the order id (see read_refund_args)."""
     details = await get_order(ctx.db, order_id)
     if details is None:
         return None, ta.order_not_found(order_id)
@@ -121,14 +168,15 @@ async def plan_refund(
     remaining = order.paid_amount - already_refunding(refunds)
     if remaining <= 0:
         return None, ta.fully_refunded(order_id)
-    amount = remaining
-    if amount_text is not None:
-        parsed = parse_amount(amount_text)
-        if parsed is None:
-            return None, ta.bad_amount(amount_text, order.paid_asset)
-        if parsed > remaining:
-            return None, ta.exceeds(order_id, parsed, remaining, order.paid_asset)
-        amount = parsed
+    args = read_refund_args(args_text, order.paid_asset, order.currency)
+    parsed = None if args is None else asset_amount(args, order.total, order.paid_amount)
+    if args is None or (args.amount is not None and not parsed):
+        typed = " ".join(args_text.split()[:2])[:40]
+        return None, ta.refund_amount_forms(typed, order_id, order.paid_asset, order.currency)
+    amount = remaining if parsed is None else parsed
+    if amount > remaining:
+        return None, ta.exceeds(order_id, amount, remaining, order.paid_asset)
+    reason = args.reason
     plan = RefundPlan(
         order_id=order_id,
         buyer_id=details.customer.telegram_id,

@@ -63,6 +63,17 @@ def bad_amount(text: str, asset: str) -> str:
     )
 
 
+def refund_amount_forms(text: str, order_id: int, asset: str, currency: str) -> str:
+    a, c = escape(asset), escape(currency)
+    return (
+        f"“{escape(text)}” is not a valid refund amount. Write a plain number with a dot "
+        f"(at most 8 decimals), in {a} or, as a share of the order's total, in {c}: "
+        f"<code>/refund {order_id}</code> (everything left), <code>/refund {order_id} 5.50</code>, "
+        f"<code>/refund {order_id} 5.50 {a} reason…</code>, "
+        f"<code>/refund {order_id} 5 {c}</code>, <code>/refund {order_id} all reason…</code>."
+    )
+
+
 def exceeds(order_id: int, amount: Decimal, remaining: Decimal, asset: str) -> str:
     return (
         f"A refund of {plain(amount)} {escape(asset)} would exceed what order #{order_id} can "
@@ -331,6 +342,14 @@ def upload_not_utf8() -> str:
 
 def upload_bad_line(line: int, why: str) -> str:
     return f"Line {line} is not a valid code ({why}). Nothing was added."
+
+
+def upload_hidden_character(line: int, kind: str, char: str) -> str:
+    return upload_bad_line(line, f"it contains a {kind} character, U+{ord(char):04X}")
+
+
+def upload_took(seconds: float) -> str:
+    return f"Took {seconds:.1f} s."
 
 
 def recheck(order_id: int, invoice_status: str, status: str) -> str:
