@@ -117,7 +117,7 @@ def build_router() -> Router:
 
 
 async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard: BuyGuard) -> None:
-    if not ctx.taps.allow(query.from_user.id, ctx.clock().timestamp()):
+    if not await ctx.taps.allow(query.from_user.id, ctx.clock().timestamp()):
         await query.answer(t.TAPS_THROTTLED)
         return
     message = query.message

@@ -7,15 +7,36 @@ friendly answer and costs nothing. `RecentChecks` keeps Check payment's answer f
 for a few seconds per order, and lets one check of an order run at a time, so a burst of
 Check taps costs one getInvoices call.
 
-Both live in this process: with several replicas each keeps its own pace (the budget spent
-grows with the replicas, not with the taps).
+With REDIS_URL the throttle is kept in Redis (`SharedTapThrottle`), so a shopper whose taps
+reach several replicas has one pace; when Redis cannot be reached, this process's bucket
+applies. Check payment's answers stay in each process (a few seconds, one call per replica).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("bot.taps")
+
+# GCRA, the token bucket kept as one number: the time the user's bucket is full again ("tat").
+# A tap passes while that is at most `burst` intervals ahead of now, and moves it on by one.
+_GCRA = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+if tat < now then tat = now end
+if tat + interval > now + burst * interval then return 0 end
+tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+return 1
+"""
 
 
 class TapThrottle:
@@ -29,7 +50,7 @@ class TapThrottle:
         self.remember = remember
         self._buckets: dict[int, tuple[float, float]] = {}  # user → (tokens, at)
 
-    def allow(self, user_id: int, now: float) -> bool:
+    async def allow(self, user_id: int, now: float) -> bool:
         """Take a token for this tap (True), or refuse it (False: nothing taken)."""
         tokens, at = self._buckets.get(user_id, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + max(now - at, 0.0) * self.per_second)
@@ -43,6 +64,39 @@ class TapThrottle:
         """Drop users whose bucket has refilled: forgetting them changes nothing."""
         refill = self.burst / self.per_second
         self._buckets = {u: b for u, b in self._buckets.items() if now - b[1] < refill}
+
+
+class SharedTapThrottle(TapThrottle):
+    """The throttle kept in Redis: one pace per shopper across the replicas."""
+
+    PREFIX = "shop:taps:v1"
+
+    def __init__(
+        self, redis: Redis, *, prefix: str = PREFIX, burst: int = 6, per_second: float = 0.5
+    ) -> None:
+        super().__init__(burst, per_second)
+        self.redis = redis
+        self.prefix = prefix
+
+    async def allow(self, user_id: int, now: float) -> bool:
+        try:
+            passed = await self.redis.eval(
+                _GCRA,
+                1,
+                f"{self.prefix}:{user_id}",
+                f"{now:.3f}",
+                str(1 / self.per_second),
+                str(self.burst),
+            )
+        except RedisError as error:
+            log.warning("tap throttle without Redis (%s): this replica's taps only", error)
+            return await super().allow(user_id, now)
+        return bool(passed)
+
+
+def tap_throttle(redis: Redis | None) -> TapThrottle:
+    """The throttle: shared through Redis when there is one, else this process's."""
+    return TapThrottle() if redis is None else SharedTapThrottle(redis)
 
 
 class RecentChecks:
