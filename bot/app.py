@@ -32,6 +32,7 @@ from bot.middlewares import InFlightMiddleware, install_error_handler
 from bot.runtime.buy_guard import buy_guard
 from bot.runtime.metrics import Metrics, TelegramMetrics
 from bot.runtime.refund_confirmations import pending_refunds
+from bot.runtime.tap_throttle import tap_throttle
 from bot.runtime.telegram_pacer import FloodControlObserver, TelegramPacer
 from bot.runtime.telegram_retry import RetryMiddleware
 from bot.screens.texts import en_admin as ta
@@ -124,6 +125,7 @@ async def build_context(settings: Settings, bot: Bot) -> ShopContext:
         bot=bot,
         bot_username=me.username or "",
         pacer=TelegramPacer(settings.telegram_rate_limit),
+        taps=tap_throttle(redis),
     )
 
 

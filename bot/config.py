@@ -147,6 +147,9 @@ class Settings(StoreSettings):
 
     # Not in the fixed table: knobs a shop owner may want, with sensible defaults.
     max_unpaid_orders: int = Field(3, ge=1, alias="MAX_UNPAID_ORDERS")
+    # In the fixed table: anti-hoarding caps per shopper (Buy refuses past them).
+    max_reserved_units: int = Field(10, ge=1, alias="MAX_RESERVED_UNITS")
+    max_abandoned_per_hour: int = Field(5, ge=1, alias="MAX_ABANDONED_PER_HOUR")
     rates_max_age_seconds: int = Field(900, ge=1, alias="RATES_MAX_AGE_SECONDS")
     # Unset: no client-side cap (Crypto Pay documents none); a 429 still slows the client down.
     cryptopay_rate_limit: float | None = Field(None, gt=0, alias="CRYPTOPAY_RATE_LIMIT")

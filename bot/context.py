@@ -16,6 +16,7 @@ from bot.catalog_file import CatalogFileError, load_catalog
 from bot.catalog_sync import import_catalog_file, shop_is_empty
 from bot.config import Settings
 from bot.runtime.metrics import Metrics
+from bot.runtime.tap_throttle import RecentChecks, TapThrottle
 from bot.runtime.telegram_pacer import TelegramPacer
 from payments import CryptoPayClient, ExchangeRateCache
 from storage import Database
@@ -45,6 +46,10 @@ class ShopContext:
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # Telegram's send limits, shared by every queued sender (the outbox, broadcasts).
     pacer: TelegramPacer = field(default_factory=TelegramPacer)
+    # A shopper's Buy / Check payment / Cancel taps at a human pace, and Check payment's
+    # answers kept a few seconds (both in this process; see bot/runtime/tap_throttle.py).
+    taps: TapThrottle = field(default_factory=TapThrottle)
+    payment_checks: RecentChecks = field(default_factory=RecentChecks)
 
     @property
     def bot_url(self) -> str:

@@ -151,7 +151,7 @@ async def expire(ctx: ShopContext) -> int:
                 await ctx.cryptopay.delete_invoice(invoice.invoice_id)
             except CryptoPayError as error:
                 log.info("deleteInvoice failed (%s); it expires by itself", error.name)
-        if await release_order(ctx.db, order.id, OrderStatus.EXPIRED):
+        if await release_order(ctx.db, order.id, OrderStatus.EXPIRED, abandoned=True):
             expired += 1
             customer_chat = await _buyer_chat(ctx, order)
             if customer_chat is not None:

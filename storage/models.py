@@ -120,6 +120,7 @@ class Order(Base, table=True):
         sa.Index("ix_orders_status", "status", "id"),
         sa.Index("ix_orders_status_expires", "status", "expires_at"),
         sa.Index("ix_orders_paid_at", "paid_at"),
+        sa.Index("ix_orders_customer_abandoned", "customer_id", "abandoned_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -146,6 +147,10 @@ class Order(Base, table=True):
     # expired or cancelled, so that no live Pay or Cancel is left on it.
     message_chat_id: int | None = Field(default=None, sa_type=sa.BigInteger())
     message_id: int | None = Field(default=None, sa_type=sa.BigInteger())
+    # When the buyer gave the order up (cancelled it, or let it expire unpaid); None for an
+    # order we released ourselves (Crypto Pay down, invoice not recorded). Counted by Buy's
+    # MAX_ABANDONED_PER_HOUR.
+    abandoned_at: datetime | None = _dt_field()
     created_at: datetime = _now_field()
     updated_at: datetime = _now_field()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -50,6 +50,37 @@ class TooManyOpenOrders(Exception):
         self.open_orders = open_orders
 
 
+class TooManyUnits(Exception):
+    """create_order(max_units=n): the customer's pending orders would hold more than n units
+    with this one (`held` of them already); nothing was written."""
+
+    def __init__(self, held: int, limit: int) -> None:
+        super().__init__(f"{held} units held in pending orders (at most {limit})")
+        self.held = held
+        self.limit = limit
+
+
+class TooManyAbandoned(Exception):
+    """create_order(max_abandoned=n): the customer abandoned n orders in the last hour;
+    nothing was written. `until` is when the oldest of those leaves the hour."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"too many abandoned orders until {until.isoformat()}")
+        self.until = until
+
+
+class _Caps(NamedTuple):
+    max_open: int | None = None
+    max_units: int | None = None
+    max_abandoned: int | None = None  # per ABANDON_WINDOW
+
+    def __bool__(self) -> bool:
+        return any(cap is not None for cap in self)
+
+
+ABANDON_WINDOW = timedelta(hours=1)
+
+
 async def create_order(
     db: Database,
     customer_id: int,
@@ -58,6 +89,8 @@ async def create_order(
     expires_at: datetime,
     *,
     max_open: int | None = None,
+    max_units: int | None = None,
+    max_abandoned: int | None = None,
 ) -> Order | None:
     """Write a pending order and reserve `quantity` available units per line until
     `expires_at` — every line fully or nothing at all.
@@ -67,8 +100,12 @@ async def create_order(
     no units. With `max_open`, raises TooManyOpenOrders (nothing written) when the customer
     already has that many pending orders — counted inside this transaction, after taking
     the customer's row lock on PostgreSQL, so two taps at once cannot both pass the cap.
+    Likewise `max_units` (TooManyUnits: the units of the customer's pending orders, this
+    one's lines included, would exceed it) and `max_abandoned` (TooManyAbandoned: that many
+    orders cancelled by the customer or expired unpaid within the last hour).
     """
-    return await _order_transaction(db, customer_id, lines, currency, expires_at, max_open)
+    caps = _Caps(max_open, max_units, max_abandoned)
+    return await _order_transaction(db, customer_id, lines, currency, expires_at, caps)
 
 
 async def place_order(
@@ -79,12 +116,15 @@ async def place_order(
     expires_at: datetime,
     *,
     max_open: int | None = None,
+    max_units: int | None = None,
+    max_abandoned: int | None = None,
 ) -> Order | None:
     """`create_order` for a Telegram user, whose customer row is created or refreshed in
     the same transaction (the checkout's one write before the invoice). The upsert takes
-    the row lock on PostgreSQL that the `max_open` count needs. Nothing is written when the
+    the row lock on PostgreSQL that the caps' counts need. Nothing is written when the
     order is refused — the buyer's row included."""
-    return await _order_transaction(db, buyer, lines, currency, expires_at, max_open)
+    caps = _Caps(max_open, max_units, max_abandoned)
+    return await _order_transaction(db, buyer, lines, currency, expires_at, caps)
 
 
 async def _order_transaction(
@@ -93,7 +133,7 @@ async def _order_transaction(
     lines: Sequence[tuple[int, int, Decimal]],
     currency: str,
     expires_at: datetime,
-    max_open: int | None,
+    caps: _Caps,
 ) -> Order | None:
     specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
     if not specs:
@@ -106,10 +146,10 @@ async def _order_transaction(
                 customer_id = await upsert_customer_in(s, who)  # PG: row locked from here
             else:
                 customer_id = who
-                if max_open is not None:
+                if caps:
                     await _lock_customer(s, customer_id)
-            if max_open is not None:
-                await _check_open_orders(s, customer_id, max_open)
+            if caps:
+                await _check_caps(s, customer_id, specs, caps)
             return await _create(s, customer_id, specs, currency, expires_at)
     except _NotReservable:
         return None
@@ -124,9 +164,29 @@ _customers = table_of(Customer)
 _LOCK_CUSTOMER = (
     sa.select(_customers.c.id).where(_customers.c.id == sa.bindparam("p_customer_id"))
 ).with_for_update()
-_COUNT_OPEN = sa.select(sa.func.count()).where(
-    _orders.c.customer_id == sa.bindparam("p_customer_id"),
-    _orders.c.status == OrderStatus.PENDING,
+# Every order has at least one line, so the join counts each pending order once.
+_OPEN_AND_HELD = (
+    sa.select(
+        sa.func.count(sa.distinct(_orders.c.id)),
+        sa.func.coalesce(sa.func.sum(_lines.c.quantity), 0),
+    )
+    .select_from(_orders.join(_lines, _lines.c.order_id == _orders.c.id))
+    .where(
+        _orders.c.customer_id == sa.bindparam("p_customer_id"),
+        _orders.c.status == OrderStatus.PENDING,
+    )
+)
+# The n-th most recent abandonment within the window (ix_orders_customer_abandoned): while
+# there is one, the customer has abandoned n orders this hour.
+_NTH_ABANDONED = (
+    sa.select(_orders.c.abandoned_at)
+    .where(
+        _orders.c.customer_id == sa.bindparam("p_customer_id"),
+        _orders.c.abandoned_at > sa.bindparam("p_since", type_=_orders.c.abandoned_at.type),
+    )
+    .order_by(_orders.c.abandoned_at.desc())
+    .limit(1)
+    .offset(sa.bindparam("p_skip"))
 )
 _PRODUCTS = sa.select(_products.c.id, _products.c.active, _products.c.unlimited).where(
     _products.c.id.in_(sa.bindparam("p_product_ids", expanding=True))
@@ -193,10 +253,30 @@ async def _lock_customer(s: AsyncSession, customer_id: int) -> None:
         await s.execute(_LOCK_CUSTOMER, {"p_customer_id": customer_id})
 
 
-async def _check_open_orders(s: AsyncSession, customer_id: int, max_open: int) -> None:
-    open_orders = int(await s.scalar(_COUNT_OPEN, {"p_customer_id": customer_id}) or 0)
-    if open_orders >= max_open:
-        raise TooManyOpenOrders(open_orders)
+async def _check_caps(
+    s: AsyncSession, customer_id: int, specs: Sequence[LineSpec], caps: _Caps
+) -> None:
+    """The per-customer caps, counted in the order's transaction (under the customer's lock
+    on PG). `specs` may be several lines: their units count together."""
+    if caps.max_open is not None or caps.max_units is not None:
+        row = (await s.execute(_OPEN_AND_HELD, {"p_customer_id": customer_id})).one()
+        open_orders, held = int(row[0]), int(row[1])
+        if caps.max_open is not None and open_orders >= caps.max_open:
+            raise TooManyOpenOrders(open_orders)
+        if caps.max_units is not None and held + sum(sp.quantity for sp in specs) > caps.max_units:
+            raise TooManyUnits(held, caps.max_units)
+    if caps.max_abandoned is not None:
+        now = utcnow()
+        nth = await s.scalar(
+            _NTH_ABANDONED,
+            {
+                "p_customer_id": customer_id,
+                "p_since": now - ABANDON_WINDOW,
+                "p_skip": max(caps.max_abandoned - 1, 0),
+            },
+        )
+        if nth is not None:
+            raise TooManyAbandoned(nth + ABANDON_WINDOW)
 
 
 async def _create(
@@ -318,13 +398,18 @@ async def attach_invoice(
         return res.first() is not None
 
 
-async def release_order(db: Database, order_id: int, to_status: OrderStatus) -> bool:
+async def release_order(
+    db: Database, order_id: int, to_status: OrderStatus, *, abandoned: bool = False
+) -> bool:
     """pending → expired | cancelled, returning the order's still-reserved units to stock.
-    False (and nothing changed) when the order was no longer pending."""
+    False (and nothing changed) when the order was no longer pending. `abandoned`: the
+    buyer gave it up (cancelled it, or let it expire unpaid) — counted by `max_abandoned`;
+    not for orders the shop releases itself (Crypto Pay down, invoice not recorded)."""
     if to_status not in RELEASED:
         raise IllegalTransition(f"release_order: {to_status} is not expired or cancelled")
+    marks = {"abandoned_at": utcnow()} if abandoned else {}
     async with db.transaction() as s:
-        released = await transition(s, order_id, to_status, from_=OPEN)
+        released = await transition(s, order_id, to_status, from_=OPEN, **marks)
         if released is None:
             return False
         await unreserve(s, order_id)

@@ -46,6 +46,8 @@ def build_router() -> Router:
         ):
             await show(query, cancel_question(order_id))
             await query.answer()
+        elif not await ctx.taps.allow(user_id, ctx.clock().timestamp()):
+            await query.answer(t.TAPS_THROTTLED)  # Check payment / Cancel cost Crypto Pay calls
         else:
             note = None
             if callback_data.action in (OrderAction.CANCEL, OrderAction.ASK_CANCEL):

@@ -117,6 +117,9 @@ def build_router() -> Router:
 
 
 async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard: BuyGuard) -> None:
+    if not await ctx.taps.allow(query.from_user.id, ctx.clock().timestamp()):
+        await query.answer(t.TAPS_THROTTLED)
+        return
     message = query.message
     key = (query.from_user.id, message.message_id if message else 0)
     async with guard.turn(key):
@@ -141,6 +144,11 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
     if not result.ok:
         if result.refusal == CheckoutRefusal.TOO_MANY_UNPAID:
             text = t.too_many_unpaid(ctx.settings.max_unpaid_orders)
+        elif result.refusal == CheckoutRefusal.TOO_MANY_UNITS:
+            text = t.too_many_units(result.held, result.limit or ctx.settings.max_reserved_units)
+        elif result.refusal == CheckoutRefusal.TOO_MANY_ABANDONED:
+            assert result.retry_at is not None
+            text = t.ordering_paused(result.retry_at)
         elif result.refusal == CheckoutRefusal.OUT_OF_STOCK and result.left:
             text = t.only_left(result.left)
         else:

@@ -14,7 +14,9 @@ from payments import CryptoPayError, Invoice
 from storage import (
     Buyer,
     OrderStatus,
+    TooManyAbandoned,
     TooManyOpenOrders,
+    TooManyUnits,
     attach_invoice,
     get_product,
     place_order,
@@ -30,6 +32,8 @@ class CheckoutRefusal(StrEnum):
     OUT_OF_STOCK = "out_of_stock"
     TOO_MANY_UNPAID = "too_many_unpaid"
     PAYMENTS_DOWN = "payments_down"
+    TOO_MANY_UNITS = "too_many_units"  # MAX_RESERVED_UNITS: `held`, `limit`
+    TOO_MANY_ABANDONED = "too_many_abandoned"  # MAX_ABANDONED_PER_HOUR: `retry_at`
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class CheckoutResult:
     deadline: datetime | None = None
     pay_url: str | None = None
     left: int | None = None  # out of stock: the units still available, when counted
+    held: int | None = None  # too many units: those already in unpaid orders, when counted
+    limit: int | None = None  # too many units: MAX_RESERVED_UNITS
+    retry_at: datetime | None = None  # too many abandoned: when Buy works again
 
     @property
     def ok(self) -> bool:
@@ -53,8 +60,14 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
     product = await get_product(ctx.db, sku)
     if product is None or not product.active or product.id is None:
         return CheckoutResult(CheckoutRefusal.PRODUCT_GONE)
+    # The quantity comes from callback data, which anyone can forge: checked here against
+    # max_per_order and the shopper's cap, and again (held units, stock) in place_order.
     if quantity < 1 or (product.max_per_order is not None and quantity > product.max_per_order):
         return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
+    limit = ctx.settings.max_reserved_units
+    if quantity > limit:
+        ctx.metrics.checkouts.labels(result="too_many_units").inc()
+        return CheckoutResult(CheckoutRefusal.TOO_MANY_UNITS, limit=limit)
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
     try:
@@ -64,11 +77,17 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
             [(product.id, quantity, product.price)],
             product.currency,
             expires_at,
-            max_open=ctx.settings.max_unpaid_orders,
+            **order_caps(ctx),
         )
     except TooManyOpenOrders:
         ctx.metrics.checkouts.labels(result="too_many_unpaid").inc()
         return CheckoutResult(CheckoutRefusal.TOO_MANY_UNPAID)
+    except TooManyUnits as refused:
+        ctx.metrics.checkouts.labels(result="too_many_units").inc()
+        return CheckoutResult(CheckoutRefusal.TOO_MANY_UNITS, held=refused.held, limit=limit)
+    except TooManyAbandoned as refused:
+        ctx.metrics.checkouts.labels(result="too_many_abandoned").inc()
+        return CheckoutResult(CheckoutRefusal.TOO_MANY_ABANDONED, retry_at=refused.until)
     if order is None or order.id is None:
         ctx.metrics.checkouts.labels(result="out_of_stock").inc()
         left = None if product.unlimited else (await stock_counts(ctx.db, product.id)).available
@@ -128,6 +147,15 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
         deadline=order.expires_at,
         pay_url=pay_link(invoice),
     )
+
+
+def order_caps(ctx: ShopContext) -> dict[str, int]:
+    """place_order's per-shopper caps from the settings (every checkout passes them)."""
+    return {
+        "max_open": ctx.settings.max_unpaid_orders,
+        "max_units": ctx.settings.max_reserved_units,
+        "max_abandoned": ctx.settings.max_abandoned_per_hour,
+    }
 
 
 async def _withdraw(ctx: ShopContext, order_id: int, invoice_id: int) -> None:

@@ -48,7 +48,7 @@ async def cancel_order(
     if details is None:
         return access, None
     order = details.order
-    if not await release_order(ctx.db, order_id, OrderStatus.CANCELLED):
+    if not await release_order(ctx.db, order_id, OrderStatus.CANCELLED, abandoned=True):
         fresh = await get_order(ctx.db, order_id)
         status = fresh.order.status if fresh else order.status
         return access, Cancellation(False, status)
@@ -74,19 +74,28 @@ class PaymentCheck:
 async def check_payment(
     ctx: ShopContext, user_id: int, order_id: int
 ) -> tuple[OrderAccess, PaymentCheck | None]:
-    """Ask Crypto Pay now and settle the order if it is paid."""
+    """Ask Crypto Pay now (or take its answer of the last few seconds) and settle the order
+    if it is paid."""
     access, details = await own_order(ctx, user_id, order_id)
     if details is None:
         return access, None
     order = details.order
     if order.status not in OPEN or order.invoice_id is None:
         return access, PaymentCheck(order.status)
-    try:
-        invoice_status = await recheck_order(ctx, order, source="check")
-    except CryptoPayError:
-        return access, PaymentCheck(order.status, payments_down=True)
+    checks = ctx.payment_checks
+    async with checks.turn(order_id):
+        # Crypto Pay's word of a few seconds ago stands: a burst of taps costs one call.
+        invoice_status = checks.get(order_id, ctx.clock().timestamp())
+        if invoice_status is None:
+            try:
+                invoice_status = await recheck_order(ctx, order, source="check")
+            except CryptoPayError:
+                return access, PaymentCheck(order.status, payments_down=True)
+            checks.put(order_id, invoice_status, ctx.clock().timestamp())
     # Nothing can be paid on an expired invoice: release the reservation now, so the order
     # shows as expired (with Buy again) instead of a Pay button that leads nowhere.
-    if invoice_status == "expired" and await release_order(ctx.db, order_id, OrderStatus.EXPIRED):
+    if invoice_status == "expired" and await release_order(
+        ctx.db, order_id, OrderStatus.EXPIRED, abandoned=True
+    ):
         log.info("order expired: its invoice has", extra={"order_id": order_id})
     return access, PaymentCheck(order.status, invoice_status)

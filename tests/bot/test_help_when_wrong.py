@@ -33,6 +33,7 @@ codes = [{", ".join(f'"{code}"' for code in BIG_CODES)}]
 
 async def test_a_reopened_order_with_600_codes_gets_them_as_a_document(shop: Shop) -> None:
     await import_catalog_file(shop.ctx.db, parse_catalog(CATALOG + BIG, "USD"))
+    shop.ctx.settings = shop.ctx.settings.model_copy(update={"max_reserved_units": 1000})  # bulk
     order_id, _ = await buy(shop, "big", 600)
     invoice_id = (await shop.order(order_id)).invoice_id
     assert invoice_id is not None
@@ -68,6 +69,7 @@ codes = [{", ".join(f'"{code}"' for code in LONG_CODES)}]
 
 async def test_the_admin_view_of_an_order_with_long_goods_fits_one_message(shop: Shop) -> None:
     await import_catalog_file(shop.ctx.db, parse_catalog(CATALOG + LONG, "USD"))
+    shop.ctx.settings = shop.ctx.settings.model_copy(update={"max_reserved_units": 1000})  # bulk
     order_id, _ = await buy(shop, "long", 15)
     invoice_id = (await shop.order(order_id)).invoice_id
     assert invoice_id is not None

@@ -380,6 +380,7 @@ price = "0.10"
 codes = [{codes}]
 """
     await import_catalog_file(shop.ctx.db, parse_catalog(catalog, "USD"))
+    shop.ctx.settings = shop.ctx.settings.model_copy(update={"max_reserved_units": 1000})  # bulk
     order_id = await paid_order(shop, "bulk", 300)
     worker = OutboxWorker(shop.ctx)
     await worker.drain_once()

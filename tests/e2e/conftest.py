@@ -27,6 +27,7 @@ import pytest
 from bot.runtime.buy_guard import SharedBuyGuard
 from bot.runtime.refund_confirmations import SharedPendingRefunds
 from bot.runtime.shared_rates import REDIS_KEY as RATES_KEY
+from bot.runtime.tap_throttle import SharedTapThrottle
 from tests.conftest import PgServer, connect_redis, pg_dsn
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
@@ -263,6 +264,7 @@ async def redis_url() -> AsyncIterator[str]:
         f"fsm:{BOT_TOKEN.split(':')[0]}:*",
         f"{SharedBuyGuard.PREFIX}:*",
         f"{SharedPendingRefunds.PREFIX}:*",
+        f"{SharedTapThrottle.PREFIX}:*",
     )
 
     async def clean() -> None:

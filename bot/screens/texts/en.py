@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from html import escape
 
@@ -416,3 +416,30 @@ def refund_sent_to_buyer(
         "to your Crypto Bot wallet. It is there now: open @CryptoBot to see it."
     )
     return with_support(text, support, order_id)
+
+
+# --- anti-hoarding: Buy's per-shopper caps and the tap throttle (alerts: ≤200 characters) ---
+
+
+def too_many_units(held: int | None, limit: int) -> str:
+    """MAX_RESERVED_UNITS: units held in unpaid orders, with this order's, would exceed it."""
+    if held:
+        return (
+            f"You already hold {count(held, 'item')} in unpaid orders (at most {limit} at once). "
+            "Pay or cancel one in <b>My orders</b> first, or choose fewer."
+        )
+    return f"At most {count(limit, 'item')} can wait for payment at once. Please choose fewer."
+
+
+def ordering_paused(until: datetime) -> str:
+    """MAX_ABANDONED_PER_HOUR: too many orders cancelled or left to expire this hour."""
+    if until.second or until.microsecond:  # 14:31:20 → 14:32: never too early
+        until = until.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return (
+        "You have cancelled or let expire several orders in the last hour. "
+        f"You can order again at {until.strftime('%H:%M UTC')}."
+    )
+
+
+# A tap on Buy, Check payment or Cancel that came too soon after the others.
+TAPS_THROTTLED = "One moment, please: that was a lot of taps. Try again in a few seconds."
