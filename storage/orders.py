@@ -38,7 +38,21 @@ class OrderDetails:
 
 
 class _NotReservable(Exception):
-    """Internal: roll the checkout transaction back."""
+    """Internal: roll the checkout transaction back (which line, and what it could have)."""
+
+    def __init__(self, product_id: int, available: int, gone: bool = False) -> None:
+        super().__init__(product_id)
+        self.product_id, self.available, self.gone = product_id, available, gone
+
+
+class StockShort(Exception):
+    """place_order(report_short=True): one line could not be reserved in full, so nothing
+    was written. `available`: the units that line could have had (0 when `gone`: the product
+    is missing or no longer on sale)."""
+
+    def __init__(self, product_id: int, available: int, gone: bool = False) -> None:
+        super().__init__(f"product {product_id}: {available} available")
+        self.product_id, self.available, self.gone = product_id, available, gone
 
 
 class TooManyOpenOrders(Exception):
@@ -79,12 +93,14 @@ async def place_order(
     expires_at: datetime,
     *,
     max_open: int | None = None,
+    report_short: bool = False,
 ) -> Order | None:
     """`create_order` for a Telegram user, whose customer row is created or refreshed in
     the same transaction (the checkout's one write before the invoice). The upsert takes
     the row lock on PostgreSQL that the `max_open` count needs. Nothing is written when the
-    order is refused — the buyer's row included."""
-    return await _order_transaction(db, buyer, lines, currency, expires_at, max_open)
+    order is refused — the buyer's row included. With `report_short`, a line that cannot be
+    reserved raises StockShort (naming it) instead of returning None."""
+    return await _order_transaction(db, buyer, lines, currency, expires_at, max_open, report_short)
 
 
 async def _order_transaction(
@@ -94,6 +110,7 @@ async def _order_transaction(
     currency: str,
     expires_at: datetime,
     max_open: int | None,
+    report_short: bool = False,
 ) -> Order | None:
     specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
     if not specs:
@@ -111,7 +128,9 @@ async def _order_transaction(
             if max_open is not None:
                 await _check_open_orders(s, customer_id, max_open)
             return await _create(s, customer_id, specs, currency, expires_at)
-    except _NotReservable:
+    except _NotReservable as short:
+        if report_short:
+            raise StockShort(short.product_id, short.available, short.gone) from None
         return None
 
 
@@ -212,10 +231,9 @@ async def _create(
             _PRODUCTS, {"p_product_ids": [spec.product_id for spec in specs]}
         )
     }
-    if any(
-        spec.product_id not in products or not products[spec.product_id].active for spec in specs
-    ):
-        raise _NotReservable
+    for spec in specs:
+        if spec.product_id not in products or not products[spec.product_id].active:
+            raise _NotReservable(spec.product_id, 0, gone=True)
     row = (
         await s.execute(
             _INSERT_ORDER,
@@ -245,8 +263,9 @@ async def _create(
                 "p_until": expires_at,
             },
         )
-        if len(res.all()) != spec.quantity:  # never fewer than asked (nor more)
-            raise _NotReservable
+        reserved = len(res.all())
+        if reserved != spec.quantity:  # never fewer than asked (nor more)
+            raise _NotReservable(spec.product_id, reserved)
     return order
 
 
