@@ -89,3 +89,29 @@ class RefundDecision(StrEnum):
 class RefundConfirm(CallbackData, prefix="rf"):
     decision: RefundDecision
     token: str  # a short id of the pending confirmation, looked up server-side
+
+
+class CartAction(StrEnum):
+    SHOW = "s"
+    DEC = "d"
+    INC = "i"
+    REMOVE = "r"
+    CHECKOUT = "k"
+    EMPTY = "e"
+    NOOP = "n"
+
+
+class CartButton(CallbackData, prefix="ct"):
+    """A cart screen's button: `p` the line's product id; Checkout's `h` the fingerprint of
+    the cart as that screen showed it (bot/shop/cart.py)."""
+
+    a: CartAction
+    p: int = 0
+    h: str = ""
+
+
+class CartAdd(CallbackData, prefix="ca"):
+    """A product card's Add to cart: `q` units of `sku`."""
+
+    sku: str
+    q: int = 1

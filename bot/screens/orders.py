@@ -124,10 +124,9 @@ def order_placed(ctx: ShopContext, result: CheckoutResult) -> Screen:
     """The order message Buy answers with: the total (and about how much in each asset),
     how long the buyer has, and Pay, Check payment, Cancel."""
     assert result.order_id is not None and result.deadline is not None
-    text = t.order_created(
+    text = t.order_created_items(
         result.order_id,
-        result.item,
-        result.quantity,
+        result.items or ((result.item, result.quantity),),
         result.total,
         result.currency,
         result.deadline,

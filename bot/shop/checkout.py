@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -14,12 +15,12 @@ from payments import CryptoPayError, Invoice
 from storage import (
     Buyer,
     OrderStatus,
+    StockShort,
     TooManyOpenOrders,
     attach_invoice,
     get_product,
     place_order,
     release_order,
-    stock_counts,
 )
 
 log = logging.getLogger("bot.checkout")
@@ -30,19 +31,33 @@ class CheckoutRefusal(StrEnum):
     OUT_OF_STOCK = "out_of_stock"
     TOO_MANY_UNPAID = "too_many_unpaid"
     PAYMENTS_DOWN = "payments_down"
+    CART_EMPTY = "cart_empty"
+    CART_CHANGED = "cart_changed"  # a price (or a line) changed since the cart was shown
+    OVER_LIMIT = "over_limit"  # a line is over its product's max_per_order
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    """One line of an order about to be placed, at the price the shopper was shown."""
+
+    product_id: int
+    title: str
+    quantity: int
+    unit_price: Decimal
 
 
 @dataclass(frozen=True)
 class CheckoutResult:
     refusal: CheckoutRefusal | None = None
     order_id: int | None = None
-    item: str = ""
+    item: str = ""  # the first line's title; refused: the product at fault
     quantity: int = 0
     total: Decimal = Decimal(0)
     currency: str = ""
     deadline: datetime | None = None
     pay_url: str | None = None
     left: int | None = None  # out of stock: the units still available, when counted
+    items: tuple[tuple[str, int], ...] = ()  # (title, quantity) of every line placed
 
     @property
     def ok(self) -> bool:
@@ -50,39 +65,57 @@ class CheckoutResult:
 
 
 async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> CheckoutResult:
+    """Buy: `quantity` units of one product, now."""
     product = await get_product(ctx.db, sku)
     if product is None or not product.active or product.id is None:
         return CheckoutResult(CheckoutRefusal.PRODUCT_GONE)
     if quantity < 1 or (product.max_per_order is not None and quantity > product.max_per_order):
         return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
+    line = CheckoutLine(product.id, product.title, quantity, product.price)
+    return await place_lines(ctx, buyer, [line], product.currency)
+
+
+async def place_lines(
+    ctx: ShopContext, buyer: Buyer, lines: Sequence[CheckoutLine], currency: str
+) -> CheckoutResult:
+    """The one checkout of Buy and of the cart: one order for all `lines`, every unit
+    reserved in one transaction (all or nothing), then one Crypto Pay invoice for the total.
+    A line short of stock refuses the whole order, naming that line's product."""
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
     try:
         order = await place_order(
             ctx.db,
             buyer,
-            [(product.id, quantity, product.price)],
-            product.currency,
+            [(line.product_id, line.quantity, line.unit_price) for line in lines],
+            currency,
             expires_at,
             max_open=ctx.settings.max_unpaid_orders,
+            report_short=True,
         )
     except TooManyOpenOrders:
         ctx.metrics.checkouts.labels(result="too_many_unpaid").inc()
         return CheckoutResult(CheckoutRefusal.TOO_MANY_UNPAID)
-    if order is None or order.id is None:
+    except StockShort as short:
         ctx.metrics.checkouts.labels(result="out_of_stock").inc()
-        left = None if product.unlimited else (await stock_counts(ctx.db, product.id)).available
-        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK, left=left)
+        title = next((ln.title for ln in lines if ln.product_id == short.product_id), "")
+        if short.gone:
+            return CheckoutResult(CheckoutRefusal.PRODUCT_GONE, item=title)
+        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK, item=title, left=short.available)
+    if order is None or order.id is None:  # (report_short raises instead)
+        ctx.metrics.checkouts.labels(result="out_of_stock").inc()
+        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
+    items = tuple((line.title, line.quantity) for line in lines)
 
     try:
         invoice = await ctx.cryptopay.create_invoice(
             currency_type="fiat",
-            fiat=product.currency,
+            fiat=currency,
             amount=order.total.normalize(),  # 19.98, not 19.98000000
             accepted_assets=list(ctx.settings.accepted_assets),
             expires_in=ttl,
             payload=str(order.id),
-            description=t.invoice_description(order.id, product.title, quantity),
+            description=t.invoice_description_items(order.id, items),
             paid_btn_name="openBot",
             paid_btn_url=ctx.bot_url,
             allow_comments=False,
@@ -121,12 +154,13 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
     log.info("order placed", extra={"order_id": order.id, "invoice_id": invoice.invoice_id})
     return CheckoutResult(
         order_id=order.id,
-        item=product.title,
-        quantity=quantity,
+        item=lines[0].title,
+        quantity=lines[0].quantity,
         total=order.total,
         currency=order.currency,
         deadline=order.expires_at,
         pay_url=pay_link(invoice),
+        items=items,
     )
 
 
