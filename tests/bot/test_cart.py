@@ -21,6 +21,7 @@ from storage import (
     Database,
     OrderLine,
     StockStatus,
+    add_codes,
     get_customer,
     get_product,
     stock_counts,
@@ -290,3 +291,24 @@ async def test_the_cart_survives_a_restart_and_is_shared_by_replicas(shop: Shop)
         assert "Your cart is empty" in (await open_cart(shop)).text
     finally:
         await other.db.dispose()
+
+
+async def test_long_goods_of_a_cart_order_go_as_one_grouped_txt(shop: Shop) -> None:
+    long_codes = [f"INDIE-{n:02d}-" + "x" * 400 for n in range(10)]
+    await add_codes(shop.ctx.db, "indie1", long_codes)
+    await add(shop, "indie1", 10)
+    await add(shop, "solo")
+    await checkout(shop)
+    (order,) = await shop.orders()
+    assert order.invoice_id is not None and order.id is not None
+    await shop.cp.pay(order.invoice_id, send_webhook=False)
+    await reconcile(shop.ctx)
+    (goods,) = await shop.outbox(order.id, kind="goods")
+    out = await compose(shop.ctx, goods)
+    assert out.document_name == f"order-{order.id}.txt" and out.document_data is not None
+    assert f"Order #{order.id} is paid" in out.text and "11 items are in the file" in out.text
+    document = out.document_data.decode()
+    indie, solo = document.index("Indie One:"), document.index("Solo Key:")
+    sold = [u.code for u in await shop.units(order.id) if u.code.startswith("INDIE")]
+    assert len(sold) == 10 and all(indie < document.index(c) < solo for c in sold)
+    assert document.index("SOLO-0001") > solo
