@@ -82,6 +82,9 @@ def _goods(details: OrderDetails, t: ModuleType) -> Outgoing:
     )
 
 
+MAX_CAPTION = 1024  # Telegram's limit for a document's caption
+
+
 def _goods_grouped(
     details: OrderDetails, t: ModuleType, bought: list[tuple[str, int]], n: int
 ) -> Outgoing:
@@ -91,8 +94,11 @@ def _goods_grouped(
     text = t.goods_delivered_grouped(order_id, bought, groups)
     if len(text) <= MAX_INLINE_TEXT:
         return Outgoing(text, keyboards.after_goods())
+    caption = t.goods_delivered_caption(order_id, bought, n)
+    if len(caption) > MAX_CAPTION:  # many long titles: the file lists them
+        caption = t.goods_delivered_caption(order_id, [], n)
     return Outgoing(
-        t.goods_delivered_caption(order_id, bought, n),
+        caption,
         keyboards.after_goods(),
         document_name=f"order-{order_id}.txt",
         document_data=t.goods_file_grouped(order_id, groups).encode(),

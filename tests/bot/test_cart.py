@@ -171,6 +171,9 @@ async def test_three_product_cart_is_one_order_one_invoice_and_one_goods_message
     await shop.press(OrderButton(action=OA.SHOW, order_id=order.id))
     page = shop.last_text().text
     assert all(line in page for line in ("Solo Key × 1", "Multi Key × 2", "SOLO-0001"))
+    # The goods again, grouped as in the goods message.
+    assert page.index("<b>Solo Key</b>") < page.index("SOLO-0001") < page.index("<b>Multi Key</b>")
+    assert page.index("<b>Multi Key</b>") < page.index(codes[0]) < page.index("<b>Speedrun Guide")
 
 
 async def test_a_refund_of_a_cart_order_never_exceeds_what_was_paid(shop: Shop) -> None:

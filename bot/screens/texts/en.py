@@ -80,7 +80,9 @@ HELP = (
     "1. Open the <b>Catalog</b> and pick a product.\n"
     "2. Choose the quantity with − and +, then tap <b>Buy</b>.\n"
     "3. Tap <b>Pay</b> and pay the invoice in Crypto Bot before it expires.\n"
-    "4. Your goods arrive in this chat within seconds; <b>My orders</b> shows them again.\n\n"
+    "4. Your goods arrive in this chat within seconds; <b>My orders</b> shows them again.\n"
+    "Several products? Tap <b>Add to cart</b> on each, then <b>Checkout</b> in your "
+    "<b>Cart</b> (/cart): one order, one invoice.\n\n"
     "Paid but nothing arrived? Tap <b>Check payment</b> on the order."
 )
 
@@ -568,3 +570,11 @@ def goods_file_grouped(order_id: int, groups: Sequence[tuple[str, Sequence[str]]
     for title, goods in groups:
         parts += ["", f"{title}:", *goods]
     return "\n".join(parts) + "\n"
+
+
+def order_goods_grouped(groups: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """An order page's goods, for an order of several products: under each title."""
+    return "<b>Your goods:</b>\n" + "\n".join(
+        f"<b>{escape(title)}</b>\n" + "\n".join(_goods_item(item) for item in goods)
+        for title, goods in groups
+    )
