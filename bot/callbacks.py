@@ -59,6 +59,7 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{0,32}$")]
 Cursor = Annotated[str, BeforeValidator(_cursor)]
 StatusName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{0,24}$")]
 Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+Fingerprint = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{0,16}$")]
 
 
 class MenuAction(StrEnum):
@@ -143,3 +144,29 @@ class RefundDecision(StrEnum):
 class RefundConfirm(CallbackData, prefix="rf"):
     decision: RefundDecision
     token: Token  # a short id of the pending confirmation, looked up server-side
+
+
+class CartAction(StrEnum):
+    SHOW = "s"
+    DEC = "d"
+    INC = "i"
+    REMOVE = "r"
+    CHECKOUT = "k"
+    EMPTY = "e"
+    NOOP = "n"
+
+
+class CartButton(CallbackData, prefix="ct"):
+    """A cart screen's button: `p` the line's product id; Checkout's `h` the fingerprint of
+    the cart as that screen showed it (bot/shop/cart.py)."""
+
+    a: CartAction
+    p: Before = 0  # a product id; 0 for the buttons of the whole cart
+    h: Fingerprint = ""
+
+
+class CartAdd(CallbackData, prefix="ca"):
+    """A product card's Add to cart: `q` units of `sku`."""
+
+    sku: Sku
+    q: Quantity = 1

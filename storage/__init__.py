@@ -6,6 +6,15 @@ Knows nothing of Telegram or Crypto Pay HTTP. Every repository function takes th
 
 from storage._batch import Coalescer
 from storage.admin_queries import OrderOverview, all_products, order_overviews, products_by_id
+from storage.cart import (
+    CartLine,
+    add_to_cart,
+    cart_lines,
+    cart_units,
+    empty_cart,
+    remove_from_cart,
+    set_cart_quantity,
+)
 from storage.catalog import (
     CatalogData,
     CatalogError,
@@ -48,6 +57,7 @@ from storage.listing import (
 from storage.migrate import upgrade
 from storage.models import (
     AuditEntry,
+    CartItem,
     Category,
     Customer,
     Order,
@@ -83,6 +93,7 @@ from storage.order_states import (
 from storage.orders import (
     LineSpec,
     OrderDetails,
+    StockShort,
     TooManyAbandoned,
     TooManyOpenOrders,
     TooManyUnits,
@@ -148,6 +159,8 @@ __all__ = [
     "WITH_GOODS",
     "AuditEntry",
     "Buyer",
+    "CartItem",
+    "CartLine",
     "CatalogData",
     "CatalogError",
     "CatalogImportResult",
@@ -182,6 +195,7 @@ __all__ = [
     "SettleResult",
     "SpendIdConflict",
     "StockCounts",
+    "StockShort",
     "StockStatus",
     "StockUnit",
     "TooManyAbandoned",
@@ -189,13 +203,17 @@ __all__ = [
     "TooManyUnits",
     "Verify",
     "add_codes",
+    "add_to_cart",
     "all_products",
     "attach_invoice",
     "can",
+    "cart_lines",
+    "cart_units",
     "claim_due",
     "count_products",
     "create_order",
     "create_refund",
+    "empty_cart",
     "enqueue",
     "export_catalog",
     "get_category",
@@ -230,11 +248,13 @@ __all__ = [
     "refunds_for_order",
     "release_claims",
     "release_order",
+    "remove_from_cart",
     "renew_claims",
     "reschedule",
     "sales_summary",
     "sending_refunds",
     "set_blocked",
+    "set_cart_quantity",
     "settle",
     "settle_many",
     "stock_counts",

@@ -238,6 +238,21 @@ class AuditEntry(Base, table=True):
     created_at: datetime = _now_field(index=True)
 
 
+class CartItem(Base, table=True):
+    """A line of a shopper's cart, kept server-side (restarts, replicas, the Mini App).
+    `unit_price` is the price when the line was added: a repricing since is shown."""
+
+    __tablename__ = "cart_items"
+    __table_args__ = (sa.UniqueConstraint("customer_id", "product_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
+    product_id: int = Field(foreign_key="products.id", ondelete="CASCADE", index=True)
+    quantity: int
+    unit_price: Decimal = Field(sa_type=Money())
+    added_at: datetime = _now_field()
+
+
 # Set the mapped classes up now rather than at the first ORM query: read-only snapshots
 # (storage._sql.snapshot) read their attributes through the mapping, and a process whose
 # first work is a settlement (Core statements only) would otherwise find it unset.

@@ -38,7 +38,21 @@ class OrderDetails:
 
 
 class _NotReservable(Exception):
-    """Internal: roll the checkout transaction back."""
+    """Internal: roll the checkout transaction back (which line, and what it could have)."""
+
+    def __init__(self, product_id: int, available: int, gone: bool = False) -> None:
+        super().__init__(product_id)
+        self.product_id, self.available, self.gone = product_id, available, gone
+
+
+class StockShort(Exception):
+    """place_order(report_short=True): one line could not be reserved in full, so nothing
+    was written. `available`: the units that line could have had (0 when `gone`: the product
+    is missing or no longer on sale)."""
+
+    def __init__(self, product_id: int, available: int, gone: bool = False) -> None:
+        super().__init__(f"product {product_id}: {available} available")
+        self.product_id, self.available, self.gone = product_id, available, gone
 
 
 class TooManyOpenOrders(Exception):
@@ -118,13 +132,15 @@ async def place_order(
     max_open: int | None = None,
     max_units: int | None = None,
     max_abandoned: int | None = None,
+    report_short: bool = False,
 ) -> Order | None:
     """`create_order` for a Telegram user, whose customer row is created or refreshed in
     the same transaction (the checkout's one write before the invoice). The upsert takes
     the row lock on PostgreSQL that the caps' counts need. Nothing is written when the
-    order is refused — the buyer's row included."""
+    order is refused — the buyer's row included. With `report_short`, a line that cannot be
+    reserved raises StockShort (naming it) instead of returning None."""
     caps = _Caps(max_open, max_units, max_abandoned)
-    return await _order_transaction(db, buyer, lines, currency, expires_at, caps)
+    return await _order_transaction(db, buyer, lines, currency, expires_at, caps, report_short)
 
 
 async def _order_transaction(
@@ -134,6 +150,7 @@ async def _order_transaction(
     currency: str,
     expires_at: datetime,
     caps: _Caps,
+    report_short: bool = False,
 ) -> Order | None:
     specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
     if not specs:
@@ -151,7 +168,9 @@ async def _order_transaction(
             if caps:
                 await _check_caps(s, customer_id, specs, caps)
             return await _create(s, customer_id, specs, currency, expires_at)
-    except _NotReservable:
+    except _NotReservable as short:
+        if report_short:
+            raise StockShort(short.product_id, short.available, short.gone) from None
         return None
 
 
@@ -292,10 +311,9 @@ async def _create(
             _PRODUCTS, {"p_product_ids": [spec.product_id for spec in specs]}
         )
     }
-    if any(
-        spec.product_id not in products or not products[spec.product_id].active for spec in specs
-    ):
-        raise _NotReservable
+    for spec in specs:
+        if spec.product_id not in products or not products[spec.product_id].active:
+            raise _NotReservable(spec.product_id, 0, gone=True)
     row = (
         await s.execute(
             _INSERT_ORDER,
@@ -325,8 +343,9 @@ async def _create(
                 "p_until": expires_at,
             },
         )
-        if len(res.all()) != spec.quantity:  # never fewer than asked (nor more)
-            raise _NotReservable
+        reserved = len(res.all())
+        if reserved != spec.quantity:  # never fewer than asked (nor more)
+            raise _NotReservable(spec.product_id, reserved)
     return order
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
@@ -14,7 +16,8 @@ from bot.screens import keyboards
 from bot.screens.catalog import category_screen, product_screen
 from bot.screens.orders import order_placed, order_screen
 from bot.screens.texts import texts as t
-from bot.shop.checkout import CheckoutRefusal, checkout
+from bot.shop.cart import units_in_cart
+from bot.shop.checkout import CheckoutRefusal, CheckoutResult, checkout
 from bot.shop.customers import remember
 from storage import OPEN, order_status, record_order_message
 
@@ -45,7 +48,8 @@ def build_router() -> Router:
         if message.from_user:
             await remember(ctx, buyer_of(message.from_user))
         name = message.from_user.first_name if message.from_user else None
-        await message.answer(t.welcome(name), reply_markup=keyboards.main_menu())
+        units = await units_in_cart(ctx, message.from_user.id) if message.from_user else 0
+        await message.answer(t.welcome(name), reply_markup=keyboards.main_menu(units))
 
     @router.message(Command("help"))
     async def help_command(message: Message, ctx: ShopContext) -> None:
@@ -74,7 +78,8 @@ def build_router() -> Router:
         elif callback_data.action == MenuAction.HELP:
             await show(query, t.help_text(ctx.settings.support_contact), keyboards.main_menu())
         else:
-            await show(query, t.welcome(query.from_user.first_name), keyboards.main_menu())
+            units = await units_in_cart(ctx, query.from_user.id)
+            await show(query, t.welcome(query.from_user.first_name), keyboards.main_menu(units))
         await query.answer()
 
     @router.callback_query(CategoryPage.filter())
@@ -117,9 +122,33 @@ def build_router() -> Router:
 
 
 async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard: BuyGuard) -> None:
+    result = await guarded_checkout(
+        query, ctx, guard, lambda: checkout(ctx, buyer_of(query.from_user), data.sku, data.qty)
+    )
+    if result is None:
+        return
+    if not result.ok:
+        await query.answer(alert_text(refusal_text(ctx, result)), show_alert=True)
+        if result.refusal == CheckoutRefusal.OUT_OF_STOCK:
+            screen = await product_screen(ctx, data.sku, data.qty)
+            if screen is not None:
+                await show(query, screen)
+        return
+    await answer_placed(query, ctx, result)
+
+
+async def guarded_checkout(
+    query: CallbackQuery,
+    ctx: ShopContext,
+    guard: BuyGuard,
+    place: Callable[[], Awaitable[CheckoutResult]],
+) -> CheckoutResult | None:
+    """Buy's and Checkout's one order per tapped message: `place` runs unless this message
+    already placed an open order or another tap is placing one, or the shopper is tapping
+    faster than the throttle allows (answered here: None)."""
     if not await ctx.taps.allow(query.from_user.id, ctx.clock().timestamp()):
         await query.answer(t.TAPS_THROTTLED)
-        return
+        return None
     message = query.message
     key = (query.from_user.id, message.message_id if message else 0)
     async with guard.turn(key):
@@ -130,35 +159,36 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
             status = await order_status(ctx.db, claim, query.from_user.id)
             if status in OPEN:
                 await query.answer(t.already_placed(claim))
-                return
+                return None
             claim = Claim.FREE if await guard.retake(key, claim) else Claim.BUSY
         if claim is Claim.BUSY:
             await query.answer(t.PLACING)
-            return
+            return None
         placed: int | None = None
         try:
-            result = await checkout(ctx, buyer_of(query.from_user), data.sku, data.qty)
+            result = await place()
             placed = result.order_id if result.ok else None
         finally:
             await guard.done(key, placed)
-    if not result.ok:
-        if result.refusal == CheckoutRefusal.TOO_MANY_UNPAID:
-            text = t.too_many_unpaid(ctx.settings.max_unpaid_orders)
-        elif result.refusal == CheckoutRefusal.TOO_MANY_UNITS:
-            text = t.too_many_units(result.held, result.limit or ctx.settings.max_reserved_units)
-        elif result.refusal == CheckoutRefusal.TOO_MANY_ABANDONED:
-            assert result.retry_at is not None
-            text = t.ordering_paused(result.retry_at)
-        elif result.refusal == CheckoutRefusal.OUT_OF_STOCK and result.left:
-            text = t.only_left(result.left)
-        else:
-            text = REFUSALS[result.refusal]  # type: ignore[index]
-        await query.answer(alert_text(text), show_alert=True)
-        if result.refusal == CheckoutRefusal.OUT_OF_STOCK:
-            screen = await product_screen(ctx, data.sku, data.qty)
-            if screen is not None:
-                await show(query, screen)
-        return
+    return result
+
+
+def refusal_text(ctx: ShopContext, result: CheckoutResult) -> str:
+    if result.refusal == CheckoutRefusal.TOO_MANY_UNPAID:
+        return t.too_many_unpaid(ctx.settings.max_unpaid_orders)
+    if result.refusal == CheckoutRefusal.TOO_MANY_UNITS:
+        return t.too_many_units(result.held, result.limit or ctx.settings.max_reserved_units)
+    if result.refusal == CheckoutRefusal.TOO_MANY_ABANDONED:
+        assert result.retry_at is not None
+        return t.ordering_paused(result.retry_at)
+    if result.refusal == CheckoutRefusal.OUT_OF_STOCK and result.left:
+        return t.only_left(result.left)
+    return REFUSALS[result.refusal]  # type: ignore[index]
+
+
+async def answer_placed(query: CallbackQuery, ctx: ShopContext, result: CheckoutResult) -> None:
+    """The order message (Pay, Check payment, Cancel), recorded on the order so that paying
+    or releasing it edits the message."""
     assert result.order_id is not None
     shown = await show(query, order_placed(ctx, result))
     await query.answer()

@@ -15,6 +15,9 @@ from bot.callbacks import (
     AdminOrder,
     AdminOrderAt,
     AdminOrdersPage,
+    CartAction,
+    CartAdd,
+    CartButton,
     CategoryPage,
     Menu,
     MenuAction,
@@ -41,9 +44,13 @@ def _markup(*rows: Row) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])
 
 
-def main_menu() -> InlineKeyboardMarkup:
+def main_menu(cart_units: int = 0) -> InlineKeyboardMarkup:
+    """Catalog, Cart (with its count of units once not empty), My orders, Help."""
     return _markup(
-        [_button(t.BTN_CATALOG, Menu(action=MenuAction.CATALOG))],
+        [
+            _button(t.BTN_CATALOG, Menu(action=MenuAction.CATALOG)),
+            _button(t.btn_cart(cart_units), CartButton(a=CartAction.SHOW)),
+        ],
         [
             _button(t.BTN_ORDERS, Menu(action=MenuAction.ORDERS)),
             _button(t.BTN_HELP, Menu(action=MenuAction.HELP)),
@@ -108,7 +115,10 @@ def product_card(
             _button(str(quantity), act(ProductAction.NOOP)),
             _button(t.BTN_PLUS, act(ProductAction.INC)),
         ],
-        [_button(t.BTN_BUY, act(ProductAction.BUY))],
+        [
+            _button(t.BTN_BUY, act(ProductAction.BUY)),
+            _button(t.BTN_ADD_TO_CART, CartAdd(sku=sku, q=quantity)),
+        ],
         back,
     )
 
@@ -246,3 +256,34 @@ def refund_confirm(token: str) -> InlineKeyboardMarkup:
             _button(t.BTN_CANCEL, RefundConfirm(decision=RefundDecision.CANCEL, token=token)),
         ]
     )
+
+
+def cart(
+    lines: Sequence[tuple[int, str, int]], *, fingerprint: str, can_checkout: bool
+) -> InlineKeyboardMarkup:
+    """Each line (product id, title, quantity): −, the line, +, Remove; then Checkout, Empty
+    cart and ◀ Menu."""
+
+    def act(action: CartAction, product_id: int = 0) -> CartButton:
+        return CartButton(a=action, p=product_id)
+
+    rows = [
+        [
+            _button(t.BTN_MINUS, act(CartAction.DEC, pid)),
+            _button(f"{_short(title)} ×{quantity}", act(CartAction.NOOP, pid)),
+            _button(t.BTN_PLUS, act(CartAction.INC, pid)),
+            _button(t.BTN_REMOVE, act(CartAction.REMOVE, pid)),
+        ]
+        for pid, title, quantity in lines
+    ]
+    checkout = CartButton(a=CartAction.CHECKOUT, h=fingerprint)
+    return _markup(
+        *rows,
+        [_button(t.BTN_CHECKOUT, checkout)] if can_checkout else [],
+        [_button(t.BTN_EMPTY_CART, act(CartAction.EMPTY))] if lines else [],
+        [_button(t.BTN_MENU, Menu(action=MenuAction.MENU))],
+    )
+
+
+def _short(title: str, limit: int = 16) -> str:
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"

@@ -26,6 +26,7 @@ __all__ = [
     "admin_notices",
     "buyer_text",
     "goods",
+    "goods_by_product",
     "items",
 ]
 
@@ -42,6 +43,21 @@ def goods(
         else:
             result.extend(codes.get(line.product_id, []))
     return result
+
+
+def goods_by_product(
+    lines: Iterable[OrderLine], products: Mapping[int, Product], codes: Mapping[int, list[str]]
+) -> list[tuple[str, list[str]]]:
+    """The goods grouped by product, as (title, goods), in the order's line order (a product
+    on two lines is one group)."""
+    groups: dict[int, tuple[str, list[str]]] = {}
+    for line in lines:
+        if line.product_id in groups:
+            continue
+        product = products.get(line.product_id)
+        title = product.title if product is not None else "?"
+        groups[line.product_id] = (title, goods([line], products, codes))
+    return list(groups.values())
 
 
 def admin_notices(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.context import ShopContext
 from bot.screens import keyboards
 from bot.screens.catalog import Screen, approximations
-from bot.screens.messages import MAX_INLINE_TEXT, goods, items
+from bot.screens.messages import MAX_INLINE_TEXT, goods, goods_by_product, items
 from bot.screens.texts import texts as t
 from bot.shop.checkout import CheckoutResult
 from bot.shop.orders import Cancellation, OrderAccess, PaymentCheck, own_order
@@ -83,6 +83,10 @@ def first_sku(details: OrderDetails) -> str | None:
 
 
 def _order_text(details: OrderDetails, delivered: list[str]) -> str:
+    if delivered and len({line.product_id for line in details.lines}) > 1:
+        # Several products: their goods under each title, as in the goods message.
+        groups = goods_by_product(details.lines, details.products, details.codes)
+        return _order_text(details, []) + "\n\n" + t.order_goods_grouped(groups)
     order = details.order
     assert order.id is not None
     return t.order_details(
@@ -124,10 +128,9 @@ def order_placed(ctx: ShopContext, result: CheckoutResult) -> Screen:
     """The order message Buy answers with: the total (and about how much in each asset),
     how long the buyer has, and Pay, Check payment, Cancel."""
     assert result.order_id is not None and result.deadline is not None
-    text = t.order_created(
+    text = t.order_created_items(
         result.order_id,
-        result.item,
-        result.quantity,
+        result.items or ((result.item, result.quantity),),
         result.total,
         result.currency,
         result.deadline,

@@ -18,7 +18,7 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot.context import ShopContext
 from bot.screens import keyboards
-from bot.screens.messages import MAX_INLINE_TEXT, buyer_text, goods, items
+from bot.screens.messages import MAX_INLINE_TEXT, buyer_text, goods, goods_by_product, items
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as default_texts
 from storage import OrderDetails, OutboxKind, OutboxMessage, get_order
@@ -69,6 +69,8 @@ def _goods(details: OrderDetails, t: ModuleType) -> Outgoing:
     order_id = details.order.id
     delivered = goods(details.lines, details.products, details.codes)
     bought = items(details)
+    if len({line.product_id for line in details.lines}) > 1:  # a cart's order
+        return _goods_grouped(details, t, bought, len(delivered))
     text = t.goods_delivered(order_id, bought, delivered)
     if len(text) <= MAX_INLINE_TEXT:
         return Outgoing(text, keyboards.after_goods())
@@ -77,6 +79,29 @@ def _goods(details: OrderDetails, t: ModuleType) -> Outgoing:
         keyboards.after_goods(),
         document_name=f"order-{order_id}.txt",
         document_data=("\n".join(delivered) + "\n").encode(),
+    )
+
+
+MAX_CAPTION = 1024  # Telegram's limit for a document's caption
+
+
+def _goods_grouped(
+    details: OrderDetails, t: ModuleType, bought: list[tuple[str, int]], n: int
+) -> Outgoing:
+    """One message for every line's goods, under each product's title; a .txt when long."""
+    order_id = details.order.id
+    groups = goods_by_product(details.lines, details.products, details.codes)
+    text = t.goods_delivered_grouped(order_id, bought, groups)
+    if len(text) <= MAX_INLINE_TEXT:
+        return Outgoing(text, keyboards.after_goods())
+    caption = t.goods_delivered_caption(order_id, bought, n)
+    if len(caption) > MAX_CAPTION:  # many long titles: the file lists them
+        caption = t.goods_delivered_caption(order_id, [], n)
+    return Outgoing(
+        caption,
+        keyboards.after_goods(),
+        document_name=f"order-{order_id}.txt",
+        document_data=t.goods_file_grouped(order_id, groups).encode(),
     )
 
 

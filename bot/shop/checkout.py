@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ from payments import CryptoPayError, Invoice
 from storage import (
     Buyer,
     OrderStatus,
+    StockShort,
     TooManyAbandoned,
     TooManyOpenOrders,
     TooManyUnits,
@@ -21,7 +23,6 @@ from storage import (
     get_product,
     place_order,
     release_order,
-    stock_counts,
 )
 
 log = logging.getLogger("bot.checkout")
@@ -34,13 +35,26 @@ class CheckoutRefusal(StrEnum):
     PAYMENTS_DOWN = "payments_down"
     TOO_MANY_UNITS = "too_many_units"  # MAX_RESERVED_UNITS: `held`, `limit`
     TOO_MANY_ABANDONED = "too_many_abandoned"  # MAX_ABANDONED_PER_HOUR: `retry_at`
+    CART_EMPTY = "cart_empty"
+    CART_CHANGED = "cart_changed"  # a price (or a line) changed since the cart was shown
+    OVER_LIMIT = "over_limit"  # a line is over its product's max_per_order
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    """One line of an order about to be placed, at the price the shopper was shown."""
+
+    product_id: int
+    title: str
+    quantity: int
+    unit_price: Decimal
 
 
 @dataclass(frozen=True)
 class CheckoutResult:
     refusal: CheckoutRefusal | None = None
     order_id: int | None = None
-    item: str = ""
+    item: str = ""  # the first line's title; refused: the product at fault
     quantity: int = 0
     total: Decimal = Decimal(0)
     currency: str = ""
@@ -50,6 +64,7 @@ class CheckoutResult:
     held: int | None = None  # too many units: those already in unpaid orders, when counted
     limit: int | None = None  # too many units: MAX_RESERVED_UNITS
     retry_at: datetime | None = None  # too many abandoned: when Buy works again
+    items: tuple[tuple[str, int], ...] = ()  # (title, quantity) of every line placed
 
     @property
     def ok(self) -> bool:
@@ -57,6 +72,7 @@ class CheckoutResult:
 
 
 async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> CheckoutResult:
+    """Buy: `quantity` units of one product, now."""
     product = await get_product(ctx.db, sku)
     if product is None or not product.active or product.id is None:
         return CheckoutResult(CheckoutRefusal.PRODUCT_GONE)
@@ -68,40 +84,61 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
     if quantity > limit:
         ctx.metrics.checkouts.labels(result="too_many_units").inc()
         return CheckoutResult(CheckoutRefusal.TOO_MANY_UNITS, limit=limit)
+    line = CheckoutLine(product.id, product.title, quantity, product.price)
+    return await place_lines(ctx, buyer, [line], product.currency)
+
+
+async def place_lines(
+    ctx: ShopContext, buyer: Buyer, lines: Sequence[CheckoutLine], currency: str
+) -> CheckoutResult:
+    """The one checkout of Buy and of the cart: one order for all `lines`, every unit
+    reserved in one transaction (all or nothing), then one Crypto Pay invoice for the total.
+    A line short of stock refuses the whole order, naming that line's product."""
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
     try:
         order = await place_order(
             ctx.db,
             buyer,
-            [(product.id, quantity, product.price)],
-            product.currency,
+            [(line.product_id, line.quantity, line.unit_price) for line in lines],
+            currency,
             expires_at,
             **order_caps(ctx),
+            report_short=True,
         )
     except TooManyOpenOrders:
         ctx.metrics.checkouts.labels(result="too_many_unpaid").inc()
         return CheckoutResult(CheckoutRefusal.TOO_MANY_UNPAID)
     except TooManyUnits as refused:
         ctx.metrics.checkouts.labels(result="too_many_units").inc()
-        return CheckoutResult(CheckoutRefusal.TOO_MANY_UNITS, held=refused.held, limit=limit)
+        return CheckoutResult(
+            CheckoutRefusal.TOO_MANY_UNITS,
+            held=refused.held,
+            limit=ctx.settings.max_reserved_units,
+        )
     except TooManyAbandoned as refused:
         ctx.metrics.checkouts.labels(result="too_many_abandoned").inc()
         return CheckoutResult(CheckoutRefusal.TOO_MANY_ABANDONED, retry_at=refused.until)
-    if order is None or order.id is None:
+    except StockShort as short:
         ctx.metrics.checkouts.labels(result="out_of_stock").inc()
-        left = None if product.unlimited else (await stock_counts(ctx.db, product.id)).available
-        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK, left=left)
+        title = next((ln.title for ln in lines if ln.product_id == short.product_id), "")
+        if short.gone:
+            return CheckoutResult(CheckoutRefusal.PRODUCT_GONE, item=title)
+        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK, item=title, left=short.available)
+    if order is None or order.id is None:  # (report_short raises instead)
+        ctx.metrics.checkouts.labels(result="out_of_stock").inc()
+        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
+    items = tuple((line.title, line.quantity) for line in lines)
 
     try:
         invoice = await ctx.cryptopay.create_invoice(
             currency_type="fiat",
-            fiat=product.currency,
+            fiat=currency,
             amount=order.total.normalize(),  # 19.98, not 19.98000000
             accepted_assets=list(ctx.settings.accepted_assets),
             expires_in=ttl,
             payload=str(order.id),
-            description=t.invoice_description(order.id, product.title, quantity),
+            description=t.invoice_description_items(order.id, items),
             paid_btn_name="openBot",
             paid_btn_url=ctx.bot_url,
             allow_comments=False,
@@ -140,12 +177,13 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
     log.info("order placed", extra={"order_id": order.id, "invoice_id": invoice.invoice_id})
     return CheckoutResult(
         order_id=order.id,
-        item=product.title,
-        quantity=quantity,
+        item=lines[0].title,
+        quantity=lines[0].quantity,
         total=order.total,
         currency=order.currency,
         deadline=order.expires_at,
         pay_url=pay_link(invoice),
+        items=items,
     )
 
 

@@ -105,7 +105,7 @@ async def test_command_menu_for_shoppers_and_per_admin_chat(shop: Shop) -> None:
     calls = shop.session.calls("setMyCommands")
     shopper, admin, _, last = calls
     assert isinstance(shopper.scope, BotCommandScopeDefault)
-    assert [c.command for c in shopper.commands] == ["start", "catalog", "orders", "help"]
+    assert [c.command for c in shopper.commands] == ["start", "catalog", "cart", "orders", "help"]
     assert admin.scope == BotCommandScopeChat(chat_id=ADMIN_ID)
     assert {"orders", "order", "refund", "stats", "balance", "stock", "recheck", "help"} <= {
         c.command for c in admin.commands

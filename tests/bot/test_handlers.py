@@ -11,6 +11,8 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 from sqlalchemy.exc import OperationalError
 
 from bot.callbacks import (
+    CartAction,
+    CartButton,
     CategoryPage,
     Menu,
     MenuAction,
@@ -54,9 +56,10 @@ async def test_start_shows_welcome_and_main_menu(shop: Shop) -> None:
     (sent,) = shop.session.calls("sendMessage")
     assert sent.chat_id == ALICE
     assert "Welcome" in sent.text
-    assert button_texts(sent) == ["Catalog", "My orders", "Help"]
+    assert button_texts(sent) == ["Catalog", "Cart", "My orders", "Help"]
     data = [b.callback_data for b in markup_buttons(sent)]
-    assert data == [Menu(action=a).pack() for a in (MenuAction.CATALOG, MenuAction.ORDERS, "h")]
+    menu = [Menu(action=a).pack() for a in (MenuAction.CATALOG, MenuAction.ORDERS, "h")]
+    assert data == [menu[0], CartButton(a=CartAction.SHOW).pack(), *menu[1:]]
 
 
 async def test_start_deep_link_opens_the_product_card(shop: Shop) -> None:

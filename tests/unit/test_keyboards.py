@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from aiogram.types import InlineKeyboardMarkup
 
-from bot.callbacks import OrderAction, OrderButton, ProductAction, ProductCard
+from bot.callbacks import CartAdd, OrderAction, OrderButton, ProductAction, ProductCard
 from bot.screens import keyboards
 from bot.screens.texts import texts as t
 
@@ -34,9 +34,14 @@ def test_order_view_back_button_on_its_own_row() -> None:
 
 def test_product_card_quantity_row_buy_and_back() -> None:
     markup = keyboards.product_card(sku="key", quantity=3, can_buy=True, category_slug="games")
-    assert rows(markup) == [[t.BTN_MINUS, "3", t.BTN_PLUS], [t.BTN_BUY], [t.BTN_BACK]]
-    buy = markup.inline_keyboard[1][0]
+    assert rows(markup) == [
+        [t.BTN_MINUS, "3", t.BTN_PLUS],
+        [t.BTN_BUY, t.BTN_ADD_TO_CART],
+        [t.BTN_BACK],
+    ]
+    buy, add = markup.inline_keyboard[1]
     assert buy.callback_data == ProductCard(action=ProductAction.BUY, sku="key", qty=3).pack()
+    assert add.callback_data == CartAdd(sku="key", q=3).pack()
     sold_out = keyboards.product_card(sku="key", quantity=1, can_buy=False, category_slug="g")
     assert rows(sold_out) == [[t.BTN_BACK]]
 

@@ -80,7 +80,9 @@ HELP = (
     "1. Open the <b>Catalog</b> and pick a product.\n"
     "2. Choose the quantity with − and +, then tap <b>Buy</b>.\n"
     "3. Tap <b>Pay</b> and pay the invoice in Crypto Bot before it expires.\n"
-    "4. Your goods arrive in this chat within seconds; <b>My orders</b> shows them again.\n\n"
+    "4. Your goods arrive in this chat within seconds; <b>My orders</b> shows them again.\n"
+    "Several products? Tap <b>Add to cart</b> on each, then <b>Checkout</b> in your "
+    "<b>Cart</b> (/cart): one order, one invoice.\n\n"
     "Paid but nothing arrived? Tap <b>Check payment</b> on the order."
 )
 
@@ -443,3 +445,163 @@ def ordering_paused(until: datetime) -> str:
 
 # A tap on Buy, Check payment or Cancel that came too soon after the others.
 TAPS_THROTTLED = "One moment, please: that was a lot of taps. Try again in a few seconds."
+
+
+# --- the cart (PRODUCT.md §3.1) -----------------------------------------------------------
+
+BTN_CART = "Cart"
+BTN_ADD_TO_CART = "Add to cart"
+BTN_CHECKOUT = "Checkout"
+BTN_EMPTY_CART = "Empty cart"
+BTN_REMOVE = "Remove"
+CART_LINES_MAX = 20  # lines in one cart: each is a row of buttons (Telegram allows 100)
+
+
+def btn_cart(units: int) -> str:
+    """The main menu's Cart: `Cart (3)` once it holds something (3 = units, all lines)."""
+    return f"{BTN_CART} ({units})" if units else BTN_CART
+
+
+def order_created_items(
+    order_id: int,
+    items: Sequence[tuple[str, int]],
+    total: Decimal,
+    currency: str,
+    deadline: datetime,
+    *,
+    ttl_seconds: int,
+    approximations: Sequence[tuple[str, Decimal]] = (),
+) -> str:
+    """Buy's and Checkout's answer: the order's every line (one for Buy)."""
+    first, quantity = items[0] if items else ("", 0)
+    text = order_created(
+        order_id,
+        first,
+        quantity,
+        total,
+        currency,
+        deadline,
+        ttl_seconds=ttl_seconds,
+        approximations=approximations,
+    )
+    if len(items) <= 1:
+        return text
+    head, rest = text.split("\n", 2)[0], text.split("\n", 2)[2]
+    return "\n".join([head, *(f"{escape(t)} × {q}" for t, q in items), rest])
+
+
+INVOICE_DESCRIPTION_MAX = 1024  # Crypto Pay's limit
+
+
+def invoice_description_items(order_id: int, items: Sequence[tuple[str, int]]) -> str:
+    """`Order #12: Witcher 3 × 1, Portal 2 × 2`, shortened with … to Crypto Pay's limit."""
+    text = f"Order #{order_id}: " + ", ".join(f"{title} × {q}" for title, q in items)
+    if len(text) <= INVOICE_DESCRIPTION_MAX:
+        return text
+    return text[: INVOICE_DESCRIPTION_MAX - 1] + "…"
+
+
+CART_TITLE = "<b>Your cart</b>"
+CART_EMPTY = (
+    "Your cart is empty. Open the <b>Catalog</b>, pick a product and tap <b>Add to cart</b>."
+)
+CART_EMPTIED = "Your cart is now empty."
+CART_CHANGED = (
+    "Your cart changed since you saw it (a price, or a product taken off sale). "
+    "Please check it again, then tap Checkout."
+)
+CART_FULL = f"Your cart is full ({CART_LINES_MAX} products). Check it out first."
+CART_LINE_GONE = "This product is no longer in your cart."
+
+
+def added_to_cart(title: str, in_cart: int) -> str:
+    """The alert after Add to cart (plain text: ≤200 characters)."""
+    return f"Added to your cart: {title[:120]} — {in_cart} in the cart."
+
+
+def cart_line(
+    title: str,
+    quantity: int,
+    price: Decimal,
+    currency: str,
+    *,
+    added_price: Decimal,
+    active: bool,
+    available: int | None,
+) -> str:
+    """One line of the cart screen, with what changed since it was added."""
+    text = f"• {escape(title)} × {quantity} — {money(price * quantity, currency)}"
+    if not active:
+        return f"• <s>{escape(title)}</s> — ⚠ no longer on sale; remove it to check out"
+    if available == 0:
+        text += "\n   ⚠ sold out"
+    elif available is not None and available < quantity:
+        text += f"\n   ⚠ only {available} left"
+    if price != added_price:
+        text += (
+            f"\n   ⚠ price changed: {money(added_price, currency)} → "
+            f"<b>{money(price, currency)}</b> each"
+        )
+    return text
+
+
+def cart_screen(lines: Sequence[str], total: Decimal, currency: str, units: int) -> str:
+    return "\n".join(
+        [
+            f"{CART_TITLE} — {count(units, 'item')}",
+            "",
+            *lines,
+            "",
+            f"Total: <b>{money(total, currency)}</b>",
+            "Tap <b>Checkout</b> to place one order for everything, with one invoice.",
+        ]
+    )
+
+
+def cart_short(title: str, left: int) -> str:
+    """Checkout refused: one line is short of stock; nothing was reserved (an alert)."""
+    if left <= 0:
+        return f"Sorry, {title[:100]} is sold out. Remove it or lower it; nothing was reserved."
+    return (
+        f"Sorry, only {left} of {title[:100]} left. Lower it to {left} or fewer; "
+        "nothing was reserved."
+    )
+
+
+def cart_product_gone(title: str) -> str:
+    return f"Sorry, {title[:120]} is no longer on sale. Remove it from your cart, then check out."
+
+
+def cart_over_limit(title: str, limit: int) -> str:
+    return f"At most {limit} of {title[:120]} can be bought in one order. Please lower it."
+
+
+def goods_delivered_grouped(
+    order_id: int, items: Iterable[tuple[str, int]], groups: Sequence[tuple[str, Sequence[str]]]
+) -> str:
+    """The goods message of an order of several products: each product's goods under its
+    title."""
+    body = "\n\n".join(
+        f"<b>{escape(title)}</b>\n" + "\n".join(_goods_item(item) for item in goods)
+        for title, goods in groups
+    )
+    return (
+        f"✅ <b>Order #{order_id} is paid</b> — thank you!\n{_bought(items)}\n\n"
+        f"Your goods:\n\n{body}\n\n{GOODS_KEPT}"
+    )
+
+
+def goods_file_grouped(order_id: int, groups: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """The .txt of a long goods message of several products (plain text)."""
+    parts = [f"Order #{order_id}"]
+    for title, goods in groups:
+        parts += ["", f"{title}:", *goods]
+    return "\n".join(parts) + "\n"
+
+
+def order_goods_grouped(groups: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """An order page's goods, for an order of several products: under each title."""
+    return "<b>Your goods:</b>\n" + "\n".join(
+        f"<b>{escape(title)}</b>\n" + "\n".join(_goods_item(item) for item in goods)
+        for title, goods in groups
+    )

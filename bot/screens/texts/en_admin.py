@@ -398,6 +398,7 @@ def admin_help(bot_username: str) -> str:
 SHOPPER_COMMANDS = (
     ("start", "Main menu"),
     ("catalog", "Browse the catalog"),
+    ("cart", "Your cart"),
     ("orders", "My orders"),
     ("help", "How buying works"),
 )

@@ -1,0 +1,182 @@
+"""The cart's use cases: plain values in (a Buyer or a Telegram user id, a sku, a quantity).
+
+Prices: a line remembers the price it was added at, and the cart shows the price now (with
+the old one beside it when it changed). Checkout charges the prices the shopper last saw:
+the cart screen carries a short fingerprint of its lines (product, quantity, price, on sale),
+and Checkout refuses (`CART_CHANGED`, the fresh cart shown) when the cart is no longer what
+that screen showed — so a repricing between the screen and the tap is never charged
+unseen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from bot.context import ShopContext
+from bot.screens.texts import texts as t
+from bot.shop.checkout import (
+    CheckoutLine,
+    CheckoutRefusal,
+    CheckoutResult,
+    place_lines,
+)
+from bot.shop.customers import remember
+from storage import (
+    Buyer,
+    CartLine,
+    add_to_cart,
+    cart_lines,
+    cart_units,
+    empty_cart,
+    get_customer,
+    get_product,
+    remove_from_cart,
+    set_cart_quantity,
+    stock_counts,
+)
+
+MAX_QUANTITY = 1000  # a line's quantity when neither stock nor max_per_order caps it
+
+
+class CartRefusal(StrEnum):
+    PRODUCT_GONE = "product_gone"
+    SOLD_OUT = "sold_out"
+    CART_FULL = "cart_full"
+    NOT_IN_CART = "not_in_cart"
+    AT_LIMIT = "at_limit"  # + on a line already at its cap
+    AT_MIN = "at_min"  # − on a line of 1 (Remove removes it)
+
+
+@dataclass(frozen=True)
+class CartChange:
+    refusal: CartRefusal | None = None
+    title: str = ""
+    quantity: int = 0  # the line's quantity now
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
+@dataclass(frozen=True)
+class CartView:
+    lines: list[CartLine]
+    total: Decimal  # of the lines that can be bought (on sale)
+    currency: str
+    units: int
+    fingerprint: str  # what Checkout compares with the cart it finds
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
+
+
+def line_cap(max_per_order: int | None, available: int | None) -> int:
+    """The most a line may hold: max_per_order and the stock, as on the product card."""
+    cap = max_per_order or MAX_QUANTITY
+    return cap if available is None else min(cap, available)
+
+
+def fingerprint(lines: list[CartLine]) -> str:
+    """10 hex digits over each line's product, quantity, price and whether it is on sale."""
+    state = ";".join(
+        f"{ln.product_id}:{ln.quantity}:{ln.price.normalize()}:{int(ln.active)}" for ln in lines
+    )
+    return hashlib.sha256(state.encode()).hexdigest()[:10]
+
+
+async def _customer_id(ctx: ShopContext, telegram_id: int) -> int | None:
+    customer = await get_customer(ctx.db, telegram_id)
+    return None if customer is None else customer.id
+
+
+async def view_cart(ctx: ShopContext, telegram_id: int) -> CartView:
+    customer_id = await _customer_id(ctx, telegram_id)
+    lines = [] if customer_id is None else await cart_lines(ctx.db, customer_id)
+    total = sum((ln.line_total for ln in lines if ln.active), Decimal(0))
+    currency = lines[0].currency if lines else ctx.settings.shop_currency
+    units = sum(ln.quantity for ln in lines)
+    return CartView(lines, total, currency, units, fingerprint(lines))
+
+
+async def units_in_cart(ctx: ShopContext, telegram_id: int) -> int:
+    """The menu's count: units over all lines (Cart (3) is three keys, of one or more
+    products)."""
+    customer_id = await _customer_id(ctx, telegram_id)
+    return 0 if customer_id is None else await cart_units(ctx.db, customer_id)
+
+
+async def add_item(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> CartChange:
+    """Add to cart: `quantity` units, on top of what the line holds, capped as on the card."""
+    product = await get_product(ctx.db, sku)
+    if product is None or not product.active or product.id is None:
+        return CartChange(CartRefusal.PRODUCT_GONE)
+    available = None if product.unlimited else (await stock_counts(ctx.db, product.id)).available
+    cap = line_cap(product.max_per_order, available)
+    if cap < 1:
+        return CartChange(CartRefusal.SOLD_OUT, product.title)
+    customer = await remember(ctx, buyer)
+    assert customer.id is not None
+    lines = await cart_lines(ctx.db, customer.id)
+    if len(lines) >= t.CART_LINES_MAX and all(ln.product_id != product.id for ln in lines):
+        return CartChange(CartRefusal.CART_FULL, product.title)
+    in_cart = await add_to_cart(
+        ctx.db, customer.id, product.id, max(1, quantity), product.price, cap=cap
+    )
+    return CartChange(title=product.title, quantity=in_cart)
+
+
+async def step_item(ctx: ShopContext, telegram_id: int, product_id: int, delta: int) -> CartChange:
+    """− and + on a line: one unit less or more, within 1 and the line's cap."""
+    customer_id = await _customer_id(ctx, telegram_id)
+    lines = [] if customer_id is None else await cart_lines(ctx.db, customer_id)
+    line = next((ln for ln in lines if ln.product_id == product_id), None)
+    if customer_id is None or line is None:
+        return CartChange(CartRefusal.NOT_IN_CART)
+    wanted = line.quantity + delta
+    if wanted < 1:
+        return CartChange(CartRefusal.AT_MIN, line.title, line.quantity)
+    if delta > 0 and wanted > line_cap(line.max_per_order, line.available):
+        return CartChange(CartRefusal.AT_LIMIT, line.title, line.quantity)
+    await set_cart_quantity(ctx.db, customer_id, product_id, wanted)
+    return CartChange(title=line.title, quantity=wanted)
+
+
+async def remove_item(ctx: ShopContext, telegram_id: int, product_id: int) -> bool:
+    customer_id = await _customer_id(ctx, telegram_id)
+    return customer_id is not None and await remove_from_cart(ctx.db, customer_id, product_id)
+
+
+async def empty(ctx: ShopContext, telegram_id: int) -> int:
+    customer_id = await _customer_id(ctx, telegram_id)
+    return 0 if customer_id is None else await empty_cart(ctx.db, customer_id)
+
+
+async def checkout_cart(ctx: ShopContext, buyer: Buyer, seen: str | None = None) -> CheckoutResult:
+    """Checkout: one order with one line per product and one invoice for the total, at the
+    prices the cart shows now. `seen` is the fingerprint of the cart screen the shopper
+    tapped (None: the caller shows the cart as it is); a different cart is refused with
+    CART_CHANGED. On success the lines ordered leave the cart; refused, it is left as it
+    was."""
+    view = await view_cart(ctx, buyer.telegram_id)
+    if view.empty:
+        return CheckoutResult(CheckoutRefusal.CART_EMPTY)
+    if seen is not None and seen != view.fingerprint:
+        return CheckoutResult(CheckoutRefusal.CART_CHANGED)
+    for line in view.lines:
+        if not line.active or line.currency != view.currency:
+            return CheckoutResult(CheckoutRefusal.PRODUCT_GONE, item=line.title)
+        if line.max_per_order is not None and line.quantity > line.max_per_order:
+            return CheckoutResult(
+                CheckoutRefusal.OVER_LIMIT, item=line.title, left=line.max_per_order
+            )
+    lines = [CheckoutLine(ln.product_id, ln.title, ln.quantity, ln.price) for ln in view.lines]
+    result = await place_lines(ctx, buyer, lines, view.currency)
+    if result.ok:
+        customer_id = await _customer_id(ctx, buyer.telegram_id)
+        if customer_id is not None:
+            await empty_cart(ctx.db, customer_id, [ln.product_id for ln in lines])
+    return result
