@@ -104,7 +104,9 @@ def split_refund_args(args: str) -> tuple[int | None, str]:
 def read_refund_args(text: str, asset: str, currency: str) -> RefundArgs | None:
     """The amount and reason in `text`, or None when its first word is not an amount we
     accept (`1,000`, `$10`, `ten`, `1e3`, `-1`, `0`, more than 8 decimals, or a code other
-    than the paid asset's or the order currency's). Codes match in any case."""
+    than the paid asset's or the order currency's, glued on or as the next word when that
+    word is 3-5 capitals). Codes match in any case; the words after the amount (and its
+    code) are the reason."""
     head, rest = _first_word(text)
     if not head:
         return RefundArgs(None, False, "")

@@ -51,7 +51,7 @@ def test_category_page_one_entry_per_row_pager_then_back() -> None:
         slug="games",
         subcategories=[("rpg", "RPG")],
         products=[("k1", "Key 1"), ("k2", "Key 2")],
-        next_cursor="k2",
+        next_cursor="p2",  # the cursor of a next page: "c<id>" or "p<id>"
         is_first_page=False,
         parent_slug="",
     )
