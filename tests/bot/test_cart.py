@@ -298,6 +298,7 @@ async def test_the_cart_survives_a_restart_and_is_shared_by_replicas(shop: Shop)
 
 async def test_long_goods_of_a_cart_order_go_as_one_grouped_txt(shop: Shop) -> None:
     long_codes = [f"INDIE-{n:02d}-" + "x" * 400 for n in range(10)]
+    shop.ctx.settings = shop.ctx.settings.model_copy(update={"max_reserved_units": 20})  # bulk
     await add_codes(shop.ctx.db, "indie1", long_codes)
     await add(shop, "indie1", 10)
     await add(shop, "solo")
