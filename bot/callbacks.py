@@ -89,3 +89,9 @@ class RefundDecision(StrEnum):
 class RefundConfirm(CallbackData, prefix="rf"):
     decision: RefundDecision
     token: str  # a short id of the pending confirmation, looked up server-side
+
+
+class LanguagePick(CallbackData, prefix="lang"):
+    """/language's buttons: `code=""` shows the choice (Help's Language button)."""
+
+    code: str = ""

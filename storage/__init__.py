@@ -20,6 +20,8 @@ from storage.catalog import (
 )
 from storage.customers import (
     Buyer,
+    choose_language,
+    chosen_language,
     get_customer,
     get_customer_by_id,
     set_blocked,
@@ -188,6 +190,8 @@ __all__ = [
     "all_products",
     "attach_invoice",
     "can",
+    "choose_language",
+    "chosen_language",
     "claim_due",
     "count_products",
     "create_order",

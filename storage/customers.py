@@ -126,3 +126,35 @@ async def set_blocked(db: Database, telegram_id: int, blocked: bool) -> bool:
             .returning(col(Customer.id))
         )
         return res.first() is not None
+
+
+async def choose_language(
+    db: Database, telegram_id: int, username: str | None, telegram_code: str | None, choice: str
+) -> Customer:
+    """Store the customer's /language choice (creating the customer if need be)."""
+    await upsert_customer(db, telegram_id, username, telegram_code)
+    async with db.transaction() as s:
+        customer = await s.scalar(
+            sa.update(Customer)
+            .where(col(Customer.telegram_id) == telegram_id)
+            .values(chosen_language=choice, updated_at=utcnow())
+            .returning(Customer),
+            execution_options={"populate_existing": True},
+        )
+        assert customer is not None
+        return customer
+
+
+async def chosen_language(db: Database, telegram_id: int) -> str | None:
+    """The customer's /language choice: None when unknown, "" when they never chose."""
+    async with db.session() as s:
+        row = (
+            await s.execute(
+                sa.select(col(Customer.chosen_language)).where(
+                    col(Customer.telegram_id) == telegram_id
+                )
+            )
+        ).first()
+    if row is None:
+        return None
+    return row[0] or ""

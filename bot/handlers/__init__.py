@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.config import Settings
-from bot.handlers import admin, fallback, orders, shop
+from bot.handlers import admin, fallback, language, orders, shop
 
 
 def build_routers(settings: Settings) -> list[Router]:
@@ -14,5 +14,6 @@ def build_routers(settings: Settings) -> list[Router]:
         admin.build_router(settings),
         shop.build_router(),
         orders.build_router(),
+        language.build_router(),
         fallback.build_router(),
     ]

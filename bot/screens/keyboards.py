@@ -16,6 +16,7 @@ from bot.callbacks import (
     AdminOrderAt,
     AdminOrdersPage,
     CategoryPage,
+    LanguagePick,
     Menu,
     MenuAction,
     OrderAction,
@@ -48,6 +49,19 @@ def main_menu() -> InlineKeyboardMarkup:
             _button(t.BTN_ORDERS, Menu(action=MenuAction.ORDERS)),
             _button(t.BTN_HELP, Menu(action=MenuAction.HELP)),
         ],
+    )
+
+
+def help_menu() -> InlineKeyboardMarkup:
+    """Under Help: the main menu, and Language (PRODUCT.md §3.2)."""
+    rows = main_menu().inline_keyboard
+    return _markup(*rows, [_button(t.BTN_LANGUAGE, LanguagePick())])
+
+
+def languages() -> InlineKeyboardMarkup:
+    """/language: each language named in itself."""
+    return _markup(
+        [_button(name, LanguagePick(code=code)) for code, name in t.LANGUAGE_NAMES.items()]
     )
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import logging
 
 from bot.context import ShopContext
-from storage import Buyer, Customer, set_blocked, upsert_customer
+from storage import Buyer, Customer, choose_language, set_blocked, upsert_customer
 
 log = logging.getLogger("bot.customers")
 
 
 async def remember(ctx: ShopContext, buyer: Buyer) -> Customer:
     return await upsert_customer(ctx.db, buyer.telegram_id, buyer.username, buyer.language)
+
+
+async def set_language(ctx: ShopContext, buyer: Buyer, language: str) -> Customer:
+    """The customer's /language choice, stored with them (it outlives restarts)."""
+    return await choose_language(
+        ctx.db, buyer.telegram_id, buyer.username, buyer.language, language
+    )
 
 
 async def mark_blocked(ctx: ShopContext, telegram_id: int) -> None:
