@@ -18,16 +18,16 @@ PO := $(wildcard $(LOCALES)/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
 
 $(LOCALES)/%/LC_MESSAGES/messages.mo: $(LOCALES)/%/LC_MESSAGES/messages.po $(STAMP)
-	$(VENV)/bin/pybabel compile --use-fuzzy -d $(LOCALES) -D messages -l $* --statistics
+	$(VENV)/bin/pybabel compile -d $(LOCALES) -D messages -l $* --statistics
 
 i18n-compile: $(MO)
 
 # For a translator: collect the texts from the source, then bring every catalog up to date.
 i18n: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k __ -k N_ -k ngettext:1,2 --no-location \
-		--sort-output --project=cryptopay-shop-bot -o $(LOCALES)/messages.pot bot
-	$(VENV)/bin/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) -D messages \
-		--no-location --no-fuzzy-matching --ignore-obsolete
+	$(VENV)/bin/pybabel extract -F babel.cfg -k __ -k ngettext:1,2 --no-location --sort-output \
+		-w 96 --project=cryptopay-shop-bot -o $(LOCALES)/messages.pot bot
+	$(VENV)/bin/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) -D messages -w 96 \
+		--ignore-obsolete --ignore-pot-creation-date
 	$(MAKE) i18n-compile
 
 install: $(STAMP) i18n-compile

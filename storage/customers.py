@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -158,3 +159,15 @@ async def chosen_language(db: Database, telegram_id: int) -> str | None:
     if row is None:
         return None
     return row[0] or ""
+
+
+async def customers_by_telegram_id(
+    db: Database, telegram_ids: Iterable[int]
+) -> dict[int, Customer]:
+    """The customers among these Telegram users (one query), by Telegram id."""
+    ids = sorted(set(telegram_ids))
+    if not ids:
+        return {}
+    async with db.session() as s:
+        rows = await s.scalars(sa.select(Customer).where(col(Customer.telegram_id).in_(ids)))
+        return {c.telegram_id: c for c in rows}
