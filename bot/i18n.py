@@ -80,6 +80,13 @@ def translated(module_name: str) -> None:
     sys.modules[module_name].__class__ = TextsModule
 
 
+def localized(translations: dict[str, dict[str, str]] | None, key: str, original: str) -> str:
+    """A catalog text (a title, a description) in the current language when the catalog
+    translates it (`[products.ru]`), else as written."""
+    version = (translations or {}).get(current_language()) or {}
+    return version.get(key) or original
+
+
 def language_of(choice: str | None, telegram_code: str | None, default: str) -> str:
     """The rule of PRODUCT.md §3.2."""
     if choice in LANGUAGES:

@@ -9,11 +9,13 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.context import ShopContext
+from bot.i18n import localized
 from bot.screens.texts import texts as t
 from payments import CryptoPayError, Invoice
 from storage import (
     Buyer,
     OrderStatus,
+    Product,
     TooManyOpenOrders,
     attach_invoice,
     get_product,
@@ -82,7 +84,7 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
             accepted_assets=list(ctx.settings.accepted_assets),
             expires_in=ttl,
             payload=str(order.id),
-            description=t.invoice_description(order.id, product.title, quantity),
+            description=t.invoice_description(order.id, _title(product), quantity),
             paid_btn_name="openBot",
             paid_btn_url=ctx.bot_url,
             allow_comments=False,
@@ -121,7 +123,7 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
     log.info("order placed", extra={"order_id": order.id, "invoice_id": invoice.invoice_id})
     return CheckoutResult(
         order_id=order.id,
-        item=product.title,
+        item=_title(product),
         quantity=quantity,
         total=order.total,
         currency=order.currency,
@@ -143,3 +145,8 @@ async def _withdraw(ctx: ShopContext, order_id: int, invoice_id: int) -> None:
 
 def pay_link(invoice: Invoice) -> str:
     return invoice.url or invoice.web_app_invoice_url or invoice.mini_app_invoice_url or ""
+
+
+def _title(product: Product) -> str:
+    """The product's title in the buyer's language (the catalog's translation, if any)."""
+    return localized(product.translations, "title", product.title)
