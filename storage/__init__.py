@@ -25,6 +25,7 @@ from storage.customers import (
     customers_by_telegram_id,
     get_customer,
     get_customer_by_id,
+    language_choices,
     set_blocked,
     upsert_customer,
 )
@@ -207,6 +208,7 @@ __all__ = [
     "get_order",
     "get_product",
     "job_lock",
+    "language_choices",
     "list_categories",
     "list_customer_orders",
     "list_orders",

@@ -171,3 +171,14 @@ async def customers_by_telegram_id(
     async with db.session() as s:
         rows = await s.scalars(sa.select(Customer).where(col(Customer.telegram_id).in_(ids)))
         return {c.telegram_id: c for c in rows}
+
+
+async def language_choices(db: Database) -> dict[int, str]:
+    """Every /language choice made, by Telegram id (those who chose: a small table)."""
+    async with db.session() as s:
+        rows = await s.execute(
+            sa.select(col(Customer.telegram_id), col(Customer.chosen_language)).where(
+                col(Customer.chosen_language).is_not(None)
+            )
+        )
+        return {int(telegram_id): str(choice) for telegram_id, choice in rows.all()}

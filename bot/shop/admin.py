@@ -45,9 +45,9 @@ def parse_codes(data: bytes) -> tuple[list[str] | None, str]:
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if any(ord(c) < 32 or ord(c) == 127 for c in line):
-            return None, ta.upload_bad_line(number, "it contains control characters")
+            return None, ta.upload_bad_line(number, ta.UPLOAD_CONTROL_CHARACTERS)
         if len(line) > MAX_CODE_LENGTH:
-            return None, ta.upload_bad_line(number, f"longer than {MAX_CODE_LENGTH} characters")
+            return None, ta.upload_bad_line(number, ta.upload_line_too_long(MAX_CODE_LENGTH))
         codes.append(line)
     if not any(codes):
         return None, ta.UPLOAD_EMPTY

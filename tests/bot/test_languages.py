@@ -10,6 +10,8 @@ from typing import Any
 
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendDocument, SendMessage
 from babel.messages.pofile import read_po
+from redis.asyncio import Redis
+from sqlalchemy import event
 
 from bot.app import create_dispatcher
 from bot.callbacks import (
@@ -26,7 +28,9 @@ from bot.catalog_file import parse_catalog
 from bot.i18n import LOCALES_DIR
 from bot.jobs import reconcile
 from bot.runtime.delivery import OutboxWorker
-from storage import OrderStatus, get_customer
+from bot.runtime.languages import KEY, LanguageChoices
+from bot.shop.customers import set_language
+from storage import Buyer, OrderStatus, get_customer
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, CATALOG, Shop, button_texts
 
 CYRILLIC = re.compile("[А-Яа-яЁё]")
@@ -192,3 +196,34 @@ async def test_a_russian_admin_gets_the_paid_notice_and_stats_in_russian(shop: S
     stats = shop.last_text().text
     assert "Продажи" in stats and "1 заказ, 5,00\xa0$" in stats, stats
     assert not english_in(stats), english_in(stats)
+
+
+async def test_a_choice_holds_on_every_replica_through_redis(shop: Shop, redis: Redis) -> None:
+    await redis.delete(KEY)
+    await set_language(shop.ctx, Buyer(ALICE, None, "en"), "ru")  # stored before any start
+    one, two = LanguageChoices(shop.ctx.db, redis), LanguageChoices(shop.ctx.db, redis)
+    assert await one.choice(ALICE) == "ru"  # loaded from the database into Redis
+    assert await two.choice(BOB) == ""
+    await set_language(shop.ctx, Buyer(ALICE, None, "en"), "en")
+    await two.remember(ALICE, "en")
+    assert await one.choice(ALICE) == "en"  # the other replica sees the switch at once
+    three = LanguageChoices(shop.ctx.db, redis)
+    assert await three.choice(ALICE) == "en"
+    await redis.delete(KEY)
+
+
+async def test_picking_the_language_reads_no_database_per_update(shop: Shop) -> None:
+    await shop.send("/start", ALICE, language_code="ru")  # the first update loads the choices
+    statements: list[str] = []
+    engine = shop.ctx.db.engine.sync_engine
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await shop.send("/help", ALICE, language_code="ru")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert "Как это работает" in shop.last_text().text
+    assert statements == []

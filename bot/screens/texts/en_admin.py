@@ -404,6 +404,13 @@ def upload_bad_line(line: int, why: str) -> str:
     )
 
 
+UPLOAD_CONTROL_CHARACTERS = __("it contains control characters")
+
+
+def upload_line_too_long(limit: int) -> str:
+    return _("longer than {limit} characters").format(limit=limit)
+
+
 def recheck(order_id: int, invoice_status: str, status: str) -> str:
     return _(
         "Order #{order_id}: Crypto Pay says the invoice is <b>{invoice_status}</b>; "
