@@ -11,8 +11,6 @@ from typing import Any
 
 import tomli_w
 
-from bot.i18n import LANGUAGES
-
 # Slugs and SKUs travel in callback data (64 bytes) and deep links (`p_<sku>`, 64 chars of
 # A-Z a-z 0-9 _ -), so they are kept short and plain.
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,23}$")
@@ -38,6 +36,8 @@ _PRODUCT_KEYS = {
 
 
 # Translations (PRODUCT.md §3.2): a `[products.ru]` / `[categories.ru]` table per language.
+# The languages are bot.i18n.LANGUAGES, repeated: importing it would load aiogram into the CLI.
+LANGUAGES = ("en", "ru")
 _TRANSLATED = {"categories": ("title",), "products": ("title", "description")}
 _CATEGORY_KEYS |= set(LANGUAGES)
 _PRODUCT_KEYS |= set(LANGUAGES)

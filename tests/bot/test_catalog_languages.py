@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot import catalog_file, i18n
 from bot.callbacks import CategoryPage, Menu, MenuAction, ProductAction, ProductCard
 from bot.catalog_file import CatalogFileError, dump_catalog, parse_catalog
 from bot.catalog_sync import export_catalog_file, import_catalog_file
@@ -44,6 +45,10 @@ codes = ["H-1"]
 [products.ru]
 title = "Наполовину"
 """
+
+
+def test_the_file_knows_the_languages_the_bot_speaks() -> None:
+    assert catalog_file.LANGUAGES == i18n.LANGUAGES
 
 
 def test_the_file_reads_translations_and_writes_them_back() -> None:
