@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench format clean
+.PHONY: install run test lint bench format clean i18n i18n-compile
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,12 +12,30 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Translations: the .po files are the source (committed), the .mo files are built from them.
+LOCALES := bot/locales
+PO := $(wildcard $(LOCALES)/*/LC_MESSAGES/messages.po)
+MO := $(PO:.po=.mo)
 
-run: $(STAMP)
+$(LOCALES)/%/LC_MESSAGES/messages.mo: $(LOCALES)/%/LC_MESSAGES/messages.po $(STAMP)
+	$(VENV)/bin/pybabel compile -d $(LOCALES) -D messages -l $* --statistics
+
+i18n-compile: $(MO)
+
+# For a translator: collect the texts from the source, then bring every catalog up to date.
+i18n: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k __ -k ngettext:1,2 --no-location --sort-output \
+		-w 96 --project=cryptopay-shop-bot -o $(LOCALES)/messages.pot bot
+	$(VENV)/bin/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) -D messages -w 96 \
+		--ignore-obsolete --ignore-pot-creation-date
+	$(MAKE) i18n-compile
+
+install: $(STAMP) i18n-compile
+
+run: $(STAMP) i18n-compile
 	$(PY) -m bot
 
-test: $(STAMP)
+test: $(STAMP) i18n-compile
 	$(PY) -m pytest
 
 lint: $(STAMP)

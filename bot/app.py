@@ -27,9 +27,17 @@ from redis.asyncio import Redis
 from bot.config import Settings
 from bot.context import ShopContext
 from bot.handlers import build_routers
+from bot.i18n import (
+    LANGUAGE_CODES,
+    ShopI18nMiddleware,
+    gettext,
+    language_of,
+    use_language,
+)
 from bot.jobs import Jobs
 from bot.middlewares import InFlightMiddleware, install_error_handler
 from bot.runtime.buy_guard import buy_guard
+from bot.runtime.languages import LanguageChoices
 from bot.runtime.metrics import Metrics, TelegramMetrics
 from bot.runtime.refund_confirmations import pending_refunds
 from bot.runtime.tap_throttle import tap_throttle
@@ -75,10 +83,13 @@ def create_dispatcher(ctx: ShopContext) -> Dispatcher:
     dp["ctx"] = ctx
     dp["confirmations"] = pending_refunds(ctx.redis)
     dp["buy_guard"] = buy_guard(ctx.redis)
+    languages = LanguageChoices(ctx.db, ctx.redis)
+    dp["languages"] = languages
     in_flight = InFlightMiddleware()
     dp["in_flight"] = in_flight
     dp.update.outer_middleware(in_flight)
     install_error_handler(dp)
+    ShopI18nMiddleware(languages.choice, ctx.settings.default_language).setup(dp)
     dp.include_routers(*build_routers(ctx.settings))
     return dp
 
@@ -146,20 +157,46 @@ async def check_cryptopay(cryptopay: CryptoPayClient, settings: Settings) -> Non
     log.info("Crypto Pay app: %s", app.name)
 
 
-async def set_commands(bot: Bot, admin_ids: frozenset[int]) -> None:
+async def set_commands(
+    bot: Bot, admin_ids: frozenset[int], *, default_language: str = "en"
+) -> None:
     """Telegram's command menu: the shopper's commands for everyone, the admin's for each
-    admin's own chat. An admin who has not started the bot yet has no chat (Telegram: chat
-    not found); they get theirs at the next start."""
-    await bot.set_my_commands(
-        [BotCommand(command=c, description=d) for c, d in ta.SHOPPER_COMMANDS],
-        scope=BotCommandScopeDefault(),
-    )
-    admin_commands = [BotCommand(command=c, description=d) for c, d in ta.ADMIN_COMMANDS]
+    admin's own chat; each in DEFAULT_LANGUAGE, and per Telegram language code in the
+    language that code reads (ru, uk, be, kk: Russian; en: English). An admin who has not
+    started the bot yet has no chat (Telegram: chat not found); they get theirs at the next
+    start."""
+
+    def commands(pairs: tuple[tuple[str, str], ...]) -> list[BotCommand]:
+        return [BotCommand(command=c, description=gettext(d)) for c, d in pairs]
+
+    menus: list[tuple[str | None, str]] = [(None, default_language)]
+    menus += [(code, language_of(None, code, default_language)) for code in LANGUAGE_CODES]
+    for code, language in menus:
+        with use_language(language):
+            await bot.set_my_commands(
+                commands(ta.SHOPPER_COMMANDS), scope=BotCommandScopeDefault(), language_code=code
+            )
     for admin_id in sorted(admin_ids):
         try:
-            await bot.set_my_commands(admin_commands, scope=BotCommandScopeChat(chat_id=admin_id))
+            for code, language in menus:
+                with use_language(language):
+                    await bot.set_my_commands(
+                        commands(ta.ADMIN_COMMANDS),
+                        scope=BotCommandScopeChat(chat_id=admin_id),
+                        language_code=code,
+                    )
         except TelegramAPIError as error:
             log.warning("could not set the admin commands for %s: %s", admin_id, error.message)
+
+
+async def set_descriptions(bot: Bot, default_language: str) -> None:
+    """The bot's description (empty chat) and short description (profile), per language."""
+    menus: list[tuple[str | None, str]] = [(None, default_language)]
+    menus += [(code, language_of(None, code, default_language)) for code in LANGUAGE_CODES]
+    for code, language in menus:
+        with use_language(language):
+            await bot.set_my_description(ta.BOT_DESCRIPTION, language_code=code)
+            await bot.set_my_short_description(ta.BOT_SHORT_DESCRIPTION, language_code=code)
 
 
 def freeze_startup_heap() -> None:
@@ -214,7 +251,8 @@ async def run_bot(settings: Settings) -> int:
     jobs.start()
     try:
         try:
-            await set_commands(bot, settings.admin_ids)
+            await set_commands(bot, settings.admin_ids, default_language=settings.default_language)
+            await set_descriptions(bot, settings.default_language)
         except TelegramAPIError as error:
             log.warning("could not set the command menu: %s", error.message)
         if webhook_mode:

@@ -59,6 +59,7 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{0,32}$")]
 Cursor = Annotated[str, BeforeValidator(_cursor)]
 StatusName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{0,24}$")]
 Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{0,8}$")]
 Fingerprint = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{0,16}$")]
 
 
@@ -170,3 +171,9 @@ class CartAdd(CallbackData, prefix="ca"):
 
     sku: Sku
     q: Quantity = 1
+
+
+class LanguagePick(CallbackData, prefix="lang"):
+    """/language's buttons: `code=""` shows the choice (Help's Language button)."""
+
+    code: LanguageCode = ""

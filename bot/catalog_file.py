@@ -35,6 +35,14 @@ _PRODUCT_KEYS = {
 }
 
 
+# Translations (PRODUCT.md §3.2): a `[products.ru]` / `[categories.ru]` table per language.
+# The languages are bot.i18n.LANGUAGES, repeated: importing it would load aiogram into the CLI.
+LANGUAGES = ("en", "ru")
+_TRANSLATED = {"categories": ("title",), "products": ("title", "description")}
+_CATEGORY_KEYS |= set(LANGUAGES)
+_PRODUCT_KEYS |= set(LANGUAGES)
+
+
 class CatalogFileError(ValueError):
     """The file is rejected as a whole; the message names the key (and product) at fault."""
 
@@ -44,6 +52,7 @@ class CategoryEntry:
     slug: str
     title: str
     parent: str | None = None
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class ProductEntry:
     content: str | None = None
     codes: tuple[str, ...] = ()
     active: bool = True
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,7 +153,8 @@ class _Validator:
             seen.add(slug)
             title = self._text(table, "title", where, required=True) or ""
             parent = self._text(table, "parent", where, required=False)
-            result.append(CategoryEntry(slug, title, parent))
+            translations = self._translations(table, "categories", where)
+            result.append(CategoryEntry(slug, title, parent, translations))
         parents = {category.slug: category.parent for category in result}
         for category in result:
             where = f"category {category.slug!r}"
@@ -214,7 +225,24 @@ class _Validator:
             content=content,
             codes=codes,
             active=active,
+            translations=self._translations(table, "products", where),
         )
+
+    def _translations(
+        self, table: dict[str, Any], kind: str, where: str
+    ) -> dict[str, dict[str, str]]:
+        result: dict[str, dict[str, str]] = {}
+        for language in LANGUAGES:
+            version = table.get(language)
+            if version is None:
+                continue
+            at = f"{where}.{language}"
+            if not isinstance(version, dict):
+                raise self.fail(at, f"must be a table ([{kind}.{language}])")
+            self._no_unknown_keys(version, set(_TRANSLATED[kind]), at)
+            texts = {k: self._text(version, k, at, required=False) for k in _TRANSLATED[kind]}
+            result[language] = {k: v for k, v in texts.items() if v}
+        return result
 
     def _price(self, value: Any, where: str) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, str | int):
@@ -249,6 +277,7 @@ def dump_catalog(catalog: CatalogFile) -> str:
         entry: dict[str, Any] = {"slug": category.slug, "title": category.title}
         if category.parent:
             entry["parent"] = category.parent
+        entry.update({lang: dict(v) for lang, v in sorted(category.translations.items())})
         data["categories"].append(entry)
     for product in catalog.products:
         item: dict[str, Any] = {
@@ -270,5 +299,6 @@ def dump_catalog(catalog: CatalogFile) -> str:
             item["codes"] = list(product.codes)
         if not product.active:
             item["active"] = False
+        item.update({lang: dict(v) for lang, v in sorted(product.translations.items())})
         data["products"].append(item)
     return tomli_w.dumps(data)

@@ -29,7 +29,9 @@ async def import_catalog_file(db: Database, catalog: CatalogFile) -> str:
     """Apply a validated file in one transaction; returns a one-line summary."""
     data = CatalogData(
         currency=catalog.currency,
-        categories=[CategoryData(c.slug, c.title, c.parent) for c in catalog.categories],
+        categories=[
+            CategoryData(c.slug, c.title, c.parent, c.translations) for c in catalog.categories
+        ],
         products=[
             ProductData(
                 **_product_fields(p) | {"codes": list(p.codes), "currency": catalog.currency}
@@ -52,7 +54,10 @@ async def export_catalog_file(db: Database, currency: str) -> CatalogFile:
     data = await export_catalog(db, currency=currency)
     return CatalogFile(
         currency=data.currency or currency,
-        categories=tuple(CategoryEntry(c.slug, c.title, c.parent or None) for c in data.categories),
+        categories=tuple(
+            CategoryEntry(c.slug, c.title, c.parent or None, c.translations)
+            for c in data.categories
+        ),
         products=tuple(
             ProductEntry(**_product_fields(p) | {"codes": tuple(p.codes)}) for p in data.products
         ),

@@ -78,6 +78,13 @@ class StoreSettings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
     auto_migrate: bool = Field(True, alias="AUTO_MIGRATE")
+    # The language of customers whose Telegram language the shop does not speak (en, ru).
+    default_language: Literal["en", "ru"] = Field("en", alias="DEFAULT_LANGUAGE")
+
+    @field_validator("default_language", mode="before")
+    @classmethod
+    def _lower_language(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # repr() and str() show the tokens as SecretStr does; the URLs' passwords likewise.

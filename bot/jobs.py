@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -20,6 +21,7 @@ from bot.screens import keyboards
 from bot.screens.messages import NOTICE
 from bot.screens.orders import first_sku
 from bot.screens.texts import texts as t
+from bot.shop.notices import in_language_of
 from bot.shop.refunds import retry_sending_refunds
 from bot.shop.settlement import SettleReport, settle_invoices
 from payments import CryptoPayError, Invoice
@@ -155,12 +157,13 @@ async def expire(ctx: ShopContext) -> int:
             expired += 1
             customer_chat = await _buyer_chat(ctx, order)
             if customer_chat is not None:
+                text = await in_language_of(ctx, customer_chat, partial(t.order_expired, order.id))
                 await enqueue(
                     ctx.db,
                     [
                         OutboxDraft(
                             customer_chat,
-                            t.order_expired(order.id),
+                            text,
                             kind=NOTICE,
                             order_id=order.id,
                             dedupe_key=f"expired:{order.id}",

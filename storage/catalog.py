@@ -42,6 +42,8 @@ class CategoryData:
     slug: str
     title: str
     parent: str | None = None  # slug of the parent; None or "" for a top-level category
+    # {"ru": {"title": …}}: the title in other languages
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -58,6 +60,8 @@ class ProductData:
     content: str | None = None
     codes: list[str] = field(default_factory=list)
     active: bool = True
+    # {"ru": {"title": …, "description": …}}: other languages' versions
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -143,9 +147,10 @@ async def upsert_catalog(db: Database, catalog: CatalogData) -> CatalogImportRes
         await s.flush()
         for pos, cd in enumerate(catalog.categories):
             cat = cats[cd.slug]
-            wanted = (cd.title, pos, cats[cd.parent].id if cd.parent else None)
-            if (cat.title, cat.position, cat.parent_id) != wanted:
-                cat.title, cat.position, cat.parent_id = wanted
+            parent_id = cats[cd.parent].id if cd.parent else None
+            wanted = (cd.title, pos, parent_id, cd.translations or None)
+            if (cat.title, cat.position, cat.parent_id, cat.translations) != wanted:
+                cat.title, cat.position, cat.parent_id, cat.translations = wanted
                 result.categories_updated += cd.slug not in created
         result.categories_created = len(created)
         await s.flush()
@@ -185,6 +190,7 @@ async def _upsert_products(
             "content": pd.content,
             "active": pd.active,
             "position": pos,
+            "translations": pd.translations or None,
         }
     ids: dict[str, int] = {}
     updates: list[dict[str, Any]] = []
@@ -302,7 +308,12 @@ async def export_catalog(db: Database, *, currency: str | None = None) -> Catalo
     return CatalogData(
         currency=cur,
         categories=[
-            CategoryData(c.slug, c.title, slug_of.get(c.parent_id) if c.parent_id else None)
+            CategoryData(
+                c.slug,
+                c.title,
+                slug_of.get(c.parent_id) if c.parent_id else None,
+                dict(c.translations or {}),
+            )
             for c in cats
         ],
         products=[
@@ -319,6 +330,7 @@ async def export_catalog(db: Database, *, currency: str | None = None) -> Catalo
                 content=p.content,
                 codes=codes.get(p.id or 0, []),
                 active=p.active,
+                translations=dict(p.translations or {}),
             )
             for p in prods
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -126,3 +127,58 @@ async def set_blocked(db: Database, telegram_id: int, blocked: bool) -> bool:
             .returning(col(Customer.id))
         )
         return res.first() is not None
+
+
+async def choose_language(
+    db: Database, telegram_id: int, username: str | None, telegram_code: str | None, choice: str
+) -> Customer:
+    """Store the customer's /language choice (creating the customer if need be)."""
+    await upsert_customer(db, telegram_id, username, telegram_code)
+    async with db.transaction() as s:
+        customer = await s.scalar(
+            sa.update(Customer)
+            .where(col(Customer.telegram_id) == telegram_id)
+            .values(chosen_language=choice, updated_at=utcnow())
+            .returning(Customer),
+            execution_options={"populate_existing": True},
+        )
+        assert customer is not None
+        return customer
+
+
+async def chosen_language(db: Database, telegram_id: int) -> str | None:
+    """The customer's /language choice: None when unknown, "" when they never chose."""
+    async with db.session() as s:
+        row = (
+            await s.execute(
+                sa.select(col(Customer.chosen_language)).where(
+                    col(Customer.telegram_id) == telegram_id
+                )
+            )
+        ).first()
+    if row is None:
+        return None
+    return row[0] or ""
+
+
+async def customers_by_telegram_id(
+    db: Database, telegram_ids: Iterable[int]
+) -> dict[int, Customer]:
+    """The customers among these Telegram users (one query), by Telegram id."""
+    ids = sorted(set(telegram_ids))
+    if not ids:
+        return {}
+    async with db.session() as s:
+        rows = await s.scalars(sa.select(Customer).where(col(Customer.telegram_id).in_(ids)))
+        return {c.telegram_id: c for c in rows}
+
+
+async def language_choices(db: Database) -> dict[int, str]:
+    """Every /language choice made, by Telegram id (those who chose: a small table)."""
+    async with db.session() as s:
+        rows = await s.execute(
+            sa.select(col(Customer.telegram_id), col(Customer.chosen_language)).where(
+                col(Customer.chosen_language).is_not(None)
+            )
+        )
+        return {int(telegram_id): str(choice) for telegram_id, choice in rows.all()}

@@ -59,6 +59,8 @@ class Category(Base, table=True):
     title: str = Field(sa_type=sa.String(256))
     parent_id: int | None = Field(default=None, foreign_key="categories.id", ondelete="SET NULL")
     position: int = Field(default=0)
+    # {"ru": {"title": …}}: the title in other languages (PRODUCT.md §3.2)
+    translations: dict[str, dict[str, str]] | None = Field(default=None, sa_type=sa.JSON())
 
 
 class Product(Base, table=True):
@@ -80,6 +82,8 @@ class Product(Base, table=True):
     position: int = Field(default=0)
     created_at: datetime = _now_field()
     updated_at: datetime = _now_field()
+    # {"ru": {"title": …, "description": …}}: other languages' versions (PRODUCT.md §3.2)
+    translations: dict[str, dict[str, str]] | None = Field(default=None, sa_type=sa.JSON())
 
 
 class StockUnit(Base, table=True):
@@ -107,7 +111,8 @@ class Customer(Base, table=True):
     id: int | None = Field(default=None, primary_key=True)
     telegram_id: int = Field(sa_type=sa.BigInteger(), unique=True)
     username: str | None = Field(default=None, sa_type=sa.String(64))
-    language: str | None = Field(default=None, sa_type=sa.String(16))
+    language: str | None = Field(default=None, sa_type=sa.String(16))  # Telegram's code
+    chosen_language: str | None = Field(default=None, sa_type=sa.String(16))  # /language
     blocked_bot: bool = Field(default=False)
     created_at: datetime = _now_field()
     updated_at: datetime = _now_field()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.config import Settings
-from bot.handlers import admin, cart, fallback, orders, shop
+from bot.handlers import admin, cart, fallback, language, orders, shop
 
 
 def build_routers(settings: Settings) -> list[Router]:
@@ -15,5 +15,6 @@ def build_routers(settings: Settings) -> list[Router]:
         shop.build_router(),
         orders.build_router(),
         cart.build_router(),
+        language.build_router(),
         fallback.build_router(),
     ]

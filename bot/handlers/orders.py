@@ -8,11 +8,13 @@ from aiogram.types import BufferedInputFile, CallbackQuery
 from bot.callbacks import OrderAction, OrderButton, OrdersPage
 from bot.context import ShopContext
 from bot.handlers.common import show, show_orders
+from bot.i18n import gettext
 from bot.screens.orders import cancel_note, cancel_question, order_screen, payment_note
 from bot.screens.texts import texts as t
 from bot.shop.orders import OrderAccess, cancel_order, check_payment, own_order
 from storage import OPEN
 
+# Read in the current language where used: `gettext(DENIED[…])`.
 DENIED = {OrderAccess.NOT_FOUND: t.ORDER_NOT_FOUND, OrderAccess.NOT_YOURS: t.NOT_YOUR_ORDER}
 
 
@@ -34,7 +36,7 @@ def build_router() -> Router:
         if callback_data.action == OrderAction.SHOW:
             access, screen = await order_screen(ctx, user_id, order_id)
             if screen is None:
-                await query.answer(DENIED[access], show_alert=True)
+                await query.answer(gettext(DENIED[access]), show_alert=True)
                 return
             await show(query, screen)
             await query.answer()
@@ -59,7 +61,7 @@ def build_router() -> Router:
                 if check is not None:
                     note = payment_note(order_id, check)
             if note is None:
-                await query.answer(DENIED[access], show_alert=True)
+                await query.answer(gettext(DENIED[access]), show_alert=True)
                 return
             _, screen = await order_screen(ctx, user_id, order_id)
             if screen is not None:

@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.callbacks import CategoryPage, Menu, MenuAction, ProductAction, ProductCard
 from bot.context import ShopContext
 from bot.handlers.common import alert_text, buyer_of, show, show_orders
+from bot.i18n import gettext
 from bot.runtime.buy_guard import BuyGuard, Claim
 from bot.screens import keyboards
 from bot.screens.catalog import category_screen, product_screen
@@ -21,6 +22,7 @@ from bot.shop.checkout import CheckoutRefusal, CheckoutResult, checkout
 from bot.shop.customers import remember
 from storage import OPEN, order_status, record_order_message
 
+# Read in the current language where used: `gettext(REFUSALS[…])`.
 REFUSALS = {
     CheckoutRefusal.PRODUCT_GONE: t.PRODUCT_GONE,
     CheckoutRefusal.OUT_OF_STOCK: t.OUT_OF_STOCK,
@@ -54,7 +56,7 @@ def build_router() -> Router:
     @router.message(Command("help"))
     async def help_command(message: Message, ctx: ShopContext) -> None:
         help_text = t.help_text(ctx.settings.support_contact)
-        await message.answer(help_text, reply_markup=keyboards.main_menu())
+        await message.answer(help_text, reply_markup=keyboards.help_menu())
 
     @router.message(Command("catalog"))
     async def catalog_command(message: Message, ctx: ShopContext) -> None:
@@ -76,7 +78,7 @@ def build_router() -> Router:
         elif callback_data.action == MenuAction.ORDERS:
             await show_orders(query, ctx, query.from_user.id)
         elif callback_data.action == MenuAction.HELP:
-            await show(query, t.help_text(ctx.settings.support_contact), keyboards.main_menu())
+            await show(query, t.help_text(ctx.settings.support_contact), keyboards.help_menu())
         else:
             units = await units_in_cart(ctx, query.from_user.id)
             await show(query, t.welcome(query.from_user.first_name), keyboards.main_menu(units))
@@ -183,7 +185,7 @@ def refusal_text(ctx: ShopContext, result: CheckoutResult) -> str:
         return t.ordering_paused(result.retry_at)
     if result.refusal == CheckoutRefusal.OUT_OF_STOCK and result.left:
         return t.only_left(result.left)
-    return REFUSALS[result.refusal]  # type: ignore[index]
+    return gettext(REFUSALS[result.refusal])  # type: ignore[index]
 
 
 async def answer_placed(query: CallbackQuery, ctx: ShopContext, result: CheckoutResult) -> None:

@@ -31,10 +31,11 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 
 from bot.context import ShopContext
 from bot.screens import keyboards
-from bot.screens.messages import ADMIN_KINDS, GOODS, admin_notices
+from bot.screens.messages import ADMIN_KINDS, GOODS
 from bot.screens.outgoing import Outgoing, compose
 from bot.screens.texts import en_admin as ta
 from bot.shop.customers import mark_blocked
+from bot.shop.notices import admin_notices_each
 from storage import (
     OutboxMessage,
     claim_due,
@@ -317,11 +318,11 @@ class OutboxWorker:
             ctx.metrics.outbox_failures.labels(kind="403").inc()
             log.warning("recipient blocked the bot; message dropped", extra=extra)
             if head.kind == GOODS and head.order_id is not None:
-                text = ta.buyer_blocked_alert(head.order_id)
-                button = keyboards.admin_open_order(head.order_id).model_dump_json(
-                    exclude_none=True
+                order_id = head.order_id
+                button = keyboards.admin_open_order(order_id).model_dump_json(exclude_none=True)
+                notices = await admin_notices_each(
+                    ctx, lambda: ta.buyer_blocked_alert(order_id), order_id, "blocked"
                 )
-                notices = admin_notices(text, ctx.settings.admin_ids, head.order_id, "blocked")
                 await enqueue(ctx.db, [replace(n, reply_markup=button) for n in notices])
                 ctx.outbox_wakeup.set()
             return True

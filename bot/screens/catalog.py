@@ -8,6 +8,7 @@ from decimal import Decimal
 from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
 
 from bot.context import ShopContext
+from bot.i18n import localized
 from bot.screens import keyboards
 from bot.screens.texts import texts as t
 from storage import (
@@ -46,7 +47,7 @@ async def category_screen(ctx: ShopContext, slug: str, after: str = "") -> Scree
         category = await get_category(ctx.db, slug)
         if category is None:
             return None
-        title = t.category_title(category.title)
+        title = t.category_title(localized(category.translations, "title", category.title))
         if category.parent_id is not None:
             parent_slug = await _slug_of(ctx, category.parent_id)
     else:
@@ -76,8 +77,8 @@ async def category_screen(ctx: ShopContext, slug: str, after: str = "") -> Scree
         text = title
     markup = keyboards.category_page(
         slug=slug,
-        subcategories=[(c.slug, c.title) for c in subcats],
-        products=[(p.sku, p.title) for p in products],
+        subcategories=[(c.slug, localized(c.translations, "title", c.title)) for c in subcats],
+        products=[(p.sku, localized(p.translations, "title", p.title)) for p in products],
         next_cursor=next_cursor,
         is_first_page=not after,
         parent_slug=parent_slug,
@@ -120,8 +121,8 @@ async def product_screen(ctx: ShopContext, sku: str, quantity: int = 1) -> Scree
     quantity = clamp_quantity(quantity, product, available)
     category_slug = await _slug_of(ctx, product.category_id) or ""
     text = t.product_card(
-        title=product.title,
-        description=product.description,
+        title=localized(product.translations, "title", product.title),
+        description=localized(product.translations, "description", product.description),
         price=product.price,
         currency=product.currency,
         approximations=approximations(ctx, product.price * quantity, product.currency),

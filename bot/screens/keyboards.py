@@ -19,6 +19,7 @@ from bot.callbacks import (
     CartAdd,
     CartButton,
     CategoryPage,
+    LanguagePick,
     Menu,
     MenuAction,
     OrderAction,
@@ -55,6 +56,19 @@ def main_menu(cart_units: int = 0) -> InlineKeyboardMarkup:
             _button(t.BTN_ORDERS, Menu(action=MenuAction.ORDERS)),
             _button(t.BTN_HELP, Menu(action=MenuAction.HELP)),
         ],
+    )
+
+
+def help_menu() -> InlineKeyboardMarkup:
+    """Under Help: the main menu, and Language (PRODUCT.md §3.2)."""
+    rows = main_menu().inline_keyboard
+    return _markup(*rows, [_button(t.BTN_LANGUAGE, LanguagePick())])
+
+
+def languages() -> InlineKeyboardMarkup:
+    """/language: each language named in itself."""
+    return _markup(
+        [_button(name, LanguagePick(code=code)) for code, name in t.LANGUAGE_NAMES.items()]
     )
 
 

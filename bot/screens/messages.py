@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from bot.i18n import localized
 from bot.screens.texts import en_admin as ta
 from storage import ADMIN_KINDS, OrderDetails, OrderLine, OutboxDraft, OutboxKind, Product
 
@@ -74,10 +75,12 @@ def admin_notices(
 def items(details: OrderDetails) -> list[tuple[str, int]]:
     """(product title, quantity) of each of the order's lines."""
     products = details.products
-    return [
-        (products[line.product_id].title if line.product_id in products else "?", line.quantity)
-        for line in details.lines
-    ]
+
+    def title(product_id: int) -> str:
+        product = products.get(product_id)
+        return "?" if product is None else localized(product.translations, "title", product.title)
+
+    return [(title(line.product_id), line.quantity) for line in details.lines]
 
 
 def buyer_text(details: OrderDetails) -> str:

@@ -17,11 +17,12 @@ from types import ModuleType
 from aiogram.types import InlineKeyboardMarkup
 
 from bot.context import ShopContext
+from bot.i18n import language_of, use_language
 from bot.screens import keyboards
 from bot.screens.messages import MAX_INLINE_TEXT, buyer_text, goods, goods_by_product, items
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as default_texts
-from storage import OrderDetails, OutboxKind, OutboxMessage, get_order
+from storage import Customer, OrderDetails, OutboxKind, OutboxMessage, get_customer, get_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +38,16 @@ class Outgoing:
 
 
 def texts_for(language: str | None) -> ModuleType:
-    """The texts in `language` (a customer's stored language; None: the shop's default).
-    One language so far; the languages issue maps the code to its module here."""
+    """The texts module. It speaks the language of the moment: `compose` sets the
+    recipient's (`use_language`) around everything it renders."""
     return default_texts
+
+
+def customer_language(customer: Customer | None, default: str) -> str:
+    """A recipient's language: their choice, else their Telegram language, else the default."""
+    if customer is None:
+        return language_of(None, None, default)
+    return language_of(customer.chosen_language, customer.language, default)
 
 
 async def compose(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
@@ -56,13 +64,17 @@ async def compose(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
     details = await get_order(ctx.db, message.order_id)
     if details is None:
         raise LookupError(f"outbox row {message.id}: order {message.order_id} is gone")
-    if promise is not None:  # the buyer is told what happens next, and whom to ask
-        t = texts_for(details.customer.language)
-        return Outgoing(promise(t)(message.order_id, ctx.settings.support_contact))
-    assert render is not None
-    # Admins read the shop's default language (they have no stored choice of their own).
-    to_buyer = message.kind in _TO_BUYER
-    return render(details, texts_for(details.customer.language if to_buyer else None))
+    default = ctx.settings.default_language
+    if message.kind in _TO_BUYER:
+        language = customer_language(details.customer, default)
+    else:  # an admin: their own customer row's language when they have one
+        language = customer_language(await get_customer(ctx.db, message.chat_id), default)
+    with use_language(language):
+        t = texts_for(language)
+        if promise is not None:  # the buyer is told what happens next, and whom to ask
+            return Outgoing(promise(t)(message.order_id, ctx.settings.support_contact))
+        assert render is not None
+        return render(details, t)
 
 
 def _goods(details: OrderDetails, t: ModuleType) -> Outgoing:

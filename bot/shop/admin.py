@@ -77,7 +77,7 @@ def parse_codes(data: bytes) -> tuple[list[str] | None, str]:
             return None, ta.upload_hidden_character(number, *hidden)
         line = line.strip()
         if len(line) > MAX_CODE_LENGTH:
-            return None, ta.upload_bad_line(number, f"longer than {MAX_CODE_LENGTH} characters")
+            return None, ta.upload_bad_line(number, ta.upload_line_too_long(MAX_CODE_LENGTH))
         codes.append(line)
     if not any(codes):
         return None, ta.UPLOAD_EMPTY

@@ -10,11 +10,13 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.context import ShopContext
+from bot.i18n import localized
 from bot.screens.texts import texts as t
 from payments import CryptoPayError, Invoice
 from storage import (
     Buyer,
     OrderStatus,
+    Product,
     StockShort,
     TooManyAbandoned,
     TooManyOpenOrders,
@@ -84,7 +86,7 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
     if quantity > limit:
         ctx.metrics.checkouts.labels(result="too_many_units").inc()
         return CheckoutResult(CheckoutRefusal.TOO_MANY_UNITS, limit=limit)
-    line = CheckoutLine(product.id, product.title, quantity, product.price)
+    line = CheckoutLine(product.id, _title(product), quantity, product.price)
     return await place_lines(ctx, buyer, [line], product.currency)
 
 
@@ -209,3 +211,8 @@ async def _withdraw(ctx: ShopContext, order_id: int, invoice_id: int) -> None:
 
 def pay_link(invoice: Invoice) -> str:
     return invoice.url or invoice.web_app_invoice_url or invoice.mini_app_invoice_url or ""
+
+
+def _title(product: Product) -> str:
+    """The product's title in the buyer's language (the catalog's translation, if any)."""
+    return localized(product.translations, "title", product.title)

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import partial
 
 from bot.callbacks import parse_id
 from bot.context import ShopContext
-from bot.screens.messages import NOTICE, admin_notices, buyer_text, items
+from bot.screens.messages import NOTICE, buyer_text, items
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
+from bot.shop.notices import admin_notices_each, in_language_of
 from bot.shop.settlement import to_stored
 from payments import CryptoPayError, MethodDisabledError
 from storage import (
@@ -311,19 +313,26 @@ async def _sent(ctx: ShopContext, refund: Refund, transfer_id: int, buyer_id: in
     and the admins."""
     assert refund.id is not None
     order_id = refund.order_id
-    drafts = admin_notices(
-        ta.refund_sent_notice(order_id, refund.amount, refund.asset, transfer_id, refund.admin_id),
-        ctx.settings.admin_ids,
+    drafts = await admin_notices_each(
+        ctx,
+        lambda: ta.refund_sent_notice(
+            order_id, refund.amount, refund.asset, transfer_id, refund.admin_id
+        ),
         order_id,
         f"refund{refund.id}",
+    )
+    to_buyer = await in_language_of(
+        ctx,
+        buyer_id,
+        lambda: t.refund_sent_to_buyer(
+            order_id, refund.amount, refund.asset, ctx.settings.support_contact
+        ),
     )
     drafts.insert(
         0,
         OutboxDraft(
             buyer_id,
-            t.refund_sent_to_buyer(
-                order_id, refund.amount, refund.asset, ctx.settings.support_contact
-            ),
+            to_buyer,
             kind=NOTICE,
             order_id=order_id,
             dedupe_key=f"refund:{refund.id}",
@@ -367,10 +376,9 @@ async def retry_sending_refunds(ctx: ShopContext) -> int:
         if outcome.state == RefundState.SENT:
             sent += 1
         elif outcome.state == RefundState.FAILED:
-            notice = ta.refund_failed_notice(refund.order_id, outcome.text)
             tag = f"refund-failed{refund.id}"
-            await enqueue(
-                ctx.db, admin_notices(notice, ctx.settings.admin_ids, refund.order_id, tag)
-            )
+            render = partial(ta.refund_failed_notice, refund.order_id, outcome.text)
+            notices = await admin_notices_each(ctx, render, refund.order_id, tag)
+            await enqueue(ctx.db, notices)
             ctx.outbox_wakeup.set()
     return sent

@@ -14,7 +14,9 @@ import logging
 from collections.abc import Mapping
 
 from bot.context import ShopContext
+from bot.i18n import use_language
 from bot.screens.texts import en_admin as ta
+from bot.shop.customers import languages_of
 from storage import (
     OutboxDraft,
     OutboxKind,
@@ -42,17 +44,18 @@ async def alert_low_stock(ctx: ShopContext, sold: Mapping[int, int]) -> int:
     if not low:
         return 0
     products = await products_by_id(ctx.db, list(low))
+    languages = await languages_of(ctx, admins)
     drafts = []
     for pid, c in low.items():
         product = products.get(pid)
         if product is None or product.unlimited:
             continue
         left, ever = c.available + c.reserved, c.available + c.reserved + c.sold
-        text = ta.low_stock(product.title, product.sku, left)
-        drafts += [
-            OutboxDraft(admin, text, kind=OutboxKind.ADMIN, dedupe_key=f"low:{pid}:{ever}:{admin}")
-            for admin in admins
-        ]
+        for admin in admins:
+            with use_language(languages[admin]):
+                text = ta.low_stock(product.title, product.sku, left)
+            key = f"low:{pid}:{ever}:{admin}"
+            drafts.append(OutboxDraft(admin, text, kind=OutboxKind.ADMIN, dedupe_key=key))
     # Every sale while the stock stays low gets here: read first, write only a new alert.
     known = await queued_keys(ctx.db, [d.dedupe_key for d in drafts if d.dedupe_key])
     drafts = [d for d in drafts if d.dedupe_key not in known]

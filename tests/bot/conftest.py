@@ -233,8 +233,12 @@ class Shop:
 
     # --- feeding updates ---------------------------------------------------------------------
 
-    async def send(self, text: str, user_id: int = ALICE) -> Update:
-        user = User(id=user_id, is_bot=False, first_name=f"User{user_id}")
+    async def send(
+        self, text: str, user_id: int = ALICE, *, language_code: str | None = None
+    ) -> Update:
+        user = User(
+            id=user_id, is_bot=False, first_name=f"User{user_id}", language_code=language_code
+        )
         message = Message(
             message_id=next_id(),
             date=_now(),
@@ -246,8 +250,15 @@ class Shop:
         await self.dp.feed_update(self.bot, update)
         return update
 
-    def callback(self, data: Any, user: int = ALICE, message_id: int | None = None) -> Update:
-        tg_user = User(id=user, is_bot=False, first_name=f"User{user}")
+    def callback(
+        self,
+        data: Any,
+        user: int = ALICE,
+        message_id: int | None = None,
+        *,
+        language_code: str | None = None,
+    ) -> Update:
+        tg_user = User(id=user, is_bot=False, first_name=f"User{user}", language_code=language_code)
         packed = data if isinstance(data, str) else data.pack()
         on = Message(
             message_id=message_id or next_id(),
@@ -261,8 +272,15 @@ class Shop:
         )
         return Update(update_id=next_id(), callback_query=query)
 
-    async def press(self, data: Any, user: int = ALICE, message_id: int | None = None) -> Update:
-        update = self.callback(data, user, message_id)
+    async def press(
+        self,
+        data: Any,
+        user: int = ALICE,
+        message_id: int | None = None,
+        *,
+        language_code: str | None = None,
+    ) -> Update:
+        update = self.callback(data, user, message_id, language_code=language_code)
         await self.dp.feed_update(self.bot, update)
         return update
 

@@ -128,7 +128,7 @@ async def test_order_shows_everything_with_refund_and_recheck(shop: Shop) -> Non
     assert isinstance(view, SendMessage) and view.chat_id == ADMIN_ID
     assert f"Order #{order_id}" in view.text
     assert str(ALICE) in view.text and "Multi Key" in view.text and "× 2" in view.text
-    assert "5.00 USD" in view.text
+    assert "$5.00" in view.text
     assert f"Invoice: {order.invoice_id}" in view.text
     assert f"{t.plain(order.paid_amount or Decimal(0))} USDT" in view.text
     for unit in await shop.units(order_id):
@@ -196,8 +196,8 @@ async def test_stats_counts_sales_and_orders_needing_attention(shop: Shop) -> No
     await shop.send("/stats", ADMIN_ID)
     text = shop.last_text().text
     assert "in USD" in text
-    assert "Today (UTC): 2 orders, 6.25 USD" in text
-    assert "30 days: 2 orders, 6.25 USD" in text
+    assert "Today (UTC): 2 orders, $6.25" in text
+    assert "30 days: 2 orders, $6.25" in text
     assert "(<code>pending</code>): 1" in text and "(<code>needs_review</code>): 1" in text
     assert "Needing attention</b> (1 order)" in text
     assert button_texts(shop.last_text()) == [f"#{odd}"]

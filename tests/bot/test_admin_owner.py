@@ -11,6 +11,7 @@ from aiogram.methods import SendMessage, SetMyCommands
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
 from bot.app import set_commands
+from bot.i18n import LANGUAGE_CODES
 from bot.runtime.delivery import OutboxWorker
 from bot.screens.outgoing import compose
 from bot.screens.texts import en_admin as ta
@@ -103,15 +104,25 @@ async def test_command_menu_for_shoppers_and_per_admin_chat(shop: Shop) -> None:
     shop.session.make_request = make_request  # type: ignore[method-assign]
     await set_commands(shop.bot, frozenset({ADMIN_ID, 901, 902}))
     calls = shop.session.calls("setMyCommands")
-    shopper, admin, _, last = calls
-    assert isinstance(shopper.scope, BotCommandScopeDefault)
-    assert [c.command for c in shopper.commands] == ["start", "catalog", "cart", "orders", "help"]
+    # Each menu: once without a language code (DEFAULT_LANGUAGE), then per code.
+    menus = len(LANGUAGE_CODES) + 1
+    shopper, admin, failed, last = calls[0], calls[menus], calls[2 * menus], calls[-1]
+    assert isinstance(shopper.scope, BotCommandScopeDefault) and shopper.language_code is None
+    shopper_commands = ["start", "catalog", "cart", "orders", "help", "language"]
+    assert [c.command for c in shopper.commands] == shopper_commands
     assert admin.scope == BotCommandScopeChat(chat_id=ADMIN_ID)
     assert {"orders", "order", "refund", "stats", "balance", "stock", "recheck", "help"} <= {
         c.command for c in admin.commands
     }
-    assert calls[2].scope == BotCommandScopeChat(chat_id=901)
-    assert last.scope == BotCommandScopeChat(chat_id=902) and last.commands == admin.commands
+    assert failed.scope == BotCommandScopeChat(chat_id=901)
+    assert last.scope == BotCommandScopeChat(chat_id=902) and last.language_code == "kk"
+    assert len(calls) == 3 * menus + 1  # 901's first call failed, and its others were skipped
+    # Per language: Russian readers get the Russian words, English the English ones.
+    by_code = {c.language_code: c for c in calls[:menus]}
+    assert by_code["ru"].commands[0].description == "Главное меню"
+    assert by_code["uk"].commands == by_code["ru"].commands
+    assert by_code["en"].commands[0].description == "Main menu"
+    assert by_code[None].commands == by_code["en"].commands
 
 
 # --- /orders, /order, /stats ------------------------------------------------------------------
@@ -127,10 +138,10 @@ async def test_orders_rows_show_buyer_product_and_the_shoppers_status_labels(sho
     await shop.send("/orders", ADMIN_ID)
     pending, needs_refund = button_texts(shop.last_text())
     assert needs_refund == (
-        f"#{paid} · {t.STATUS['needs_refund']} · {ALICE} · Multi Key × 2 · 5.00 USD"
+        f"#{paid} · {t.STATUS['needs_refund']} · {ALICE} · Multi Key × 2 · $5.00"
     )
     assert "needs_refund" not in needs_refund
-    assert f"· {BOB} · Speedrun Guide × 1 · 1.25 USD" in pending and t.STATUS["pending"] in pending
+    assert f"· {BOB} · Speedrun Guide × 1 · $1.25" in pending and t.STATUS["pending"] in pending
 
 
 async def test_an_order_opened_from_a_page_goes_back_to_that_page(shop: Shop) -> None:
@@ -168,7 +179,7 @@ async def test_stats_attention_ids_are_buttons_and_counts_are_plural_right(shop:
         )
     await shop.send("/stats", ADMIN_ID)
     stats = shop.last_text()
-    assert "Today (UTC): 1 order, 2.50 USD" in stats.text
+    assert "Today (UTC): 1 order, $2.50" in stats.text
     assert "(1 order)" in stats.text and "needs_review" in stats.text
     (button,) = markup_buttons(stats)
     assert button.text == f"#{odd}"

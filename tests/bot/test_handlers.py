@@ -67,7 +67,7 @@ async def test_start_deep_link_opens_the_product_card(shop: Shop) -> None:
     sent = shop.last_text()
     assert isinstance(sent, SendMessage)
     assert "Multi Key" in sent.text
-    assert "2.50 USD" in sent.text
+    assert "$2.50" in sent.text
     assert "In stock: 5" in sent.text
     assert "USDT" in sent.text  # approximate price from the rates cache
     assert {"−", "+", "Buy"} <= set(button_texts(sent))
@@ -146,7 +146,7 @@ async def test_gone_category_is_answered(shop: Shop) -> None:
 async def test_product_card_shows_price_and_stock(shop: Shop) -> None:
     update = await shop.press(ProductCard(action=ProductAction.SHOW, sku="solo"))
     card = shop.last_text()
-    assert "Solo Key" in card.text and "9.99 USD" in card.text and "In stock: 1" in card.text
+    assert "Solo Key" in card.text and "$9.99" in card.text and "In stock: 1" in card.text
     assert len(shop.answers_to(update)) == 1
 
     await shop.press(ProductCard(action=ProductAction.SHOW, sku="guide"))
@@ -176,7 +176,7 @@ async def test_plus_minus_bounded_by_max_per_order_and_stock(shop: Shop) -> None
     await shop.press(ProductCard(action=ProductAction.INC, sku="multi", qty=2))
     card = shop.last_text()
     assert "Quantity: <b>3</b>" in card.text
-    assert "7.50 USD" in card.text
+    assert "$7.50" in card.text
 
     edits_before = len(shop.session.calls("editMessageText"))
     update = await shop.press(ProductCard(action=ProductAction.INC, sku="multi", qty=3))
@@ -218,7 +218,7 @@ async def test_buy_creates_one_fiat_invoice_and_reserves(shop: Shop) -> None:
     assert order.invoice_id is not None
     invoice = shop.cp.invoices[order.invoice_id]
     assert f"#{order_id}" in edit.text
-    assert "5.00 USD" in edit.text
+    assert "$5.00" in edit.text
     buttons = markup_buttons(edit)
     assert [b.text for b in buttons] == ["Pay", "Check payment", "Cancel"]
     assert buttons[0].url == invoice["bot_invoice_url"]
@@ -470,7 +470,7 @@ async def test_my_orders_list_and_order_page_with_goods(shop: Shop) -> None:
     labels = [t for t in button_texts(listing) if t.startswith("#")]
     # A row names the product and the date, short enough for a button.
     placed = (await shop.order(second)).created_at
-    assert labels[0] == f"#{second} · {placed.day} {placed:%b} · Solo Key ×1 · 9.99 USD · ✅"
+    assert labels[0] == f"#{second} · {placed.day} {placed:%b} · Solo Key ×1 · $9.99 · ✅"
     assert labels[1].startswith(f"#{first} ") and "Speedrun Guide ×1" in labels[1]
     assert labels[1].endswith(" · ⏳")
     assert len(shop.answers_to(update)) == 1

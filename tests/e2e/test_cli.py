@@ -127,7 +127,7 @@ async def test_catalog_import_is_idempotent(shop: Shop) -> None:
     eve = shop.tg.user(6001, "Eve")
     await eve.send("/start p_vim-pro")
     card = await eve.wait_for_message("Vim Pro licence", timeout=10)
-    assert "12.50 USD" in (card.text or "") and "In stock: 3" in (card.text or "")
+    assert "$12.50" in (card.text or "") and "In stock: 3" in (card.text or "")
     assert shop.query("SELECT count(*) FROM products WHERE sku = 'witcher3'") == [(0,)]
 
 

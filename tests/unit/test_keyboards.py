@@ -87,5 +87,5 @@ def test_a_my_orders_row_shortens_a_long_title_and_counts_the_other_lines() -> N
         "delivered",
         datetime(2026, 12, 2, tzinfo=UTC),
     )
-    assert row == "#12 · 2 Dec · The Witcher 3: Wild… ×1 +1 · 12.49 USD · ✅"
+    assert row == "#12 · 2 Dec · The Witcher 3: Wild… ×1 +1 · $12.49 · ✅"
     assert len(row) <= 64

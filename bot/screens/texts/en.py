@@ -1,81 +1,126 @@
-"""English texts. Values from the catalog or from users are HTML-escaped here, nowhere else."""
+"""The shopper's texts, in English (the msgids) and, through bot/locales, in Russian.
+Values from the catalog or from users are HTML-escaped here, nowhere else.
+
+Every text is one of: a constant `X = __("…")` (read in the current language wherever
+`t.X` is read), or a function returning `_("… {placeholder} …").format(placeholder=…)`,
+with `ngettext` for counts. How to add one: bot/locales/README.md.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html import escape
 
+from babel.dates import format_date, format_time
+from babel.numbers import format_currency, format_decimal
+
+from bot.i18n import _, __, current_language, ngettext, translated
+
 # Button words are fixed by PRODUCT.md §3.
-BTN_CATALOG = "Catalog"
-BTN_ORDERS = "My orders"
-BTN_HELP = "Help"
-BTN_BUY = "Buy"
-BTN_PAY = "Pay"
-BTN_CHECK = "Check payment"
-BTN_CANCEL = "Cancel"
+BTN_CATALOG = __("Catalog")
+BTN_ORDERS = __("My orders")
+BTN_HELP = __("Help")
+BTN_BUY = __("Buy")
+BTN_PAY = __("Pay")
+BTN_CHECK = __("Check payment")
+BTN_CANCEL = __("Cancel")
 BTN_MINUS = "−"
 BTN_PLUS = "+"
-BTN_BACK = "◀ Back"
-BTN_MENU = "◀ Menu"
-BTN_NEXT = "Next ▶"
-BTN_FIRST = "⏮ First page"
-BTN_CONFIRM = "Confirm"
-BTN_REFUND = "Refund"
-BTN_RECHECK = "Recheck"
-BTN_YES_CANCEL = "Yes, cancel"
-BTN_KEEP = "Keep"
-BTN_BUY_AGAIN = "🔁 Buy again"
+BTN_BACK = __("◀ Back")
+BTN_MENU = __("◀ Menu")
+BTN_NEXT = __("Next ▶")
+BTN_FIRST = __("⏮ First page")
+BTN_CONFIRM = __("Confirm")
+BTN_REFUND = __("Refund")
+BTN_RECHECK = __("Recheck")
+BTN_YES_CANCEL = __("Yes, cancel")
+BTN_KEEP = __("Keep")
+BTN_BUY_AGAIN = __("🔁 Buy again")
+
+BTN_LANGUAGE = __("🌐 Language")
 
 STATUS = {
-    "pending": "⏳ awaiting payment",
-    "paid": "✅ paid",
-    "delivered": "✅ paid and delivered",
-    "expired": "⌛ expired",
-    "cancelled": "✖ cancelled",
-    "needs_review": "⚠ paid — being checked by the shop",
-    "needs_refund": "⚠ paid — out of stock, a refund is on its way",
-    "refunded": "↩ refunded",
-    "partially_refunded": "↩ partially refunded",
+    "pending": __("⏳ awaiting payment"),
+    "paid": __("✅ paid"),
+    "delivered": __("✅ paid and delivered"),
+    "expired": __("⌛ expired"),
+    "cancelled": __("✖ cancelled"),
+    "needs_review": __("⚠ paid — being checked by the shop"),
+    "needs_refund": __("⚠ paid — out of stock, a refund is on its way"),
+    "refunded": __("↩ refunded"),
+    "partially_refunded": __("↩ partially refunded"),
 }
 
 
+def status_text(status: str) -> str:
+    """An order's state in words, in the current language (HTML-safe)."""
+    known = STATUS.get(status)
+    return _(known) if known is not None else escape(status)
+
+
+# Numbers, money and dates: here and nowhere else, formatted for the current language by
+# Babel (en: $9.99, 1,234.50; ru: 9,99 $, 1 234,50).
+
+
 def money(amount: Decimal, currency: str) -> str:
-    return f"{plain(amount)} {escape(currency)}"
+    """A price in the shop's currency: $9.99, 9,99 $ (never rounded away: 0.005 stays)."""
+    text = format_currency(amount, currency, locale=current_language(), decimal_quantization=False)
+    return escape(text)
 
 
 def plain(amount: Decimal) -> str:
-    """A decimal without exponent and without trailing zeros beyond cents."""
+    """An exact amount (crypto keeps every digit), at least to cents: 1.50, 0.00012345."""
     text = format(amount.normalize(), "f")
-    if "." not in text or len(text.split(".")[1]) < 2:
-        text = format(amount.quantize(Decimal("0.01")), "f")
-    return text
+    places = len(text.split(".")[1]) if "." in text else 0
+    pattern = "#,##0." + "0" * max(2, places)
+    return format_decimal(amount, pattern, locale=current_language(), decimal_quantization=False)
 
 
 def approx(amount: Decimal) -> str:
     """About six significant digits: 0.000153 BTC, 3.1245 TON, 9.99 USDT."""
     if amount >= 100:
-        return format(amount.quantize(Decimal("0.01")), "f")
-    digits = max(2, 6 - max(0, amount.adjusted() + 1))
-    quantum = Decimal(1).scaleb(-min(digits, 8))
-    return format(amount.quantize(quantum).normalize(), "f")
+        value = amount.quantize(Decimal("0.01"))
+    else:
+        digits = max(2, 6 - max(0, amount.adjusted() + 1))
+        value = amount.quantize(Decimal(1).scaleb(-min(digits, 8))).normalize()
+    return format_decimal(value, locale=current_language(), decimal_quantization=False)
 
 
 def when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    """A date and time, in UTC: Dec 2, 2026, 14:05 UTC; 2 дек. 2026 г., 14:05 UTC."""
+    language = current_language()
+    date = format_date(moment.astimezone(UTC), "medium", locale=language)
+    return f"{date}, {format_time(moment, 'HH:mm', tzinfo=UTC, locale=language)} UTC"
+
+
+def clock(moment: datetime) -> str:
+    """A time of day, in UTC: 14:05 UTC."""
+    return format_time(moment, "HH:mm", tzinfo=UTC, locale=current_language()) + " UTC"
+
+
+def day(moment: datetime) -> str:
+    """A short day: 2 Dec; 2 дек."""
+    return format_date(moment.astimezone(UTC), "d MMM", locale=current_language())
 
 
 def welcome(first_name: str | None) -> str:
-    name = f", {escape(first_name)}" if first_name else ""
+    if first_name:
+        hello = _("Welcome, {name}! 👋").format(name=escape(first_name))
+    else:
+        hello = _("Welcome! 👋")
     return (
-        f"Welcome{name}! 👋\n\n"
-        "Browse the <b>Catalog</b>, tap <b>Buy</b>, pay with crypto through @CryptoBot, "
-        "and your goods arrive right here in the chat."
+        hello
+        + "\n\n"
+        + _(
+            "Browse the <b>Catalog</b>, tap <b>Buy</b>, pay with crypto through @CryptoBot, "
+            "and your goods arrive right here in the chat."
+        )
     )
 
 
-HELP = (
+HELP = __(
     "<b>How it works</b>\n"
     "1. Open the <b>Catalog</b> and pick a product.\n"
     "2. Choose the quantity with − and +, then tap <b>Buy</b>.\n"
@@ -97,8 +142,8 @@ def contact(support: str) -> str:
 def help_text(support: str | None) -> str:
     """HELP, and where a human answers when the shop has a support contact."""
     if not support:
-        return HELP
-    return f"{HELP}\nAnything else? Write to {contact(support)}."
+        return _(HELP)
+    return _(HELP) + "\n" + _("Anything else? Write to {contact}.").format(contact=contact(support))
 
 
 def support_line(support: str | None, order_id: int) -> str:
@@ -106,7 +151,9 @@ def support_line(support: str | None, order_id: int) -> str:
     Empty without a contact (the texts say what happens next without it)."""
     if not support:
         return ""
-    return f"Questions? Write to {contact(support)} and quote order #{order_id}."
+    return _("Questions? Write to {contact} and quote order #{order_id}.").format(
+        contact=contact(support), order_id=order_id
+    )
 
 
 def with_support(text: str, support: str | None, order_id: int) -> str:
@@ -114,15 +161,15 @@ def with_support(text: str, support: str | None, order_id: int) -> str:
     return f"{text}\n\n{line}" if line else text
 
 
-CATALOG_TITLE = "<b>Catalog</b> — choose a category:"
-CATALOG_EMPTY = "The shop has no products yet. Please come back later."
-CATEGORY_EMPTY = "Nothing here yet."
-PRODUCT_GONE = "Sorry, this product is no longer available."
-CATEGORY_GONE = "Sorry, this category no longer exists."
-NOT_YOUR_ORDER = "This is not your order."
-ORDER_NOT_FOUND = "Order not found."
-SOMETHING_WRONG = "Sorry, something went wrong on our side. Please try again in a moment."
-STALE_BUTTON = "This button no longer works. Use /start to begin again."
+CATALOG_TITLE = __("<b>Catalog</b> — choose a category:")
+CATALOG_EMPTY = __("The shop has no products yet. Please come back later.")
+CATEGORY_EMPTY = __("Nothing here yet.")
+PRODUCT_GONE = __("Sorry, this product is no longer available.")
+CATEGORY_GONE = __("Sorry, this category no longer exists.")
+NOT_YOUR_ORDER = __("This is not your order.")
+ORDER_NOT_FOUND = __("Order not found.")
+SOMETHING_WRONG = __("Sorry, something went wrong on our side. Please try again in a moment.")
+STALE_BUTTON = __("This button no longer works. Use /start to begin again.")
 
 
 def category_title(title: str) -> str:
@@ -143,65 +190,82 @@ def product_card(
     if description:
         lines.append(escape(description))
     lines.append("")
-    lines.append(f"Price: <b>{money(price, currency)}</b>")
+    lines.append(_("Price: <b>{price}</b>").format(price=money(price, currency)))
     if approximations:
         lines.append(
             "≈ " + " · ".join(f"{approx(a)} {escape(asset)}" for asset, a in approximations)
         )
     if in_stock is None:
-        lines.append("In stock: ✔ available")
+        lines.append(_("In stock: ✔ available"))
     elif in_stock == 0:
-        lines.append("In stock: <b>sold out</b>")
+        lines.append(_("In stock: <b>sold out</b>"))
     else:
-        lines.append(f"In stock: {in_stock}")
+        lines.append(_("In stock: {n}").format(n=in_stock))
     if in_stock != 0:
-        lines.append(f"Quantity: <b>{quantity}</b> — total {money(price * quantity, currency)}")
+        total = money(price * quantity, currency)
+        lines.append(
+            _("Quantity: <b>{quantity}</b> — total {total}").format(quantity=quantity, total=total)
+        )
     return "\n".join(lines)
 
 
-OUT_OF_STOCK = "Sorry, there is not enough stock left for that quantity. Please choose fewer."
+OUT_OF_STOCK = __("Sorry, there is not enough stock left for that quantity. Please choose fewer.")
 
 
 def only_left(left: int) -> str:
     """Out of stock at Buy, while some units remain (an alert: short)."""
-    return f"Sorry, only {left} left. Please choose {left} or fewer."
+    return ngettext(
+        "Sorry, only {n} left. Please choose {n} or fewer.",
+        "Sorry, only {n} left. Please choose {n} or fewer.",
+        left,
+    ).format(n=left)
 
 
-QTY_LIMIT = "That is the most you can buy in one order."
-QTY_MIN = "The quantity cannot go below 1."
-PAYMENTS_DOWN = (
+QTY_LIMIT = __("That is the most you can buy in one order.")
+QTY_MIN = __("The quantity cannot go below 1.")
+PAYMENTS_DOWN = __(
     "Sorry, the payment service is not answering right now, so no order was placed. "
     "Please try again in a few minutes."
 )
 # Check payment: the order exists, and a payment made meanwhile is not lost (an alert: ≤200).
-CHECK_PAYMENTS_DOWN = (
+CHECK_PAYMENTS_DOWN = __(
     "The payment service could not be reached just now. If you have already paid, your "
     "goods will be delivered here automatically. Please try again in a minute."
 )
 
 
 def too_many_unpaid(limit: int) -> str:
-    return (
-        f"You already have {limit} unpaid orders. Pay or cancel one of them in "
-        "<b>My orders</b> before placing another."
-    )
+    return ngettext(
+        "You already have {n} unpaid order. Pay or cancel it in <b>My orders</b> before "
+        "placing another.",
+        "You already have {n} unpaid orders. Pay or cancel one of them in <b>My orders</b> "
+        "before placing another.",
+        limit,
+    ).format(n=limit)
 
 
 def count(n: int, one: str, many: str | None = None) -> str:
-    """“1 order”, “2 orders”."""
+    """“1 order”, “2 orders” (English only: a translated text uses `ngettext`)."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def items_count(n: int) -> str:
+    return ngettext("{n} item", "{n} items", n).format(n=n)
 
 
 def duration(seconds: int) -> str:
     """How long, in the largest unit that stays exact enough: 45 seconds, 15 minutes,
     3 hours, 2 days."""
     if seconds < 60:
-        return count(seconds, "second")
+        return ngettext("{n} second", "{n} seconds", seconds).format(n=seconds)
     if seconds < 2 * 3600:
-        return count(-(-seconds // 60), "minute")
+        n = -(-seconds // 60)
+        return ngettext("{n} minute", "{n} minutes", n).format(n=n)
     if seconds < 2 * 86400:
-        return count(-(-seconds // 3600), "hour")
-    return count(-(-seconds // 86400), "day")
+        n = -(-seconds // 3600)
+        return ngettext("{n} hour", "{n} hours", n).format(n=n)
+    n = -(-seconds // 86400)
+    return ngettext("{n} day", "{n} days", n).format(n=n)
 
 
 def order_created(
@@ -215,11 +279,11 @@ def order_created(
     ttl_seconds: int,
     approximations: Sequence[tuple[str, Decimal]] = (),
 ) -> str:
-    until = deadline.strftime("%H:%M UTC") if ttl_seconds < 20 * 3600 else when(deadline)
+    until = clock(deadline) if ttl_seconds < 20 * 3600 else when(deadline)
     lines = [
-        f"<b>Order #{order_id}</b>",
+        _("<b>Order #{order_id}</b>").format(order_id=order_id),
         f"{escape(item)} × {quantity}",
-        f"Total: <b>{money(total, currency)}</b>",
+        _("Total: <b>{total}</b>").format(total=money(total, currency)),
     ]
     if approximations:
         lines.append(
@@ -227,15 +291,18 @@ def order_created(
         )
     lines += [
         "",
-        f"Pay within <b>{duration(ttl_seconds)}</b>, until <b>{until}</b>: "
-        "the goods are reserved for you until then. Tap <b>Pay</b> to pay in Crypto Bot.",
-        "Once you have paid, the goods arrive here by themselves.",
+        _(
+            "Pay within <b>{duration}</b>, until <b>{until}</b>: the goods are reserved for "
+            "you until then. Tap <b>Pay</b> to pay in Crypto Bot."
+        ).format(duration=duration(ttl_seconds), until=until),
+        _("Once you have paid, the goods arrive here by themselves."),
     ]
     return "\n".join(lines)
 
 
 def invoice_description(order_id: int, item: str, quantity: int) -> str:
-    return f"Order #{order_id}: {item} × {quantity}"[:1024]
+    text = _("Order #{order_id}: {item} × {quantity}")
+    return text.format(order_id=order_id, item=item, quantity=quantity)[:1024]
 
 
 ROW_TITLE_MAX = 20  # a My orders row is a button: a long title is shortened
@@ -250,20 +317,20 @@ def order_row(
     created: datetime,
 ) -> str:
     """A My orders row, short enough for a button: #12 · 2 Dec · Witcher 3 ×1 · 9.99 USD · ✅"""
-    parts = [f"#{order_id}", f"{created.day} {created:%b}"]
+    parts = [f"#{order_id}", day(created)]
     if items:
         title, quantity = items[0]
         if len(title) > ROW_TITLE_MAX:
             title = title[: ROW_TITLE_MAX - 1].rstrip() + "…"
         more = f" +{len(items) - 1}" if len(items) > 1 else ""
         parts.append(f"{title} ×{quantity}{more}")
-    parts.append(f"{plain(total)} {currency}")
-    parts.append(STATUS.get(status, status).split(" ", 1)[0])
+    parts.append(money(total, currency))
+    parts.append((_(STATUS[status]) if status in STATUS else status).split(" ", 1)[0])
     return " · ".join(parts)
 
 
-ORDERS_TITLE = "<b>My orders</b> (newest first):"
-ORDERS_EMPTY = "You have no orders yet. Open the <b>Catalog</b> to buy something."
+ORDERS_TITLE = __("<b>My orders</b> (newest first):")
+ORDERS_EMPTY = __("You have no orders yet. Open the <b>Catalog</b> to buy something.")
 
 
 def order_details(
@@ -279,19 +346,26 @@ def order_details(
     paid_amount: Decimal | None,
     goods: Sequence[str],
 ) -> str:
-    parts = [f"<b>Order #{order_id}</b> — {STATUS.get(status, escape(status))}"]
+    parts = [order_heading(order_id, status)]
     parts += [f"{escape(title)} × {quantity}" for title, quantity in lines]
-    parts.append(f"Total: {money(total, currency)}")
-    parts.append(f"Placed: {when(created)}")
+    parts.append(_("Total: {total}").format(total=money(total, currency)))
+    parts.append(_("Placed: {when}").format(when=when(created)))
     if status == "pending" and deadline is not None:
-        parts.append(f"Pay before: {when(deadline)}")
+        parts.append(_("Pay before: {when}").format(when=when(deadline)))
     if paid_asset and paid_amount is not None:
-        parts.append(f"Paid: {plain(paid_amount)} {escape(paid_asset)}")
+        paid = f"{plain(paid_amount)} {escape(paid_asset)}"
+        parts.append(_("Paid: {paid}").format(paid=paid))
     if goods:
         parts.append("")
-        parts.append("<b>Your goods:</b>")
+        parts.append(_("<b>Your goods:</b>"))
         parts += [f"<code>{escape(item)}</code>" for item in goods]
     return "\n".join(parts)
+
+
+def order_heading(order_id: int, status: str) -> str:
+    return _("<b>Order #{order_id}</b> — {status}").format(
+        order_id=order_id, status=status_text(status)
+    )
 
 
 def _goods_item(item: str) -> str:
@@ -305,46 +379,50 @@ def _bought(items: Iterable[tuple[str, int]]) -> str:
     return "\n".join(f"{escape(title)} × {quantity}" for title, quantity in items)
 
 
-GOODS_KEPT = "They stay in <b>My orders</b>, should you need them again."
+GOODS_KEPT = __("They stay in <b>My orders</b>, should you need them again.")
 
 
 def goods_delivered(order_id: int, items: Iterable[tuple[str, int]], goods: Sequence[str]) -> str:
     """The goods message: what was bought, the goods, and where to find them again."""
     body = "\n".join(_goods_item(item) for item in goods)
-    return (
-        f"✅ <b>Order #{order_id} is paid</b> — thank you!\n{_bought(items)}\n\n"
-        f"Your goods:\n{body}\n\n{GOODS_KEPT}"
-    )
+    head = _("✅ <b>Order #{order_id} is paid</b> — thank you!").format(order_id=order_id)
+    yours = _("Your goods:")
+    return f"{head}\n{_bought(items)}\n\n{yours}\n{body}\n\n{_(GOODS_KEPT)}"
 
 
 def goods_delivered_caption(order_id: int, items: Iterable[tuple[str, int]], n: int) -> str:
-    return (
-        f"✅ <b>Order #{order_id} is paid</b> — thank you!\n{_bought(items)}\n\n"
-        f"Your {count(n, 'item')} are in the file. {GOODS_KEPT}"
-    )
+    head = _("✅ <b>Order #{order_id} is paid</b> — thank you!").format(order_id=order_id)
+    in_file = ngettext(
+        "Your {n} item is in the file.", "Your {n} items are in the file.", n
+    ).format(n=n)
+    return f"{head}\n{_bought(items)}\n\n{in_file} {_(GOODS_KEPT)}"
 
 
 def goods_in_file(n: int) -> str:
     """Under an order whose goods are too long for one message: they follow as a file."""
-    return f"<b>Your goods:</b> {count(n, 'item')}, in the file below."
+    return ngettext(
+        "<b>Your goods:</b> {n} item, in the file below.",
+        "<b>Your goods:</b> {n} items, in the file below.",
+        n,
+    ).format(n=n)
 
 
 def already_placed(order_id: int) -> str:
-    return f"Order #{order_id} is already placed."
+    return _("Order #{order_id} is already placed.").format(order_id=order_id)
 
 
-PLACING = "Your order is being placed…"
+PLACING = __("Your order is being placed…")
 
 
 def order_status_note(order_id: int, status: str) -> str:
-    return f"Order #{order_id} is {STATUS.get(status, status)}."
+    return _("Order #{order_id} is {status}.").format(order_id=order_id, status=status_text(status))
 
 
 def order_expired(order_id: int) -> str:
-    return (
-        f"⌛ Order #{order_id} expired before it was paid, so the reservation was released. "
+    return _(
+        "⌛ Order #{order_id} expired before it was paid, so the reservation was released. "
         "You can order again from the <b>Catalog</b>."
-    )
+    ).format(order_id=order_id)
 
 
 def order_message_settled(
@@ -352,71 +430,76 @@ def order_message_settled(
 ) -> str:
     """The order message once the order is no longer awaiting payment: its state, and no
     Pay or Cancel."""
+    goods_below = _("Your goods are in the message below, and in <b>My orders</b>.")
     after = {
-        "paid": "Your goods are in the message below, and in <b>My orders</b>.",
-        "delivered": "Your goods are in the message below, and in <b>My orders</b>.",
-        "expired": "It expired before it was paid; nothing was charged.",
-        "cancelled": "Nothing was charged.",
+        "paid": goods_below,
+        "delivered": goods_below,
+        "expired": _("It expired before it was paid; nothing was charged."),
+        "cancelled": _("Nothing was charged."),
     }.get(status, "")
-    lines = [f"<b>Order #{order_id}</b> — {STATUS.get(status, escape(status))}"]
+    lines = [order_heading(order_id, status)]
     lines += [f"{escape(title)} × {quantity}" for title, quantity in items]
-    lines.append(f"Total: {money(total, currency)}")
+    lines.append(_("Total: {total}").format(total=money(total, currency)))
     if after:
         lines += ["", after]
     return "\n".join(lines)
 
 
 def order_cancelled(order_id: int) -> str:
-    return f"✖ Order #{order_id} is cancelled. Nothing was charged."
+    return _("✖ Order #{order_id} is cancelled. Nothing was charged.").format(order_id=order_id)
 
 
 def confirm_cancel(order_id: int) -> str:
-    return (
-        f"Cancel order #{order_id}? The reserved goods go back on sale and its invoice "
+    return _(
+        "Cancel order #{order_id}? The reserved goods go back on sale and its invoice "
         "can no longer be paid."
-    )
+    ).format(order_id=order_id)
 
 
 def cannot_cancel(order_id: int, status: str) -> str:
-    return f"Order #{order_id} can no longer be cancelled: it is {STATUS.get(status, status)}."
+    return _("Order #{order_id} can no longer be cancelled: it is {status}.").format(
+        order_id=order_id, status=status_text(status)
+    )
 
 
 def payment_status(order_id: int, invoice_status: str) -> str:
     if invoice_status == "active":
-        return f"Order #{order_id}: no payment yet. Tap Pay to pay the invoice."
-    if invoice_status == "expired":
-        return (
-            f"Order #{order_id}: the invoice has expired, so nothing can be paid on it. "
+        text = _("Order #{order_id}: no payment yet. Tap Pay to pay the invoice.")
+    elif invoice_status == "expired":
+        text = _(
+            "Order #{order_id}: the invoice has expired, so nothing can be paid on it. "
             "Tap Buy again to order anew."
         )
-    return f"Order #{order_id}: payment received — your goods are on their way."
+    else:
+        text = _("Order #{order_id}: payment received — your goods are on their way.")
+    return text.format(order_id=order_id)
 
 
 def late_payment_needs_refund(order_id: int, support: str | None = None) -> str:
-    text = (
-        f"⚠ Your payment for order #{order_id} arrived after the order expired, and the item "
+    text = _(
+        "⚠ Your payment for order #{order_id} arrived after the order expired, and the item "
         "has sold out meanwhile. The shop has been told and will refund the payment to your "
         "Crypto Bot wallet; you will get a message here when the refund is sent."
-    )
+    ).format(order_id=order_id)
     return with_support(text, support, order_id)
 
 
 def payment_under_review(order_id: int, support: str | None = None) -> str:
-    text = (
-        f"⚠ We received a payment for order #{order_id} that does not match the order. "
+    text = _(
+        "⚠ We received a payment for order #{order_id} that does not match the order. "
         "The shop has been told and will check it by hand: you will get either your goods "
         "or a refund, with a message here either way."
-    )
+    ).format(order_id=order_id)
     return with_support(text, support, order_id)
 
 
 def refund_sent_to_buyer(
     order_id: int, amount: Decimal, asset: str, support: str | None = None
 ) -> str:
-    text = (
-        f"↩ A refund of {plain(amount)} {escape(asset)} for order #{order_id} was sent "
-        "to your Crypto Bot wallet. It is there now: open @CryptoBot to see it."
-    )
+    text = _(
+        "↩ A refund of {amount} for order #{order_id} was sent to your Crypto Bot wallet. "
+        "It is there now: open @CryptoBot to see it."
+    ).format(amount=f"{plain(amount)} {escape(asset)}", order_id=order_id)
     return with_support(text, support, order_id)
 
 
@@ -605,3 +688,11 @@ def order_goods_grouped(groups: Sequence[tuple[str, Sequence[str]]]) -> str:
         f"<b>{escape(title)}</b>\n" + "\n".join(_goods_item(item) for item in goods)
         for title, goods in groups
     )
+
+
+# Languages (/language and the Language button): each named in its own language.
+LANGUAGE_NAMES = {"en": "🇬🇧 English", "ru": "🇷🇺 Русский"}
+CHOOSE_LANGUAGE = __("Choose your language:")
+LANGUAGE_SET = __("Done: I will speak English with you now.")
+
+translated(__name__)

@@ -1,4 +1,5 @@
-"""English texts an admin reads. Values from users, the catalog or Crypto Pay are escaped here."""
+"""The texts an admin reads, in English (the msgids) and, through bot/locales, in Russian.
+Values from users, the catalog or Crypto Pay are escaped here. Same patterns as en.py."""
 
 from __future__ import annotations
 
@@ -7,60 +8,60 @@ from datetime import datetime
 from decimal import Decimal
 from html import escape
 
-from bot.screens.texts.en import STATUS, count, money, plain, when
+from bot.i18n import _, __, ngettext, translated
+from bot.screens.texts.en import STATUS, money, plain, status_text, when
 
-TRANSFERS_HOWTO = (
+TRANSFERS_HOWTO = __(
     "Transfers are switched off for this Crypto Pay app. Enable them in @CryptoBot "
     "(or @CryptoTestnetBot): <b>Crypto Pay → My Apps → your app → Security → Transfers</b>, "
     "then run /refund again."
 )
 
-REFUND_USAGE = (
+REFUND_USAGE = __(
     "Usage: <code>/refund &lt;order id&gt; [amount] [reason…]</code>\n"
     "Without an amount the whole remaining payment is refunded, in the asset the buyer paid."
 )
-ORDER_USAGE = "Usage: <code>/order &lt;order id&gt;</code>"
-RECHECK_USAGE = "Usage: <code>/recheck &lt;order id&gt;</code>"
-STOCK_USAGE = (
+ORDER_USAGE = __("Usage: <code>/order &lt;order id&gt;</code>")
+RECHECK_USAGE = __("Usage: <code>/recheck &lt;order id&gt;</code>")
+STOCK_USAGE = __(
     "Usage: <code>/stock</code> for every product, <code>/stock &lt;sku&gt;</code> for one. "
     "To add codes, send a .txt file with one code per line and the sku as its caption."
 )
-BTN_BACK_TO_ORDERS = "◀ Orders"
+BTN_BACK_TO_ORDERS = __("◀ Orders")
 
 
 def open_order(order_id: int) -> str:
-    return f"Open order #{order_id}"
+    return _("Open order #{order_id}").format(order_id=order_id)
 
 
-CONFIRMATION_GONE = "This confirmation has expired or was already used. Run /refund again."
-REFUND_CANCELLED = "Refund cancelled. Nothing was sent."
-REFUND_SENDING = "Sending the refund…"
-ORDERS_EMPTY = "No orders here."
+CONFIRMATION_GONE = __("This confirmation has expired or was already used. Run /refund again.")
+REFUND_CANCELLED = __("Refund cancelled. Nothing was sent.")
+REFUND_SENDING = __("Sending the refund…")
+ORDERS_EMPTY = __("No orders here.")
 
 
 def order_not_found(order_id: int) -> str:
-    return f"Order #{order_id} does not exist."
+    return _("Order #{order_id} does not exist.").format(order_id=order_id)
 
 
 def not_refundable(order_id: int, status: str) -> str:
-    return (
-        f"Order #{order_id} cannot be refunded: it is {STATUS.get(status, escape(status))} "
-        "and no payment was received for it."
-    )
+    return _(
+        "Order #{order_id} cannot be refunded: it is {status} and no payment was received for it."
+    ).format(order_id=order_id, status=status_text(status))
 
 
 def fully_refunded(order_id: int) -> str:
-    return (
-        f"Order #{order_id} has nothing left to refund: its refunds (sent or being sent) "
+    return _(
+        "Order #{order_id} has nothing left to refund: its refunds (sent or being sent) "
         "already cover the whole payment."
-    )
+    ).format(order_id=order_id)
 
 
 def bad_amount(text: str, asset: str) -> str:
-    return (
-        f"“{escape(text)}” is not a valid refund amount: give a positive number in {escape(asset)} "
+    return _(
+        "“{text}” is not a valid refund amount: give a positive number in {asset} "
         "with at most 8 decimal places, e.g. <code>1.5</code>."
-    )
+    ).format(text=escape(text), asset=escape(asset))
 
 
 def refund_amount_forms(text: str, order_id: int, asset: str, currency: str) -> str:
@@ -75,28 +76,39 @@ def refund_amount_forms(text: str, order_id: int, asset: str, currency: str) -> 
 
 
 def exceeds(order_id: int, amount: Decimal, remaining: Decimal, asset: str) -> str:
-    return (
-        f"A refund of {plain(amount)} {escape(asset)} would exceed what order #{order_id} can "
-        f"still refund: at most <b>{plain(remaining)} {escape(asset)}</b>."
+    return _(
+        "A refund of {amount} would exceed what order #{order_id} can still refund: "
+        "at most <b>{remaining}</b>."
+    ).format(
+        amount=f"{plain(amount)} {escape(asset)}",
+        order_id=order_id,
+        remaining=f"{plain(remaining)} {escape(asset)}",
     )
 
 
-REFUND_STATUS = {"sending": "being sent", "sent": "sent", "failed": "failed, nothing sent"}
+REFUND_STATUS = {
+    "sending": __("being sent"),
+    "sent": __("sent"),
+    "failed": __("failed, nothing sent"),
+}
 
 
 def refunds_lines(refunds: Iterable[tuple[Decimal, str, str, int | None]]) -> list[str]:
     lines = []
     for amount, asset, status, transfer_id in refunds:
-        transfer = f", transfer {transfer_id}" if transfer_id else ""
-        said = REFUND_STATUS.get(status, escape(status))
+        transfer = (
+            _(", transfer {transfer_id}").format(transfer_id=transfer_id) if transfer_id else ""
+        )
+        known = REFUND_STATUS.get(status)
+        said = _(known) if known is not None else escape(status)
         lines.append(f"  • {plain(amount)} {escape(asset)} — {said}{transfer}")
-    return lines or ["  none"]
+    return lines or ["  " + _("none")]
 
 
 def buyer(telegram_id: int, username: str | None, blocked: bool) -> str:
     """The buyer as a tappable link to their Telegram profile, with their id to quote."""
-    name = f"@{escape(username)}" if username else "the buyer"
-    flag = " (has blocked the bot)" if blocked else ""
+    name = f"@{escape(username)}" if username else _("the buyer")
+    flag = _(" (has blocked the bot)") if blocked else ""
     return f'<a href="tg://user?id={telegram_id}">{name}</a> (<code>{telegram_id}</code>){flag}'
 
 
@@ -113,77 +125,90 @@ def refund_preview(
     reason: str,
     expires_in_minutes: int,
 ) -> str:
+    what = f"{plain(amount)} {escape(asset)}"
     parts = [
-        f"<b>Refund for order #{order_id}</b>",
-        f"Buyer: {buyer_text}",
-        "Items: " + (", ".join(escape(i) for i in items) or "—"),
-        f"Status: {STATUS.get(status, escape(status))}",
-        f"Paid: {paid}",
-        "Refunds so far:",
+        _("<b>Refund for order #{order_id}</b>").format(order_id=order_id),
+        _("Buyer: {buyer}").format(buyer=buyer_text),
+        _("Items: {items}").format(items=", ".join(escape(i) for i in items) or "—"),
+        _("Status: {status}").format(status=status_text(status)),
+        _("Paid: {paid}").format(paid=paid),
+        _("Refunds so far:"),
         *refunds,
         "",
-        f"Send <b>{plain(amount)} {escape(asset)}</b> to the buyer's Crypto Bot wallet?",
+        _("Send <b>{amount}</b> to the buyer's Crypto Bot wallet?").format(amount=what),
     ]
     if reason:
-        parts.append(f"Reason: {escape(reason)}")
-    parts.append(f"<i>Confirm within {expires_in_minutes} minutes.</i>")
+        parts.append(_("Reason: {reason}").format(reason=escape(reason)))
+    parts.append(
+        ngettext(
+            "<i>Confirm within {n} minute.</i>",
+            "<i>Confirm within {n} minutes.</i>",
+            expires_in_minutes,
+        ).format(n=expires_in_minutes)
+    )
     return "\n".join(parts)
 
 
 def transfer_comment(order_id: int, reason: str) -> str:
-    text = f"Refund for order #{order_id}"
+    text = _("Refund for order #{order_id}").format(order_id=order_id)
     if reason:
         text += f": {reason}"
     return text[:1024]
 
 
 def refund_sent(order_id: int, amount: Decimal, asset: str, transfer_id: int) -> str:
-    return (
-        f"✅ Refund sent: {plain(amount)} {escape(asset)} for order #{order_id}. "
-        f"Transfer id <code>{transfer_id}</code>."
-    )
+    return _(
+        "✅ Refund sent: {amount} for order #{order_id}. Transfer id <code>{transfer_id}</code>."
+    ).format(amount=f"{plain(amount)} {escape(asset)}", order_id=order_id, transfer_id=transfer_id)
 
 
 def refund_sent_notice(
     order_id: int, amount: Decimal, asset: str, transfer_id: int, admin_id: int
 ) -> str:
-    return (
-        f"↩ <b>Refund sent</b> for order #{order_id}: {plain(amount)} {escape(asset)}, "
-        f"transfer <code>{transfer_id}</code> (by admin <code>{admin_id}</code>)."
+    return _(
+        "↩ <b>Refund sent</b> for order #{order_id}: {amount}, transfer "
+        "<code>{transfer_id}</code> (by admin <code>{admin_id}</code>)."
+    ).format(
+        order_id=order_id,
+        amount=f"{plain(amount)} {escape(asset)}",
+        transfer_id=transfer_id,
+        admin_id=admin_id,
     )
 
 
 def refund_pending(order_id: int, amount: Decimal, asset: str) -> str:
-    return (
-        f"⏳ Crypto Pay did not confirm the refund of {plain(amount)} {escape(asset)} for order "
-        f"#{order_id} yet (it did not answer in time). It is retried automatically, and the "
-        "buyer can never be paid twice; admins get a message when it goes through. "
-        "Nothing to do for now."
-    )
+    return _(
+        "⏳ Crypto Pay did not confirm the refund of {amount} for order #{order_id} yet "
+        "(it did not answer in time). It is retried automatically, and the buyer can never be "
+        "paid twice; admins get a message when it goes through. Nothing to do for now."
+    ).format(amount=f"{plain(amount)} {escape(asset)}", order_id=order_id)
 
 
 def insufficient_balance(amount: Decimal, asset: str) -> str:
-    return (
-        f"The Crypto Pay app does not hold {plain(amount)} {escape(asset)} to send. Top the app "
-        "balance up (see /balance), then run /refund again. The refund was marked failed; "
-        "nothing was sent."
-    )
+    return _(
+        "The Crypto Pay app does not hold {amount} to send. Top the app balance up "
+        "(see /balance), then run /refund again. The refund was marked failed; nothing was sent."
+    ).format(amount=f"{plain(amount)} {escape(asset)}")
 
 
 def refund_refused(name: str, description: str | None) -> str:
     detail = f": {escape(description)}" if description else ""
-    return (
-        f"Crypto Pay refused the transfer ({escape(name)}{detail}). The refund was marked "
-        "failed and nothing was sent; fix the cause and run /refund again."
-    )
+    return _(
+        "Crypto Pay refused the transfer ({error}). The refund was marked failed and nothing "
+        "was sent; fix the cause and run /refund again."
+    ).format(error=f"{escape(name)}{detail}")
 
 
 def refund_failed_notice(order_id: int, why: str) -> str:
-    return f"⚠ <b>Refund for order #{order_id} failed</b>. {why}"
+    return _("⚠ <b>Refund for order #{order_id} failed</b>. {why}").format(
+        order_id=order_id, why=why
+    )
 
 
 def refund_conflict(order_id: int) -> str:
-    return f"Another refund of order #{order_id} is being recorded right now; try again."
+    return _("Another refund of order #{order_id} is being recorded right now; try again.").format(
+        order_id=order_id
+    )
 
 
 def order_view(
@@ -206,37 +231,49 @@ def order_view(
     refunds: Sequence[str],
 ) -> str:
     parts = [
-        f"<b>Order #{order_id}</b> — {STATUS.get(status, escape(status))}",
-        f"Buyer: {buyer_text}",
+        _("<b>Order #{order_id}</b> — {status}").format(
+            order_id=order_id, status=status_text(status)
+        ),
+        _("Buyer: {buyer}").format(buyer=buyer_text),
     ]
     for sku, title, quantity, price in lines:
         parts.append(
             f"  • {escape(title)} (<code>{escape(sku)}</code>) × {quantity} "
             f"@ {money(price, currency)}"
         )
-    parts.append(f"Total: {money(total, currency)}")
-    parts.append(f"Placed: {when(created)}; pay by {when(expires)}")
-    parts.append(f"Invoice: {invoice_id if invoice_id is not None else '—'}")
+    parts.append(_("Total: {total}").format(total=money(total, currency)))
+    parts.append(
+        _("Placed: {placed}; pay by {deadline}").format(
+            placed=when(created), deadline=when(expires)
+        )
+    )
+    invoice = str(invoice_id) if invoice_id is not None else "—"
+    parts.append(_("Invoice: {invoice}").format(invoice=invoice))
     if paid:
-        parts.append(f"Paid: {paid}" + (f" (fee {fee})" if fee else ""))
+        if fee:
+            parts.append(_("Paid: {paid} (fee {fee})").format(paid=paid, fee=fee))
+        else:
+            parts.append(_("Paid: {paid}").format(paid=paid))
     if paid_at:
-        parts.append(f"Paid at: {when(paid_at)}")
+        parts.append(_("Paid at: {when}").format(when=when(paid_at)))
     if delivered_at:
-        parts.append(f"Delivered at: {when(delivered_at)}")
+        parts.append(_("Delivered at: {when}").format(when=when(delivered_at)))
     if attention:
         parts.append(f"⚠ {escape(attention)}")
     if goods:
-        parts.append("Goods: " + ", ".join(f"<code>{escape(g)}</code>" for g in goods[:50]))
+        shown = ", ".join(f"<code>{escape(g)}</code>" for g in goods[:50])
+        parts.append(_("Goods: {goods}").format(goods=shown))
         if len(goods) > 50:
-            parts.append(f"… and {len(goods) - 50} more")
-    parts.append("Refunds:")
+            parts.append(_("… and {n} more").format(n=len(goods) - 50))
+    parts.append(_("Refunds:"))
     parts += refunds
     return "\n".join(parts)
 
 
 def orders_title(status: str | None) -> str:
-    which = f" — {STATUS.get(status, escape(status))}" if status else ""
-    return f"<b>Orders</b>{which} (newest first):"
+    if status:
+        return _("<b>Orders</b> — {status} (newest first):").format(status=status_text(status))
+    return _("<b>Orders</b> (newest first):")
 
 
 def order_row(
@@ -248,7 +285,7 @@ def order_row(
     buyer_username: str | None,
     lines: Sequence[tuple[str, int]],
 ) -> str:
-    """One button's label: `#12 · ✅ paid · @alice · Witcher 3 × 1 · 9.99 USD` (plain text:
+    """One button's label: `#12 · ✅ paid · @alice · Witcher 3 × 1 · $9.99` (plain text:
     button labels are not HTML)."""
     who = f"@{buyer_username}" if buyer_username else str(buyer_id)
     if lines:
@@ -257,12 +294,30 @@ def order_row(
         what = f"{title} × {quantity}" + (f" +{len(lines) - 1}" if len(lines) > 1 else "")
     else:
         what = "—"
-    label = STATUS.get(status, status)
-    return f"#{order_id} · {label} · {who} · {what} · {plain(total)} {currency}"
+    label = _(STATUS[status]) if status in STATUS else status
+    return f"#{order_id} · {label} · {who} · {what} · {money(total, currency)}"
 
 
 def unknown_status(text: str, known: Iterable[str]) -> str:
-    return f"Unknown status “{escape(text)}”. Use one of: " + ", ".join(known) + "."
+    return _("Unknown status “{text}”. Use one of: {known}.").format(
+        text=escape(text), known=", ".join(known)
+    )
+
+
+def orders_count(n: int) -> str:
+    return ngettext("{n} order", "{n} orders", n).format(n=n)
+
+
+def codes_count(n: int) -> str:
+    return ngettext("{n} code", "{n} codes", n).format(n=n)
+
+
+# /stats period labels, as storage names them.
+PERIODS = {
+    "Today (UTC)": __("Today (UTC)"),
+    "7 days": __("7 days"),
+    "30 days": __("30 days"),
+}
 
 
 def stats(
@@ -272,76 +327,99 @@ def stats(
     by_status: dict[str, int],
     attention: Sequence[int],
 ) -> str:
-    parts = [f"<b>Sales</b> (paid orders, in {escape(currency)}):"]
+    parts = [_("<b>Sales</b> (paid orders, in {currency}):").format(currency=escape(currency))]
     for label, n, revenue in periods:
-        parts.append(f"  {label}: {count(n, 'order')}, {money(revenue, currency)}")
+        known = PERIODS.get(label)
+        said = _(known) if known is not None else escape(label)
+        parts.append(f"  {said}: {orders_count(n)}, {money(revenue, currency)}")
     parts.append("")
-    parts.append("<b>Orders by status</b>:")
+    parts.append(_("<b>Orders by status</b>:"))
     parts += [
-        f"  {STATUS.get(status, escape(status))} (<code>{escape(status)}</code>): {n}"
+        f"  {status_text(status)} (<code>{escape(status)}</code>): {n}"
         for status, n in by_status.items()
         if n
     ]
     if not any(by_status.values()):
-        parts.append("  none yet")
+        parts.append("  " + _("none yet"))
     parts.append("")
     if attention:
         parts.append(
-            f"⚠ <b>Needing attention</b> ({count(len(attention), 'order')}): "
-            "tap one to open it, or see <code>/orders needs_review</code> and "
-            "<code>/orders needs_refund</code>."
+            ngettext(
+                "⚠ <b>Needing attention</b> ({n} order): tap it to open it, or see "
+                "<code>/orders needs_review</code> and <code>/orders needs_refund</code>.",
+                "⚠ <b>Needing attention</b> ({n} orders): tap one to open it, or see "
+                "<code>/orders needs_review</code> and <code>/orders needs_refund</code>.",
+                len(attention),
+            ).format(n=len(attention))
         )
     else:
-        parts.append("Nothing needs attention.")
+        parts.append(_("Nothing needs attention."))
     return "\n".join(parts)
 
 
 def balance(rows: Sequence[tuple[str, Decimal, Decimal]]) -> str:
     if not rows:
-        return "The Crypto Pay app holds no assets."
-    parts = ["<b>Crypto Pay balance</b> (available / on hold):"]
+        return _("The Crypto Pay app holds no assets.")
+    parts = [_("<b>Crypto Pay balance</b> (available / on hold):")]
     parts += [f"  {escape(code)}: {plain(a)} / {plain(h)}" for code, a, h in rows]
     return "\n".join(parts)
 
 
 def cryptopay_down(name: str) -> str:
-    return f"Crypto Pay did not answer ({escape(name)}). Try again in a moment."
+    return _("Crypto Pay did not answer ({error}). Try again in a moment.").format(
+        error=escape(name)
+    )
 
 
 def unknown_sku(sku: str) -> str:
-    return f"No product with sku <code>{escape(sku)}</code>."
+    return _("No product with sku <code>{sku}</code>.").format(sku=escape(sku))
 
 
 def stock(sku: str, title: str, unlimited: bool, available: int, reserved: int, sold: int) -> str:
     head = f"<b>{escape(title)}</b> (<code>{escape(sku)}</code>)"
     if unlimited:
-        return f"{head}\nUnlimited: every buyer gets the same content (sold: {sold})."
-    return f"{head}\nAvailable: {available}\nReserved: {reserved}\nSold: {sold}"
+        body = _("Unlimited: every buyer gets the same content (sold: {sold}).").format(sold=sold)
+        return f"{head}\n{body}"
+    body = _("Available: {available}\nReserved: {reserved}\nSold: {sold}").format(
+        available=available, reserved=reserved, sold=sold
+    )
+    return f"{head}\n{body}"
 
 
 def codes_added(sku: str, added: int, skipped: int, available: int) -> str:
-    return (
-        f"Added {added} codes to <code>{escape(sku)}</code>; {skipped} duplicates or blank "
-        f"lines skipped. Available now: {available}."
-    )
+    return _(
+        "Added {added} codes to <code>{sku}</code>; {skipped} duplicates or blank lines "
+        "skipped. Available now: {available}."
+    ).format(added=added, sku=escape(sku), skipped=skipped, available=available)
 
 
-UPLOAD_NO_SKU = "Put the product's sku in the file's caption, e.g. <code>witcher3</code>."
-UPLOAD_NOT_TXT = "Send the codes as a plain .txt file, one code per line."
-UPLOAD_EMPTY = "The file has no codes in it."
-UPLOAD_UNLIMITED = "That product is unlimited: it has no codes to add."
+UPLOAD_NO_SKU = __("Put the product's sku in the file's caption, e.g. <code>witcher3</code>.")
+UPLOAD_NOT_TXT = __("Send the codes as a plain .txt file, one code per line.")
+UPLOAD_EMPTY = __("The file has no codes in it.")
+UPLOAD_UNLIMITED = __("That product is unlimited: it has no codes to add.")
 
 
 def upload_too_big(limit: int) -> str:
-    return f"The file is too big: at most {limit // 1024} KiB per upload. Split it and resend."
+    return _("The file is too big: at most {kib} KiB per upload. Split it and resend.").format(
+        kib=limit // 1024
+    )
 
 
 def upload_not_utf8() -> str:
-    return "The file is not UTF-8 text. Save it as UTF-8 and send it again."
+    return _("The file is not UTF-8 text. Save it as UTF-8 and send it again.")
 
 
 def upload_bad_line(line: int, why: str) -> str:
-    return f"Line {line} is not a valid code ({why}). Nothing was added."
+    return _("Line {line} is not a valid code ({why}). Nothing was added.").format(
+        line=line, why=why
+    )
+
+
+UPLOAD_CONTROL_CHARACTERS = __("it contains control characters")
+
+
+def upload_line_too_long(limit: int) -> str:
+    return _("longer than {limit} characters").format(limit=limit)
 
 
 def upload_hidden_character(line: int, kind: str, char: str) -> str:
@@ -353,25 +431,27 @@ def upload_took(seconds: float) -> str:
 
 
 def recheck(order_id: int, invoice_status: str, status: str) -> str:
-    return (
-        f"Order #{order_id}: Crypto Pay says the invoice is <b>{escape(invoice_status)}</b>; "
-        f"the order is {STATUS.get(status, escape(status))}."
-    )
+    return _(
+        "Order #{order_id}: Crypto Pay says the invoice is <b>{invoice_status}</b>; "
+        "the order is {status}."
+    ).format(order_id=order_id, invoice_status=escape(invoice_status), status=status_text(status))
 
 
 def recheck_no_invoice(order_id: int) -> str:
-    return f"Order #{order_id} has no Crypto Pay invoice to check."
+    return _("Order #{order_id} has no Crypto Pay invoice to check.").format(order_id=order_id)
 
 
 def low_stock(title: str, sku: str, left: int) -> str:
-    return (
-        f"📉 <b>Low stock</b>: {escape(title)} (<code>{escape(sku)}</code>) has "
-        f"{count(left, 'code')} left. To add more, send a .txt file with one code per line "
-        f"and <code>{escape(sku)}</code> as its caption."
-    )
+    return ngettext(
+        "📉 <b>Low stock</b>: {title} (<code>{sku}</code>) has {n} code left. To add more, "
+        "send a .txt file with one code per line and <code>{sku}</code> as its caption.",
+        "📉 <b>Low stock</b>: {title} (<code>{sku}</code>) has {n} codes left. To add more, "
+        "send a .txt file with one code per line and <code>{sku}</code> as its caption.",
+        left,
+    ).format(title=escape(title), sku=escape(sku), n=left)
 
 
-ADMIN_HELP = (
+ADMIN_HELP = __(
     "<b>Running the shop</b> — commands only you (and the other admins) see:\n\n"
     "/orders — the newest orders; <code>/orders paid</code> shows only paid ones "
     "(also: pending, delivered, expired, cancelled, needs_review, needs_refund, refunded)\n"
@@ -391,52 +471,66 @@ ADMIN_HELP = (
 
 
 def admin_help(bot_username: str) -> str:
-    return ADMIN_HELP.replace("{bot}", escape(bot_username or "your_bot"))
+    return _(ADMIN_HELP).replace("{bot}", escape(bot_username or "your_bot"))
 
 
 # setMyCommands: what Telegram's command menu offers (descriptions: 1–256 characters).
 SHOPPER_COMMANDS = (
-    ("start", "Main menu"),
-    ("catalog", "Browse the catalog"),
-    ("cart", "Your cart"),
-    ("orders", "My orders"),
-    ("help", "How buying works"),
+    ("start", __("Main menu")),
+    ("catalog", __("Browse the catalog")),
+    ("cart", __("Your cart")),
+    ("orders", __("My orders")),
+    ("help", __("How buying works")),
+    ("language", __("Change the language")),
 )
 ADMIN_COMMANDS = (
-    ("orders", "Orders, newest first (/orders paid)"),
-    ("order", "One order in full (/order 12)"),
-    ("refund", "Refund a buyer (/refund 12)"),
-    ("recheck", "Check an order's payment now (/recheck 12)"),
-    ("stats", "Sales and orders that need you"),
-    ("balance", "Crypto Pay app balance"),
-    ("stock", "Codes left per product (/stock sku)"),
-    ("catalog", "The catalog as buyers see it"),
-    ("start", "Main menu"),
-    ("help", "Admin commands with examples"),
+    ("orders", __("Orders, newest first (/orders paid)")),
+    ("order", __("One order in full (/order 12)")),
+    ("refund", __("Refund a buyer (/refund 12)")),
+    ("recheck", __("Check an order's payment now (/recheck 12)")),
+    ("stats", __("Sales and orders that need you")),
+    ("balance", __("Crypto Pay app balance")),
+    ("stock", __("Codes left per product (/stock sku)")),
+    ("catalog", __("The catalog as buyers see it")),
+    ("start", __("Main menu")),
+    ("help", __("Admin commands with examples")),
+    ("language", __("Change the language")),
 )
+# setMyDescription / setMyShortDescription (at most 512 / 120 characters).
+BOT_DESCRIPTION = __(
+    "A shop in your chat: browse the catalog, pay with crypto through @CryptoBot, and get "
+    "your goods right here within seconds."
+)
+BOT_SHORT_DESCRIPTION = __("Buy digital goods, pay with crypto via @CryptoBot.")
 
 
-STOCK_NO_PRODUCTS = "The catalog has no products yet. Import one: python -m bot catalog import FILE"
+STOCK_NO_PRODUCTS = __(
+    "The catalog has no products yet. Import one: python -m bot catalog import FILE"
+)
 
 
 def stock_list(
     rows: Sequence[tuple[str, str, bool, bool, int, int]], threshold: int, *, more: int = 0
 ) -> str:
     """Every product's stock: (sku, title, active, unlimited, available, reserved)."""
-    parts = ["<b>Stock</b> (codes available; reserved ones are in unpaid orders):"]
+    parts = [_("<b>Stock</b> (codes available; reserved ones are in unpaid orders):")]
     for sku, title, active, unlimited, available, reserved in rows:
         if unlimited:
-            left = "unlimited"
+            left = _("unlimited")
         else:
-            left = count(available, "code") + (f" + {reserved} reserved" if reserved else "")
+            left = codes_count(available)
+            if reserved:
+                left += " + " + _("{n} reserved").format(n=reserved)
             if available + reserved <= threshold:
                 left = ("❌ " if available + reserved == 0 else "⚠ ") + left
-        hidden = " (hidden)" if not active else ""
+        hidden = _(" (hidden)") if not active else ""
         parts.append(f"• <code>{escape(sku)}</code> {escape(title)}{hidden}: {left}")
     if more:
-        parts.append(f"… and {count(more, 'more product')}.")
+        parts.append(
+            ngettext("… and {n} more product.", "… and {n} more products.", more).format(n=more)
+        )
     parts.append("")
-    parts.append("<code>/stock &lt;sku&gt;</code> shows one product with its sold codes.")
+    parts.append(_("<code>/stock &lt;sku&gt;</code> shows one product with its sold codes."))
     return "\n".join(parts)
 
 
@@ -445,40 +539,52 @@ def stock_list(
 def paid_alert(
     order_id: int, summary: str, total: str, paid: str, buyer_text: str, *, late: bool
 ) -> str:
-    note = " (late payment, after the order expired; fulfilled from stock)" if late else ""
-    return (
-        f"💰 <b>Order #{order_id} paid</b>{note}: {summary} — {total}, paid {paid}. "
-        f"Buyer: {buyer_text}."
-    )
+    if late:
+        text = _(
+            "💰 <b>Order #{order_id} paid</b> (late payment, after the order expired; "
+            "fulfilled from stock): {summary} — {total}, paid {paid}. Buyer: {buyer}."
+        )
+    else:
+        text = _(
+            "💰 <b>Order #{order_id} paid</b>: {summary} — {total}, paid {paid}. Buyer: {buyer}."
+        )
+    return text.format(order_id=order_id, summary=summary, total=total, paid=paid, buyer=buyer_text)
 
 
 def needs_refund_alert(order_id: int, paid: str, summary: str, buyer_text: str) -> str:
-    return (
-        f"⚠ <b>Order #{order_id} needs a refund</b>: {buyer_text} paid {paid} after the order "
-        f"expired, and the stock is gone ({summary}). The buyer has been told a refund is on "
-        f"its way. What to do: add codes and deliver by hand, or pay the money back with "
-        f"<code>/refund {order_id}</code>."
-    )
+    return _(
+        "⚠ <b>Order #{order_id} needs a refund</b>: {buyer} paid {paid} after the order "
+        "expired, and the stock is gone ({summary}). The buyer has been told a refund is on "
+        "its way. What to do: add codes and deliver by hand, or pay the money back with "
+        "<code>/refund {order_id}</code>."
+    ).format(order_id=order_id, buyer=buyer_text, paid=paid, summary=summary)
 
 
 def needs_review_alert(order_id: int, reason: str, paid: str, total: str, buyer_text: str) -> str:
-    return (
-        f"⚠ <b>Order #{order_id} needs review</b>: {escape(reason)}. Paid {paid}; the order "
-        f"was for {total}. Buyer: {buyer_text}. No goods were sent. What to do: open the "
-        f"order and check the payment; pay it back with <code>/refund {order_id}</code>, or "
-        "tap the buyer's name to settle it with them."
-    )
+    return _(
+        "⚠ <b>Order #{order_id} needs review</b>: {reason}. Paid {paid}; the order was for "
+        "{total}. Buyer: {buyer}. No goods were sent. What to do: open the order and check "
+        "the payment; pay it back with <code>/refund {order_id}</code>, or tap the buyer's "
+        "name to settle it with them."
+    ).format(order_id=order_id, reason=escape(reason), paid=paid, total=total, buyer=buyer_text)
 
 
 def buyer_blocked_alert(order_id: int) -> str:
-    return (
-        f"⚠ The buyer of order #{order_id} has blocked the bot, so the goods could not be "
+    return _(
+        "⚠ The buyer of order #{order_id} has blocked the bot, so the goods could not be "
         "delivered; the order stays paid. What to do: open the order — it shows the goods "
         "and links the buyer, so you can send them another way — or refund it with "
-        f"<code>/refund {order_id}</code>."
-    )
+        "<code>/refund {order_id}</code>."
+    ).format(order_id=order_id)
 
 
 def goods_not_shown(n: int) -> str:
     """Under an order whose goods would not fit in one message."""
-    return f"Goods: {count(n, 'item')}, too long to show here (the buyer has them in My orders)."
+    return ngettext(
+        "Goods: {n} item, too long to show here (the buyer has it in My orders).",
+        "Goods: {n} items, too long to show here (the buyer has them in My orders).",
+        n,
+    ).format(n=n)
+
+
+translated(__name__)

@@ -1,0 +1,137 @@
+"""The catalogs against the source: every message in both languages, none left over, the
+same placeholders everywhere, and Russian plural forms."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from bot.i18n import LOCALES_DIR, language_of, use_language
+from bot.screens.texts import en_admin as ta
+from bot.screens.texts import texts as t
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYWORDS = {"_": None, "__": None, "ngettext": (1, 2)}  # as `make i18n` extracts
+PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def source_msgids() -> set[str | tuple[str, str]]:
+    found: set[str | tuple[str, str]] = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        ROOT / "bot", method_map=[("**.py", "python")], keywords=KEYWORDS
+    ):
+        found.add(message if isinstance(message, str) else (message[0], message[1]))
+    return found
+
+
+def catalog(language: str) -> Catalog:
+    with (LOCALES_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        return read_po(f, locale=language)
+
+
+def key(message_id: str | tuple[str, ...]) -> str | tuple[str, str]:
+    return message_id if isinstance(message_id, str) else (message_id[0], message_id[1])
+
+
+SOURCE = source_msgids()
+RU = catalog("ru")
+
+
+def test_every_message_of_the_source_is_translated_into_russian() -> None:
+    translated = {
+        key(m.id)
+        for m in RU
+        if m.id
+        and not m.fuzzy
+        and (all(m.string) if isinstance(m.string, tuple) else bool(m.string))
+    }
+    missing = SOURCE - translated
+    assert not missing, f"not in Russian (run `make i18n`, then translate): {sorted(missing)}"
+    assert len(SOURCE) > 150  # the extraction finds the texts at all
+
+
+def test_no_russian_message_is_left_over_from_texts_gone_from_the_source() -> None:
+    unused = {key(m.id) for m in RU if m.id} - SOURCE
+    assert not unused, f"unused (run `make i18n`): {sorted(unused, key=str)}"
+
+
+def test_placeholders_are_the_same_in_both_languages() -> None:
+    wrong = []
+    for m in RU:
+        if not m.id:
+            continue
+        ids = m.id if isinstance(m.id, tuple) else (m.id,)
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        expected = set(PLACEHOLDER.findall(ids[-1]))
+        assert all(set(PLACEHOLDER.findall(i)) == expected for i in ids), m.id
+        for s in strings:
+            if set(PLACEHOLDER.findall(s)) != expected:
+                wrong.append((m.id, s))
+    assert not wrong, wrong
+
+
+def test_the_checks_see_a_missing_placeholder() -> None:
+    broken = Catalog(locale="ru")
+    broken.add("Order #{order_id} is already placed.", "Заказ уже оформлен.")
+    (message,) = [m for m in broken if m.id]
+    assert set(PLACEHOLDER.findall(message.id)) != set(PLACEHOLDER.findall(message.string))
+
+
+def test_the_compiled_catalog_is_the_committed_one() -> None:
+    po = LOCALES_DIR / "ru" / "LC_MESSAGES" / "messages.po"
+    mo = po.with_suffix(".mo")
+    assert mo.exists(), "run `make i18n-compile` (make test does)"
+    assert mo.stat().st_mtime >= po.stat().st_mtime, "stale .mo: run `make i18n-compile`"
+
+
+@pytest.mark.parametrize(
+    ("n", "orders", "codes"),
+    [
+        (1, "1 заказ", "1 код"),
+        (2, "2 заказа", "2 кода"),
+        (5, "5 заказов", "5 кодов"),
+        (11, "11 заказов", "11 кодов"),
+        (21, "21 заказ", "21 код"),
+        (101, "101 заказ", "101 код"),
+    ],
+)
+def test_russian_plural_forms(n: int, orders: str, codes: str) -> None:
+    with use_language("ru"):
+        assert ta.orders_count(n) == orders
+        assert ta.codes_count(n) == codes
+    with use_language("en"):
+        assert ta.orders_count(n) == (f"{n} order" if n == 1 else f"{n} orders")
+        assert ta.codes_count(n) == (f"{n} code" if n == 1 else f"{n} codes")
+
+
+def test_money_numbers_and_dates_per_locale() -> None:
+    from datetime import UTC, datetime
+
+    moment = datetime(2026, 12, 2, 14, 5, tzinfo=UTC)
+    with use_language("en"):
+        assert t.money(Decimal("9.99"), "USD") == "$9.99"
+        assert t.plain(Decimal("0.00012345")) == "0.00012345"
+        assert t.when(moment) == "Dec 2, 2026, 14:05 UTC"
+        assert t.BTN_BUY == "Buy"
+    with use_language("ru"):
+        assert t.money(Decimal("9.99"), "USD") == "9,99\xa0$"
+        assert t.money(Decimal("1234.5"), "RUB") == "1\xa0234,50\xa0₽"
+        assert t.plain(Decimal("0.00012345")) == "0,00012345"  # crypto keeps every digit
+        assert t.when(moment).startswith("2 дек. 2026") and t.when(moment).endswith("14:05 UTC")
+        assert t.BTN_BUY == "Купить" and t.BTN_BACK == "◀ Назад"
+
+
+def test_the_language_rule() -> None:
+    assert language_of("en", "ru", "en") == "en"  # the choice first
+    assert language_of(None, "uk", "en") == "ru"
+    assert language_of("", "kk", "en") == "ru"
+    assert language_of(None, "be", "en") == "ru"
+    assert language_of(None, "de", "ru") == "ru"  # DEFAULT_LANGUAGE
+    assert language_of(None, None, "en") == "en"
+    assert language_of(None, "en-GB", "ru") == "en"
