@@ -134,7 +134,9 @@ class Database:
         on round trips to aiosqlite's thread (a transaction with one statement makes ~10),
         each a wake-up of that thread while the write lock is held. 500 concurrent Buy taps
         (bench/checkout.py) queued three such turns each; one batch of them costs the trips
-        of one (measured in the commit that added this)."""
+        of one. Measured with bench/checkout.py --throughput, before and after, alternating,
+        on a busy 2-core machine: SQLite ratio_to_floor 0.14 / 0.11 / 0.15 -> 0.20 / 0.17 /
+        0.28; PostgreSQL (--postgres) 0.12 -> 0.24."""
         coalescer = self._coalescers.get(name)
         if coalescer is None:
 

@@ -298,6 +298,9 @@ _RECORD_MESSAGE = (
         message_id=sa.bindparam("p_message_id", type_=_orders.c.message_id.type),
     )
 )
+# One call alone: the statement answers itself (no read-back).
+_ATTACH_ONE = _ATTACH_INVOICE.returning(_orders.c.id)
+_RECORD_ONE = _RECORD_MESSAGE.returning(_orders.c.status)
 _STATES = sa.select(_orders.c.id, _orders.c.status, _orders.c.invoice_id).where(
     _orders.c.id.in_(sa.bindparam("p_order_ids", expanding=True))
 )
@@ -345,6 +348,8 @@ async def _attach_many(db: Database, items: list[_Attach]) -> list[bool | Except
     ]
 
     async def run(s: AsyncSession, batch: list[dict[str, Any]]) -> list[bool | Exception]:
+        if len(batch) == 1:
+            return [(await s.execute(_ATTACH_ONE, batch[0])).first() is not None]
         await s.execute(_ATTACH_INVOICE, batch)  # executemany, in the items' order
         states = await _states(s, [p["p_order_id"] for p in batch])
         return [
@@ -436,6 +441,9 @@ async def _record_many(
     async def run(
         s: AsyncSession, batch: list[dict[str, Any]]
     ) -> list[OrderStatus | Exception | None]:
+        if len(batch) == 1:
+            status = await s.scalar(_RECORD_ONE, batch[0])
+            return [None if status is None else OrderStatus(status)]
         await s.execute(_RECORD_MESSAGE, batch)
         states = await _states(s, [p["p_order_id"] for p in batch])
         return [None if (state := states.get(p["p_order_id"])) is None else state[0] for p in batch]
