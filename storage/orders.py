@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -364,6 +364,8 @@ async def pick_available(s: AsyncSession, product_id: int, n: int) -> list[int]:
     return [int(i) for i in ids if i is not None]
 
 
+# Checked after the batch's updates: an order is attached when, inside that transaction, it
+# is pending and carries the invoice (attached now, or before with this same invoice).
 _ATTACH_INVOICE = (
     sa.update(_orders)
     .where(
@@ -386,8 +388,36 @@ _ATTACH_INVOICE = (
             )
         }
     )
-    .returning(_orders.c.id)
 )
+_RECORD_MESSAGE = (
+    sa.update(_orders)
+    .where(_orders.c.id == sa.bindparam("p_order_id"))
+    .values(
+        message_chat_id=sa.bindparam("p_chat_id", type_=_orders.c.message_chat_id.type),
+        message_id=sa.bindparam("p_message_id", type_=_orders.c.message_id.type),
+    )
+)
+# One call alone: the statement answers itself (no read-back).
+_ATTACH_ONE = _ATTACH_INVOICE.returning(_orders.c.id)
+_RECORD_ONE = _RECORD_MESSAGE.returning(_orders.c.status)
+_STATES = sa.select(_orders.c.id, _orders.c.status, _orders.c.invoice_id).where(
+    _orders.c.id.in_(sa.bindparam("p_order_ids", expanding=True))
+)
+
+
+class _Attach(NamedTuple):
+    order_id: int
+    invoice_id: int
+    invoice_hash: str
+    bot_invoice_url: str
+    mini_app_url: str | None
+    web_app_url: str | None
+
+
+class _OrderMessage(NamedTuple):
+    order_id: int
+    chat_id: int
+    message_id: int
 
 
 async def attach_invoice(
@@ -400,21 +430,73 @@ async def attach_invoice(
     web_app_url: str | None = None,
 ) -> bool:
     """Record the Crypto Pay invoice of a pending order. False when the order is no longer
-    pending or already has another invoice (the caller should then delete the invoice)."""
-    async with db.transaction() as s:
-        res = await s.execute(
-            _ATTACH_INVOICE,
-            {
-                "p_order_id": order_id,
-                "p_invoice_id": invoice_id,
-                "p_invoice_hash": invoice_hash,
-                "p_bot_invoice_url": bot_invoice_url,
-                "p_mini_app_url": mini_app_url,
-                "p_web_app_url": web_app_url,
-                "p_updated_at": utcnow(),
-            },
-        )
-        return res.first() is not None
+    pending or already has another invoice (the caller should then delete the invoice).
+
+    Group-committed (Database.coalesced): invoices recorded at the same time share one
+    transaction."""
+    item = _Attach(order_id, invoice_id, invoice_hash, bot_invoice_url, mini_app_url, web_app_url)
+    attached: bool = await db.coalesced("attach_invoice", _attach_many, item)
+    return attached
+
+
+async def _attach_many(db: Database, items: list[_Attach]) -> list[bool | Exception]:
+    now = utcnow()
+    params = [
+        {f"p_{name}": value for name, value in item._asdict().items()} | {"p_updated_at": now}
+        for item in items
+    ]
+
+    async def run(s: AsyncSession, batch: list[dict[str, Any]]) -> list[bool | Exception]:
+        if len(batch) == 1:
+            return [(await s.execute(_ATTACH_ONE, batch[0])).first() is not None]
+        await s.execute(_ATTACH_INVOICE, batch)  # executemany, in the items' order
+        states = await _states(s, [p["p_order_id"] for p in batch])
+        return [
+            (state := states.get(p["p_order_id"])) is not None
+            and state[0] == OrderStatus.PENDING
+            and state[1] == p["p_invoice_id"]
+            for p in batch
+        ]
+
+    return await _group_commit(db, params, run)
+
+
+async def _states(s: AsyncSession, order_ids: list[int]) -> dict[int, tuple[OrderStatus, Any]]:
+    rows = await s.execute(_STATES, {"p_order_ids": sorted(set(order_ids))})
+    return {row.id: (OrderStatus(row.status), row.invoice_id) for row in rows}
+
+
+R = TypeVar("R")
+
+
+async def _group_commit(
+    db: Database,
+    params: list[dict[str, Any]],
+    run: Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[list[R | Exception]]],
+) -> list[R | Exception]:
+    """`run` over every item's parameters in one transaction, in order of order id (so two
+    batches lock rows in the same order on PostgreSQL). When the statement fails as a whole
+    (a constraint one item breaks, or PostgreSQL aborting it as a deadlock victim), each
+    item gets a transaction of its own, so that only the failing item fails."""
+    order = sorted(range(len(params)), key=lambda i: params[i]["p_order_id"])
+    try:
+        async with db.transaction() as s:
+            ranked = await run(s, [params[i] for i in order])
+        outcomes: list[R | Exception] = [ranked[0]] * len(params)
+        for rank, i in enumerate(order):
+            outcomes[i] = ranked[rank]
+        return outcomes
+    except sa.exc.DBAPIError as error:
+        if len(params) == 1 or error.connection_invalidated:
+            raise
+    outcomes = []
+    for one in params:
+        try:
+            async with db.transaction() as s:
+                outcomes += await run(s, [one])
+        except sa.exc.DBAPIError as error:
+            outcomes.append(error)
+    return outcomes
 
 
 async def release_order(
@@ -447,15 +529,30 @@ async def record_order_message(
     """Remember the order message (Buy's answer) so that settling or releasing the order
     edits it; returns the order's status as this was recorded. A status no longer open
     means the order was settled or released before: nothing was queued to edit the
-    message, so the caller shows the order's state itself."""
-    async with db.transaction() as s:
-        status = await s.scalar(
-            sa.update(Order)
-            .where(col(Order.id) == order_id)
-            .values(message_chat_id=chat_id, message_id=message_id)
-            .returning(col(Order.status))
-        )
-    return None if status is None else OrderStatus(status)
+    message, so the caller shows the order's state itself. Group-committed, as
+    attach_invoice."""
+    status: OrderStatus | None = await db.coalesced(
+        "record_order_message", _record_many, _OrderMessage(order_id, chat_id, message_id)
+    )
+    return status
+
+
+async def _record_many(
+    db: Database, items: list[_OrderMessage]
+) -> list[OrderStatus | Exception | None]:
+    params = [{f"p_{name}": value for name, value in item._asdict().items()} for item in items]
+
+    async def run(
+        s: AsyncSession, batch: list[dict[str, Any]]
+    ) -> list[OrderStatus | Exception | None]:
+        if len(batch) == 1:
+            status = await s.scalar(_RECORD_ONE, batch[0])
+            return [None if status is None else OrderStatus(status)]
+        await s.execute(_RECORD_MESSAGE, batch)
+        states = await _states(s, [p["p_order_id"] for p in batch])
+        return [None if (state := states.get(p["p_order_id"])) is None else state[0] for p in batch]
+
+    return await _group_commit(db, params, run)
 
 
 async def unreserve(s: AsyncSession, order_id: int) -> int:
