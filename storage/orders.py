@@ -19,6 +19,7 @@ from storage.enums import OrderStatus, StockStatus
 from storage.models import Customer, Order, OrderLine, Product, StockUnit
 from storage.order_states import OPEN, RELEASED, IllegalTransition, transition
 from storage.outbox import add_in, order_message_edit
+from storage.promos import apply_promo_in, give_back_in, take_promo_in
 from storage.types import to_money, utcnow
 
 
@@ -58,6 +59,7 @@ async def create_order(
     expires_at: datetime,
     *,
     max_open: int | None = None,
+    promo: str | None = None,
 ) -> Order | None:
     """Write a pending order and reserve `quantity` available units per line until
     `expires_at` — every line fully or nothing at all.
@@ -68,7 +70,7 @@ async def create_order(
     already has that many pending orders — counted inside this transaction, after taking
     the customer's row lock on PostgreSQL, so two taps at once cannot both pass the cap.
     """
-    return await _order_transaction(db, customer_id, lines, currency, expires_at, max_open)
+    return await _order_transaction(db, customer_id, lines, currency, expires_at, max_open, promo)
 
 
 async def place_order(
@@ -79,12 +81,17 @@ async def place_order(
     expires_at: datetime,
     *,
     max_open: int | None = None,
+    promo: str | None = None,
 ) -> Order | None:
     """`create_order` for a Telegram user, whose customer row is created or refreshed in
     the same transaction (the checkout's one write before the invoice). The upsert takes
     the row lock on PostgreSQL that the `max_open` count needs. Nothing is written when the
-    order is refused — the buyer's row included."""
-    return await _order_transaction(db, buyer, lines, currency, expires_at, max_open)
+    order is refused — the buyer's row included.
+
+    With `promo`, the code's use is taken in the same transaction (storage/promos.py): the
+    order's total is the discounted one, and PromoRefused (nothing written) says why a code
+    does not apply."""
+    return await _order_transaction(db, buyer, lines, currency, expires_at, max_open, promo)
 
 
 async def _order_transaction(
@@ -94,6 +101,7 @@ async def _order_transaction(
     currency: str,
     expires_at: datetime,
     max_open: int | None,
+    promo: str | None = None,
 ) -> Order | None:
     specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
     if not specs:
@@ -106,11 +114,18 @@ async def _order_transaction(
                 customer_id = await upsert_customer_in(s, who)  # PG: row locked from here
             else:
                 customer_id = who
-                if max_open is not None:
+                if max_open is not None or promo is not None:
                     await _lock_customer(s, customer_id)
             if max_open is not None:
                 await _check_open_orders(s, customer_id, max_open)
-            return await _create(s, customer_id, specs, currency, expires_at)
+            taken = None
+            if promo is not None:
+                taken = await take_promo_in(s, promo, customer_id, specs, currency)
+            order = await _create(s, customer_id, specs, currency, expires_at)
+            if taken is not None:
+                assert order.id is not None
+                order = await apply_promo_in(s, taken, customer_id, order.id)
+            return order
     except _NotReservable:
         return None
 
@@ -328,6 +343,7 @@ async def release_order(db: Database, order_id: int, to_status: OrderStatus) -> 
         if released is None:
             return False
         await unreserve(s, order_id)
+        await give_back_in(s, order_id)
         await add_in(
             s,
             order_message_edit(
