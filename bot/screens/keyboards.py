@@ -23,6 +23,7 @@ from bot.callbacks import (
     OrdersPage,
     ProductAction,
     ProductCard,
+    PromoAsk,
     RefundConfirm,
     RefundDecision,
 )
@@ -109,6 +110,7 @@ def product_card(
             _button(t.BTN_PLUS, act(ProductAction.INC)),
         ],
         [_button(t.BTN_BUY, act(ProductAction.BUY))],
+        [_button(t.BTN_PROMO, PromoAsk(sku=sku, qty=quantity))],
         back,
     )
 
@@ -245,4 +247,19 @@ def refund_confirm(token: str) -> InlineKeyboardMarkup:
             _button(t.BTN_CONFIRM, RefundConfirm(decision=RefundDecision.CONFIRM, token=token)),
             _button(t.BTN_CANCEL, RefundConfirm(decision=RefundDecision.CANCEL, token=token)),
         ]
+    )
+
+
+def promo_prompt(sku: str, quantity: int) -> InlineKeyboardMarkup:
+    """Under "send me your promo code": back to the card, as it was (and no longer
+    waiting for a code)."""
+    return _markup([_button(t.BTN_BACK_TO_PRODUCT, PromoAsk(sku=sku, qty=quantity, back=1))])
+
+
+def promo_retry(sku: str, quantity: int) -> InlineKeyboardMarkup:
+    """Under a refused code: another code, or back to the card."""
+    card = ProductCard(action=ProductAction.SHOW, sku=sku, qty=quantity)
+    return _markup(
+        [_button(t.BTN_PROMO, PromoAsk(sku=sku, qty=quantity))],
+        [_button(t.BTN_BACK_TO_PRODUCT, card)],
     )

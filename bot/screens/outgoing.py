@@ -110,7 +110,9 @@ def _admin_paid(late: bool) -> Callable[[OrderDetails, ModuleType], Outgoing]:
     def render(details: OrderDetails, t: ModuleType) -> Outgoing:
         order = details.order
         assert order.id is not None
-        total = t.money(order.total, order.currency)
+        total = ta.with_discount(
+            t.money(order.total, order.currency), order.promo_code, order.discount, order.currency
+        )
         summary, paid = _summary(details), _paid(details, t)
         text = ta.paid_alert(order.id, summary, total, paid, buyer_text(details), late=late)
         return Outgoing(text, keyboards.admin_open_order(order.id))

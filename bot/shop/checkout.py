@@ -14,11 +14,15 @@ from payments import CryptoPayError, Invoice
 from storage import (
     Buyer,
     OrderStatus,
+    PromoRefusal,
+    PromoRefused,
     TooManyOpenOrders,
     attach_invoice,
     get_product,
     place_order,
     release_order,
+    save_promo,
+    saved_promo,
     stock_counts,
 )
 
@@ -30,6 +34,7 @@ class CheckoutRefusal(StrEnum):
     OUT_OF_STOCK = "out_of_stock"
     TOO_MANY_UNPAID = "too_many_unpaid"
     PAYMENTS_DOWN = "payments_down"
+    PROMO = "promo"  # the saved promo code no longer applies: it was removed
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,10 @@ class CheckoutResult:
     deadline: datetime | None = None
     pay_url: str | None = None
     left: int | None = None  # out of stock: the units still available, when counted
+    discount: Decimal = Decimal(0)
+    promo_code: str | None = None
+    promo_refusal: PromoRefusal | None = None
+    promo_minimum: Decimal | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,6 +66,7 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
         return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
+    promo = await saved_promo(ctx.db, buyer.telegram_id)
     try:
         order = await place_order(
             ctx.db,
@@ -65,6 +75,20 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
             product.currency,
             expires_at,
             max_open=ctx.settings.max_unpaid_orders,
+            promo=promo,
+        )
+    except PromoRefused as refused:
+        # Never charge a price the shopper was not shown: the code goes, Buy is refused
+        # once, and the card shows the full price again.
+        await save_promo(ctx.db, buyer, None)
+        ctx.metrics.checkouts.labels(result="promo_refused").inc()
+        minimum = refused.terms.min_total if refused.terms else None
+        return CheckoutResult(
+            CheckoutRefusal.PROMO,
+            promo_code=promo,
+            promo_refusal=refused.reason,
+            promo_minimum=minimum,
+            currency=product.currency,
         )
     except TooManyOpenOrders:
         ctx.metrics.checkouts.labels(result="too_many_unpaid").inc()
@@ -127,6 +151,8 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
         currency=order.currency,
         deadline=order.expires_at,
         pay_url=pay_link(invoice),
+        discount=order.discount,
+        promo_code=order.promo_code,
     )
 
 
@@ -143,3 +169,11 @@ async def _withdraw(ctx: ShopContext, order_id: int, invoice_id: int) -> None:
 
 def pay_link(invoice: Invoice) -> str:
     return invoice.url or invoice.web_app_invoice_url or invoice.mini_app_invoice_url or ""
+
+
+def promo_refusal_text(result: CheckoutResult) -> str:
+    """Why Buy's promo code did not apply, in one sentence."""
+    assert result.promo_refusal is not None
+    return t.promo_refusal(
+        result.promo_refusal, result.promo_code or "", result.promo_minimum, result.currency
+    )

@@ -34,7 +34,12 @@ def test_order_view_back_button_on_its_own_row() -> None:
 
 def test_product_card_quantity_row_buy_and_back() -> None:
     markup = keyboards.product_card(sku="key", quantity=3, can_buy=True, category_slug="games")
-    assert rows(markup) == [[t.BTN_MINUS, "3", t.BTN_PLUS], [t.BTN_BUY], [t.BTN_BACK]]
+    assert rows(markup) == [
+        [t.BTN_MINUS, "3", t.BTN_PLUS],
+        [t.BTN_BUY],
+        [t.BTN_PROMO],
+        [t.BTN_BACK],
+    ]
     buy = markup.inline_keyboard[1][0]
     assert buy.callback_data == ProductCard(action=ProductAction.BUY, sku="key", qty=3).pack()
     sold_out = keyboards.product_card(sku="key", quantity=1, can_buy=False, category_slug="g")

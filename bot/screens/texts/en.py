@@ -212,11 +212,14 @@ def order_created(
     *,
     ttl_seconds: int,
     approximations: Sequence[tuple[str, Decimal]] = (),
+    discount: Decimal = Decimal(0),
+    promo_code: str | None = None,
 ) -> str:
     until = deadline.strftime("%H:%M UTC") if ttl_seconds < 20 * 3600 else when(deadline)
     lines = [
         f"<b>Order #{order_id}</b>",
         f"{escape(item)} × {quantity}",
+        *([discount_line(promo_code, discount, currency)] if promo_code and discount else []),
         f"Total: <b>{money(total, currency)}</b>",
     ]
     if approximations:
@@ -276,9 +279,13 @@ def order_details(
     paid_asset: str | None,
     paid_amount: Decimal | None,
     goods: Sequence[str],
+    discount: Decimal = Decimal(0),
+    promo_code: str | None = None,
 ) -> str:
     parts = [f"<b>Order #{order_id}</b> — {STATUS.get(status, escape(status))}"]
     parts += [f"{escape(title)} × {quantity}" for title, quantity in lines]
+    if promo_code and discount:
+        parts.append(discount_line(promo_code, discount, currency))
     parts.append(f"Total: {money(total, currency)}")
     parts.append(f"Placed: {when(created)}")
     if status == "pending" and deadline is not None:
@@ -416,3 +423,60 @@ def refund_sent_to_buyer(
         "to your Crypto Bot wallet. It is there now: open @CryptoBot to see it."
     )
     return with_support(text, support, order_id)
+
+
+# --- promo codes (PRODUCT.md §3.1) ---------------------------------------------------------
+BTN_PROMO = "Promo code"
+BTN_BACK_TO_PRODUCT = "◀ Back to the product"
+PROMO_ASK = (
+    "Send me your <b>promo code</b> as a message. The card then shows the price with the "
+    "discount, and <b>Buy</b> uses it."
+)
+PROMO_EMPTY = "That does not look like a promo code. Please send the code as text."
+
+_PROMO_REFUSALS = {
+    "unknown": "There is no promo code {code}. Please check the spelling.",
+    "switched_off": "The promo code {code} has been switched off.",
+    "expired": "The promo code {code} has expired.",
+    "used_up": "The promo code {code} has been used up.",
+    "already_used": "You have already used the promo code {code}.",
+    "not_for_these": "The promo code {code} does not apply to these products.",
+    "zero_total": (
+        "The promo code {code} would bring the total to zero, and a payment cannot be for "
+        "nothing, so it cannot be used on this order."
+    ),
+}
+
+
+def promo_refusal(
+    reason: str, code: str, minimum: Decimal | None = None, currency: str = ""
+) -> str:
+    """One sentence: why the code does not apply (`reason` is a storage.PromoRefusal)."""
+    shown = f"<b>{escape(code.upper())}</b>"
+    if reason == "below_minimum":
+        least = money(minimum, currency) if minimum is not None else "a minimum"
+        return f"The promo code {shown} needs an order of at least {least}."
+    return _PROMO_REFUSALS.get(reason, "The promo code {code} cannot be used.").format(code=shown)
+
+
+def discount_line(code: str, discount: Decimal, currency: str) -> str:
+    """The discount on its own line (card, cart, order)."""
+    return f"Promo <b>{escape(code.upper())}</b>: −{money(discount, currency)}"
+
+
+def promo_total(code: str, discount: Decimal, total: Decimal, currency: str) -> str:
+    """Under a price: the discount, then the new total."""
+    return (
+        f"{discount_line(code, discount, currency)}\n"
+        f"Total with the promo code: <b>{money(total, currency)}</b>"
+    )
+
+
+def promo_not_applied(refusal_sentence: str) -> str:
+    """On a card whose saved code does not apply to it."""
+    return f"🏷 {refusal_sentence} Buy charges the full price."
+
+
+def promo_dropped(refusal_sentence: str) -> str:
+    """Buy refused because the saved code no longer applies (an alert: short)."""
+    return f"{refusal_sentence} The code was removed; tap Buy again to pay the full price."
