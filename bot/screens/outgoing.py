@@ -87,7 +87,13 @@ def _order_message(details: OrderDetails, t: ModuleType) -> Outgoing:
     if order.message_id is None:
         raise ValueError(f"order {order.id} has no order message to edit")
     text = t.order_message_settled(
-        order.id, order.status, items(details), order.total, order.currency
+        order.id,
+        order.status,
+        items(details),
+        order.total,
+        order.currency,
+        discount=order.discount,
+        promo_code=order.promo_code,
     )
     return Outgoing(text, keyboards.after_goods(), edit_message_id=order.message_id)
 

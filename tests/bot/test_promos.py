@@ -92,6 +92,9 @@ async def test_percent_code_applied_bought_paid_settled_and_refunded(shop: Shop)
     assert "4.50 USD (promo SAVE10: −0.50 USD)" in shop.last_text().text
     (notice,) = await shop.outbox(order.id, "admin_paid")
     assert "promo SAVE10: −0.50 USD" in (await compose(shop.ctx, notice)).text
+    (edit,) = await shop.outbox(order.id, "order_message")
+    settled = (await compose(shop.ctx, edit)).text
+    assert "Promo <b>SAVE10</b>: −0.50 USD" in settled and "Total: 4.50 USD" in settled
 
     listing = await promo(shop, "list")
     assert "<b>SAVE10</b> 10% off" in listing and "uses 1" in listing

@@ -353,7 +353,14 @@ def order_expired(order_id: int) -> str:
 
 
 def order_message_settled(
-    order_id: int, status: str, items: Iterable[tuple[str, int]], total: Decimal, currency: str
+    order_id: int,
+    status: str,
+    items: Iterable[tuple[str, int]],
+    total: Decimal,
+    currency: str,
+    *,
+    discount: Decimal = Decimal(0),
+    promo_code: str | None = None,
 ) -> str:
     """The order message once the order is no longer awaiting payment: its state, and no
     Pay or Cancel."""
@@ -365,6 +372,8 @@ def order_message_settled(
     }.get(status, "")
     lines = [f"<b>Order #{order_id}</b> — {STATUS.get(status, escape(status))}"]
     lines += [f"{escape(title)} × {quantity}" for title, quantity in items]
+    if promo_code and discount:
+        lines.append(discount_line(promo_code, discount, currency))
     lines.append(f"Total: {money(total, currency)}")
     if after:
         lines += ["", after]
