@@ -27,6 +27,7 @@ from storage.customers import (
 )
 from storage.database import DATABASE_ERRORS, Database, job_lock, try_job_lock
 from storage.discounts import (
+    ORDER_DEPENDENT,
     PromoKind,
     PromoRefusal,
     PromoTerms,
@@ -121,6 +122,7 @@ from storage.promos import (
     PromoSummary,
     PromoUse,
     add_promo,
+    forget_promo,
     get_promo,
     list_promos,
     quote_promo,
@@ -160,6 +162,7 @@ __all__ = [
     "ATTENTION_STATES",
     "DATABASE_ERRORS",
     "OPEN",
+    "ORDER_DEPENDENT",
     "PAID_STATES",
     "REFUNDABLE",
     "RELEASED",
@@ -230,6 +233,7 @@ __all__ = [
     "enqueue",
     "evaluate",
     "export_catalog",
+    "forget_promo",
     "get_category",
     "get_category_by_id",
     "get_customer",

@@ -39,6 +39,13 @@ class PromoRefusal(StrEnum):
     ZERO_TOTAL = "zero_total"
 
 
+# Refusals that depend on the order (its products or amount), not on the code: the code may
+# still apply to another order, so a shopper keeps it.
+ORDER_DEPENDENT = frozenset(
+    {PromoRefusal.NOT_FOR_THESE, PromoRefusal.BELOW_MINIMUM, PromoRefusal.ZERO_TOTAL}
+)
+
+
 def minor_unit(currency: str) -> Decimal:
     """The currency's smallest amount: 0.01 for USD, EUR, RUB…; 1 for JPY."""
     return Decimal(1).scaleb(-_MINOR_DIGITS.get(currency.upper(), 2))

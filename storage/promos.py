@@ -206,6 +206,16 @@ async def save_promo(db: Database, buyer: Buyer, code: str | None) -> None:
         )
 
 
+async def forget_promo(db: Database, telegram_id: int, code: str) -> None:
+    """Forget the shopper's saved code if it is still `code` (it can no longer be used)."""
+    async with db.transaction() as s:
+        await s.execute(
+            sa.update(_customers)
+            .where(_customers.c.telegram_id == telegram_id, _customers.c.promo_code == fold(code))
+            .values(promo_code=None)
+        )
+
+
 async def quote_promo(
     db: Database,
     code: str,

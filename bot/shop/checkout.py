@@ -12,6 +12,7 @@ from bot.context import ShopContext
 from bot.screens.texts import texts as t
 from payments import CryptoPayError, Invoice
 from storage import (
+    ORDER_DEPENDENT,
     Buyer,
     OrderStatus,
     PromoRefusal,
@@ -67,19 +68,35 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
     promo = await saved_promo(ctx.db, buyer.telegram_id)
+    lines = [(product.id, quantity, product.price)]
     try:
-        order = await place_order(
-            ctx.db,
-            buyer,
-            [(product.id, quantity, product.price)],
-            product.currency,
-            expires_at,
-            max_open=ctx.settings.max_unpaid_orders,
-            promo=promo,
-        )
+        try:
+            order = await place_order(
+                ctx.db,
+                buyer,
+                lines,
+                product.currency,
+                expires_at,
+                max_open=ctx.settings.max_unpaid_orders,
+                promo=promo,
+            )
+        except PromoRefused as refused:
+            if refused.reason not in ORDER_DEPENDENT:
+                raise
+            # Not for this product or amount (the card said so): the full price, and the
+            # code stays for an order it fits.
+            order = await place_order(
+                ctx.db,
+                buyer,
+                lines,
+                product.currency,
+                expires_at,
+                max_open=ctx.settings.max_unpaid_orders,
+            )
     except PromoRefused as refused:
-        # Never charge a price the shopper was not shown: the code goes, Buy is refused
-        # once, and the card shows the full price again.
+        # The code stopped applying since the card showed its discount: never charge a
+        # price the shopper was not shown. The code goes, Buy is refused once, and the
+        # card shows the full price again.
         await save_promo(ctx.db, buyer, None)
         ctx.metrics.checkouts.labels(result="promo_refused").inc()
         minimum = refused.terms.min_total if refused.terms else None

@@ -17,6 +17,7 @@ from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
 from bot.shop.admin import audit
 from storage import (
+    ORDER_DEPENDENT,
     Buyer,
     PromoExists,
     PromoKind,
@@ -24,6 +25,7 @@ from storage import (
     PromoTerms,
     add_promo,
     all_products,
+    forget_promo,
     get_product,
     get_promo,
     list_promos,
@@ -69,7 +71,9 @@ def priced_text(priced: Priced) -> str:
     if priced.code is None:
         return ""
     if priced.refusal is not None:
-        return t.promo_not_applied(refusal_text(priced))
+        if priced.refusal in ORDER_DEPENDENT:
+            return t.promo_not_applied(refusal_text(priced))
+        return t.promo_forgotten(refusal_text(priced))
     return t.promo_total(priced.code, priced.discount, priced.total, priced.currency)
 
 
@@ -87,6 +91,7 @@ async def price_lines(
         specs.append((product.id, quantity, product.price))
         currency = product.currency
     subtotal = sum((price * qty for _, qty, price in specs), Decimal(0))
+    saved = code is None
     if code is None:
         code = await saved_promo(ctx.db, telegram_id)
     plain = Priced(subtotal, Decimal(0), subtotal, currency)
@@ -98,6 +103,10 @@ async def price_lines(
         if quote == PromoRefusal.BELOW_MINIMUM:
             terms = await get_promo(ctx.db, code)
             minimum = terms.min_total if terms else None
+        if saved and quote not in ORDER_DEPENDENT:
+            # Switched off, expired, used up…: no order can use it, so it is not kept (and
+            # Buy, which charges the full price then, says nothing of it).
+            await forget_promo(ctx.db, telegram_id, code)
         return Priced(subtotal, Decimal(0), subtotal, currency, code, quote, minimum)
     return Priced(quote.subtotal, quote.discount, quote.total, currency, code)
 

@@ -223,3 +223,28 @@ async def test_back_from_the_prompt_stops_waiting_for_a_code(shop: Shop) -> None
     await shop.send("save10")  # no longer taken as a code: the ordinary help
     assert "How it works" in shop.last_text().text
     assert await saved_promo(shop.ctx.db, ALICE) is None
+
+
+async def test_a_code_for_other_products_stays_and_buy_charges_the_full_price(shop: Shop) -> None:
+    await promo(shop, "add MULTI 10% sku=multi")
+    assert "Promo <b>MULTI</b>" in (await enter(shop, "multi")).text
+    await shop.press(ProductCard(action=ProductAction.SHOW, sku="indie1"))
+    card = shop.last_text()
+    assert "does not apply to these products. Buy charges the full price." in card.text
+    order, _ = await buy(shop, sku="indie1")
+    assert order is not None and order.total == Decimal("4.00") and order.promo_code is None
+    assert await saved_promo(shop.ctx.db, ALICE) == "multi"  # kept for the product it fits
+    order, _ = await buy(shop, sku="multi", qty=2)
+    assert order is not None and order.total == Decimal("4.50") and order.promo_code == "multi"
+
+
+async def test_a_saved_code_nobody_can_use_is_removed_when_the_card_shows(shop: Shop) -> None:
+    await promo(shop, "add SHORT 10%")
+    await enter(shop, "short")
+    await promo(shop, "off short")
+    await shop.press(ProductCard(action=ProductAction.INC, sku="multi", qty=1))
+    card = shop.last_text()
+    assert "has been switched off. It was removed; Buy charges the full price." in card.text
+    assert await saved_promo(shop.ctx.db, ALICE) is None
+    order, answer = await buy(shop, qty=2)
+    assert order is not None and order.total == Decimal("5.00") and not answer.show_alert

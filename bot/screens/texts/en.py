@@ -486,6 +486,11 @@ def promo_not_applied(refusal_sentence: str) -> str:
     return f"🏷 {refusal_sentence} Buy charges the full price."
 
 
+def promo_forgotten(refusal_sentence: str) -> str:
+    """On a card: the saved code can no longer be used by anyone, so it was removed."""
+    return f"🏷 {refusal_sentence} It was removed; Buy charges the full price."
+
+
 def promo_dropped(refusal_sentence: str) -> str:
     """Buy refused because the saved code no longer applies (an alert: short)."""
     return f"{refusal_sentence} The code was removed; tap Buy again to pay the full price."
