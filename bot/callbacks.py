@@ -95,6 +95,14 @@ class ProductCard(CallbackData, prefix="p"):
     qty: Quantity = 1
 
 
+class PromoAsk(CallbackData, prefix="pr"):
+    """A product card's Promo code: ask for the code, then show that card again."""
+
+    sku: str
+    qty: int = 1
+    back: int = 0  # 1: stop waiting for a code and show the card again
+
+
 class OrderAction(StrEnum):
     SHOW = "s"
     CHECK = "k"

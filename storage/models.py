@@ -46,6 +46,9 @@ def _now_field(**kw: Any) -> Any:
     return Field(default_factory=utcnow, sa_type=UTCDateTime(), nullable=False, **kw)
 
 
+_ZERO: dict[str, Any] = {"server_default": "0"}
+
+
 def _dt_field() -> Any:
     return Field(default=None, sa_type=UTCDateTime(), nullable=True)
 
@@ -115,6 +118,8 @@ class Customer(Base, table=True):
     chosen_language: str | None = Field(default=None, sa_type=sa.String(16))  # /language
     blocked_bot: bool = Field(default=False)
     created_at: datetime = _now_field()
+    # The promo code the shopper applied and has not used yet (read by Buy and Checkout).
+    promo_code: str | None = Field(default=None, sa_type=sa.String(64))
     updated_at: datetime = _now_field()
 
 
@@ -158,6 +163,9 @@ class Order(Base, table=True):
     abandoned_at: datetime | None = _dt_field()
     created_at: datetime = _now_field()
     updated_at: datetime = _now_field()
+    # A promo code's discount; `total` is what is invoiced (the subtotal less this).
+    discount: Decimal = Field(default=Decimal(0), sa_type=Money(), sa_column_kwargs=_ZERO)
+    promo_code: str | None = Field(default=None, sa_type=sa.String(64), index=True)
 
 
 class OrderLine(Base, table=True):
@@ -168,6 +176,7 @@ class OrderLine(Base, table=True):
     product_id: int = Field(foreign_key="products.id", ondelete="RESTRICT", index=True)
     quantity: int
     unit_price: Decimal = Field(sa_type=Money())
+    discount: Decimal = Field(default=Decimal(0), sa_type=Money(), sa_column_kwargs=_ZERO)
 
 
 class PaymentEvent(Base, table=True):

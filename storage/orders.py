@@ -19,6 +19,7 @@ from storage.enums import OrderStatus, StockStatus
 from storage.models import Customer, Order, OrderLine, Product, StockUnit
 from storage.order_states import OPEN, RELEASED, IllegalTransition, transition
 from storage.outbox import add_in, order_message_edit
+from storage.promos import apply_promo_in, give_back_in, take_promo_in
 from storage.types import to_money, utcnow
 
 
@@ -105,6 +106,7 @@ async def create_order(
     max_open: int | None = None,
     max_units: int | None = None,
     max_abandoned: int | None = None,
+    promo: str | None = None,
 ) -> Order | None:
     """Write a pending order and reserve `quantity` available units per line until
     `expires_at` — every line fully or nothing at all.
@@ -119,7 +121,7 @@ async def create_order(
     orders cancelled by the customer or expired unpaid within the last hour).
     """
     caps = _Caps(max_open, max_units, max_abandoned)
-    return await _order_transaction(db, customer_id, lines, currency, expires_at, caps)
+    return await _order_transaction(db, customer_id, lines, currency, expires_at, caps, promo=promo)
 
 
 async def place_order(
@@ -133,14 +135,21 @@ async def place_order(
     max_units: int | None = None,
     max_abandoned: int | None = None,
     report_short: bool = False,
+    promo: str | None = None,
 ) -> Order | None:
     """`create_order` for a Telegram user, whose customer row is created or refreshed in
     the same transaction (the checkout's one write before the invoice). The upsert takes
     the row lock on PostgreSQL that the caps' counts need. Nothing is written when the
     order is refused — the buyer's row included. With `report_short`, a line that cannot be
-    reserved raises StockShort (naming it) instead of returning None."""
+    reserved raises StockShort (naming it) instead of returning None.
+
+    With `promo`, the code's use is taken in the same transaction (storage/promos.py): the
+    order's total is the discounted one, and PromoRefused (nothing written) says why a code
+    does not apply."""
     caps = _Caps(max_open, max_units, max_abandoned)
-    return await _order_transaction(db, buyer, lines, currency, expires_at, caps, report_short)
+    return await _order_transaction(
+        db, buyer, lines, currency, expires_at, caps, report_short, promo
+    )
 
 
 async def _order_transaction(
@@ -151,6 +160,7 @@ async def _order_transaction(
     expires_at: datetime,
     caps: _Caps,
     report_short: bool = False,
+    promo: str | None = None,
 ) -> Order | None:
     specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
     if not specs:
@@ -163,11 +173,18 @@ async def _order_transaction(
                 customer_id = await upsert_customer_in(s, who)  # PG: row locked from here
             else:
                 customer_id = who
-                if caps:
+                if caps or promo is not None:
                     await _lock_customer(s, customer_id)
             if caps:
                 await _check_caps(s, customer_id, specs, caps)
-            return await _create(s, customer_id, specs, currency, expires_at)
+            taken = None
+            if promo is not None:
+                taken = await take_promo_in(s, promo, customer_id, specs, currency)
+            order = await _create(s, customer_id, specs, currency, expires_at)
+            if taken is not None:
+                assert order.id is not None
+                order = await apply_promo_in(s, taken, customer_id, order.id)
+            return order
     except _NotReservable as short:
         if report_short:
             raise StockShort(short.product_id, short.available, short.gone) from None
@@ -514,6 +531,7 @@ async def release_order(
         if released is None:
             return False
         await unreserve(s, order_id)
+        await give_back_in(s, order_id)
         await add_in(
             s,
             order_message_edit(

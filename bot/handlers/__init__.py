@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.config import Settings
-from bot.handlers import admin, cart, fallback, language, orders, shop
+from bot.handlers import admin, cart, fallback, language, orders, promo, shop
 
 
 def build_routers(settings: Settings) -> list[Router]:
@@ -13,6 +13,7 @@ def build_routers(settings: Settings) -> list[Router]:
     return [
         admin.build_router(settings),
         shop.build_router(),
+        promo.build_router(),
         orders.build_router(),
         cart.build_router(),
         language.build_router(),

@@ -25,6 +25,7 @@ from bot.screens import admin as views
 from bot.screens import keyboards
 from bot.screens.texts import en_admin as ta
 from bot.shop import admin as actions
+from bot.shop.promos import promo_command
 from bot.shop.refunds import execute_refund, plan_refund, split_refund_args
 from payments import CryptoPayError
 
@@ -227,6 +228,11 @@ def build_router(settings: Settings) -> Router:
             result = f"added={upload.added} skipped={upload.skipped}" if upload.ok else "refused"
         await message.answer(text)
         await actions.audit(ctx, message.from_user.id, "stock.upload", f"{sku[0]} {name}", result)
+
+    @router.message(Command("promo"))
+    async def promo(message: Message, command: CommandObject, ctx: ShopContext) -> None:
+        assert message.from_user is not None
+        await message.answer(await promo_command(ctx, message.from_user.id, command.args or ""))
 
     @router.message(Command("recheck"))
     async def recheck_command(message: Message, command: CommandObject, ctx: ShopContext) -> None:

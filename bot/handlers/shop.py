@@ -18,7 +18,7 @@ from bot.screens.catalog import category_screen, product_screen
 from bot.screens.orders import order_placed, order_screen
 from bot.screens.texts import texts as t
 from bot.shop.cart import units_in_cart
-from bot.shop.checkout import CheckoutRefusal, CheckoutResult, checkout
+from bot.shop.checkout import CheckoutRefusal, CheckoutResult, checkout, promo_refusal_text
 from bot.shop.customers import remember
 from storage import OPEN, order_status, record_order_message
 
@@ -39,7 +39,8 @@ def build_router() -> Router:
         if message.from_user:
             await remember(ctx, buyer_of(message.from_user))
         sku = (command.args or "")[2:]
-        screen = await product_screen(ctx, sku)
+        buyer_id = message.from_user.id if message.from_user else None
+        screen = await product_screen(ctx, sku, buyer_id=buyer_id)
         if screen is None:
             await message.answer(t.PRODUCT_GONE, reply_markup=keyboards.main_menu())
             return
@@ -109,7 +110,7 @@ def build_router() -> Router:
         if stepped:
             wanted += 1 if callback_data.action == ProductAction.INC else -1
         # One read of the product: the card caps the quantity to stock and max_per_order.
-        screen = await product_screen(ctx, callback_data.sku, wanted)
+        screen = await product_screen(ctx, callback_data.sku, wanted, buyer_id=query.from_user.id)
         if screen is None:
             await query.answer(t.PRODUCT_GONE, show_alert=True)
             return
@@ -131,8 +132,8 @@ async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard:
         return
     if not result.ok:
         await query.answer(alert_text(refusal_text(ctx, result)), show_alert=True)
-        if result.refusal == CheckoutRefusal.OUT_OF_STOCK:
-            screen = await product_screen(ctx, data.sku, data.qty)
+        if result.refusal in (CheckoutRefusal.OUT_OF_STOCK, CheckoutRefusal.PROMO):
+            screen = await product_screen(ctx, data.sku, data.qty, buyer_id=query.from_user.id)
             if screen is not None:
                 await show(query, screen)
         return
@@ -185,6 +186,8 @@ def refusal_text(ctx: ShopContext, result: CheckoutResult) -> str:
         return t.ordering_paused(result.retry_at)
     if result.refusal == CheckoutRefusal.OUT_OF_STOCK and result.left:
         return t.only_left(result.left)
+    if result.refusal == CheckoutRefusal.PROMO:
+        return t.promo_dropped(promo_refusal_text(result))
     return gettext(REFUSALS[result.refusal])  # type: ignore[index]
 
 

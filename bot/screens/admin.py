@@ -73,6 +73,8 @@ async def order_screen(
         delivered_at=order.delivered_at,
         attention=order.attention_reason,
         refunds=refund_lines(refunds),
+        discount=order.discount,
+        promo_code=order.promo_code,
     )
     text = view(goods=delivered)
     if len(text) > MAX_INLINE_TEXT:  # long codes or content: Telegram takes 4,096 at most

@@ -11,6 +11,7 @@ from bot.context import ShopContext
 from bot.i18n import localized
 from bot.screens import keyboards
 from bot.screens.texts import texts as t
+from bot.shop.promos import price_lines, priced_text
 from storage import (
     Product,
     get_category,
@@ -110,10 +111,12 @@ def clamp_quantity(quantity: int, product: Product, available: int | None) -> in
     return max(1, min(quantity, max(upper, 1)))
 
 
-async def product_screen(ctx: ShopContext, sku: str, quantity: int = 1) -> Screen | None:
+async def product_screen(
+    ctx: ShopContext, sku: str, quantity: int = 1, *, buyer_id: int | None = None
+) -> Screen | None:
     """The product card for `quantity` units, capped by stock and `max_per_order` (the
     quantity shown is `Screen.quantity`); None when the product no longer exists or is
-    inactive."""
+    inactive. With `buyer_id`, the price with the shopper's saved promo code too."""
     product = await get_product(ctx.db, sku)
     if product is None or not product.active or product.id is None:
         return None
@@ -129,6 +132,9 @@ async def product_screen(ctx: ShopContext, sku: str, quantity: int = 1) -> Scree
         in_stock=available,
         quantity=quantity,
     )
+    if buyer_id is not None and (available is None or available > 0):
+        promo = priced_text(await price_lines(ctx, buyer_id, [(product.sku, quantity)]))
+        text += f"\n{promo}" if promo else ""
     markup = keyboards.product_card(
         sku=product.sku,
         quantity=quantity,

@@ -27,6 +27,7 @@ from bot.callbacks import (
     OrdersPage,
     ProductAction,
     ProductCard,
+    PromoAsk,
     RefundConfirm,
     RefundDecision,
 )
@@ -133,6 +134,8 @@ def product_card(
             _button(t.BTN_BUY, act(ProductAction.BUY)),
             _button(t.BTN_ADD_TO_CART, CartAdd(sku=sku, q=quantity)),
         ],
+        [_button(t.BTN_BUY, act(ProductAction.BUY))],
+        [_button(t.BTN_PROMO, PromoAsk(sku=sku, qty=quantity))],
         back,
     )
 
@@ -301,3 +304,18 @@ def cart(
 
 def _short(title: str, limit: int = 16) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def promo_prompt(sku: str, quantity: int) -> InlineKeyboardMarkup:
+    """Under "send me your promo code": back to the card, as it was (and no longer
+    waiting for a code)."""
+    return _markup([_button(t.BTN_BACK_TO_PRODUCT, PromoAsk(sku=sku, qty=quantity, back=1))])
+
+
+def promo_retry(sku: str, quantity: int) -> InlineKeyboardMarkup:
+    """Under a refused code: another code, or back to the card."""
+    card = ProductCard(action=ProductAction.SHOW, sku=sku, qty=quantity)
+    return _markup(
+        [_button(t.BTN_PROMO, PromoAsk(sku=sku, qty=quantity))],
+        [_button(t.BTN_BACK_TO_PRODUCT, card)],
+    )

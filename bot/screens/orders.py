@@ -100,6 +100,8 @@ def _order_text(details: OrderDetails, delivered: list[str]) -> str:
         paid_asset=order.paid_asset,
         paid_amount=order.paid_amount,
         goods=delivered,
+        discount=order.discount,
+        promo_code=order.promo_code,
     )
 
 
@@ -136,6 +138,8 @@ def order_placed(ctx: ShopContext, result: CheckoutResult) -> Screen:
         result.deadline,
         ttl_seconds=ctx.settings.invoice_ttl_seconds,
         approximations=approximations(ctx, result.total, result.currency),
+        discount=result.discount,
+        promo_code=result.promo_code,
     )
     text = t.with_support(text, ctx.settings.support_contact, result.order_id)
     markup = keyboards.pending_order(result.order_id, result.pay_url or ctx.bot_url)

@@ -124,7 +124,13 @@ def _order_message(details: OrderDetails, t: ModuleType) -> Outgoing:
     if order.message_id is None:
         raise ValueError(f"order {order.id} has no order message to edit")
     text = t.order_message_settled(
-        order.id, order.status, items(details), order.total, order.currency
+        order.id,
+        order.status,
+        items(details),
+        order.total,
+        order.currency,
+        discount=order.discount,
+        promo_code=order.promo_code,
     )
     return Outgoing(text, keyboards.after_goods(), edit_message_id=order.message_id)
 
@@ -147,7 +153,9 @@ def _admin_paid(late: bool) -> Callable[[OrderDetails, ModuleType], Outgoing]:
     def render(details: OrderDetails, t: ModuleType) -> Outgoing:
         order = details.order
         assert order.id is not None
-        total = t.money(order.total, order.currency)
+        total = ta.with_discount(
+            t.money(order.total, order.currency), order.promo_code, order.discount, order.currency
+        )
         summary, paid = _summary(details), _paid(details, t)
         text = ta.paid_alert(order.id, summary, total, paid, buyer_text(details), late=late)
         return Outgoing(text, keyboards.admin_open_order(order.id))

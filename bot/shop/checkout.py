@@ -8,15 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypedDict
 
 from bot.context import ShopContext
 from bot.i18n import localized
 from bot.screens.texts import texts as t
 from payments import CryptoPayError, Invoice
 from storage import (
+    ORDER_DEPENDENT,
     Buyer,
     OrderStatus,
     Product,
+    PromoRefusal,
+    PromoRefused,
     StockShort,
     TooManyAbandoned,
     TooManyOpenOrders,
@@ -25,6 +29,8 @@ from storage import (
     get_product,
     place_order,
     release_order,
+    save_promo,
+    saved_promo,
 )
 
 log = logging.getLogger("bot.checkout")
@@ -40,6 +46,7 @@ class CheckoutRefusal(StrEnum):
     CART_EMPTY = "cart_empty"
     CART_CHANGED = "cart_changed"  # a price (or a line) changed since the cart was shown
     OVER_LIMIT = "over_limit"  # a line is over its product's max_per_order
+    PROMO = "promo"  # the saved promo code no longer applies: it was removed
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,10 @@ class CheckoutResult:
     limit: int | None = None  # too many units: MAX_RESERVED_UNITS
     retry_at: datetime | None = None  # too many abandoned: when Buy works again
     items: tuple[tuple[str, int], ...] = ()  # (title, quantity) of every line placed
+    discount: Decimal = Decimal(0)
+    promo_code: str | None = None
+    promo_refusal: PromoRefusal | None = None
+    promo_minimum: Decimal | None = None
 
     @property
     def ok(self) -> bool:
@@ -98,15 +109,35 @@ async def place_lines(
     A line short of stock refuses the whole order, naming that line's product."""
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
+    promo = await saved_promo(ctx.db, buyer.telegram_id)
     try:
-        order = await place_order(
-            ctx.db,
-            buyer,
-            [(line.product_id, line.quantity, line.unit_price) for line in lines],
-            currency,
-            expires_at,
-            **order_caps(ctx),
-            report_short=True,
+        specs = [(line.product_id, line.quantity, line.unit_price) for line in lines]
+        caps = order_caps(ctx)
+        try:
+            order = await place_order(
+                ctx.db, buyer, specs, currency, expires_at, **caps, report_short=True, promo=promo
+            )
+        except PromoRefused as refused:
+            if refused.reason not in ORDER_DEPENDENT:
+                raise
+            # Not for these products or this amount (the card or the cart said so): the
+            # full price, and the code stays for an order it fits.
+            order = await place_order(
+                ctx.db, buyer, specs, currency, expires_at, **caps, report_short=True
+            )
+    except PromoRefused as refused:
+        # The code stopped applying since the card showed its discount: never charge a
+        # price the shopper was not shown. The code goes, the checkout is refused once, and
+        # the card shows the full price again.
+        await save_promo(ctx.db, buyer, None)
+        ctx.metrics.checkouts.labels(result="promo_refused").inc()
+        minimum = refused.terms.min_total if refused.terms else None
+        return CheckoutResult(
+            CheckoutRefusal.PROMO,
+            promo_code=promo,
+            promo_refusal=refused.reason,
+            promo_minimum=minimum,
+            currency=currency,
         )
     except TooManyOpenOrders:
         ctx.metrics.checkouts.labels(result="too_many_unpaid").inc()
@@ -186,10 +217,18 @@ async def place_lines(
         deadline=order.expires_at,
         pay_url=pay_link(invoice),
         items=items,
+        discount=order.discount,
+        promo_code=order.promo_code,
     )
 
 
-def order_caps(ctx: ShopContext) -> dict[str, int]:
+class OrderCaps(TypedDict):
+    max_open: int
+    max_units: int
+    max_abandoned: int
+
+
+def order_caps(ctx: ShopContext) -> OrderCaps:
     """place_order's per-shopper caps from the settings (every checkout passes them)."""
     return {
         "max_open": ctx.settings.max_unpaid_orders,
@@ -216,3 +255,11 @@ def pay_link(invoice: Invoice) -> str:
 def _title(product: Product) -> str:
     """The product's title in the buyer's language (the catalog's translation, if any)."""
     return localized(product.translations, "title", product.title)
+
+
+def promo_refusal_text(result: CheckoutResult) -> str:
+    """Why Buy's promo code did not apply, in one sentence."""
+    assert result.promo_refusal is not None
+    return t.promo_refusal(
+        result.promo_refusal, result.promo_code or "", result.promo_minimum, result.currency
+    )

@@ -37,6 +37,7 @@ def test_product_card_quantity_row_buy_and_back() -> None:
     assert rows(markup) == [
         [t.BTN_MINUS, "3", t.BTN_PLUS],
         [t.BTN_BUY, t.BTN_ADD_TO_CART],
+        [t.BTN_PROMO],
         [t.BTN_BACK],
     ]
     buy, add = markup.inline_keyboard[1]

@@ -278,11 +278,14 @@ def order_created(
     *,
     ttl_seconds: int,
     approximations: Sequence[tuple[str, Decimal]] = (),
+    discount: Decimal = Decimal(0),
+    promo_code: str | None = None,
 ) -> str:
     until = clock(deadline) if ttl_seconds < 20 * 3600 else when(deadline)
     lines = [
         _("<b>Order #{order_id}</b>").format(order_id=order_id),
         f"{escape(item)} × {quantity}",
+        *([discount_line(promo_code, discount, currency)] if promo_code and discount else []),
         _("Total: <b>{total}</b>").format(total=money(total, currency)),
     ]
     if approximations:
@@ -345,9 +348,13 @@ def order_details(
     paid_asset: str | None,
     paid_amount: Decimal | None,
     goods: Sequence[str],
+    discount: Decimal = Decimal(0),
+    promo_code: str | None = None,
 ) -> str:
     parts = [order_heading(order_id, status)]
     parts += [f"{escape(title)} × {quantity}" for title, quantity in lines]
+    if promo_code and discount:
+        parts.append(discount_line(promo_code, discount, currency))
     parts.append(_("Total: {total}").format(total=money(total, currency)))
     parts.append(_("Placed: {when}").format(when=when(created)))
     if status == "pending" and deadline is not None:
@@ -426,7 +433,14 @@ def order_expired(order_id: int) -> str:
 
 
 def order_message_settled(
-    order_id: int, status: str, items: Iterable[tuple[str, int]], total: Decimal, currency: str
+    order_id: int,
+    status: str,
+    items: Iterable[tuple[str, int]],
+    total: Decimal,
+    currency: str,
+    *,
+    discount: Decimal = Decimal(0),
+    promo_code: str | None = None,
 ) -> str:
     """The order message once the order is no longer awaiting payment: its state, and no
     Pay or Cancel."""
@@ -439,6 +453,8 @@ def order_message_settled(
     }.get(status, "")
     lines = [order_heading(order_id, status)]
     lines += [f"{escape(title)} × {quantity}" for title, quantity in items]
+    if promo_code and discount:
+        lines.append(discount_line(promo_code, discount, currency))
     lines.append(_("Total: {total}").format(total=money(total, currency)))
     if after:
         lines += ["", after]
@@ -554,6 +570,8 @@ def order_created_items(
     *,
     ttl_seconds: int,
     approximations: Sequence[tuple[str, Decimal]] = (),
+    discount: Decimal = Decimal(0),
+    promo_code: str | None = None,
 ) -> str:
     """Buy's and Checkout's answer: the order's every line (one for Buy)."""
     first, quantity = items[0] if items else ("", 0)
@@ -566,6 +584,8 @@ def order_created_items(
         deadline,
         ttl_seconds=ttl_seconds,
         approximations=approximations,
+        discount=discount,
+        promo_code=promo_code,
     )
     if len(items) <= 1:
         return text
@@ -694,5 +714,68 @@ def order_goods_grouped(groups: Sequence[tuple[str, Sequence[str]]]) -> str:
 LANGUAGE_NAMES = {"en": "🇬🇧 English", "ru": "🇷🇺 Русский"}
 CHOOSE_LANGUAGE = __("Choose your language:")
 LANGUAGE_SET = __("Done: I will speak English with you now.")
+
+
+# --- promo codes (PRODUCT.md §3.1) ---------------------------------------------------------
+BTN_PROMO = "Promo code"
+BTN_BACK_TO_PRODUCT = "◀ Back to the product"
+PROMO_ASK = (
+    "Send me your <b>promo code</b> as a message. The card then shows the price with the "
+    "discount, and <b>Buy</b> uses it."
+)
+PROMO_EMPTY = "That does not look like a promo code. Please send the code as text."
+
+_PROMO_REFUSALS = {
+    "unknown": "There is no promo code {code}. Please check the spelling.",
+    "switched_off": "The promo code {code} has been switched off.",
+    "expired": "The promo code {code} has expired.",
+    "used_up": "The promo code {code} has been used up.",
+    "already_used": "You have already used the promo code {code}.",
+    "not_for_these": "The promo code {code} does not apply to these products.",
+    "zero_total": (
+        "The promo code {code} would bring the total to zero, and a payment cannot be for "
+        "nothing, so it cannot be used on this order."
+    ),
+}
+
+
+def promo_refusal(
+    reason: str, code: str, minimum: Decimal | None = None, currency: str = ""
+) -> str:
+    """One sentence: why the code does not apply (`reason` is a storage.PromoRefusal)."""
+    shown = f"<b>{escape(code.upper())}</b>"
+    if reason == "below_minimum":
+        least = money(minimum, currency) if minimum is not None else "a minimum"
+        return f"The promo code {shown} needs an order of at least {least}."
+    return _PROMO_REFUSALS.get(reason, "The promo code {code} cannot be used.").format(code=shown)
+
+
+def discount_line(code: str, discount: Decimal, currency: str) -> str:
+    """The discount on its own line (card, cart, order)."""
+    return f"Promo <b>{escape(code.upper())}</b>: −{money(discount, currency)}"
+
+
+def promo_total(code: str, discount: Decimal, total: Decimal, currency: str) -> str:
+    """Under a price: the discount, then the new total."""
+    return (
+        f"{discount_line(code, discount, currency)}\n"
+        f"Total with the promo code: <b>{money(total, currency)}</b>"
+    )
+
+
+def promo_not_applied(refusal_sentence: str) -> str:
+    """On a card whose saved code does not apply to it."""
+    return f"🏷 {refusal_sentence} Buy charges the full price."
+
+
+def promo_forgotten(refusal_sentence: str) -> str:
+    """On a card: the saved code can no longer be used by anyone, so it was removed."""
+    return f"🏷 {refusal_sentence} It was removed; Buy charges the full price."
+
+
+def promo_dropped(refusal_sentence: str) -> str:
+    """Buy refused because the saved code no longer applies (an alert: short)."""
+    return f"{refusal_sentence} The code was removed; tap Buy again to pay the full price."
+
 
 translated(__name__)

@@ -229,6 +229,8 @@ def order_view(
     attention: str | None,
     goods: Sequence[str],
     refunds: Sequence[str],
+    discount: Decimal = Decimal(0),
+    promo_code: str | None = None,
 ) -> str:
     parts = [
         _("<b>Order #{order_id}</b> — {status}").format(
@@ -241,7 +243,8 @@ def order_view(
             f"  • {escape(title)} (<code>{escape(sku)}</code>) × {quantity} "
             f"@ {money(price, currency)}"
         )
-    parts.append(_("Total: {total}").format(total=money(total, currency)))
+    total_text = with_discount(money(total, currency), promo_code, discount, currency)
+    parts.append(_("Total: {total}").format(total=total_text))
     parts.append(
         _("Placed: {placed}; pay by {deadline}").format(
             placed=when(created), deadline=when(expires)
@@ -461,7 +464,9 @@ ADMIN_HELP = __(
     "/recheck — ask Crypto Pay about an order's payment now: <code>/recheck 12</code>\n"
     "/stats — sales today, this week and this month, and orders that need you\n"
     "/balance — what your Crypto Pay app holds\n"
-    "/stock — every product with its codes left; <code>/stock witcher3</code> for one\n\n"
+    "/stock — every product with its codes left; <code>/stock witcher3</code> for one\n"
+    "/promo — promo codes: <code>/promo add SPRING 10% uses=100 until=2027-01-31</code>, "
+    "<code>/promo list</code>, <code>/promo off SPRING</code>\n\n"
     "<b>Adding codes</b>: send a .txt file, one code per line, with the product's sku as its "
     "caption (e.g. <code>witcher3</code>).\n"
     "<b>Sharing a product</b>: <code>t.me/{bot}?start=p_&lt;sku&gt;</code> opens its card.\n\n"
@@ -491,6 +496,7 @@ ADMIN_COMMANDS = (
     ("stats", __("Sales and orders that need you")),
     ("balance", __("Crypto Pay app balance")),
     ("stock", __("Codes left per product (/stock sku)")),
+    ("promo", __("Promo codes (/promo add CODE 10%, list, off)")),
     ("catalog", __("The catalog as buyers see it")),
     ("start", __("Main menu")),
     ("help", __("Admin commands with examples")),
@@ -585,6 +591,83 @@ def goods_not_shown(n: int) -> str:
         "Goods: {n} items, too long to show here (the buyer has them in My orders).",
         n,
     ).format(n=n)
+
+
+# --- promo codes (PRODUCT.md §4.1) ----------------------------------------------------------
+PROMO_USAGE = (
+    "Usage:\n"
+    "<code>/promo add CODE 10%</code> — a percent off, or <code>/promo add CODE 5</code> — a "
+    "fixed amount off, with options <code>uses=100 per_buyer=1 until=2027-01-31 min=20 "
+    "sku=a,b</code>\n"
+    "<code>/promo list</code> — every code with its uses and revenue\n"
+    "<code>/promo off CODE</code> — switch a code off"
+)
+
+
+def promo_bad(why: str) -> str:
+    return f"Promo code not added: {escape(why, quote=False)}\n\n{PROMO_USAGE}"
+
+
+def promo_exists(code: str) -> str:
+    return f"The promo code <b>{escape(code.upper())}</b> exists already; pick another name."
+
+
+def promo_terms(
+    code: str,
+    value: str,
+    *,
+    uses: str,
+    per_buyer: int,
+    until: str | None,
+    minimum: str | None,
+    skus: Sequence[str],
+    active: bool = True,
+) -> str:
+    parts = [f"<b>{escape(code.upper())}</b> {escape(value)} off", f"uses {uses}"]
+    parts.append(f"{per_buyer} per buyer")
+    if until:
+        parts.append(f"until {until}")
+    if minimum:
+        parts.append(f"min {minimum}")
+    if skus:
+        parts.append("only " + ", ".join(f"<code>{escape(s)}</code>" for s in skus))
+    if not active:
+        parts.append("switched off")
+    return " · ".join(parts)
+
+
+def promo_added(terms_text: str) -> str:
+    return f"✅ Promo code added: {terms_text}"
+
+
+PROMO_NONE = "No promo codes yet. Add one: <code>/promo add CODE 10%</code>"
+
+
+def promo_list(rows: Iterable[tuple[str, int, str]]) -> str:
+    """(terms text, paid orders, revenue text) per code."""
+    parts = ["<b>Promo codes</b> (newest first):"]
+    for terms_text, paid, revenue in rows:
+        orders = ngettext("{n} paid order", "{n} paid orders", paid).format(n=paid)
+        parts.append(f"• {terms_text} — {orders}, revenue {revenue}")
+    return "\n".join(parts)
+
+
+def promo_off(code: str) -> str:
+    return (
+        f"The promo code <b>{escape(code.upper())}</b> is switched off; orders already placed "
+        "with it keep their discount."
+    )
+
+
+def promo_unknown(code: str) -> str:
+    return f"There is no promo code <b>{escape(code.upper())}</b>."
+
+
+def with_discount(total: str, code: str | None, discount: Decimal, currency: str) -> str:
+    """An order's total (HTML) and, when it had a promo code, the code and the discount."""
+    if not code or not discount:
+        return total
+    return f"{total} (promo {escape(code.upper())}: −{money(discount, currency)})"
 
 
 translated(__name__)
