@@ -134,7 +134,6 @@ def product_card(
             _button(t.BTN_BUY, act(ProductAction.BUY)),
             _button(t.BTN_ADD_TO_CART, CartAdd(sku=sku, q=quantity)),
         ],
-        [_button(t.BTN_BUY, act(ProductAction.BUY))],
         [_button(t.BTN_PROMO, PromoAsk(sku=sku, qty=quantity))],
         back,
     )

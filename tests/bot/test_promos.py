@@ -53,16 +53,16 @@ async def buy(shop: Shop, sku: str = "multi", qty: int = 1, user: int = ALICE) -
 async def test_the_card_has_promo_code(shop: Shop) -> None:
     await shop.send("/start p_multi")
     card = shop.last_text()
-    assert button_texts(card)[3:5] == ["Buy", "Promo code"]
-    assert PromoAsk.unpack(markup_buttons(card)[4].callback_data) == PromoAsk(sku="multi", qty=1)
+    assert button_texts(card)[3:6] == ["Buy", "Add to cart", "Promo code"]
+    assert PromoAsk.unpack(markup_buttons(card)[5].callback_data) == PromoAsk(sku="multi", qty=1)
 
 
 async def test_percent_code_applied_bought_paid_settled_and_refunded(shop: Shop) -> None:
     assert "added" in await promo(shop, "add SAVE10 10%")
     card = await enter(shop, "save10", qty=2)  # case-insensitive
-    assert "total 5.00 USD" in card.text
-    assert "Promo <b>SAVE10</b>: −0.50 USD" in card.text
-    assert "Total with the promo code: <b>4.50 USD</b>" in card.text
+    assert "total $5.00" in card.text
+    assert "Promo <b>SAVE10</b>: −$0.50" in card.text
+    assert "Total with the promo code: <b>$4.50</b>" in card.text
     assert await saved_promo(shop.ctx.db, ALICE) == "save10"
 
     order, _ = await buy(shop, qty=2)
@@ -75,7 +75,7 @@ async def test_percent_code_applied_bought_paid_settled_and_refunded(shop: Shop)
     lines = await shop.rows(OrderLine, OrderLine.order_id == order.id)
     assert [ln.discount for ln in lines] == [Decimal("0.50")]
     placed = shop.last_text()
-    assert "Promo <b>SAVE10</b>: −0.50 USD" in placed.text and "4.50 USD" in placed.text
+    assert "Promo <b>SAVE10</b>: −$0.50" in placed.text and "$4.50" in placed.text
     assert order.invoice_id is not None
     assert Decimal(shop.cp.invoice(order.invoice_id)["amount"]) == Decimal("4.50")
     assert await saved_promo(shop.ctx.db, ALICE) is None  # used: the next Buy is full price
@@ -87,18 +87,18 @@ async def test_percent_code_applied_bought_paid_settled_and_refunded(shop: Shop)
     assert paid.paid_amount is not None
 
     await shop.press(OrderButton(action=OrderAction.SHOW, order_id=order.id))
-    assert "Promo <b>SAVE10</b>: −0.50 USD" in shop.last_text().text
+    assert "Promo <b>SAVE10</b>: −$0.50" in shop.last_text().text
     await shop.send(f"/order {order.id}", ADMIN_ID)
-    assert "4.50 USD (promo SAVE10: −0.50 USD)" in shop.last_text().text
+    assert "$4.50 (promo SAVE10: −$0.50)" in shop.last_text().text
     (notice,) = await shop.outbox(order.id, "admin_paid")
-    assert "promo SAVE10: −0.50 USD" in (await compose(shop.ctx, notice)).text
+    assert "promo SAVE10: −$0.50" in (await compose(shop.ctx, notice)).text
     (edit,) = await shop.outbox(order.id, "order_message")
     settled = (await compose(shop.ctx, edit)).text
-    assert "Promo <b>SAVE10</b>: −0.50 USD" in settled and "Total: 4.50 USD" in settled
+    assert "Promo <b>SAVE10</b>: −$0.50" in settled and "Total: $4.50" in settled
 
     listing = await promo(shop, "list")
     assert "<b>SAVE10</b> 10% off" in listing and "uses 1" in listing
-    assert "1 paid order, revenue 4.50 USD" in listing
+    assert "1 paid order, revenue $4.50" in listing
 
     shop.cp.balances["USDT"] = Decimal("1000")
     await shop.send(f"/refund {order.id}", ADMIN_ID)
@@ -117,9 +117,9 @@ async def test_fixed_code_with_a_minimum_and_products(shop: Shop) -> None:
     assert refused.text == "The promo code <b>FIVE</b> does not apply to these products."
     assert button_texts(refused) == ["Promo code", "◀ Back to the product"]
     below = await enter(shop, "five", qty=1)
-    assert below.text == "The promo code <b>FIVE</b> needs an order of at least 5.00 USD."
+    assert below.text == "The promo code <b>FIVE</b> needs an order of at least $5.00."
     card = await enter(shop, "five", qty=3)
-    assert "Promo <b>FIVE</b>: −5.00 USD" in card.text and "<b>2.50 USD</b>" in card.text
+    assert "Promo <b>FIVE</b>: −$5.00" in card.text and "<b>$2.50</b>" in card.text
     order, _ = await buy(shop, qty=3)
     assert order is not None and order.total == Decimal("2.50")
     # per_buyer=2: the same buyer may use it once more.
@@ -169,7 +169,7 @@ async def test_a_saved_code_that_stopped_applying_is_dropped_at_buy(shop: Shop) 
     assert answer.show_alert and "has been switched off" in answer.text
     assert "tap Buy again to pay the full price" in answer.text
     card = shop.last_text()
-    assert "Promo" not in card.text and "total 2.50 USD" in card.text
+    assert "Promo" not in card.text and "total $2.50" in card.text
     order, _ = await buy(shop)
     assert order is not None and order.total == Decimal("2.50") and order.promo_code is None
 
