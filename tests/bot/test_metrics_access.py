@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -16,8 +17,8 @@ from sqlalchemy import event
 
 from bot.shop.checkout import checkout
 from bot.web import build_web_app
-from storage import Buyer
-from tests.bot.conftest import ALICE, Shop, make_settings
+from storage import Buyer, get_product, place_order
+from tests.bot.conftest import ALICE, BOB, Shop, make_settings
 
 TOKEN = "metrics-Token_0123456789abcdef"
 
@@ -74,14 +75,26 @@ async def test_a_burst_of_scrapes_runs_one_group_by(
         assert len(group_bys) == 1, group_bys
         assert gauge(answers[-1][1], "pending") == 0
 
-        result = await checkout(shop.ctx, Buyer(ALICE, None, None), "multi", 1)
-        assert result.ok
+        # An order another replica placed (this process counted nothing): cached until the
+        # scrape interval has passed.
+        product = await get_product(shop.ctx.db, "multi")
+        assert product is not None and product.id is not None
+        lines = [(product.id, 1, product.price)]
+        later = shop.clock() + timedelta(minutes=15)
+        assert await place_order(shop.ctx.db, Buyer(BOB, None, None), lines, "USD", later)
         code, text = await status_of(http, server)
         assert (code, gauge(text, "pending"), len(group_bys)) == (200, 0, 1)  # still cached
-
         shop.clock.advance(16)  # past the scrape interval: read again
         code, text = await status_of(http, server)
         assert (code, gauge(text, "pending"), len(group_bys)) == (200, 1, 2)
+
+        # This process's own checkout shows at the next scrape, inside the interval.
+        result = await checkout(shop.ctx, Buyer(ALICE, None, None), "multi", 1)
+        assert result.ok
+        code, text = await status_of(http, server)
+        assert (code, gauge(text, "pending"), len(group_bys)) == (200, 2, 3)
+        code, text = await status_of(http, server)  # nothing new: cached again
+        assert (code, gauge(text, "pending"), len(group_bys)) == (200, 2, 3)
     finally:
         await server.close()
 
