@@ -2,14 +2,15 @@
 
 One shopper tapping as fast as they can must not spend the Crypto Pay budget that the
 reconciliation job and other buyers need. `TapThrottle` is a token bucket per Telegram user:
-a short burst passes, then one tap every couple of seconds; a tap over the pace gets a
-friendly answer and costs nothing. `RecentChecks` keeps Check payment's answer from Crypto Pay
-for a few seconds per order, and lets one check of an order run at a time, so a burst of
-Check taps costs one getInvoices call.
+a short burst (8) passes, then one tap a second; a tap over the pace gets a friendly answer
+and costs nothing. `RecentChecks` keeps Check payment's answer from Crypto Pay for a second
+per order, and lets one check of an order run at a time, so a burst of Check taps costs one
+getInvoices call. (A second, not more: a buyer who taps Check payment, pays, and taps again
+must not be told from the cache that nothing has arrived.)
 
 With REDIS_URL the throttle is kept in Redis (`SharedTapThrottle`), so a shopper whose taps
 reach several replicas has one pace; when Redis cannot be reached, this process's bucket
-applies. Check payment's answers stay in each process (a few seconds, one call per replica).
+applies. Check payment's answers stay in each process (a second, one call per replica).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ return 1
 class TapThrottle:
     """A token bucket per user: `burst` taps at once, refilled at `per_second`."""
 
-    def __init__(self, burst: int = 6, per_second: float = 0.5, remember: int = 10_000) -> None:
+    def __init__(self, burst: int = 8, per_second: float = 1.0, remember: int = 10_000) -> None:
         if burst < 1 or per_second <= 0:
             raise ValueError("TapThrottle needs burst >= 1 and per_second > 0")
         self.burst = burst
@@ -72,7 +73,7 @@ class SharedTapThrottle(TapThrottle):
     PREFIX = "shop:taps:v1"
 
     def __init__(
-        self, redis: Redis, *, prefix: str = PREFIX, burst: int = 6, per_second: float = 0.5
+        self, redis: Redis, *, prefix: str = PREFIX, burst: int = 8, per_second: float = 1.0
     ) -> None:
         super().__init__(burst, per_second)
         self.redis = redis
@@ -102,7 +103,7 @@ def tap_throttle(redis: Redis | None) -> TapThrottle:
 class RecentChecks:
     """Check payment's last answer from Crypto Pay per order, for `ttl` seconds."""
 
-    def __init__(self, ttl: float = 5.0, remember: int = 10_000) -> None:
+    def __init__(self, ttl: float = 1.0, remember: int = 10_000) -> None:
         self.ttl = ttl
         self.remember = remember
         self._answers: dict[int, tuple[str, float]] = {}  # order → (invoice status, at)
