@@ -82,11 +82,6 @@ class CartView:
     def empty(self) -> bool:
         return not self.lines
 
-    @property
-    def to_pay(self) -> Decimal:
-        """What Checkout invoices: the total less the saved code's discount when it applies."""
-        return self.priced.total if self.priced is not None and self.priced.applies else self.total
-
 
 def line_cap(max_per_order: int | None, available: int | None) -> int:
     """The most a line may hold: max_per_order and the stock, as on the product card."""
