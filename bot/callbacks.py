@@ -185,3 +185,9 @@ class LanguagePick(CallbackData, prefix="lang"):
     """/language's buttons: `code=""` shows the choice (Help's Language button)."""
 
     code: LanguageCode = ""
+
+
+class CartPromoAsk(CallbackData, prefix="cpr"):
+    """The cart screen's Promo code: ask for the code, then show the cart again."""
+
+    back: Before = 0  # 1: stop waiting for a code and show the cart again

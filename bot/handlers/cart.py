@@ -21,7 +21,7 @@ from bot.shop.cart import (
     remove_item,
     step_item,
 )
-from bot.shop.checkout import CheckoutRefusal, CheckoutResult
+from bot.shop.checkout import CheckoutRefusal, CheckoutResult, promo_refusal_text
 
 _ADD_REFUSALS = {
     CartRefusal.PRODUCT_GONE: t.PRODUCT_GONE,
@@ -108,4 +108,6 @@ def _refusal(ctx: ShopContext, result: CheckoutResult) -> str:
         return t.CART_CHANGED
     if result.refusal == CheckoutRefusal.CART_EMPTY:
         return t.CART_EMPTY
+    if result.refusal == CheckoutRefusal.PROMO:
+        return t.cart_promo_dropped(promo_refusal_text(result))
     return refusal_text(ctx, result)

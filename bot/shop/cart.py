@@ -6,6 +6,9 @@ the cart screen carries a short fingerprint of its lines (product, quantity, pri
 and Checkout refuses (`CART_CHANGED`, the fresh cart shown) when the cart is no longer what
 that screen showed — so a repricing between the screen and the tap is never charged
 unseen.
+The fingerprint also covers the saved promo code's discount: a code that stops applying
+between the screen and the tap refuses Checkout once (`PROMO`, the sentence saying why),
+never a price the shopper was not shown.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from bot.shop.checkout import (
     place_lines,
 )
 from bot.shop.customers import remember
+from bot.shop.promos import CODE_RE, Priced, price_lines
 from storage import (
+    ORDER_DEPENDENT,
     Buyer,
     CartLine,
+    PromoRefusal,
     add_to_cart,
     cart_lines,
     cart_units,
@@ -34,6 +40,8 @@ from storage import (
     get_customer,
     get_product,
     remove_from_cart,
+    save_promo,
+    saved_promo,
     set_cart_quantity,
     stock_counts,
 )
@@ -68,6 +76,7 @@ class CartView:
     currency: str
     units: int
     fingerprint: str  # what Checkout compares with the cart it finds
+    priced: Priced | None = None  # with the shopper's saved promo code, when there is one
 
     @property
     def empty(self) -> bool:
@@ -80,12 +89,20 @@ def line_cap(max_per_order: int | None, available: int | None) -> int:
     return cap if available is None else min(cap, available)
 
 
-def fingerprint(lines: list[CartLine]) -> str:
-    """10 hex digits over each line's product, quantity, price and whether it is on sale."""
+LINES_PRINT = 10  # the fingerprint's first digits: the lines; the rest: the discount
+
+
+def fingerprint(lines: list[CartLine], priced: Priced | None = None) -> str:
+    """10 hex digits over each line's product, quantity, price and whether it is on sale;
+    6 more over the promo code and its discount when one applies (none: the full price)."""
     state = ";".join(
         f"{ln.product_id}:{ln.quantity}:{ln.price.normalize()}:{int(ln.active)}" for ln in lines
     )
-    return hashlib.sha256(state.encode()).hexdigest()[:10]
+    printed = hashlib.sha256(state.encode()).hexdigest()[:LINES_PRINT]
+    if priced is not None and priced.applies and priced.discount:
+        promo = f"{(priced.code or '').lower()}:{priced.discount.normalize()}"
+        printed += hashlib.sha256(promo.encode()).hexdigest()[:6]
+    return printed
 
 
 async def _customer_id(ctx: ShopContext, telegram_id: int) -> int | None:
@@ -99,7 +116,30 @@ async def view_cart(ctx: ShopContext, telegram_id: int) -> CartView:
     total = sum((ln.line_total for ln in lines if ln.active), Decimal(0))
     currency = lines[0].currency if lines else ctx.settings.shop_currency
     units = sum(ln.quantity for ln in lines)
-    return CartView(lines, total, currency, units, fingerprint(lines))
+    priced = None
+    on_sale = [(ln.sku, ln.quantity) for ln in lines if ln.active]
+    if on_sale and await saved_promo(ctx.db, telegram_id) is not None:
+        # Checkout's own functions: the discount shown is the one the order will take.
+        priced = await price_lines(ctx, telegram_id, on_sale)
+    return CartView(lines, total, currency, units, fingerprint(lines, priced), priced)
+
+
+async def apply_cart_code(ctx: ShopContext, buyer: Buyer, code: str) -> Priced | None:
+    """The shopper typed `code` on the cart screen: saved for Checkout when it applies to
+    the cart's products now; refused (and not saved) otherwise. None: the cart has nothing
+    on sale to price."""
+    code = code.strip()
+    if not CODE_RE.match(code):
+        return Priced(Decimal(0), Decimal(0), Decimal(0), "", code, PromoRefusal.UNKNOWN)
+    customer_id = await _customer_id(ctx, buyer.telegram_id)
+    lines = [] if customer_id is None else await cart_lines(ctx.db, customer_id)
+    on_sale = [(ln.sku, ln.quantity) for ln in lines if ln.active]
+    if not on_sale:
+        return None
+    priced = await price_lines(ctx, buyer.telegram_id, on_sale, code)
+    if priced.applies:
+        await save_promo(ctx.db, buyer, code)
+    return priced
 
 
 async def units_in_cart(ctx: ShopContext, telegram_id: int) -> int:
@@ -165,6 +205,22 @@ async def checkout_cart(ctx: ShopContext, buyer: Buyer, seen: str | None = None)
     if view.empty:
         return CheckoutResult(CheckoutRefusal.CART_EMPTY)
     if seen is not None and seen != view.fingerprint:
+        priced = view.priced
+        if (
+            seen[:LINES_PRINT] == view.fingerprint[:LINES_PRINT]
+            and priced is not None
+            and priced.refusal is not None
+            and priced.refusal not in ORDER_DEPENDENT
+        ):
+            # The same lines, but the code the screen discounted was switched off, expired
+            # or used up since (price_lines has removed it): refused once, saying why.
+            return CheckoutResult(
+                CheckoutRefusal.PROMO,
+                promo_code=priced.code,
+                promo_refusal=priced.refusal,
+                promo_minimum=priced.minimum,
+                currency=view.currency,
+            )
         return CheckoutResult(CheckoutRefusal.CART_CHANGED)
     for line in view.lines:
         if not line.active or line.currency != view.currency:

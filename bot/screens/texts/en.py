@@ -778,4 +778,49 @@ def promo_dropped(refusal_sentence: str) -> str:
     return f"{refusal_sentence} The code was removed; tap Buy again to pay the full price."
 
 
+# --- the cart's Promo code (PRODUCT.md §3.1) ----------------------------------------------
+BTN_BACK_TO_CART = __("◀ Back to the cart")
+CART_PROMO_ASK = __(
+    "Send me your <b>promo code</b> as a message. The cart then shows the total with the "
+    "discount, and <b>Checkout</b> uses it."
+)
+
+
+def cart_screen_promo(
+    lines: Sequence[str], subtotal: Decimal, currency: str, units: int, promo: str
+) -> str:
+    """The cart screen with the saved promo code under the total: the discount and the new
+    total, or why the code does not apply."""
+    return "\n".join(
+        [
+            f"{CART_TITLE} — {items_count(units)}",
+            "",
+            *lines,
+            "",
+            _("Total: <b>{total}</b>").format(total=money(subtotal, currency)),
+            promo,
+            _("Tap <b>Checkout</b> to place one order for everything, with one invoice."),
+        ]
+    )
+
+
+def cart_promo_not_applied(refusal_sentence: str) -> str:
+    """On a cart its saved code does not fit (other products, below the minimum)."""
+    return _("🏷 {refusal} Checkout charges the full price.").format(refusal=refusal_sentence)
+
+
+def cart_promo_forgotten(refusal_sentence: str) -> str:
+    """On a cart: the saved code can no longer be used by anyone, so it was removed."""
+    return _("🏷 {refusal} It was removed; Checkout charges the full price.").format(
+        refusal=refusal_sentence
+    )
+
+
+def cart_promo_dropped(refusal_sentence: str) -> str:
+    """Checkout refused because the code the cart showed stopped applying (an alert)."""
+    return _("{refusal} The code was removed; tap Checkout again to pay the full price.").format(
+        refusal=refusal_sentence
+    )
+
+
 translated(__name__)
