@@ -88,9 +88,9 @@ async def test_add_to_cart_the_menu_count_and_the_cart_screen(shop: Shop) -> Non
     assert "Cart" in button_texts(shop.last_text())  # Bob's cart is empty: no count
 
     screen = await open_cart(shop)
-    assert "Multi Key × 3 — 7.50 USD" in screen.text
-    assert "Speedrun Guide × 1 — 1.25 USD" in screen.text
-    assert "Total: <b>8.75 USD</b>" in screen.text
+    assert "Multi Key × 3 — $7.50" in screen.text
+    assert "Speedrun Guide × 1 — $1.25" in screen.text
+    assert "Total: <b>$8.75</b>" in screen.text
     texts = button_texts(screen)
     assert texts.count("−") == 2 and texts.count("+") == 2 and texts.count("Remove") == 2
     assert {"Checkout", "Empty cart"} <= set(texts)
@@ -99,7 +99,7 @@ async def test_add_to_cart_the_menu_count_and_the_cart_screen(shop: Shop) -> Non
     update = await shop.press(CartButton(a=CartAction.INC, p=multi))
     assert shop.answers_to(update)[0].text == "That is the most you can buy in one order."
     await shop.press(CartButton(a=CartAction.DEC, p=multi))
-    assert "Multi Key × 2 — 5.00 USD" in shop.last_text().text
+    assert "Multi Key × 2 — $5.00" in shop.last_text().text
     await shop.press(CartButton(a=CartAction.REMOVE, p=multi))
     assert "Multi Key" not in shop.last_text().text
     await shop.press(CartButton(a=CartAction.EMPTY))
@@ -131,7 +131,7 @@ async def test_three_product_cart_is_one_order_one_invoice_and_one_goods_message
     (order,) = await shop.orders()
     assert order.id is not None and params["payload"] == str(order.id)
     assert isinstance(shown, EditMessageText)
-    assert f"Order #{order.id}" in shown.text and "Total: <b>16.24 USD</b>" in shown.text
+    assert f"Order #{order.id}" in shown.text and "Total: <b>$16.24</b>" in shown.text
     for line in ("Solo Key × 1", "Multi Key × 2", "Speedrun Guide × 1"):
         assert line in shown.text
     assert button_texts(shown) == ["Pay", "Check payment", "Cancel"]
@@ -167,7 +167,7 @@ async def test_three_product_cart_is_one_order_one_invoice_and_one_goods_message
     )
     await shop.press(Menu(action=MenuAction.ORDERS))
     (row,) = [b for b in button_texts(shop.last_text()) if b.startswith("#")]
-    assert "Solo Key ×1 +2" in row and "16.24 USD" in row
+    assert "Solo Key ×1 +2" in row and "$16.24" in row
     await shop.press(OrderButton(action=OA.SHOW, order_id=order.id))
     page = shop.last_text().text
     assert all(line in page for line in ("Solo Key × 1", "Multi Key × 2", "SOLO-0001"))
@@ -218,8 +218,8 @@ async def test_a_repriced_product_is_shown_and_never_charged_unseen(shop: Shop) 
     assert "changed since you saw it" in (shop.answers_to(update)[0].text or "")
     assert shop.cp.calls_of("createInvoice") == [] and await shop.orders() == []
     fresh = shop.last_text()
-    assert "price changed: 2.50 USD → <b>3.00 USD</b> each" in fresh.text
-    assert "Total: <b>6.00 USD</b>" in fresh.text
+    assert "price changed: $2.50 → <b>$3.00</b> each" in fresh.text
+    assert "Total: <b>$6.00</b>" in fresh.text
 
     await shop.press(checkout_button(fresh))
     (params,) = shop.cp.calls_of("createInvoice")

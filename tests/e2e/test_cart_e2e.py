@@ -41,7 +41,7 @@ async def test_a_three_product_cart_across_a_restart_paid_and_delivered_once(sho
     menu = await alice.wait_for_message(has_button("Cart (4)"), timeout=STEP)
     await alice.tap(menu, "Cart (4)")
     cart = await alice.wait_for_message("Your cart", timeout=STEP)
-    for line in ("× 1 — 9.99 USD", "× 2 — 9.00 USD", "× 1 — 2.50 USD", "21.49 USD"):
+    for line in ("× 1 — $9.99", "× 2 — $9.00", "× 1 — $2.50", "$21.49"):
         assert line in (cart.text or ""), cart.text
 
     await alice.tap(cart, "Checkout")
