@@ -389,9 +389,12 @@ def stock(sku: str, title: str, unlimited: bool, available: int, reserved: int, 
 
 
 def codes_added(sku: str, added: int, skipped: int, available: int) -> str:
-    return _(
+    return ngettext(
+        "Added {added} code to <code>{sku}</code>; {skipped} duplicates or blank lines "
+        "skipped. Available now: {available}.",
         "Added {added} codes to <code>{sku}</code>; {skipped} duplicates or blank lines "
-        "skipped. Available now: {available}."
+        "skipped. Available now: {available}.",
+        added,
     ).format(added=added, sku=escape(sku), skipped=skipped, available=available)
 
 
