@@ -33,6 +33,7 @@ class CartLine:
     available: int | None  # units on sale now; None for an unlimited product
     max_per_order: int | None
     added_at: datetime
+    translations: dict[str, dict[str, str]] | None = None  # the product's (title in [products.ru])
 
     @property
     def repriced(self) -> bool:
@@ -60,6 +61,7 @@ _LINES = (
         _products.c.unlimited,
         _products.c.max_per_order,
         _items.c.added_at,
+        _products.c.translations,
     )
     .join(_products, _products.c.id == _items.c.product_id)
     .where(_items.c.customer_id == sa.bindparam("p_customer_id"))
@@ -101,6 +103,7 @@ async def cart_lines(db: Database, customer_id: int) -> list[CartLine]:
             available=None if row.unlimited else available.get(row.product_id, 0),
             max_per_order=row.max_per_order,
             added_at=row.added_at,
+            translations=row.translations,
         )
         for row in rows
     ]

@@ -10,6 +10,7 @@ from bot.callbacks import CartAction, CartAdd, CartButton
 from bot.context import ShopContext
 from bot.handlers.common import alert_text, buyer_of, show
 from bot.handlers.shop import answer_placed, guarded_checkout, refusal_text
+from bot.i18n import gettext
 from bot.runtime.buy_guard import BuyGuard
 from bot.screens.cart import cart_screen
 from bot.screens.texts import texts as t
@@ -23,6 +24,7 @@ from bot.shop.cart import (
 )
 from bot.shop.checkout import CheckoutRefusal, CheckoutResult, promo_refusal_text
 
+# Read in the current language where used: `gettext(_ADD_REFUSALS[…])`.
 _ADD_REFUSALS = {
     CartRefusal.PRODUCT_GONE: t.PRODUCT_GONE,
     CartRefusal.CART_FULL: t.CART_FULL,
@@ -44,7 +46,7 @@ def build_router() -> Router:
         if change.refusal == CartRefusal.SOLD_OUT:
             text = t.cart_short(change.title, 0)
         elif change.refusal is not None:
-            text = _ADD_REFUSALS[change.refusal]
+            text = gettext(_ADD_REFUSALS[change.refusal])
         else:
             text = t.added_to_cart(change.title, change.quantity)
         await query.answer(alert_text(text), show_alert=not change.ok)

@@ -56,7 +56,7 @@ def goods_by_product(
         if line.product_id in groups:
             continue
         product = products.get(line.product_id)
-        title = product.title if product is not None else "?"
+        title = "?" if product is None else localized(product.translations, "title", product.title)
         groups[line.product_id] = (title, goods([line], products, codes))
     return list(groups.values())
 

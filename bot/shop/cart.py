@@ -14,11 +14,12 @@ never a price the shopper was not shown.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
 from bot.context import ShopContext
+from bot.i18n import localized
 from bot.screens.texts import texts as t
 from bot.shop.checkout import (
     CheckoutLine,
@@ -110,9 +111,17 @@ async def _customer_id(ctx: ShopContext, telegram_id: int) -> int | None:
     return None if customer is None else customer.id
 
 
+async def _lines(ctx: ShopContext, customer_id: int) -> list[CartLine]:
+    """The cart's lines, each titled in the shopper's language (the catalog's translation)."""
+    return [
+        replace(ln, title=localized(ln.translations, "title", ln.title))
+        for ln in await cart_lines(ctx.db, customer_id)
+    ]
+
+
 async def view_cart(ctx: ShopContext, telegram_id: int) -> CartView:
     customer_id = await _customer_id(ctx, telegram_id)
-    lines = [] if customer_id is None else await cart_lines(ctx.db, customer_id)
+    lines = [] if customer_id is None else await _lines(ctx, customer_id)
     total = sum((ln.line_total for ln in lines if ln.active), Decimal(0))
     currency = lines[0].currency if lines else ctx.settings.shop_currency
     units = sum(ln.quantity for ln in lines)
@@ -156,23 +165,24 @@ async def add_item(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
         return CartChange(CartRefusal.PRODUCT_GONE)
     available = None if product.unlimited else (await stock_counts(ctx.db, product.id)).available
     cap = line_cap(product.max_per_order, available)
+    title = localized(product.translations, "title", product.title)
     if cap < 1:
-        return CartChange(CartRefusal.SOLD_OUT, product.title)
+        return CartChange(CartRefusal.SOLD_OUT, title)
     customer = await remember(ctx, buyer)
     assert customer.id is not None
     lines = await cart_lines(ctx.db, customer.id)
     if len(lines) >= t.CART_LINES_MAX and all(ln.product_id != product.id for ln in lines):
-        return CartChange(CartRefusal.CART_FULL, product.title)
+        return CartChange(CartRefusal.CART_FULL, title)
     in_cart = await add_to_cart(
         ctx.db, customer.id, product.id, max(1, quantity), product.price, cap=cap
     )
-    return CartChange(title=product.title, quantity=in_cart)
+    return CartChange(title=title, quantity=in_cart)
 
 
 async def step_item(ctx: ShopContext, telegram_id: int, product_id: int, delta: int) -> CartChange:
     """− and + on a line: one unit less or more, within 1 and the line's cap."""
     customer_id = await _customer_id(ctx, telegram_id)
-    lines = [] if customer_id is None else await cart_lines(ctx.db, customer_id)
+    lines = [] if customer_id is None else await _lines(ctx, customer_id)
     line = next((ln for ln in lines if ln.product_id == product_id), None)
     if customer_id is None or line is None:
         return CartChange(CartRefusal.NOT_IN_CART)

@@ -15,6 +15,8 @@ from sqlalchemy import event
 
 from bot.app import create_dispatcher
 from bot.callbacks import (
+    CartAdd,
+    CartButton,
     CategoryPage,
     LanguagePick,
     Menu,
@@ -25,13 +27,14 @@ from bot.callbacks import (
     ProductCard,
 )
 from bot.catalog_file import parse_catalog
+from bot.catalog_sync import import_catalog_file
 from bot.i18n import LOCALES_DIR
 from bot.jobs import reconcile
 from bot.runtime.delivery import OutboxWorker
 from bot.runtime.languages import KEY, LanguageChoices
 from bot.shop.customers import set_language
 from storage import Buyer, OrderStatus, get_customer
-from tests.bot.conftest import ADMIN_ID, ALICE, BOB, CATALOG, Shop, button_texts
+from tests.bot.conftest import ADMIN_ID, ALICE, BOB, CATALOG, Shop, button_texts, markup_buttons
 
 CYRILLIC = re.compile("[А-Яа-яЁё]")
 
@@ -125,7 +128,7 @@ def to_chat(shop: Shop, chat_id: int, since: int = 0) -> list[Any]:
 
 
 async def test_the_fragments_would_catch_english() -> None:
-    assert english_in("Добро пожаловать! Tap <b>Buy</b>") == ["Buy"]
+    assert english_in("Добро пожаловать! Нажмите <b>Buy</b>") == ["Buy"]
     assert english_in("Заказ №5 оплачен — спасибо! Multi Key × 2") == []
 
 
@@ -227,3 +230,79 @@ async def test_picking_the_language_reads_no_database_per_update(shop: Shop) -> 
         event.remove(engine, "before_cursor_execute", count)
     assert "Как это работает" in shop.last_text().text
     assert statements == []
+
+
+# The test catalog with two products translated (a `[products.ru]` table after each one's
+# last key), for the cart's titles.
+TRANSLATED_CATALOG = CATALOG.replace(
+    'codes = ["SOLO-0001"]\n',
+    'codes = ["SOLO-0001"]\n[products.ru]\ntitle = "Единственный ключ"\n'
+    'description = "Остался ровно один ключ."\n',
+).replace(
+    'codes = ["MULTI-1", "MULTI-2", "MULTI-3", "MULTI-4", "MULTI-5"]\n',
+    'codes = ["MULTI-1", "MULTI-2", "MULTI-3", "MULTI-4", "MULTI-5"]\n[products.ru]\n'
+    'title = "Ключ Мульти"\ndescription = "Несколько ключей, не больше трёх за заказ."\n',
+)
+
+
+async def test_a_russian_reader_fills_the_cart_checks_out_and_pays_in_russian(shop: Shop) -> None:
+    await import_catalog_file(shop.ctx.db, parse_catalog(TRANSLATED_CATALOG, "USD"))
+    ru = "ru"
+    await shop.send("/start", ALICE, language_code=ru)
+    await shop.press(ProductCard(action=ProductAction.SHOW, sku="multi"), language_code=ru)
+    assert "В корзину" in button_texts(shop.last_text())
+    added = await shop.press(CartAdd(sku="multi", q=2), language_code=ru)
+    (answer,) = shop.answers_to(added)
+    assert answer.text == "Добавлено в корзину: Ключ Мульти — в корзине 2 шт."
+    await shop.press(CartAdd(sku="solo", q=1), language_code=ru)
+    await shop.send("/start", ALICE, language_code=ru)
+    assert "Корзина (3)" in button_texts(shop.last_text())
+
+    await shop.send("/cart", ALICE, language_code=ru)
+    cart = shop.last_text()
+    assert "<b>Ваша корзина</b> — 3 товара" in cart.text, cart.text
+    assert "Ключ Мульти × 2 — 5,00\xa0$" in cart.text and "Единственный ключ × 1" in cart.text
+    assert "Итого: <b>14,99\xa0$</b>" in cart.text
+    labels = button_texts(cart)
+    assert {"Оформить заказ", "Очистить корзину", "Удалить", "−", "+"} <= set(labels), labels
+    (checkout,) = [b for b in markup_buttons(cart) if b.text == "Оформить заказ"]
+    await shop.press(CartButton.unpack(checkout.callback_data), language_code=ru)
+
+    (params,) = shop.cp.calls_of("createInvoice")
+    (order,) = await shop.orders()
+    assert order.id is not None and order.invoice_id is not None
+    assert params["description"] == f"Заказ №{order.id}: Ключ Мульти × 2, Единственный ключ × 1"
+    placed = shop.last_text().text
+    assert f"Заказ №{order.id}" in placed and "Ключ Мульти × 2" in placed, placed
+    await shop.cp.pay(order.invoice_id, send_webhook=False)
+    assert await reconcile(shop.ctx) == 1
+    await OutboxWorker(shop.ctx).drain_once()
+    await shop.press(Menu(action=MenuAction.ORDERS), language_code=ru)
+    await shop.press(OrderButton(action=OrderAction.SHOW, order_id=order.id), language_code=ru)
+
+    said = everything_said(shop, ALICE)
+    leaks = {text: english_in(text) for text in said if english_in(text)}
+    assert not leaks, leaks
+    # The catalog's translated titles everywhere, its English ones nowhere.
+    raw = [m.text for m in to_chat(shop, ALICE)] + [
+        a.text or "" for a in shop.session.requests if isinstance(a, AnswerCallbackQuery)
+    ]
+    assert not [text for text in raw if "Multi Key" in text or "Solo Key" in text]
+    goods = [m.text for m in to_chat(shop, ALICE) if f"Заказ №{order.id} оплачен" in m.text]
+    assert goods and "<b>Ключ Мульти</b>" in goods[0] and "SOLO-0001" in goods[0], goods
+
+
+async def test_the_hoarding_refusals_speak_russian(shop: Shop) -> None:
+    def buy(sku: str, qty: int) -> str:  # Buy's data as a client may forge it
+        return f"p:{ProductAction.BUY}:{sku}:{qty}"
+
+    update = await shop.press(buy("guide", 11), language_code="ru")
+    (answer,) = shop.answers_to(update)
+    assert answer.text == "Ждать оплаты одновременно могут не больше 10 товаров. Выберите меньше."
+    await shop.press(buy("guide", 6), language_code="ru")
+    update = await shop.press(buy("guide", 5), language_code="ru")
+    (answer,) = shop.answers_to(update)
+    text = answer.text or ""
+    assert "У вас уже 6 товаров в неоплаченных заказах" in text and "Мои заказы" in text, text
+    assert not english_in(text)
+    assert len(shop.cp.calls_of("createInvoice")) == 1

@@ -135,3 +135,45 @@ def test_the_language_rule() -> None:
     assert language_of(None, "de", "ru") == "ru"  # DEFAULT_LANGUAGE
     assert language_of(None, None, "en") == "en"
     assert language_of(None, "en-GB", "ru") == "en"
+
+
+@pytest.mark.parametrize(
+    ("n", "items", "left", "added"),
+    [
+        (1, "1 товар", "осталась только 1 штука", "добавлен 1 код"),
+        (2, "2 товара", "остались только 2 штуки", "добавлено 2 кода"),
+        (5, "5 товаров", "осталось только 5 штук", "добавлено 5 кодов"),
+        (11, "11 товаров", "осталось только 11 штук", "добавлено 11 кодов"),
+        (21, "21 товар", "осталась только 21 штука", "добавлен 21 код"),
+        (101, "101 товар", "осталась только 101 штука", "добавлен 101 код"),
+    ],
+)
+def test_russian_plural_forms_of_the_cart_and_the_uploads(
+    n: int, items: str, left: str, added: str
+) -> None:
+    """The texts that came in plain English (count(n, 'item')) count in Russian too."""
+    with use_language("ru"):
+        assert t.too_many_units(n, 200).startswith(f"У вас уже {items} в неоплаченных заказах")
+        assert left in t.cart_line(
+            "Ключ", 200, Decimal(1), "USD", added_price=Decimal(1), active=True, available=n
+        )
+        assert f"— {items}" in t.cart_screen([], Decimal(1), "USD", n)
+        assert added in ta.codes_added("sku", n, 0, n)
+    with use_language("en"):
+        assert t.too_many_units(n, 200).startswith(
+            f"You already hold {n} item{'' if n == 1 else 's'} in unpaid orders"
+        )
+        assert ta.codes_added("sku", n, 0, n).startswith(f"Added {n} code{'' if n == 1 else 's'} ")
+
+
+def test_times_of_the_hoarding_and_upload_texts_per_locale() -> None:
+    from datetime import UTC, datetime
+
+    with use_language("ru"):
+        paused = t.ordering_paused(datetime(2026, 12, 2, 14, 31, 20, tzinfo=UTC))
+        assert paused.endswith("Снова оформить заказ можно в 14:32 UTC."), paused
+        assert ta.upload_took(1.5) == "Заняло 1,5 с."
+        assert t.TAPS_THROTTLED.startswith("Минутку")
+    with use_language("en"):
+        assert ta.upload_took(0.04) == "Took 0.0 s."
+        assert t.btn_cart(3) == "Cart (3)" and t.btn_cart(0) == "Cart"

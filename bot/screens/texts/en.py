@@ -525,40 +525,47 @@ def refund_sent_to_buyer(
 def too_many_units(held: int | None, limit: int) -> str:
     """MAX_RESERVED_UNITS: units held in unpaid orders, with this order's, would exceed it."""
     if held:
-        return (
-            f"You already hold {count(held, 'item')} in unpaid orders (at most {limit} at once). "
-            "Pay or cancel one in <b>My orders</b> first, or choose fewer."
-        )
-    return f"At most {count(limit, 'item')} can wait for payment at once. Please choose fewer."
+        return ngettext(
+            "You already hold {n} item in unpaid orders (at most {limit} at once). "
+            "Pay or cancel one in <b>My orders</b> first, or choose fewer.",
+            "You already hold {n} items in unpaid orders (at most {limit} at once). "
+            "Pay or cancel one in <b>My orders</b> first, or choose fewer.",
+            held,
+        ).format(n=held, limit=limit)
+    return ngettext(
+        "At most {n} item can wait for payment at once. Please choose fewer.",
+        "At most {n} items can wait for payment at once. Please choose fewer.",
+        limit,
+    ).format(n=limit)
 
 
 def ordering_paused(until: datetime) -> str:
     """MAX_ABANDONED_PER_HOUR: too many orders cancelled or left to expire this hour."""
     if until.second or until.microsecond:  # 14:31:20 → 14:32: never too early
         until = until.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    return (
+    return _(
         "You have cancelled or let expire several orders in the last hour. "
-        f"You can order again at {until.strftime('%H:%M UTC')}."
-    )
+        "You can order again at {time}."
+    ).format(time=clock(until))
 
 
 # A tap on Buy, Check payment or Cancel that came too soon after the others.
-TAPS_THROTTLED = "One moment, please: that was a lot of taps. Try again in a few seconds."
+TAPS_THROTTLED = __("One moment, please: that was a lot of taps. Try again in a few seconds.")
 
 
 # --- the cart (PRODUCT.md §3.1) -----------------------------------------------------------
 
-BTN_CART = "Cart"
-BTN_ADD_TO_CART = "Add to cart"
-BTN_CHECKOUT = "Checkout"
-BTN_EMPTY_CART = "Empty cart"
-BTN_REMOVE = "Remove"
+BTN_CART = __("Cart")
+BTN_ADD_TO_CART = __("Add to cart")
+BTN_CHECKOUT = __("Checkout")
+BTN_EMPTY_CART = __("Empty cart")
+BTN_REMOVE = __("Remove")
 CART_LINES_MAX = 20  # lines in one cart: each is a row of buttons (Telegram allows 100)
 
 
 def btn_cart(units: int) -> str:
     """The main menu's Cart: `Cart (3)` once it holds something (3 = units, all lines)."""
-    return f"{BTN_CART} ({units})" if units else BTN_CART
+    return _("Cart ({n})").format(n=units) if units else _(BTN_CART)
 
 
 def order_created_items(
@@ -598,28 +605,29 @@ INVOICE_DESCRIPTION_MAX = 1024  # Crypto Pay's limit
 
 def invoice_description_items(order_id: int, items: Sequence[tuple[str, int]]) -> str:
     """`Order #12: Witcher 3 × 1, Portal 2 × 2`, shortened with … to Crypto Pay's limit."""
-    text = f"Order #{order_id}: " + ", ".join(f"{title} × {q}" for title, q in items)
+    lines = ", ".join(f"{title} × {q}" for title, q in items)
+    text = _("Order #{order_id}: {items}").format(order_id=order_id, items=lines)
     if len(text) <= INVOICE_DESCRIPTION_MAX:
         return text
     return text[: INVOICE_DESCRIPTION_MAX - 1] + "…"
 
 
-CART_TITLE = "<b>Your cart</b>"
-CART_EMPTY = (
+CART_TITLE = __("<b>Your cart</b>")
+CART_EMPTY = __(
     "Your cart is empty. Open the <b>Catalog</b>, pick a product and tap <b>Add to cart</b>."
 )
-CART_EMPTIED = "Your cart is now empty."
-CART_CHANGED = (
+CART_EMPTIED = __("Your cart is now empty.")
+CART_CHANGED = __(
     "Your cart changed since you saw it (a price, or a product taken off sale). "
     "Please check it again, then tap Checkout."
 )
-CART_FULL = f"Your cart is full ({CART_LINES_MAX} products). Check it out first."
-CART_LINE_GONE = "This product is no longer in your cart."
+CART_FULL = __("Your cart is full. Check it out first, then add more.")
+CART_LINE_GONE = __("This product is no longer in your cart.")
 
 
 def added_to_cart(title: str, in_cart: int) -> str:
     """The alert after Add to cart (plain text: ≤200 characters)."""
-    return f"Added to your cart: {title[:120]} — {in_cart} in the cart."
+    return _("Added to your cart: {title} — {n} in the cart.").format(title=title[:120], n=in_cart)
 
 
 def cart_line(
@@ -633,17 +641,20 @@ def cart_line(
     available: int | None,
 ) -> str:
     """One line of the cart screen, with what changed since it was added."""
-    text = f"• {escape(title)} × {quantity} — {money(price * quantity, currency)}"
     if not active:
-        return f"• <s>{escape(title)}</s> — ⚠ no longer on sale; remove it to check out"
+        return "• " + _("<s>{title}</s> — ⚠ no longer on sale; remove it to check out").format(
+            title=escape(title)
+        )
+    text = f"• {escape(title)} × {quantity} — {money(price * quantity, currency)}"
     if available == 0:
-        text += "\n   ⚠ sold out"
+        text += "\n   " + _("⚠ sold out")
     elif available is not None and available < quantity:
-        text += f"\n   ⚠ only {available} left"
+        text += "\n   " + ngettext("⚠ only {n} left", "⚠ only {n} left", available).format(
+            n=available
+        )
     if price != added_price:
-        text += (
-            f"\n   ⚠ price changed: {money(added_price, currency)} → "
-            f"<b>{money(price, currency)}</b> each"
+        text += "\n   " + _("⚠ price changed: {before} → <b>{now}</b> each").format(
+            before=money(added_price, currency), now=money(price, currency)
         )
     return text
 
@@ -651,12 +662,12 @@ def cart_line(
 def cart_screen(lines: Sequence[str], total: Decimal, currency: str, units: int) -> str:
     return "\n".join(
         [
-            f"{CART_TITLE} — {count(units, 'item')}",
+            f"{_(CART_TITLE)} — {items_count(units)}",
             "",
             *lines,
             "",
-            f"Total: <b>{money(total, currency)}</b>",
-            "Tap <b>Checkout</b> to place one order for everything, with one invoice.",
+            _("Total: <b>{total}</b>").format(total=money(total, currency)),
+            _("Tap <b>Checkout</b> to place one order for everything, with one invoice."),
         ]
     )
 
@@ -664,19 +675,28 @@ def cart_screen(lines: Sequence[str], total: Decimal, currency: str, units: int)
 def cart_short(title: str, left: int) -> str:
     """Checkout refused: one line is short of stock; nothing was reserved (an alert)."""
     if left <= 0:
-        return f"Sorry, {title[:100]} is sold out. Remove it or lower it; nothing was reserved."
-    return (
-        f"Sorry, only {left} of {title[:100]} left. Lower it to {left} or fewer; "
-        "nothing was reserved."
-    )
+        return _("Sorry, {title} is sold out. Remove it or lower it; nothing was reserved.").format(
+            title=title[:100]
+        )
+    return ngettext(
+        "Sorry, only {n} of {title} left. Lower it to {n} or fewer; nothing was reserved.",
+        "Sorry, only {n} of {title} left. Lower it to {n} or fewer; nothing was reserved.",
+        left,
+    ).format(n=left, title=title[:100])
 
 
 def cart_product_gone(title: str) -> str:
-    return f"Sorry, {title[:120]} is no longer on sale. Remove it from your cart, then check out."
+    return _(
+        "Sorry, {title} is no longer on sale. Remove it from your cart, then check out."
+    ).format(title=title[:120])
 
 
 def cart_over_limit(title: str, limit: int) -> str:
-    return f"At most {limit} of {title[:120]} can be bought in one order. Please lower it."
+    return ngettext(
+        "At most {n} of {title} can be bought in one order. Please lower it.",
+        "At most {n} of {title} can be bought in one order. Please lower it.",
+        limit,
+    ).format(n=limit, title=title[:120])
 
 
 def goods_delivered_grouped(
@@ -688,15 +708,14 @@ def goods_delivered_grouped(
         f"<b>{escape(title)}</b>\n" + "\n".join(_goods_item(item) for item in goods)
         for title, goods in groups
     )
-    return (
-        f"✅ <b>Order #{order_id} is paid</b> — thank you!\n{_bought(items)}\n\n"
-        f"Your goods:\n\n{body}\n\n{GOODS_KEPT}"
-    )
+    head = _("✅ <b>Order #{order_id} is paid</b> — thank you!").format(order_id=order_id)
+    yours = _("Your goods:")
+    return f"{head}\n{_bought(items)}\n\n{yours}\n\n{body}\n\n{_(GOODS_KEPT)}"
 
 
 def goods_file_grouped(order_id: int, groups: Sequence[tuple[str, Sequence[str]]]) -> str:
     """The .txt of a long goods message of several products (plain text)."""
-    parts = [f"Order #{order_id}"]
+    parts = [_("Order #{order_id}").format(order_id=order_id)]
     for title, goods in groups:
         parts += ["", f"{title}:", *goods]
     return "\n".join(parts) + "\n"
@@ -704,9 +723,13 @@ def goods_file_grouped(order_id: int, groups: Sequence[tuple[str, Sequence[str]]
 
 def order_goods_grouped(groups: Sequence[tuple[str, Sequence[str]]]) -> str:
     """An order page's goods, for an order of several products: under each title."""
-    return "<b>Your goods:</b>\n" + "\n".join(
-        f"<b>{escape(title)}</b>\n" + "\n".join(_goods_item(item) for item in goods)
-        for title, goods in groups
+    return (
+        _("<b>Your goods:</b>")
+        + "\n"
+        + "\n".join(
+            f"<b>{escape(title)}</b>\n" + "\n".join(_goods_item(item) for item in goods)
+            for title, goods in groups
+        )
     )
 
 

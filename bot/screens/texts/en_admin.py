@@ -8,7 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 from html import escape
 
-from bot.i18n import _, __, ngettext, translated
+from babel.numbers import format_decimal
+
+from bot.i18n import _, __, current_language, ngettext, translated
 from bot.screens.texts.en import STATUS, money, plain, status_text, when
 
 TRANSFERS_HOWTO = __(
@@ -65,14 +67,14 @@ def bad_amount(text: str, asset: str) -> str:
 
 
 def refund_amount_forms(text: str, order_id: int, asset: str, currency: str) -> str:
-    a, c = escape(asset), escape(currency)
-    return (
-        f"“{escape(text)}” is not a valid refund amount. Write a plain number with a dot "
-        f"(at most 8 decimals), in {a} or, as a share of the order's total, in {c}: "
-        f"<code>/refund {order_id}</code> (everything left), <code>/refund {order_id} 5.50</code>, "
-        f"<code>/refund {order_id} 5.50 {a} reason…</code>, "
-        f"<code>/refund {order_id} 5 {c}</code>, <code>/refund {order_id} all reason…</code>."
-    )
+    return _(
+        "“{text}” is not a valid refund amount. Write a plain number with a dot "
+        "(at most 8 decimals), in {asset} or, as a share of the order's total, in {currency}: "
+        "<code>/refund {order_id}</code> (everything left), "
+        "<code>/refund {order_id} 5.50</code>, "
+        "<code>/refund {order_id} 5.50 {asset} reason…</code>, "
+        "<code>/refund {order_id} 5 {currency}</code>, <code>/refund {order_id} all reason…</code>."
+    ).format(text=escape(text), order_id=order_id, asset=escape(asset), currency=escape(currency))
 
 
 def exceeds(order_id: int, amount: Decimal, remaining: Decimal, asset: str) -> str:
@@ -390,9 +392,12 @@ def stock(sku: str, title: str, unlimited: bool, available: int, reserved: int, 
 
 
 def codes_added(sku: str, added: int, skipped: int, available: int) -> str:
-    return _(
+    return ngettext(
+        "Added {added} code to <code>{sku}</code>; {skipped} duplicates or blank lines "
+        "skipped. Available now: {available}.",
         "Added {added} codes to <code>{sku}</code>; {skipped} duplicates or blank lines "
-        "skipped. Available now: {available}."
+        "skipped. Available now: {available}.",
+        added,
     ).format(added=added, sku=escape(sku), skipped=skipped, available=available)
 
 
@@ -425,12 +430,26 @@ def upload_line_too_long(limit: int) -> str:
     return _("longer than {limit} characters").format(limit=limit)
 
 
+# Why a line of codes is refused, by the kind of hidden character in it (bot/shop/admin.py).
+HIDDEN_CHARACTERS = {
+    "bidi": __("it contains a bidi character, U+{code}"),
+    "zero-width": __("it contains a zero-width character, U+{code}"),
+    "control": __("it contains a control character, U+{code}"),
+    "line separator": __("it contains a line separator character, U+{code}"),
+    "formatting": __("it contains a formatting character, U+{code}"),
+}
+
+
 def upload_hidden_character(line: int, kind: str, char: str) -> str:
-    return upload_bad_line(line, f"it contains a {kind} character, U+{ord(char):04X}")
+    why = HIDDEN_CHARACTERS.get(kind)
+    code = f"{ord(char):04X}"
+    reason = _(why).format(code=code) if why is not None else f"{escape(kind)}, U+{code}"
+    return upload_bad_line(line, reason)
 
 
 def upload_took(seconds: float) -> str:
-    return f"Took {seconds:.1f} s."
+    shown = format_decimal(round(seconds, 1), "0.0", locale=current_language())
+    return _("Took {seconds} s.").format(seconds=shown)
 
 
 def recheck(order_id: int, invoice_status: str, status: str) -> str:
