@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from bot.context import ShopContext
+from bot.i18n import _
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
 from bot.shop.admin import audit
@@ -90,7 +91,7 @@ async def price_lines(
             continue
         specs.append((product.id, quantity, product.price))
         currency = product.currency
-    subtotal = sum((price * qty for _, qty, price in specs), Decimal(0))
+    subtotal = sum((price * qty for _pid, qty, price in specs), Decimal(0))
     saved = code is None
     if code is None:
         code = await saved_promo(ctx.db, telegram_id)
@@ -132,7 +133,11 @@ class BadPromo(ValueError):
 
 def _positive_int(name: str, text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise BadPromo(f"{name} must be a whole number of at least 1, not {text!r}.")
+        raise BadPromo(
+            _("{name} must be a whole number of at least 1, not {text}.").format(
+                name=name, text=repr(text)
+            )
+        )
     return int(text)
 
 
@@ -140,9 +145,17 @@ def _amount(name: str, text: str, currency: str) -> Decimal:
     try:
         value = to_money(Decimal(text))
     except (InvalidOperation, ValueError):
-        raise BadPromo(f"{name} must be an amount like 5 or 2.50, not {text!r}.") from None
+        raise BadPromo(
+            _("{name} must be an amount like 5 or 2.50, not {text}.").format(
+                name=name, text=repr(text)
+            )
+        ) from None
     if value <= 0 or value != value.quantize(minor_unit(currency)):
-        raise BadPromo(f"{name} must be a positive amount in whole {currency} cents.")
+        raise BadPromo(
+            _("{name} must be a positive amount in whole {currency} cents.").format(
+                name=name, currency=currency
+            )
+        )
     return value
 
 
@@ -154,30 +167,32 @@ def parse_promo_add(
 ) -> PromoTerms:
     """`CODE 10%` or `CODE 5` and options; raises BadPromo with the reason."""
     if len(args) < 2:
-        raise BadPromo("a code and a discount are needed.")
+        raise BadPromo(_("a code and a discount are needed."))
     code, value_text, *options = args
     if not CODE_RE.match(code):
-        raise BadPromo("a code is 2–32 letters, digits, - or _.")
+        raise BadPromo(_("a code is 2–32 letters, digits, - or _."))
     if value_text.endswith("%"):
         kind = PromoKind.PERCENT
         try:
             value = to_money(Decimal(value_text[:-1]))
         except (InvalidOperation, ValueError):
-            raise BadPromo(f"{value_text!r} is not a percentage.") from None
+            raise BadPromo(_("{text} is not a percentage.").format(text=repr(value_text))) from None
         if value >= HUNDRED:
             raise BadPromo(
-                "a discount of 100% or more would make orders free, and Crypto Pay cannot "
-                "invoice zero; use less than 100%."
+                _(
+                    "a discount of {percent} or more would make orders free, and Crypto Pay "
+                    "cannot invoice zero; use less than {percent}."
+                ).format(percent="100%")
             )
         if value <= 0:
-            raise BadPromo("the percentage must be more than 0.")
+            raise BadPromo(_("the percentage must be more than 0."))
     else:
-        kind, value = PromoKind.FIXED, _amount("the discount", value_text, currency)
+        kind, value = PromoKind.FIXED, _amount(_("the discount"), value_text, currency)
     fields: dict[str, str] = {}
     for option in options:
         name, sep, text = option.partition("=")
         if not sep or name not in ("uses", "per_buyer", "until", "min", "sku") or not text:
-            raise BadPromo(f"unknown option {option!r}.")
+            raise BadPromo(_("unknown option {option}.").format(option=repr(option)))
         fields[name] = text
     until = None
     if "until" in fields:
@@ -185,13 +200,15 @@ def parse_promo_add(
             day = date.fromisoformat(fields["until"])
         except ValueError:
             bad = fields["until"]
-            raise BadPromo(f"until must be a date like 2027-01-31, not {bad!r}.") from None
+            raise BadPromo(
+                _("until must be a date like 2027-01-31, not {text}.").format(text=repr(bad))
+            ) from None
         until = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)  # the whole day
         if now is not None and until <= now:
-            raise BadPromo(f"until={day.isoformat()} has passed already.")
+            raise BadPromo(_("until={date} has passed already.").format(date=day.isoformat()))
     skus = tuple(s for s in fields.get("sku", "").split(",") if s)
     if known_skus is not None and (unknown := [s for s in skus if s not in known_skus]):
-        raise BadPromo(f"no product has the sku {', '.join(unknown)}.")
+        raise BadPromo(_("no product has the sku {skus}.").format(skus=", ".join(unknown)))
     return PromoTerms(
         code=code,
         kind=kind,

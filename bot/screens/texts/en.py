@@ -740,26 +740,28 @@ LANGUAGE_SET = __("Done: I will speak English with you now.")
 
 
 # --- promo codes (PRODUCT.md §3.1) ---------------------------------------------------------
-BTN_PROMO = "Promo code"
-BTN_BACK_TO_PRODUCT = "◀ Back to the product"
-PROMO_ASK = (
+BTN_PROMO = __("Promo code")
+BTN_BACK_TO_PRODUCT = __("◀ Back to the product")
+PROMO_ASK = __(
     "Send me your <b>promo code</b> as a message. The card then shows the price with the "
     "discount, and <b>Buy</b> uses it."
 )
-PROMO_EMPTY = "That does not look like a promo code. Please send the code as text."
+PROMO_EMPTY = __("That does not look like a promo code. Please send the code as text.")
 
+# Read in the current language where used: `_(_PROMO_REFUSALS[…])`.
 _PROMO_REFUSALS = {
-    "unknown": "There is no promo code {code}. Please check the spelling.",
-    "switched_off": "The promo code {code} has been switched off.",
-    "expired": "The promo code {code} has expired.",
-    "used_up": "The promo code {code} has been used up.",
-    "already_used": "You have already used the promo code {code}.",
-    "not_for_these": "The promo code {code} does not apply to these products.",
-    "zero_total": (
+    "unknown": __("There is no promo code {code}. Please check the spelling."),
+    "switched_off": __("The promo code {code} has been switched off."),
+    "expired": __("The promo code {code} has expired."),
+    "used_up": __("The promo code {code} has been used up."),
+    "already_used": __("You have already used the promo code {code}."),
+    "not_for_these": __("The promo code {code} does not apply to these products."),
+    "zero_total": __(
         "The promo code {code} would bring the total to zero, and a payment cannot be for "
         "nothing, so it cannot be used on this order."
     ),
 }
+_PROMO_CANNOT = __("The promo code {code} cannot be used.")
 
 
 def promo_refusal(
@@ -768,37 +770,44 @@ def promo_refusal(
     """One sentence: why the code does not apply (`reason` is a storage.PromoRefusal)."""
     shown = f"<b>{escape(code.upper())}</b>"
     if reason == "below_minimum":
-        least = money(minimum, currency) if minimum is not None else "a minimum"
-        return f"The promo code {shown} needs an order of at least {least}."
-    return _PROMO_REFUSALS.get(reason, "The promo code {code} cannot be used.").format(code=shown)
+        if minimum is None:
+            return _("The promo code {code} needs a larger order.").format(code=shown)
+        return _("The promo code {code} needs an order of at least {minimum}.").format(
+            code=shown, minimum=money(minimum, currency)
+        )
+    return _(_PROMO_REFUSALS.get(reason, _PROMO_CANNOT)).format(code=shown)
 
 
 def discount_line(code: str, discount: Decimal, currency: str) -> str:
     """The discount on its own line (card, cart, order)."""
-    return f"Promo <b>{escape(code.upper())}</b>: −{money(discount, currency)}"
+    return _("Promo <b>{code}</b>: −{discount}").format(
+        code=escape(code.upper()), discount=money(discount, currency)
+    )
 
 
 def promo_total(code: str, discount: Decimal, total: Decimal, currency: str) -> str:
     """Under a price: the discount, then the new total."""
-    return (
-        f"{discount_line(code, discount, currency)}\n"
-        f"Total with the promo code: <b>{money(total, currency)}</b>"
-    )
+    total_line = _("Total with the promo code: <b>{total}</b>").format(total=money(total, currency))
+    return f"{discount_line(code, discount, currency)}\n{total_line}"
 
 
 def promo_not_applied(refusal_sentence: str) -> str:
     """On a card whose saved code does not apply to it."""
-    return f"🏷 {refusal_sentence} Buy charges the full price."
+    return _("🏷 {refusal} Buy charges the full price.").format(refusal=refusal_sentence)
 
 
 def promo_forgotten(refusal_sentence: str) -> str:
     """On a card: the saved code can no longer be used by anyone, so it was removed."""
-    return f"🏷 {refusal_sentence} It was removed; Buy charges the full price."
+    return _("🏷 {refusal} It was removed; Buy charges the full price.").format(
+        refusal=refusal_sentence
+    )
 
 
 def promo_dropped(refusal_sentence: str) -> str:
     """Buy refused because the saved code no longer applies (an alert: short)."""
-    return f"{refusal_sentence} The code was removed; tap Buy again to pay the full price."
+    return _("{refusal} The code was removed; tap Buy again to pay the full price.").format(
+        refusal=refusal_sentence
+    )
 
 
 # --- the cart's Promo code (PRODUCT.md §3.1) ----------------------------------------------

@@ -613,7 +613,7 @@ def goods_not_shown(n: int) -> str:
 
 
 # --- promo codes (PRODUCT.md §4.1) ----------------------------------------------------------
-PROMO_USAGE = (
+PROMO_USAGE = __(
     "Usage:\n"
     "<code>/promo add CODE 10%</code> — a percent off, or <code>/promo add CODE 5</code> — a "
     "fixed amount off, with options <code>uses=100 per_buyer=1 until=2027-01-31 min=20 "
@@ -624,11 +624,18 @@ PROMO_USAGE = (
 
 
 def promo_bad(why: str) -> str:
-    return f"Promo code not added: {escape(why, quote=False)}\n\n{PROMO_USAGE}"
+    return _("Promo code not added: {why}\n\n{usage}").format(
+        why=escape(why, quote=False), usage=_(PROMO_USAGE)
+    )
 
 
 def promo_exists(code: str) -> str:
-    return f"The promo code <b>{escape(code.upper())}</b> exists already; pick another name."
+    return _("The promo code <b>{code}</b> exists already; pick another name.").format(
+        code=escape(code.upper())
+    )
+
+
+PROMO_SWITCHED_OFF = __("switched off")
 
 
 def promo_terms(
@@ -642,51 +649,61 @@ def promo_terms(
     skus: Sequence[str],
     active: bool = True,
 ) -> str:
-    parts = [f"<b>{escape(code.upper())}</b> {escape(value)} off", f"uses {uses}"]
-    parts.append(f"{per_buyer} per buyer")
+    parts = [
+        _("<b>{code}</b> {value} off").format(code=escape(code.upper()), value=escape(value)),
+        _("uses {uses}").format(uses=uses),
+        _("{n} per buyer").format(n=per_buyer),
+    ]
     if until:
-        parts.append(f"until {until}")
+        parts.append(_("until {date}").format(date=until))
     if minimum:
-        parts.append(f"min {minimum}")
+        parts.append(_("min {amount}").format(amount=minimum))
     if skus:
-        parts.append("only " + ", ".join(f"<code>{escape(s)}</code>" for s in skus))
+        only = ", ".join(f"<code>{escape(s)}</code>" for s in skus)
+        parts.append(_("only {skus}").format(skus=only))
     if not active:
-        parts.append("switched off")
+        parts.append(_(PROMO_SWITCHED_OFF))
     return " · ".join(parts)
 
 
 def promo_added(terms_text: str) -> str:
-    return f"✅ Promo code added: {terms_text}"
+    return _("✅ Promo code added: {terms}").format(terms=terms_text)
 
 
-PROMO_NONE = "No promo codes yet. Add one: <code>/promo add CODE 10%</code>"
+PROMO_NONE = __("No promo codes yet. Add one: <code>/promo add CODE 10%</code>")
 
 
 def promo_list(rows: Iterable[tuple[str, int, str]]) -> str:
     """(terms text, paid orders, revenue text) per code."""
-    parts = ["<b>Promo codes</b> (newest first):"]
+    parts = [_("<b>Promo codes</b> (newest first):")]
     for terms_text, paid, revenue in rows:
         orders = ngettext("{n} paid order", "{n} paid orders", paid).format(n=paid)
-        parts.append(f"• {terms_text} — {orders}, revenue {revenue}")
+        parts.append(
+            _("• {terms} — {orders}, revenue {revenue}").format(
+                terms=terms_text, orders=orders, revenue=revenue
+            )
+        )
     return "\n".join(parts)
 
 
 def promo_off(code: str) -> str:
-    return (
-        f"The promo code <b>{escape(code.upper())}</b> is switched off; orders already placed "
-        "with it keep their discount."
-    )
+    return _(
+        "The promo code <b>{code}</b> is switched off; orders already placed with it keep "
+        "their discount."
+    ).format(code=escape(code.upper()))
 
 
 def promo_unknown(code: str) -> str:
-    return f"There is no promo code <b>{escape(code.upper())}</b>."
+    return _("There is no promo code <b>{code}</b>.").format(code=escape(code.upper()))
 
 
 def with_discount(total: str, code: str | None, discount: Decimal, currency: str) -> str:
     """An order's total (HTML) and, when it had a promo code, the code and the discount."""
     if not code or not discount:
         return total
-    return f"{total} (promo {escape(code.upper())}: −{money(discount, currency)})"
+    return _("{total} (promo {code}: −{discount})").format(
+        total=total, code=escape(code.upper()), discount=money(discount, currency)
+    )
 
 
 translated(__name__)
