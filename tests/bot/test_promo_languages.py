@@ -13,6 +13,8 @@ from aiogram.methods import EditMessageText, SendMessage
 from bot.callbacks import ProductAction, ProductCard, PromoAsk
 from bot.handlers.common import alert_text
 from bot.i18n import use_language
+from bot.jobs import reconcile
+from bot.runtime.delivery import OutboxWorker
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
 from tests.bot import test_languages as lang
@@ -67,6 +69,23 @@ async def test_a_russian_shopper_applies_a_code_and_reads_the_discount_in_russia
     assert "Итого с промокодом: <b>4,50\xa0$</b>" in card.text
     assert "Promo" not in card.text and "Total" not in card.text
     no_english(card.text)
+
+    # Buy with it: the order in Russian; the Russian admin's paid notice names the discount.
+    await shop.send("/start", ADMIN_ID, language_code=RU)  # the admin's customer row
+    update = await shop.press(
+        ProductCard(action=ProductAction.BUY, sku="multi", qty=2), ALICE, language_code=RU
+    )
+    assert not [a for a in shop.answers_to(update) if a.show_alert]
+    placed = shop.last_text().text
+    assert "Промокод <b>SAVE10</b>: −0,50\xa0$" in placed and "4,50\xa0$" in placed, placed
+    (order,) = await shop.orders()
+    assert order.id is not None and order.invoice_id is not None
+    await shop.cp.pay(order.invoice_id, send_webhook=False)
+    assert await reconcile(shop.ctx) == 1
+    await OutboxWorker(shop.ctx).drain_once()
+    notices = [m.text for m in lang.to_chat(shop, ADMIN_ID) if f"№{order.id}" in m.text]
+    assert notices and "(промокод SAVE10: −0,50\xa0$)" in notices[0], notices
+    no_english(notices[0])
 
     # The saved code on a card it does not fit (a minimum): said, and Buy charges in full.
     await promo(shop, "add BIG5 1 min=5")
