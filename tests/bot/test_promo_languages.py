@@ -36,7 +36,7 @@ async def enter(shop: Shop, code: str, sku: str = "multi", qty: int = 1, user: i
     await shop.press(PromoAsk(sku=sku, qty=qty), user, language_code=RU)
     prompt = shop.last_text()
     assert isinstance(prompt, EditMessageText)
-    assert prompt.text.startswith("Пришлите <b>промокод</b> сообщением."), prompt.text
+    assert prompt.text.startswith("Пришлите <b>промокод</b> сообщением — "), prompt.text
     assert button_texts(prompt) == ["◀ Назад к товару"]
     await shop.send(code, user, language_code=RU)
     answer = shop.last_text()
@@ -148,7 +148,7 @@ async def test_a_russian_admin_runs_promo_add_list_and_off(shop: Shop) -> None:
     added = await promo(shop, "add SPRING 10% uses=100 per_buyer=2 until=2027-01-31 sku=multi")
     assert added == (
         "✅ Промокод добавлен: <b>SPRING</b> скидка 10% · использований: 0/100 · "
-        "2 на покупателя · до 2027-01-31 включительно · только <code>multi</code>"
+        "на покупателя: 2 · до 2027-01-31 включительно · только <code>multi</code>"
     ), added
     assert "скидка 5,00" in await promo(shop, "add FIVE 5 min=20")
 
