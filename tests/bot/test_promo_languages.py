@@ -10,15 +10,24 @@ from typing import Any
 
 from aiogram.methods import EditMessageText, SendMessage
 
-from bot.callbacks import ProductAction, ProductCard, PromoAsk
+from bot.callbacks import (
+    CartAction,
+    CartAdd,
+    CartButton,
+    CartPromoAsk,
+    ProductAction,
+    ProductCard,
+    PromoAsk,
+)
 from bot.handlers.common import alert_text
 from bot.i18n import use_language
 from bot.jobs import reconcile
 from bot.runtime.delivery import OutboxWorker
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as t
+from storage import get_product
 from tests.bot import test_languages as lang
-from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop, button_texts
+from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop, button_texts, markup_buttons
 
 RU = "ru"
 
@@ -201,7 +210,7 @@ async def test_paid_orders_take_russian_plural_forms() -> None:
 
 
 def test_every_russian_refusal_fits_whole_in_buys_alert() -> None:
-    """Buy's alert holds 200 characters: the Russian sentences are not cut off there."""
+    """Buy's and Checkout's alerts hold 200 characters: the Russian sentences fit whole."""
     with use_language(RU):
         for reason in (
             "unknown",
@@ -216,3 +225,65 @@ def test_every_russian_refusal_fits_whole_in_buys_alert() -> None:
             refusal = t.promo_refusal(reason, "SPRING2026", Decimal("1234.50"), "USD")
             alert = alert_text(t.promo_dropped(refusal))
             assert alert.endswith("чтобы оплатить полную цену."), (reason, alert)
+            alert = alert_text(t.cart_promo_dropped(refusal))
+            assert alert.endswith("чтобы оплатить полную сумму."), (reason, alert)
+
+
+def checkout_of(screen: Any) -> CartButton:
+    """The cart screen's Checkout, found by what it does (its label is the cart's text)."""
+    for button in markup_buttons(screen):
+        if str(button.callback_data or "").startswith("ct:"):
+            data = CartButton.unpack(button.callback_data)
+            if data.a == CartAction.CHECKOUT:
+                return data
+    raise AssertionError(f"no Checkout on {screen.text!r}")
+
+
+async def cart_code(shop: Shop, code: str) -> Any:
+    """A Russian reader taps the cart's Promo code and sends `code`: the cart shown again."""
+    await shop.press(CartPromoAsk(), ALICE, language_code=RU)
+    prompt = shop.last_text()
+    assert isinstance(prompt, EditMessageText)
+    assert prompt.text.startswith("Пришлите <b>промокод</b> сообщением — корзина покажет итог")
+    assert "<b>Оформить заказ</b>" in prompt.text
+    assert button_texts(prompt) == ["◀ Назад в корзину"]
+    await shop.send(code, ALICE, language_code=RU)
+    answer = shop.last_text()
+    assert isinstance(answer, SendMessage) and answer.chat_id == ALICE
+    return answer
+
+
+async def test_the_carts_promo_code_in_russian(shop: Shop) -> None:
+    await promo(shop, "add SAVE10 10%")
+    await promo(shop, "add BIG20 1 min=20")
+    await shop.press(CartAdd(sku="multi", q=2), ALICE, language_code=RU)
+
+    cart = await cart_code(shop, "save10")
+    assert "Промокод <b>SAVE10</b>: −0,50\xa0$\nИтого с промокодом: <b>4,50\xa0$</b>" in cart.text
+    assert "Нажмите <b>Оформить заказ</b> — всё войдёт в один заказ с одним счётом." in cart.text
+    assert "Promo" not in cart.text and "Tap <b>Checkout</b>" not in cart.text
+
+    refused = await cart_code(shop, "big20")
+    assert refused.text.startswith("Промокод <b>BIG20</b> действует на заказ от 20,00\xa0$.\n\n")
+
+    await promo(shop, "off save10")
+    update = await shop.press(checkout_of(cart), ALICE, language_code=RU)
+    (answer,) = shop.answers_to(update)
+    assert answer.show_alert and answer.text == (
+        "Промокод SAVE10 отключён. Промокод удалён; нажмите «Оформить заказ» ещё раз, чтобы "
+        "оплатить полную сумму."
+    )
+    assert await shop.orders() == []
+
+    # A saved code on a cart it no longer fits: said above the full price.
+    await promo(shop, "add HALF 50% min=5")
+    await cart_code(shop, "half")  # 2 × 2.50 reaches the minimum: saved
+    product = await get_product(shop.ctx.db, "multi")
+    assert product is not None and product.id is not None
+    await shop.press(CartButton(a=CartAction.DEC, p=product.id), ALICE, language_code=RU)
+    await shop.send("/cart", ALICE, language_code=RU)
+    shown = shop.last_text().text
+    assert (
+        "🏷 Промокод <b>HALF</b> действует на заказ от 5,00\xa0$. «Оформить заказ» выставит "
+        "счёт на полную сумму."
+    ) in shown, shown

@@ -825,7 +825,7 @@ def cart_screen_promo(
     total, or why the code does not apply."""
     return "\n".join(
         [
-            f"{CART_TITLE} — {items_count(units)}",
+            f"{_(CART_TITLE)} — {items_count(units)}",
             "",
             *lines,
             "",
