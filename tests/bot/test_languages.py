@@ -129,7 +129,7 @@ def to_chat(shop: Shop, chat_id: int, since: int = 0) -> list[Any]:
 
 async def test_the_fragments_would_catch_english() -> None:
     assert english_in("Добро пожаловать! Нажмите <b>Buy</b>") == ["Buy"]
-    assert english_in("Заказ №5 оплачен — спасибо! Multi Key × 2") == []
+    assert english_in("Заказ #5 оплачен — спасибо! Multi Key × 2") == []
 
 
 async def test_a_russian_reader_buys_without_an_english_word(shop: Shop) -> None:
@@ -141,7 +141,7 @@ async def test_a_russian_reader_buys_without_an_english_word(shop: Shop) -> None
     joined = "\n".join(said)
     for word in ("Каталог", "Мои заказы", "Помощь", "Купить", "Оплатить", "Проверить оплату"):
         assert word in joined, word
-    goods = [m.text for m in to_chat(shop, ALICE) if f"Заказ №{order_id} оплачен" in m.text]
+    goods = [m.text for m in to_chat(shop, ALICE) if f"Заказ #{order_id} оплачен" in m.text]
     assert goods and "MULTI-" in goods[0]
     assert "5,00\xa0$" in joined  # Babel's Russian money: 2 × 2.50 USD
     assert "Итого" in joined and "Total" not in joined
@@ -189,7 +189,7 @@ async def test_after_language_english_a_russian_reader_reads_english_for_good(
 async def test_a_russian_admin_gets_the_paid_notice_and_stats_in_russian(shop: Shop) -> None:
     await shop.send("/start", ADMIN_ID, language_code="ru")  # the admin's customer row
     order_id = await purchase(shop, BOB, None)  # an English buyer
-    notices = [m.text for m in to_chat(shop, ADMIN_ID) if f"№{order_id}" in m.text]
+    notices = [m.text for m in to_chat(shop, ADMIN_ID) if f"#{order_id}" in m.text]
     assert notices and "оплачен" in notices[0], notices
     assert not english_in(notices[0])
     buyer = [m.text for m in to_chat(shop, BOB) if f"Order #{order_id} is paid" in m.text]
@@ -271,9 +271,9 @@ async def test_a_russian_reader_fills_the_cart_checks_out_and_pays_in_russian(sh
     (params,) = shop.cp.calls_of("createInvoice")
     (order,) = await shop.orders()
     assert order.id is not None and order.invoice_id is not None
-    assert params["description"] == f"Заказ №{order.id}: Ключ Мульти × 2, Единственный ключ × 1"
+    assert params["description"] == f"Заказ #{order.id}: Ключ Мульти × 2, Единственный ключ × 1"
     placed = shop.last_text().text
-    assert f"Заказ №{order.id}" in placed and "Ключ Мульти × 2" in placed, placed
+    assert f"Заказ #{order.id}" in placed and "Ключ Мульти × 2" in placed, placed
     await shop.cp.pay(order.invoice_id, send_webhook=False)
     assert await reconcile(shop.ctx) == 1
     await OutboxWorker(shop.ctx).drain_once()
@@ -288,7 +288,7 @@ async def test_a_russian_reader_fills_the_cart_checks_out_and_pays_in_russian(sh
         a.text or "" for a in shop.session.requests if isinstance(a, AnswerCallbackQuery)
     ]
     assert not [text for text in raw if "Multi Key" in text or "Solo Key" in text]
-    goods = [m.text for m in to_chat(shop, ALICE) if f"Заказ №{order.id} оплачен" in m.text]
+    goods = [m.text for m in to_chat(shop, ALICE) if f"Заказ #{order.id} оплачен" in m.text]
     assert goods and "<b>Ключ Мульти</b>" in goods[0] and "SOLO-0001" in goods[0], goods
 
 

@@ -92,7 +92,7 @@ async def test_a_russian_shopper_applies_a_code_and_reads_the_discount_in_russia
     await shop.cp.pay(order.invoice_id, send_webhook=False)
     assert await reconcile(shop.ctx) == 1
     await OutboxWorker(shop.ctx).drain_once()
-    notices = [m.text for m in lang.to_chat(shop, ADMIN_ID) if f"№{order.id}" in m.text]
+    notices = [m.text for m in lang.to_chat(shop, ADMIN_ID) if f"#{order.id}" in m.text]
     assert notices and "(промокод SAVE10: −0,50\xa0$)" in notices[0], notices
     no_english(notices[0])
 
