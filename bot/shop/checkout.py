@@ -30,7 +30,6 @@ from storage import (
     place_order,
     release_order,
     save_promo,
-    saved_promo,
 )
 
 log = logging.getLogger("bot.checkout")
@@ -109,13 +108,20 @@ async def place_lines(
     A line short of stock refuses the whole order, naming that line's product."""
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
-    promo = await saved_promo(ctx.db, buyer.telegram_id)
     try:
         specs = [(line.product_id, line.quantity, line.unit_price) for line in lines]
         caps = order_caps(ctx)
         try:
+            # The buyer's saved code, if any, is read and taken in the order's transaction.
             order = await place_order(
-                ctx.db, buyer, specs, currency, expires_at, **caps, report_short=True, promo=promo
+                ctx.db,
+                buyer,
+                specs,
+                currency,
+                expires_at,
+                **caps,
+                report_short=True,
+                saved_promo=True,
             )
         except PromoRefused as refused:
             if refused.reason not in ORDER_DEPENDENT:
@@ -134,7 +140,7 @@ async def place_lines(
         minimum = refused.terms.min_total if refused.terms else None
         return CheckoutResult(
             CheckoutRefusal.PROMO,
-            promo_code=promo,
+            promo_code=refused.code,
             promo_refusal=refused.reason,
             promo_minimum=minimum,
             currency=currency,
