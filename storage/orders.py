@@ -16,7 +16,7 @@ from storage._sql import dialect_of, locked, snapshot, table_of
 from storage.customers import Buyer, upsert_customer_in, upsert_customer_promo_in
 from storage.database import Database
 from storage.enums import OrderStatus, StockStatus
-from storage.models import Customer, Order, OrderLine, Product, StockUnit
+from storage.models import CartItem, Customer, Order, OrderLine, Product, StockUnit
 from storage.order_states import OPEN, RELEASED, IllegalTransition, transition
 from storage.outbox import add_in, order_message_edit
 from storage.promos import PromoRefused, apply_promo_in, give_back_in, take_promo_in
@@ -429,6 +429,17 @@ _RECORD_MESSAGE = (
         message_id=sa.bindparam("p_message_id", type_=_orders.c.message_id.type),
     )
 )
+# The attached order's products leave its buyer's cart (attach_invoice(clear_cart=True)).
+_cart = table_of(CartItem)
+_CLEAR_CART = sa.delete(_cart).where(
+    _cart.c.customer_id
+    == sa.select(_orders.c.customer_id)
+    .where(_orders.c.id == sa.bindparam("p_order_id"))
+    .scalar_subquery(),
+    _cart.c.product_id.in_(
+        sa.select(_lines.c.product_id).where(_lines.c.order_id == sa.bindparam("p_order_id"))
+    ),
+)
 # One call alone: the statement answers itself (no read-back).
 _ATTACH_ONE = _ATTACH_INVOICE.returning(_orders.c.id)
 _RECORD_ONE = _RECORD_MESSAGE.returning(_orders.c.status)
@@ -444,6 +455,7 @@ class _Attach(NamedTuple):
     bot_invoice_url: str
     mini_app_url: str | None
     web_app_url: str | None
+    clear_cart: bool = False
 
 
 class _OrderMessage(NamedTuple):
@@ -460,13 +472,26 @@ async def attach_invoice(
     bot_invoice_url: str,
     mini_app_url: str | None = None,
     web_app_url: str | None = None,
+    *,
+    clear_cart: bool = False,
 ) -> bool:
     """Record the Crypto Pay invoice of a pending order. False when the order is no longer
     pending or already has another invoice (the caller should then delete the invoice).
+    With `clear_cart`, the order's products leave the buyer's cart once it is attached, in
+    the same transaction (a cart's Checkout: its own write transaction after the order was
+    a turn of SQLite's one writer per tap, outside any batch).
 
     Group-committed (Database.coalesced): invoices recorded at the same time share one
     transaction."""
-    item = _Attach(order_id, invoice_id, invoice_hash, bot_invoice_url, mini_app_url, web_app_url)
+    item = _Attach(
+        order_id,
+        invoice_id,
+        invoice_hash,
+        bot_invoice_url,
+        mini_app_url,
+        web_app_url,
+        clear_cart,
+    )
     attached: bool = await db.coalesced("attach_invoice", _attach_many, item)
     return attached
 
@@ -474,21 +499,32 @@ async def attach_invoice(
 async def _attach_many(db: Database, items: list[_Attach]) -> list[bool | Exception]:
     now = utcnow()
     params = [
-        {f"p_{name}": value for name, value in item._asdict().items()} | {"p_updated_at": now}
+        {f"p_{name}": value for name, value in item._asdict().items() if name != "clear_cart"}
+        | {"p_updated_at": now}
         for item in items
     ]
+    clearing = {item.order_id for item in items if item.clear_cart}
 
     async def run(s: AsyncSession, batch: list[dict[str, Any]]) -> list[bool | Exception]:
         if len(batch) == 1:
-            return [(await s.execute(_ATTACH_ONE, batch[0])).first() is not None]
-        await s.execute(_ATTACH_INVOICE, batch)  # executemany, in the items' order
-        states = await _states(s, [p["p_order_id"] for p in batch])
-        return [
-            (state := states.get(p["p_order_id"])) is not None
-            and state[0] == OrderStatus.PENDING
-            and state[1] == p["p_invoice_id"]
-            for p in batch
+            attached = [(await s.execute(_ATTACH_ONE, batch[0])).first() is not None]
+        else:
+            await s.execute(_ATTACH_INVOICE, batch)  # executemany, in the items' order
+            states = await _states(s, [p["p_order_id"] for p in batch])
+            attached = [
+                (state := states.get(p["p_order_id"])) is not None
+                and state[0] == OrderStatus.PENDING
+                and state[1] == p["p_invoice_id"]
+                for p in batch
+            ]
+        cleared = [
+            {"p_order_id": p["p_order_id"]}
+            for p, ok in zip(batch, attached, strict=True)
+            if ok and p["p_order_id"] in clearing
         ]
+        if cleared:
+            await s.execute(_CLEAR_CART, cleared)
+        return list(attached)
 
     return await _group_commit(db, params, run)
 

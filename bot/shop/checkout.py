@@ -101,11 +101,18 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
 
 
 async def place_lines(
-    ctx: ShopContext, buyer: Buyer, lines: Sequence[CheckoutLine], currency: str
+    ctx: ShopContext,
+    buyer: Buyer,
+    lines: Sequence[CheckoutLine],
+    currency: str,
+    *,
+    clear_cart: bool = False,
 ) -> CheckoutResult:
     """The one checkout of Buy and of the cart: one order for all `lines`, every unit
     reserved in one transaction (all or nothing), then one Crypto Pay invoice for the total.
-    A line short of stock refuses the whole order, naming that line's product."""
+    A line short of stock refuses the whole order, naming that line's product. With
+    `clear_cart`, the lines' products leave the buyer's cart when the invoice is recorded
+    (in that transaction): only a checkout that succeeded empties the cart."""
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
     try:
@@ -203,6 +210,7 @@ async def place_lines(
             bot_invoice_url=pay_link(invoice),
             mini_app_url=invoice.mini_app_invoice_url,
             web_app_url=invoice.web_app_invoice_url,
+            clear_cart=clear_cart,
         )
     except Exception:
         log.exception("could not record the invoice; withdrawing it", extra={"order_id": order.id})
