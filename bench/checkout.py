@@ -23,6 +23,12 @@ of BURST_ROUNDS rounds each side, the sides alternating. Each side gets a fresh 
 client, warmed up, then left idle for a second and a half (so a token bucket, if any, is as
 full as an idle shop's).
 
+Cart (``--cart N``, alone): CART_CUSTOMERS customers each with N products in their cart
+(put there before the round, not measured) tap the cart screen's Checkout at once, and as
+many others tap Buy on a one-product card; CART_ROUNDS rounds each, the sides alternating,
+best round each. ``RESULT cart_checkout`` gives both rates and their ratio (the goal: an
+N = 3 cart checkout at >= 0.8 of a one-line checkout's rate).
+
 Run from the repository root: ``python bench/checkout.py`` (``--burst``: the burst alone;
 ``--throughput``: the throughput rounds alone; ``--postgres``: on a throwaway PostgreSQL
 database, BENCH_POSTGRES_URL's server, instead of a SQLite file). The RESULT line gives the
@@ -38,7 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -49,6 +55,7 @@ import sqlalchemy as sa
 from aiogram import Bot, Dispatcher
 from aiogram.types import CallbackQuery, Message, Update
 
+import storage
 from bench._common import CP_TOKEN, bench_settings, fresh_pg_database, percentile, seed_product
 from bot.app import (
     build_context,
@@ -61,9 +68,11 @@ from bot.config import Settings
 from bot.context import ShopContext
 from bot.runtime.metrics import Metrics
 from bot.screens import keyboards
+from bot.screens.cart import cart_screen
 from bot.screens.texts import texts as t
+from bot.shop.cart import add_item
 from payments import CryptoPayClient
-from storage import Customer, Order
+from storage import Buyer, Customer, Order
 from tests.fakes.cryptopay import FakeCryptoPay
 from tests.fakes.telegram import FakeTelegram
 
@@ -78,6 +87,10 @@ BURST = 100
 BURST_ROUNDS = 5  # each side
 BURST_FIRST = 100_000  # burst buyers' user offsets, past every other round's
 _invoice_ranges = itertools.count(10_000_000, 1_000_000)
+CART_CUSTOMERS = 300
+CART_ROUNDS = 3  # each side
+CART_FIRST = 200_000  # cart buyers' user offsets, past every other mode's
+CART_SKUS = ("bench-cart-a", "bench-cart-b", "bench-cart-c", "bench-cart-d", "bench-cart-e")
 
 MakeClient = Callable[[Settings, Metrics, str], CryptoPayClient]
 
@@ -280,6 +293,81 @@ async def run_throughput(ctx: ShopContext, dp: Dispatcher, tg: FakeTelegram) -> 
     )
 
 
+async def seed_cart_products(ctx: ShopContext, skus: Sequence[str], codes: int) -> None:
+    """SKU (Buy's product) and the cart's products, `codes` codes each, in one catalog."""
+    products = [
+        storage.ProductData(
+            sku,
+            "bench",
+            f"Bench Key {sku}",
+            "A key for the benchmark.",
+            Decimal(PRICE),
+            codes=[f"{sku.upper()}-{i:06d}" for i in range(codes)],
+        )
+        for sku in (SKU, *skus)
+    ]
+    catalog = storage.CatalogData("USD", [storage.CategoryData("bench", "Bench")], products)
+    await storage.upsert_catalog(ctx.db, catalog)
+
+
+async def cart_taps(
+    ctx: ShopContext, tg: FakeTelegram, skus: Sequence[str], first: int, n: int
+) -> list[dict[str, Any]]:
+    """Customers first..first+n-1 each put one unit of every product of `skus` in their cart,
+    get the cart screen from the bot and tap Checkout on it; the raw callback_query updates."""
+
+    async def one(i: int) -> dict[str, Any]:
+        user = tg.user(FIRST_USER + first + i, f"Buyer{first + i}")
+        buyer = Buyer(user.id, None, "en")
+        for sku in skus:
+            change = await add_item(ctx, buyer, sku, 1)
+            assert change.ok, change
+        screen = await cart_screen(ctx, user.id)
+        sent = await ctx.bot.send_message(user.id, screen.text, reply_markup=screen.markup)
+        query_id = await user.tap(sent.message_id, t.BTN_CHECKOUT)
+        return {"update_id": first + i + 1, "callback_query": tg.callbacks[query_id].query}
+
+    taps: list[dict[str, Any]] = []
+    for start in range(0, n, 50):  # setup, not measured
+        taps += await asyncio.gather(*(one(i) for i in range(start, min(n, start + 50))))
+    return taps
+
+
+async def run_cart(ctx: ShopContext, dp: Dispatcher, tg: FakeTelegram, lines: int) -> None:
+    t0 = time.perf_counter()
+    skus = CART_SKUS[:lines]
+    rates: dict[str, list[float]] = {"cart": [], "one_line": []}
+    first = CART_FIRST
+    for round_no in range(CART_ROUNDS):
+        order = ["cart", "one_line"] if round_no % 2 == 0 else ["one_line", "cart"]
+        for side in order:
+            async with fresh_cryptopay(ctx) as fake:
+                if side == "cart":
+                    taps = await cart_taps(ctx, tg, skus, first, CART_CUSTOMERS)
+                else:
+                    taps = await buy_taps(tg, ctx.bot, first, CART_CUSTOMERS)
+                per_s, _ = await feed_all(dp, ctx.bot, taps)
+                placed = await count_invoiced(ctx, first, first + CART_CUSTOMERS)
+                assert placed == CART_CUSTOMERS, f"{placed} of {CART_CUSTOMERS} have an invoice"
+                created = len(fake.calls_of("createInvoice")) - WARMUP
+                assert created == CART_CUSTOMERS, f"the fake saw {created} createInvoice"
+            rates[side].append(per_s)
+            first += CART_CUSTOMERS
+        print(
+            f"cart round {round_no + 1}: {lines}-line cart checkout {rates['cart'][-1]:,.0f}/s, "
+            f"one-line Buy {rates['one_line'][-1]:,.0f}/s"
+        )
+    cart, one = max(rates["cart"]), max(rates["one_line"])
+    print(
+        f"{CART_ROUNDS} rounds of {CART_CUSTOMERS} concurrent taps per side on "
+        f"{'PostgreSQL' if ctx.db.is_postgres else 'SQLite'}; {time.perf_counter() - t0:.1f}s"
+    )
+    print(
+        f"RESULT cart_checkout lines={lines} per_s={cart:.0f} one_line_per_s={one:.0f} "
+        f"ratio={cart / one:.2f}"
+    )
+
+
 async def run_burst(ctx: ShopContext, dp: Dispatcher, tg: FakeTelegram) -> None:
     t0 = time.perf_counter()
     sides: dict[str, MakeClient] = {"default": by_default, "unlimited": without_limiter}
@@ -312,12 +400,18 @@ async def run_burst(ctx: ShopContext, dp: Dispatcher, tg: FakeTelegram) -> None:
 
 
 async def main(
-    burst_only: bool = False, throughput_only: bool = False, postgres: bool = False
+    burst_only: bool = False,
+    throughput_only: bool = False,
+    postgres: bool = False,
+    cart_lines: int = 0,
 ) -> None:
     t0 = time.perf_counter()
     bursts = 0 if throughput_only else 2 * BURST_ROUNDS * BURST
     sales = WARMUP + bursts + (0 if burst_only else ROUNDS * CUSTOMERS)
     taps = sales + (0 if burst_only else ROUNDS * CUSTOMERS)  # the floor's taps buy nothing
+    if cart_lines:
+        # Buy's taps and the cart's, each cart buying one unit of each of its products.
+        sales = taps = WARMUP + 2 * CART_ROUNDS * CART_CUSTOMERS
     with tempfile.TemporaryDirectory(prefix="bench_checkout_") as tmp:
         async with (
             contextlib.AsyncExitStack() as stack,
@@ -339,12 +433,18 @@ async def main(
             bot = create_bot(settings)
             ctx = await build_context(settings, bot)  # migrates the empty database
             try:
-                await seed_product(ctx.db, SKU, sales, PRICE)
+                if cart_lines:
+                    await seed_cart_products(ctx, CART_SKUS[:cart_lines], sales)
+                else:
+                    await seed_product(ctx.db, SKU, sales, PRICE)
                 dp = create_dispatcher(ctx)
                 freeze_startup_heap()  # as run_bot does before it serves
                 # Warm up: SQLite pages, the engine's pool, aiogram's and aiohttp's caches.
                 await run_checkouts(ctx, dp, tg, 0, WARMUP)
                 print(f"setup and warm-up {time.perf_counter() - t0:.1f}s")
+                if cart_lines:
+                    await run_cart(ctx, dp, tg, cart_lines)
+                    return
                 if not burst_only:
                     await run_throughput(ctx, dp, tg)
                 if not throughput_only:
@@ -355,10 +455,15 @@ async def main(
                 await bot.session.close()
 
 
-async def bounded(burst_only: bool, throughput_only: bool, postgres: bool) -> None:
-    await asyncio.wait_for(main(burst_only, throughput_only, postgres), timeout=420)
+async def bounded(burst_only: bool, throughput_only: bool, postgres: bool, cart_lines: int) -> None:
+    await asyncio.wait_for(main(burst_only, throughput_only, postgres, cart_lines), timeout=420)
 
 
 if __name__ == "__main__":
     flags = sys.argv[1:]
-    asyncio.run(bounded("--burst" in flags, "--throughput" in flags, "--postgres" in flags))
+    cart_lines = int(flags[flags.index("--cart") + 1]) if "--cart" in flags else 0
+    if not 0 <= cart_lines <= len(CART_SKUS):
+        sys.exit(f"--cart takes 1 to {len(CART_SKUS)} lines")
+    asyncio.run(
+        bounded("--burst" in flags, "--throughput" in flags, "--postgres" in flags, cart_lines)
+    )

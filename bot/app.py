@@ -41,6 +41,7 @@ from bot.runtime.languages import LanguageChoices
 from bot.runtime.metrics import Metrics, TelegramMetrics
 from bot.runtime.refund_confirmations import pending_refunds
 from bot.runtime.tap_throttle import tap_throttle
+from bot.runtime.telegram_models import pin_response_models
 from bot.runtime.telegram_pacer import FloodControlObserver, TelegramPacer
 from bot.runtime.telegram_retry import RetryMiddleware
 from bot.screens.texts import en_admin as ta
@@ -204,6 +205,7 @@ def freeze_startup_heap() -> None:
     the wiring — some 300,000 objects) out of the cyclic collector's view. Otherwise every
     full collection walks them all and stalls the event loop for 100–200 ms: seen as the
     webhook benchmark's p99. Objects made later are collected as usual."""
+    pin_response_models()
     gc.collect()
     gc.freeze()
 

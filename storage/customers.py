@@ -56,6 +56,11 @@ _UPSERT_ID = {
     name: _upsert_stmt(insert).returning(_customers.c.id)
     for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
+# The same, also returning the buyer's saved promo code (place_order(saved_promo=True)).
+_UPSERT_ID_PROMO = {
+    name: _upsert_stmt(insert).returning(_customers.c.id, _customers.c.promo_code)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 _UPSERT = {
     name: sa.select(Customer).from_statement(_upsert_stmt(insert).returning(*_customers.c))
     for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
@@ -77,6 +82,13 @@ async def upsert_customer_in(s: AsyncSession, buyer: Buyer) -> int:
     customer_id = await s.scalar(_UPSERT_ID[dialect_of(s)], _upsert_params(buyer))
     assert customer_id is not None
     return int(customer_id)
+
+
+async def upsert_customer_promo_in(s: AsyncSession, buyer: Buyer) -> tuple[int, str | None]:
+    """upsert_customer_in, also giving the buyer's saved promo code (None: none saved), read
+    by the upsert itself: the checkout needs no read of its own for it."""
+    row = (await s.execute(_UPSERT_ID_PROMO[dialect_of(s)], _upsert_params(buyer))).one()
+    return int(row[0]), None if row[1] is None else str(row[1])
 
 
 async def upsert_customer(

@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage._sql import dialect_of, locked, snapshot, table_of
-from storage.customers import Buyer, upsert_customer_in
+from storage.customers import Buyer, upsert_customer_in, upsert_customer_promo_in
 from storage.database import Database
 from storage.enums import OrderStatus, StockStatus
-from storage.models import Customer, Order, OrderLine, Product, StockUnit
+from storage.models import CartItem, Customer, Order, OrderLine, Product, StockUnit
 from storage.order_states import OPEN, RELEASED, IllegalTransition, transition
 from storage.outbox import add_in, order_message_edit
-from storage.promos import apply_promo_in, give_back_in, take_promo_in
+from storage.promos import PromoRefused, apply_promo_in, give_back_in, take_promo_in
 from storage.types import to_money, utcnow
 
 
@@ -136,6 +136,7 @@ async def place_order(
     max_abandoned: int | None = None,
     report_short: bool = False,
     promo: str | None = None,
+    saved_promo: bool = False,
 ) -> Order | None:
     """`create_order` for a Telegram user, whose customer row is created or refreshed in
     the same transaction (the checkout's one write before the invoice). The upsert takes
@@ -145,10 +146,14 @@ async def place_order(
 
     With `promo`, the code's use is taken in the same transaction (storage/promos.py): the
     order's total is the discounted one, and PromoRefused (nothing written) says why a code
-    does not apply."""
+    does not apply. With `saved_promo` instead, the code is the one the buyer saved (read
+    by the customer upsert, so the checkout spends no read transaction on it: a tap's five
+    transactions became four), and PromoRefused names it in `code`."""
+    if saved_promo and promo is not None:
+        raise ValueError("pass promo or saved_promo, not both")
     caps = _Caps(max_open, max_units, max_abandoned)
     return await _order_transaction(
-        db, buyer, lines, currency, expires_at, caps, report_short, promo
+        db, buyer, lines, currency, expires_at, caps, report_short, promo, saved_promo
     )
 
 
@@ -161,6 +166,7 @@ async def _order_transaction(
     caps: _Caps,
     report_short: bool = False,
     promo: str | None = None,
+    saved_promo: bool = False,
 ) -> Order | None:
     specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
     if not specs:
@@ -169,7 +175,9 @@ async def _order_transaction(
         raise ValueError("line quantities must be positive")
     try:
         async with db.transaction() as s:
-            if isinstance(who, Buyer):
+            if isinstance(who, Buyer) and saved_promo:
+                customer_id, promo = await upsert_customer_promo_in(s, who)  # PG: row locked
+            elif isinstance(who, Buyer):
                 customer_id = await upsert_customer_in(s, who)  # PG: row locked from here
             else:
                 customer_id = who
@@ -179,7 +187,11 @@ async def _order_transaction(
                 await _check_caps(s, customer_id, specs, caps)
             taken = None
             if promo is not None:
-                taken = await take_promo_in(s, promo, customer_id, specs, currency)
+                try:
+                    taken = await take_promo_in(s, promo, customer_id, specs, currency)
+                except PromoRefused as refused:
+                    refused.code = promo
+                    raise
             order = await _create(s, customer_id, specs, currency, expires_at)
             if taken is not None:
                 assert order.id is not None
@@ -224,6 +236,8 @@ _NTH_ABANDONED = (
     .limit(1)
     .offset(sa.bindparam("p_skip"))
 )
+# The caps' three figures in one statement: pending orders, their units, the n-th abandonment.
+_CAPS = _OPEN_AND_HELD.add_columns(_NTH_ABANDONED.scalar_subquery())
 _PRODUCTS = sa.select(_products.c.id, _products.c.active, _products.c.unlimited).where(
     _products.c.id.in_(sa.bindparam("p_product_ids", expanding=True))
 )
@@ -293,26 +307,27 @@ async def _check_caps(
     s: AsyncSession, customer_id: int, specs: Sequence[LineSpec], caps: _Caps
 ) -> None:
     """The per-customer caps, counted in the order's transaction (under the customer's lock
-    on PG). `specs` may be several lines: their units count together."""
-    if caps.max_open is not None or caps.max_units is not None:
-        row = (await s.execute(_OPEN_AND_HELD, {"p_customer_id": customer_id})).one()
-        open_orders, held = int(row[0]), int(row[1])
-        if caps.max_open is not None and open_orders >= caps.max_open:
-            raise TooManyOpenOrders(open_orders)
-        if caps.max_units is not None and held + sum(sp.quantity for sp in specs) > caps.max_units:
-            raise TooManyUnits(held, caps.max_units)
-    if caps.max_abandoned is not None:
-        now = utcnow()
-        nth = await s.scalar(
-            _NTH_ABANDONED,
+    on PG). `specs` may be several lines: their units count together. One statement for
+    all three (each of the two it was took four trips to aiosqlite's thread, inside the
+    write lock)."""
+    now = utcnow()
+    row = (
+        await s.execute(
+            _CAPS,
             {
                 "p_customer_id": customer_id,
                 "p_since": now - ABANDON_WINDOW,
-                "p_skip": max(caps.max_abandoned - 1, 0),
+                "p_skip": max((caps.max_abandoned or 1) - 1, 0),
             },
         )
-        if nth is not None:
-            raise TooManyAbandoned(nth + ABANDON_WINDOW)
+    ).one()
+    open_orders, held, nth = int(row[0]), int(row[1]), row[2]
+    if caps.max_open is not None and open_orders >= caps.max_open:
+        raise TooManyOpenOrders(open_orders)
+    if caps.max_units is not None and held + sum(sp.quantity for sp in specs) > caps.max_units:
+        raise TooManyUnits(held, caps.max_units)
+    if caps.max_abandoned is not None and nth is not None:
+        raise TooManyAbandoned(nth + ABANDON_WINDOW)
 
 
 async def _create(
@@ -414,6 +429,17 @@ _RECORD_MESSAGE = (
         message_id=sa.bindparam("p_message_id", type_=_orders.c.message_id.type),
     )
 )
+# The attached order's products leave its buyer's cart (attach_invoice(clear_cart=True)).
+_cart = table_of(CartItem)
+_CLEAR_CART = sa.delete(_cart).where(
+    _cart.c.customer_id
+    == sa.select(_orders.c.customer_id)
+    .where(_orders.c.id == sa.bindparam("p_order_id"))
+    .scalar_subquery(),
+    _cart.c.product_id.in_(
+        sa.select(_lines.c.product_id).where(_lines.c.order_id == sa.bindparam("p_order_id"))
+    ),
+)
 # One call alone: the statement answers itself (no read-back).
 _ATTACH_ONE = _ATTACH_INVOICE.returning(_orders.c.id)
 _RECORD_ONE = _RECORD_MESSAGE.returning(_orders.c.status)
@@ -429,6 +455,7 @@ class _Attach(NamedTuple):
     bot_invoice_url: str
     mini_app_url: str | None
     web_app_url: str | None
+    clear_cart: bool = False
 
 
 class _OrderMessage(NamedTuple):
@@ -445,13 +472,26 @@ async def attach_invoice(
     bot_invoice_url: str,
     mini_app_url: str | None = None,
     web_app_url: str | None = None,
+    *,
+    clear_cart: bool = False,
 ) -> bool:
     """Record the Crypto Pay invoice of a pending order. False when the order is no longer
     pending or already has another invoice (the caller should then delete the invoice).
+    With `clear_cart`, the order's products leave the buyer's cart once it is attached, in
+    the same transaction (a cart's Checkout: its own write transaction after the order was
+    a turn of SQLite's one writer per tap, outside any batch).
 
     Group-committed (Database.coalesced): invoices recorded at the same time share one
     transaction."""
-    item = _Attach(order_id, invoice_id, invoice_hash, bot_invoice_url, mini_app_url, web_app_url)
+    item = _Attach(
+        order_id,
+        invoice_id,
+        invoice_hash,
+        bot_invoice_url,
+        mini_app_url,
+        web_app_url,
+        clear_cart,
+    )
     attached: bool = await db.coalesced("attach_invoice", _attach_many, item)
     return attached
 
@@ -459,21 +499,32 @@ async def attach_invoice(
 async def _attach_many(db: Database, items: list[_Attach]) -> list[bool | Exception]:
     now = utcnow()
     params = [
-        {f"p_{name}": value for name, value in item._asdict().items()} | {"p_updated_at": now}
+        {f"p_{name}": value for name, value in item._asdict().items() if name != "clear_cart"}
+        | {"p_updated_at": now}
         for item in items
     ]
+    clearing = {item.order_id for item in items if item.clear_cart}
 
     async def run(s: AsyncSession, batch: list[dict[str, Any]]) -> list[bool | Exception]:
         if len(batch) == 1:
-            return [(await s.execute(_ATTACH_ONE, batch[0])).first() is not None]
-        await s.execute(_ATTACH_INVOICE, batch)  # executemany, in the items' order
-        states = await _states(s, [p["p_order_id"] for p in batch])
-        return [
-            (state := states.get(p["p_order_id"])) is not None
-            and state[0] == OrderStatus.PENDING
-            and state[1] == p["p_invoice_id"]
-            for p in batch
+            attached = [(await s.execute(_ATTACH_ONE, batch[0])).first() is not None]
+        else:
+            await s.execute(_ATTACH_INVOICE, batch)  # executemany, in the items' order
+            states = await _states(s, [p["p_order_id"] for p in batch])
+            attached = [
+                (state := states.get(p["p_order_id"])) is not None
+                and state[0] == OrderStatus.PENDING
+                and state[1] == p["p_invoice_id"]
+                for p in batch
+            ]
+        cleared = [
+            {"p_order_id": p["p_order_id"]}
+            for p, ok in zip(batch, attached, strict=True)
+            if ok and p["p_order_id"] in clearing
         ]
+        if cleared:
+            await s.execute(_CLEAR_CART, cleared)
+        return list(attached)
 
     return await _group_commit(db, params, run)
 

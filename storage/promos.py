@@ -60,12 +60,14 @@ class PromoExists(Exception):
 
 
 class PromoRefused(Exception):
-    """The order's code does not apply; nothing was written."""
+    """The order's code does not apply; nothing was written. `code`: the code refused, when
+    place_order took the buyer's saved one (saved_promo=True)."""
 
     def __init__(self, reason: PromoRefusal, terms: PromoTerms | None = None) -> None:
         super().__init__(str(reason))
         self.reason = reason
         self.terms = terms
+        self.code: str | None = None
 
 
 @dataclass(frozen=True)

@@ -240,9 +240,5 @@ async def checkout_cart(ctx: ShopContext, buyer: Buyer, seen: str | None = None)
                 CheckoutRefusal.OVER_LIMIT, item=line.title, left=line.max_per_order
             )
     lines = [CheckoutLine(ln.product_id, ln.title, ln.quantity, ln.price) for ln in view.lines]
-    result = await place_lines(ctx, buyer, lines, view.currency)
-    if result.ok:
-        customer_id = await _customer_id(ctx, buyer.telegram_id)
-        if customer_id is not None:
-            await empty_cart(ctx.db, customer_id, [ln.product_id for ln in lines])
-    return result
+    # Placed, the lines leave the cart in the invoice's transaction (place_lines).
+    return await place_lines(ctx, buyer, lines, view.currency, clear_cart=True)

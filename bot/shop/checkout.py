@@ -30,7 +30,6 @@ from storage import (
     place_order,
     release_order,
     save_promo,
-    saved_promo,
 )
 
 log = logging.getLogger("bot.checkout")
@@ -102,20 +101,34 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
 
 
 async def place_lines(
-    ctx: ShopContext, buyer: Buyer, lines: Sequence[CheckoutLine], currency: str
+    ctx: ShopContext,
+    buyer: Buyer,
+    lines: Sequence[CheckoutLine],
+    currency: str,
+    *,
+    clear_cart: bool = False,
 ) -> CheckoutResult:
     """The one checkout of Buy and of the cart: one order for all `lines`, every unit
     reserved in one transaction (all or nothing), then one Crypto Pay invoice for the total.
-    A line short of stock refuses the whole order, naming that line's product."""
+    A line short of stock refuses the whole order, naming that line's product. With
+    `clear_cart`, the lines' products leave the buyer's cart when the invoice is recorded
+    (in that transaction): only a checkout that succeeded empties the cart."""
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
-    promo = await saved_promo(ctx.db, buyer.telegram_id)
     try:
         specs = [(line.product_id, line.quantity, line.unit_price) for line in lines]
         caps = order_caps(ctx)
         try:
+            # The buyer's saved code, if any, is read and taken in the order's transaction.
             order = await place_order(
-                ctx.db, buyer, specs, currency, expires_at, **caps, report_short=True, promo=promo
+                ctx.db,
+                buyer,
+                specs,
+                currency,
+                expires_at,
+                **caps,
+                report_short=True,
+                saved_promo=True,
             )
         except PromoRefused as refused:
             if refused.reason not in ORDER_DEPENDENT:
@@ -134,7 +147,7 @@ async def place_lines(
         minimum = refused.terms.min_total if refused.terms else None
         return CheckoutResult(
             CheckoutRefusal.PROMO,
-            promo_code=promo,
+            promo_code=refused.code,
             promo_refusal=refused.reason,
             promo_minimum=minimum,
             currency=currency,
@@ -197,6 +210,7 @@ async def place_lines(
             bot_invoice_url=pay_link(invoice),
             mini_app_url=invoice.mini_app_invoice_url,
             web_app_url=invoice.web_app_invoice_url,
+            clear_cart=clear_cart,
         )
     except Exception:
         log.exception("could not record the invoice; withdrawing it", extra={"order_id": order.id})
