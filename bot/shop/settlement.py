@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 
 from bot.context import ShopContext
+from bot.shop.review_reasons import AMOUNT, ASSET, CURRENCY, NOTHING_PAID, review_reason
 from bot.shop.stock_alerts import alert_low_stock_quietly
 from payments import Invoice
 from storage import Order, SettleOutcome, SettlePayment, SettleResult, settle_many
@@ -42,18 +43,19 @@ def order_id_from_payload(payload: str | None) -> int | None:
 
 
 def mismatch(invoice: Invoice, order: Order, accepted: tuple[str, ...]) -> str | None:
-    """Why this payment does not match the order we invoiced, or None when it does."""
+    """Why this payment does not match the order we invoiced, or None when it does: a
+    stored reason (bot/screens/review_reasons.py) that each admin reads in their language."""
     if invoice.currency_type != "fiat" or (invoice.fiat or "").upper() != order.currency.upper():
         shown = invoice.fiat if invoice.currency_type == "fiat" else invoice.asset
-        return f"invoice is in {shown}, the order in {order.currency}"
+        return review_reason(CURRENCY, invoice=shown or "", order=order.currency)
     if invoice.amount != order.total:
-        return f"invoice amount {invoice.amount} differs from the order total {order.total}"
+        return review_reason(AMOUNT, invoice=str(invoice.amount), order=str(order.total))
     asset = invoice.paid_asset
     allowed = set(invoice.accepted_assets or accepted)
     if not asset or invoice.paid_amount is None or invoice.paid_amount <= 0:
-        return "the invoice says paid but names no paid asset or amount"
+        return review_reason(NOTHING_PAID)
     if asset not in allowed:
-        return f"paid in {asset}, which the order did not accept"
+        return review_reason(ASSET, asset=asset)
     return None
 
 

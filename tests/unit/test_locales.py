@@ -177,3 +177,29 @@ def test_times_of_the_hoarding_and_upload_texts_per_locale() -> None:
     with use_language("en"):
         assert ta.upload_took(0.04) == "Took 0.0 s."
         assert t.btn_cart(3) == "Cart (3)" and t.btn_cart(0) == "Cart"
+
+
+def test_a_payment_review_reason_reads_in_the_admins_language() -> None:
+    from bot.shop.review_reasons import AMOUNT, ASSET, CURRENCY, NOTHING_PAID, review_reason
+
+    amount = review_reason(AMOUNT, invoice="1.00000000", order="9.99000000")
+    with use_language("en"):
+        assert ta.review_reason_text(amount) == (
+            "the invoice amount 1.00 differs from the order total 9.99"
+        )
+        assert ta.review_reason_text("kept as text by an older version") == (
+            "kept as text by an older version"
+        )
+    with use_language("ru"):
+        assert ta.review_reason_text(amount) == (
+            "сумма счёта 1,00 не совпадает с суммой заказа 9,99"
+        )
+        assert ta.review_reason_text(review_reason(CURRENCY, invoice="EUR", order="USD")) == (
+            "счёт выставлен в EUR, а заказ — в USD"
+        )
+        assert "DOGE" in ta.review_reason_text(review_reason(ASSET, asset="DOGE"))
+        assert "ни актива" in ta.review_reason_text(review_reason(NOTHING_PAID))
+        alert = ta.needs_review_alert(7, amount, "1 USDT", "9,99 $", "buyer")
+        assert "сумма счёта 1,00" in alert and "reason" not in alert
+    with pytest.raises(ValueError):
+        review_reason(AMOUNT, invoice="1")  # a value missing

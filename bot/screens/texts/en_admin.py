@@ -12,6 +12,7 @@ from babel.numbers import format_decimal
 
 from bot.i18n import _, __, current_language, ngettext, translated
 from bot.screens.texts.en import STATUS, money, plain, status_text, when
+from bot.shop.review_reasons import AMOUNT, ASSET, CURRENCY, parse_review_reason
 
 TRANSFERS_HOWTO = __(
     "Transfers are switched off for this Crypto Pay app. Enable them in @CryptoBot "
@@ -264,7 +265,7 @@ def order_view(
     if delivered_at:
         parts.append(_("Delivered at: {when}").format(when=when(delivered_at)))
     if attention:
-        parts.append(f"⚠ {escape(attention)}")
+        parts.append(f"⚠ {escape(review_reason_text(attention))}")
     if goods:
         shown = ", ".join(f"<code>{escape(g)}</code>" for g in goods[:50])
         parts.append(_("Goods: {goods}").format(goods=shown))
@@ -585,7 +586,29 @@ def needs_refund_alert(order_id: int, paid: str, summary: str, buyer_text: str) 
     ).format(order_id=order_id, buyer=buyer_text, paid=paid, summary=summary)
 
 
+def review_reason_text(stored: str) -> str:
+    """A payment's stored review reason (bot/shop/review_reasons.py) in the reader's language."""
+    parsed = parse_review_reason(stored)
+    if parsed is None:
+        return stored  # free text kept by an older version
+    reason, values = parsed
+    if reason == CURRENCY:
+        return _("the invoice is in {invoice}, the order in {order}").format(**values)
+    if reason == AMOUNT:
+        try:
+            amounts = {key: plain(Decimal(value)) for key, value in values.items()}
+        except ArithmeticError:  # (not a number: shown as stored)
+            amounts = values
+        return _("the invoice amount {invoice} differs from the order total {order}").format(
+            **amounts
+        )
+    if reason == ASSET:
+        return _("paid in {asset}, which the order did not accept").format(**values)
+    return _("the invoice says paid but names no paid asset or amount")
+
+
 def needs_review_alert(order_id: int, reason: str, paid: str, total: str, buyer_text: str) -> str:
+    reason = review_reason_text(reason)
     return _(
         "⚠ <b>Order #{order_id} needs review</b>: {reason}. Paid {paid}; the order was for "
         "{total}. Buyer: {buyer}. No goods were sent. What to do: open the order and check "
