@@ -143,6 +143,12 @@ def evaluate(
         return PromoRefusal.BELOW_MINIMUM
     eligible = [total if ok else Decimal(0) for (_, total), ok in zip(lines, applies, strict=True)]
     discount = discount_amount(terms.kind, terms.value, sum(eligible, Decimal(0)), currency)
+    # Never more than the lines can carry each in whole minor units (prices with more
+    # decimals than the currency's unit: 1.005 + 1.005 can carry 2.00, not 2.01).
+    unit = minor_unit(currency)
+    discount = min(
+        discount, sum((line.quantize(unit, ROUND_DOWN) for line in eligible), Decimal(0))
+    )
     total = subtotal - discount
     if total <= 0:  # Crypto Pay cannot invoice zero
         return PromoRefusal.ZERO_TOTAL

@@ -69,6 +69,9 @@ def build_router() -> Router:
             return
         sku, quantity = str(data.get("sku", "")), int(data.get("qty", 1))
         priced = await apply_code(ctx, buyer_of(message.from_user), message.text, sku, quantity)
+        if not priced.applies and priced.refusal is None:  # taken off sale meanwhile
+            await message.answer(t.PRODUCT_GONE, reply_markup=keyboards.main_menu())
+            return
         if not priced.applies:
             await message.answer(
                 refusal_text(priced), reply_markup=keyboards.promo_retry(sku, quantity)

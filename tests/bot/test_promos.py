@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from aiogram.methods import EditMessageText, SendMessage
 
 from bot.callbacks import (
@@ -19,7 +20,8 @@ from bot.callbacks import (
 )
 from bot.jobs import reconcile
 from bot.screens.outgoing import compose
-from storage import AuditEntry, OrderLine, OrderStatus, get_promo, saved_promo
+from bot.screens.texts import texts as t
+from storage import AuditEntry, OrderLine, OrderStatus, Product, get_promo, saved_promo
 from tests.bot.conftest import ADMIN_ID, ALICE, BOB, Shop, button_texts, markup_buttons
 
 
@@ -248,3 +250,13 @@ async def test_a_saved_code_nobody_can_use_is_removed_when_the_card_shows(shop: 
     assert await saved_promo(shop.ctx.db, ALICE) is None
     order, answer = await buy(shop, qty=2)
     assert order is not None and order.total == Decimal("5.00") and not answer.show_alert
+
+
+async def test_a_product_taken_off_sale_while_the_code_is_typed(shop: Shop) -> None:
+    assert "added" in await promo(shop, "add SAVE10 10%")
+    await shop.press(PromoAsk(sku="multi", qty=1))
+    async with shop.ctx.db.transaction() as s:
+        await s.execute(sa.update(Product).where(Product.sku == "multi").values(active=False))
+    await shop.send("SAVE10")
+    answer = shop.last_text()
+    assert isinstance(answer, SendMessage) and answer.text == t.PRODUCT_GONE

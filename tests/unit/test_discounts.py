@@ -89,3 +89,13 @@ def test_sku_restricted_code_discounts_only_its_lines() -> None:
     assert isinstance(quote, Quote)
     assert (quote.discount, quote.total) == (Decimal("10.00"), Decimal("20.00"))
     assert quote.line_discounts == (Decimal("10.00"), Decimal(0))
+
+
+def test_lines_priced_finer_than_the_cent_carry_only_whole_cents() -> None:
+    """1.005 + 1.005 USD: a fixed 5 is capped at 2.01 by the subtotal, but each line can
+    carry only 1.00 in whole cents; the quote gives 2.00 and never raises."""
+    lines = [("a", Decimal("1.005")), ("b", Decimal("1.005"))]
+    quote = evaluate(terms(PromoKind.FIXED, "5"), lines, "USD", NOW, 0)
+    assert isinstance(quote, Quote)
+    assert (quote.discount, quote.total) == (Decimal("2.00"), Decimal("0.010"))
+    assert sum(quote.line_discounts) == quote.discount
