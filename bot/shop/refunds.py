@@ -85,6 +85,16 @@ _AMOUNT = re.compile(r"(?P<number>[0-9]{1,15}(?:\.[0-9]{1,18})?)(?P<code>[A-Za-z
 _CODE = re.compile(r"[A-Za-z]{2,10}")
 _CODE_LIKE = re.compile(r"[A-Z]{3,5}")  # a word that reads as a currency code, e.g. TON
 FULL = "all"  # `/refund 42 all reason…`: everything left, with a reason
+# Words that would be read as money if they came first, so never taken as a reason: Crypto
+# Pay's asset and fiat codes (../shared/cryptopay/API.md) and number words.
+MONEY_WORDS = frozenset(
+    "USDT TON BTC ETH LTC BNB TRX USDC SOL DOGE GRAM NOT MY DOGS HMSTR CATI MEMHASH SEND "
+    "USD EUR RUB BYN UAH GBP CNY KZT UZS GEL TRY AMD THB INR BRL IDR AZN AED PLN ILS KGS TJS "
+    "ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN ELEVEN TWELVE TWENTY THIRTY FORTY "
+    "FIFTY HUNDRED THOUSAND HALF НОЛЬ ОДИН ОДНА ДВА ДВЕ ТРИ ЧЕТЫРЕ ПЯТЬ ДЕСЯТЬ СТО ТЫСЯЧА "
+    "ПОЛОВИНА NAN INF INFINITY".split()
+)
+_WORD = re.compile(r"[^\W\d_]+")  # letters only (any script)
 
 
 @dataclass(frozen=True)
@@ -107,8 +117,10 @@ def read_refund_args(text: str, asset: str, currency: str) -> RefundArgs | None:
     """The amount and reason in `text`, or None when its first word is not an amount we
     accept (`1,000`, `$10`, `ten`, `1e3`, `-1`, `0`, more than 8 decimals, or a code other
     than the paid asset's or the order currency's, glued on or as the next word when that
-    word is 3-5 capitals). Codes match in any case; the words after the amount (and its
-    code) are the reason."""
+    word is 3-5 capitals or a known code in any case). Codes match in any case; the words
+    after the amount (and its code) are the reason. Text whose first word is a plain word
+    (not a number word or a currency code) is all reason, for a refund of everything left:
+    `/refund 42 wrong key`."""
     head, rest = _first_word(text)
     if not head:
         return RefundArgs(None, False, "")
@@ -116,14 +128,16 @@ def read_refund_args(text: str, asset: str, currency: str) -> RefundArgs | None:
         return RefundArgs(None, False, rest)
     match = _AMOUNT.fullmatch(head)
     if match is None:
+        if _WORD.fullmatch(head) and head.upper() not in MONEY_WORDS:
+            return RefundArgs(None, False, text.strip())  # `/refund 42 wrong key`: a reason
         return None
     code = match["code"]
     if code is None:
         word, after = _first_word(rest)
         if _CODE.fullmatch(word) and word.upper() in (asset.upper(), currency.upper()):
             code, rest = word, after
-        elif _CODE_LIKE.fullmatch(word):
-            return None  # `5 TON` for an order paid in USDT: which money is meant?
+        elif _CODE_LIKE.fullmatch(word) or word.upper() in MONEY_WORDS - {"ONE", "ОДИН"}:
+            return None  # `5 TON` (or `5 ton`) for an order paid in USDT: which money?
     try:
         amount = to_money(Decimal(match["number"]))
     except (InvalidOperation, InexactMoney):

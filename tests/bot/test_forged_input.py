@@ -139,6 +139,8 @@ async def test_admin_order_arguments_are_ascii_ids(
         ("1.25 USD", "half", ""),  # the order's currency: that share of what was paid
         ("1.25USD   key was used", "half", "key was used"),
         ("all the key was used", "all", "the key was used"),
+        ("wrong key sent", "all", "wrong key sent"),  # a plain word first: all of it is reason
+        ("ключ не подошёл", "all", "ключ не подошёл"),
     ],
 )
 async def test_refund_amount_forms_accepted(
@@ -165,7 +167,11 @@ async def test_refund_amount_forms_accepted(
         "$10",
         "10$",
         "ten",
-        "wrong key",  # a reason needs an amount (or `all`) first: `ten` is not one
+        "usdt wrong key",  # a code first: money without an amount
+        "Ten",
+        "десять",
+        "10 ton",  # paid in USDT: which money is meant, whatever the case
+        "5 eur refund",
         "1e3",
         "-1",
         "+1",
