@@ -98,9 +98,10 @@ class ProductCard(CallbackData, prefix="p"):
 class PromoAsk(CallbackData, prefix="pr"):
     """A product card's Promo code: ask for the code, then show that card again."""
 
-    sku: str
-    qty: int = 1
-    back: int = 0  # 1: stop waiting for a code and show the card again
+    sku: Sku
+    qty: Quantity = 1
+    back: Annotated[int, BeforeValidator(_ascii_digits), Field(ge=0, le=1)] = 0  # 1: stop
+    # waiting for a code and show the card again
 
 
 class OrderAction(StrEnum):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
+from bot.callbacks import MAX_ID, parse_int
 from bot.context import ShopContext
 from bot.i18n import _
 from bot.screens.texts import en_admin as ta
@@ -131,20 +132,26 @@ class BadPromo(ValueError):
     """What is wrong with a /promo add, in a sentence."""
 
 
+MAX_AMOUNT = Decimal(10**9)  # far above any price; keeps the value within the Money column
+
+
 def _positive_int(name: str, text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    value = parse_int(text, 1, MAX_ID)  # ASCII digits ("²" is isdigit() too), an INTEGER
+    if value is None:
         raise BadPromo(
             _("{name} must be a whole number of at least 1, not {text}.").format(
                 name=name, text=repr(text)
             )
         )
-    return int(text)
+    return value
 
 
 def _amount(name: str, text: str, currency: str) -> Decimal:
     try:
         value = to_money(Decimal(text))
-    except (InvalidOperation, ValueError):
+        if not value.is_finite() or value > MAX_AMOUNT:
+            raise ValueError(text)
+    except (InvalidOperation, ValueError, ArithmeticError):
         raise BadPromo(
             _("{name} must be an amount like 5 or 2.50, not {text}.").format(
                 name=name, text=repr(text)

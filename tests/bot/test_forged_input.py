@@ -68,6 +68,17 @@ FORGED = [
     ("aot:s:" + HUGE + "::0", ADMIN_ID),
     ("rf:y:\u202eabc", ADMIN_ID),
     ("rf:y:", ADMIN_ID),
+    # The Promo code, cart and language buttons that arrived after the strict parser.
+    ("pr:multi:0:0", ALICE),
+    ("pr:multi:-3:0", ALICE),
+    ("pr:multi:" + HUGE + ":0", ALICE),
+    ("pr:" + "m" * 40 + ":1:0", ALICE),
+    ("pr:multi:1:2", ALICE),
+    ("ct:k:" + HUGE + ":", ALICE),
+    ("ct:r:²:", ALICE),
+    ("ca:multi:0", ALICE),
+    ("ca:multi:" + HUGE, ALICE),
+    ("lang:<b>", ALICE),
 ]
 
 

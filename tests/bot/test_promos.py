@@ -199,6 +199,11 @@ async def test_admin_input_is_checked_and_audited(shop: Shop) -> None:
     assert "no product has the sku nosuch" in await promo(shop, "add X1 5 sku=nosuch")
     assert "has passed already" in await promo(shop, "add X1 5 until=2020-01-01")
     assert "whole USD cents" in await promo(shop, "add X1 5.001")
+    # Numbers that would have raised: superscript digits, past the INTEGER column, huge.
+    for typed in ("add X1 5 uses=²", "add X1 5 uses=99999999999999999999", "add X1 5 per_buyer=0"):
+        assert "whole number of at least 1" in await promo(shop, typed)
+    assert "an amount like 5 or 2.50" in await promo(shop, "add X1 5000000000000000000")
+    assert "an amount like 5 or 2.50" in await promo(shop, "add X1 5 min=1e999")
     assert "exists already" not in await promo(shop, "add X1 5")
     assert "exists already" in await promo(shop, "add x1 7")
     assert "There is no promo code" in await promo(shop, "off nosuch")
