@@ -18,6 +18,8 @@ from typing import Any
 from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 LANGUAGES = ("en", "ru")  # what the shop speaks; English is the source language
@@ -102,7 +104,29 @@ def language_of(choice: str | None, telegram_code: str | None, default: str) -> 
 @cache
 def catalogs() -> I18n:
     """The compiled catalogs (read once per process: they do not change while it runs)."""
+    compile_missing_catalogs()
     return I18n(path=LOCALES_DIR, default_locale="en", domain="messages")
+
+
+def compile_missing_catalogs(locales: Path = LOCALES_DIR) -> list[Path]:
+    """Compile each `.po` whose `.mo` is missing or older, as `make i18n-compile` does, so a
+    checkout started without make (a platform's `web: python -m bot`) still speaks Russian.
+    Returns the catalogs it wrote; a directory it cannot write is left to make (aiogram then
+    says which language is not compiled)."""
+    written = []
+    for po in sorted(locales.glob("*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source, locale=po.parent.parent.name)
+        try:
+            with mo.open("wb") as target:
+                write_mo(target, catalog)
+        except OSError:
+            continue
+        written.append(mo)
+    return written
 
 
 @contextmanager

@@ -203,3 +203,18 @@ def test_a_payment_review_reason_reads_in_the_admins_language() -> None:
         assert "сумма счёта 1,00" in alert and "reason" not in alert
     with pytest.raises(ValueError):
         review_reason(AMOUNT, invoice="1")  # a value missing
+
+
+def test_a_checkout_started_without_make_compiles_its_catalogs(tmp_path: Path) -> None:
+    """`web: python -m bot` on a platform that only installs the package: no .mo yet."""
+    from bot.i18n import compile_missing_catalogs
+
+    po = tmp_path / "ru" / "LC_MESSAGES" / "messages.po"
+    po.parent.mkdir(parents=True)
+    po.write_bytes((LOCALES_DIR / "ru" / "LC_MESSAGES" / "messages.po").read_bytes())
+    assert compile_missing_catalogs(tmp_path) == [po.with_suffix(".mo")]
+    assert compile_missing_catalogs(tmp_path) == []  # up to date: nothing written
+    from aiogram.utils.i18n import I18n
+
+    i18n = I18n(path=tmp_path, default_locale="en", domain="messages")
+    assert i18n.gettext("Buy", locale="ru") == "Купить"
