@@ -98,19 +98,26 @@ async def overdue_pending_orders(db: Database, now: datetime, limit: int = 100) 
         return list((await s.scalars(stmt)).all())
 
 
-async def order_items(db: Database, order_ids: Collection[int]) -> dict[int, list[tuple[str, int]]]:
-    """Each order's lines as (product title, quantity), in line order: a listing's rows
-    name what was bought."""
+async def order_items(
+    db: Database, order_ids: Collection[int]
+) -> dict[int, list[tuple[str, int, dict[str, dict[str, str]] | None]]]:
+    """Each order's lines as (product title, quantity, the title's translations), in line
+    order: a listing's rows name what was bought, in the reader's language."""
     if not order_ids:
         return {}
     stmt = (
-        sa.select(col(OrderLine.order_id), col(Product.title), col(OrderLine.quantity))
+        sa.select(
+            col(OrderLine.order_id),
+            col(Product.title),
+            col(OrderLine.quantity),
+            col(Product.translations),
+        )
         .join(Product, col(Product.id) == col(OrderLine.product_id))
         .where(col(OrderLine.order_id).in_(list(order_ids)))
         .order_by(col(OrderLine.order_id), col(OrderLine.id))
     )
-    items: dict[int, list[tuple[str, int]]] = {}
+    items: dict[int, list[tuple[str, int, dict[str, dict[str, str]] | None]]] = {}
     async with db.session() as s:
-        for order_id, title, quantity in (await s.execute(stmt)).all():
-            items.setdefault(order_id, []).append((title, quantity))
+        for order_id, title, quantity, translations in (await s.execute(stmt)).all():
+            items.setdefault(order_id, []).append((title, quantity, translations))
     return items

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.context import ShopContext
+from bot.i18n import localized
 from bot.screens import keyboards
 from bot.screens.catalog import Screen, approximations
 from bot.screens.messages import MAX_INLINE_TEXT, goods, goods_by_product, items
@@ -36,8 +37,12 @@ async def orders_screen(ctx: ShopContext, user_id: int, before: int = 0) -> Scre
     if not orders and not before:
         return Screen(t.ORDERS_EMPTY, keyboards.main_menu())
     items = await order_items(ctx.db, [o.id for o in orders if o.id is not None])
+
+    def named(order_id: int) -> list[tuple[str, int]]:
+        return [(localized(tr, "title", title), qty) for title, qty, tr in items.get(order_id, [])]
+
     labels = [
-        (o.id, t.order_row(o.id, items.get(o.id, []), o.total, o.currency, o.status, o.created_at))
+        (o.id, t.order_row(o.id, named(o.id), o.total, o.currency, o.status, o.created_at))
         for o in orders
         if o.id is not None
     ]

@@ -287,6 +287,7 @@ async def test_a_russian_reader_fills_the_cart_checks_out_and_pays_in_russian(sh
     raw = [m.text for m in to_chat(shop, ALICE)] + [
         a.text or "" for a in shop.session.requests if isinstance(a, AnswerCallbackQuery)
     ]
+    raw += [label for m in to_chat(shop, ALICE) for label in button_texts(m)]  # My orders rows
     assert not [text for text in raw if "Multi Key" in text or "Solo Key" in text]
     goods = [m.text for m in to_chat(shop, ALICE) if f"Заказ #{order.id} оплачен" in m.text]
     assert goods and "<b>Ключ Мульти</b>" in goods[0] and "SOLO-0001" in goods[0], goods
