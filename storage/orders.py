@@ -38,14 +38,6 @@ class OrderDetails:
     codes: dict[int, list[str]] = field(default_factory=dict)  # sold codes per product id
 
 
-class _NotReservable(Exception):
-    """Internal: roll the checkout transaction back (which line, and what it could have)."""
-
-    def __init__(self, product_id: int, available: int, gone: bool = False) -> None:
-        super().__init__(product_id)
-        self.product_id, self.available, self.gone = product_id, available, gone
-
-
 class StockShort(Exception):
     """place_order(report_short=True): one line could not be reserved in full, so nothing
     was written. `available`: the units that line could have had (0 when `gone`: the product
@@ -197,9 +189,9 @@ async def _order_transaction(
                 assert order.id is not None
                 order = await apply_promo_in(s, taken, customer_id, order.id)
             return order
-    except _NotReservable as short:
+    except StockShort:  # (raised inside the transaction: it rolled back)
         if report_short:
-            raise StockShort(short.product_id, short.available, short.gone) from None
+            raise
         return None
 
 
@@ -345,7 +337,7 @@ async def _create(
     }
     for spec in specs:
         if spec.product_id not in products or not products[spec.product_id].active:
-            raise _NotReservable(spec.product_id, 0, gone=True)
+            raise StockShort(spec.product_id, 0, gone=True)
     row = (
         await s.execute(
             _INSERT_ORDER,
@@ -377,7 +369,7 @@ async def _create(
         )
         reserved = len(res.all())
         if reserved != spec.quantity:  # never fewer than asked (nor more)
-            raise _NotReservable(spec.product_id, reserved)
+            raise StockShort(spec.product_id, reserved)
     return order
 
 
@@ -582,7 +574,8 @@ async def release_order(
         if released is None:
             return False
         await unreserve(s, order_id)
-        await give_back_in(s, order_id)
+        if released.promo_code is not None:  # (set with the use, in one transaction)
+            await give_back_in(s, order_id)
         await add_in(
             s,
             order_message_edit(
