@@ -86,6 +86,7 @@ async def test_full_refund_pays_what_the_buyer_paid_and_tells_everyone(shop: Sho
     (transfer,) = transfers(shop)
     assert transfer["user_id"] == ALICE
     assert transfer["asset"] == "USDT"
+    assert isinstance(transfer["amount"], str)  # a decimal string on the wire (§5.5)
     assert Decimal(transfer["amount"]) == paid
     assert transfer["spend_id"].startswith(f"refund-{order_id}-1-")
     assert len(transfer["spend_id"]) <= 64

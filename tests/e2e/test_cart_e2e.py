@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from tests.e2e.conftest import Shop
-from tests.e2e.flows import STEP, WITCHER_CODES, has_button
+from tests.e2e.flows import STEP, WITCHER_CODES, has_button, invoice_of
 from tests.fakes._tg_user import FakeUser
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -57,7 +57,7 @@ async def test_a_three_product_cart_across_a_restart_paid_and_delivered_once(sho
     assert lines == [(3,)]
     assert shop.query("SELECT COUNT(*) FROM cart_items") == [(0,)]
 
-    invoice = next(i for i in shop.cp.invoices.values() if i.get("payload") == str(order_id))
+    invoice = invoice_of(shop, order_id)  # exactly one invoice for the order
     assert await shop.cp.pay(invoice["invoice_id"]) == 200
     goods = await alice.wait_for_message(f"Order #{order_id} is paid", timeout=15)
     text = goods.text or ""
