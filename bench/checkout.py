@@ -3,7 +3,7 @@
 The shop is the real thing up to the network edges: the context comes from the composition
 root (``bot.app.build_context``) on a temporary SQLite file, the Bot from ``bot.app.create_bot``
 and the Dispatcher from ``bot.app.create_dispatcher``. Both services are the fakes of
-tests/fakes on loopback, in this process: FakeTelegram (TELEGRAM_API_URL) and FakeCryptoPay.
+bot/sandbox on loopback, in this process: FakeTelegram (TELEGRAM_API_URL) and FakeCryptoPay.
 Before each round every customer gets the product card from the bot and taps Buy on it in
 the fake, which records the callback query as Telegram does; the 500 callback_query updates
 are then parsed and fed to ``dp.feed_update`` all at once (``asyncio.gather``) — what polling
@@ -67,14 +67,14 @@ from bot.app import (
 from bot.config import Settings
 from bot.context import ShopContext
 from bot.runtime.metrics import Metrics
+from bot.sandbox.cryptopay import FakeCryptoPay
+from bot.sandbox.telegram import FakeTelegram
 from bot.screens import keyboards
 from bot.screens.cart import cart_screen
 from bot.screens.texts import texts as t
 from bot.shop.cart import add_item
 from payments import CryptoPayClient
 from storage import Buyer, Customer, Order
-from tests.fakes.cryptopay import FakeCryptoPay
-from tests.fakes.telegram import FakeTelegram
 
 CUSTOMERS = 500
 WARMUP = 50

@@ -4,7 +4,7 @@ that takes 100 ms to answer every call.
 The shop is the production wiring: the context from ``bot.app.build_context`` (migrations
 included) on a temporary SQLite file, the Bot from ``bot.app.create_bot`` with the session
 middlewares ``run_bot`` adds, and ``bot.runtime.delivery.OutboxWorker`` as the jobs start it.
-Telegram is tests/fakes' FakeTelegram on loopback with ``latency = 0.1`` (the real Bot API
+Telegram is bot/sandbox' FakeTelegram on loopback with ``latency = 0.1`` (the real Bot API
 answers in 50–150 ms); Crypto Pay is FakeCryptoPay. The 300 orders are paid the way Crypto
 Pay pays them: a signed ``invoice_paid`` webhook each, POSTed to the real aiohttp app by
 bench/_load.py in its own process (bench/webhook.py builds the orders and the bodies), which
@@ -42,10 +42,10 @@ from bot.context import ShopContext
 from bot.runtime.delivery import OutboxWorker
 from bot.runtime.metrics import TelegramMetrics
 from bot.runtime.telegram_pacer import FloodControlObserver
+from bot.sandbox.cryptopay import FakeCryptoPay
+from bot.sandbox.telegram import FakeTelegram
 from bot.web import build_web_app
 from storage import Order, OrderStatus, OutboxMessage
-from tests.fakes.cryptopay import FakeCryptoPay
-from tests.fakes.telegram import FakeTelegram
 
 ORDERS = 300
 LATENCY = 0.1  # seconds added to every Bot API call

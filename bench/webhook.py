@@ -53,10 +53,10 @@ from bench._common import (
 )
 from bot.app import build_context, freeze_startup_heap
 from bot.context import ShopContext
+from bot.sandbox._cp_data import iso
+from bot.sandbox.cryptopay import FakeCryptoPay
 from bot.web import build_web_app
 from storage import Order, OrderStatus, OutboxMessage
-from tests.fakes._cp_data import iso
-from tests.fakes.cryptopay import FakeCryptoPay
 
 ORDERS = 2_000
 WARMUP = 100

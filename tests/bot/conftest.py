@@ -40,10 +40,10 @@ from bot.catalog_sync import import_catalog_file
 from bot.config import load_settings
 from bot.context import ShopContext
 from bot.runtime.telegram_pacer import TelegramPacer
+from bot.sandbox.cryptopay import FakeCryptoPay
 from payments import CryptoPayClient, ExchangeRateCache
 from storage import Database, Order, OutboxMessage, PaymentEvent, StockUnit, upgrade
 from tests.conftest import connect_redis
-from tests.fakes.cryptopay import FakeCryptoPay
 
 # The token of the signature vectors, so that they verify against our context.
 CP_TOKEN = "123456789:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC"

@@ -7,8 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from bot.runtime.shared_rates import RatesRefresher
+from bot.sandbox.cryptopay import FakeCryptoPay
 from payments import CryptoPayClient, ExchangeRateCache, RatesSnapshot
-from tests.fakes.cryptopay import FakeCryptoPay
 
 
 async def test_second_replica_adopts_the_table_without_calling_crypto_pay(redis):

@@ -28,9 +28,9 @@ from bot.runtime.buy_guard import SharedBuyGuard
 from bot.runtime.refund_confirmations import SharedPendingRefunds
 from bot.runtime.shared_rates import REDIS_KEY as RATES_KEY
 from bot.runtime.tap_throttle import SharedTapThrottle
+from bot.sandbox.cryptopay import FakeCryptoPay
+from bot.sandbox.telegram import FakeTelegram
 from tests.conftest import PgServer, connect_redis, pg_dsn
-from tests.fakes.cryptopay import FakeCryptoPay
-from tests.fakes.telegram import FakeTelegram
 
 REPO = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "424242:e2e-Test_token"

@@ -6,9 +6,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from bot.sandbox._tg_model import SentMessage
+from bot.sandbox._tg_user import FakeUser
 from tests.e2e.conftest import Shop
-from tests.fakes._tg_model import SentMessage
-from tests.fakes._tg_user import FakeUser
 
 STEP = 10.0  # seconds allowed for each bot reply
 WITCHER_PRICE = Decimal("9.99")

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from bot.sandbox._tg_user import FakeUser
 from tests.e2e.conftest import Shop
 from tests.e2e.flows import STEP, WITCHER_CODES, has_button, invoice_of
-from tests.fakes._tg_user import FakeUser
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -19,9 +19,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.sandbox._tg_user import FakeUser
 from tests.e2e.conftest import BotProcess, Pg, Shop, free_port
 from tests.e2e.metrics_util import sample_sum, scrape
-from tests.fakes._tg_user import FakeUser
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 

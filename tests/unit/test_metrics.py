@@ -10,8 +10,8 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import SendMessage
 
 from bot.runtime.metrics import Metrics, TelegramMetrics
+from bot.sandbox.cryptopay import FakeCryptoPay
 from payments import CryptoPayClient, CryptoPayError
-from tests.fakes.cryptopay import FakeCryptoPay
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:

@@ -6,9 +6,9 @@ import secrets
 import string
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tests.fakes._cp_data import (
+from bot.sandbox._cp_data import (
     MAX_EXPIRES_IN,
     NAMES,
     PAID_BTN_NAMES,
@@ -28,12 +28,8 @@ from tests.fakes._cp_data import (
     str_param,
 )
 
-if TYPE_CHECKING:
-    from tests.fakes.cryptopay import FakeCryptoPay
-
-    _Base = FakeCryptoPay
-else:
-    _Base = object
+# Mixed into FakeCryptoPay; typed loosely because FakeCryptoPay is built from this class.
+_Base: Any = object
 
 _ALPHABET = string.ascii_letters + string.digits
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import mimetypes
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tests.fakes._server import UploadedFile
-from tests.fakes._tg_model import (
+from bot.sandbox._server import UploadedFile
+from bot.sandbox._tg_model import (
     NOT_MODIFIED,
     SentMessage,
     bad,
@@ -18,12 +18,8 @@ from tests.fakes._tg_model import (
     text_length,
 )
 
-if TYPE_CHECKING:
-    from tests.fakes.telegram import FakeTelegram
-
-    _Base = FakeTelegram
-else:
-    _Base = object
+# Mixed into FakeTelegram; typed loosely because FakeTelegram is built from this class.
+_Base: Any = object
 
 
 class MessageMethods(_Base):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
-from tests.fakes._tg_model import (
+from bot.sandbox._tg_model import (
     DEFAULT_UPDATE_TYPES,
     POLL_CONFLICT,
     TgError,
@@ -19,15 +19,15 @@ from tests.fakes._tg_model import (
     param_json,
 )
 
-if TYPE_CHECKING:
-    from tests.fakes.telegram import FakeTelegram
-
-    _Base = FakeTelegram
-else:
-    _Base = object
+# Mixed into FakeTelegram; typed loosely because FakeTelegram is built from this class.
+_Base: Any = object
 
 
 class UpdateMethods(_Base):
+    webhook: dict[str, Any] | None
+    _updates: list[dict[str, Any]]
+    _client: aiohttp.ClientSession | None
+
     async def _m_getMe(self, params: dict[str, Any]) -> Any:
         return self.bot_user
 

@@ -5,7 +5,7 @@
         ...  # the bot calls cp.base_url + "/createInvoice"
         status = await cp.pay(invoice_id)  # marks it paid and POSTs a signed webhook
 
-See tests/fakes/README.md for the whole API.
+See bot/sandbox/README.md for the whole API.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fakes._cp_data import (
+from bot.sandbox._cp_data import (
     FIAT_PER_USD,
     TESTNET_EXTRA,
     USD_PRICES,
@@ -35,8 +35,8 @@ from tests.fakes._cp_data import (
     order_invoice,
     round_up,
 )
-from tests.fakes._cp_methods import CryptoPayMethods
-from tests.fakes._server import BadBody, FakeServer, FaultRule, read_params, take_fault
+from bot.sandbox._cp_methods import CryptoPayMethods
+from bot.sandbox._server import BadBody, FakeServer, FaultRule, read_params, take_fault
 
 METHODS = (
     "getMe createInvoice deleteInvoice createCheck deleteCheck transfer getInvoices "

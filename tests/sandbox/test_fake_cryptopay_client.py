@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.fakes import FakeCryptoPay
+from bot.sandbox import FakeCryptoPay
 
 payments = pytest.importorskip("payments")
 

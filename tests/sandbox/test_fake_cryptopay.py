@@ -16,7 +16,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.fakes import FakeCryptoPay
+from bot.sandbox import FakeCryptoPay
 
 TOKEN = "123456789:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC"
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -13,7 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from tests.fakes import FakeTelegram
+from bot.sandbox import FakeTelegram
 
 TOKEN = "77:DISPATCH"
 

@@ -22,7 +22,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from aiohttp import web
 
-from tests.fakes import FakeTelegram
+from bot.sandbox import FakeTelegram
 
 TOKEN = "42:TEST-token"
 

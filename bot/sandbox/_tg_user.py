@@ -6,11 +6,11 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes._server import UploadedFile
-from tests.fakes._tg_model import CallbackRecord, SentMessage
+from bot.sandbox._server import UploadedFile
+from bot.sandbox._tg_model import CallbackRecord, SentMessage
 
 if TYPE_CHECKING:
-    from tests.fakes.telegram import FakeTelegram
+    from bot.sandbox.telegram import FakeTelegram
 
 Match = str | Callable[[SentMessage], bool] | None
 

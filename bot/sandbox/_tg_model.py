@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
-from tests.fakes._server import UploadedFile
+from bot.sandbox._server import UploadedFile
 
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "

@@ -7,7 +7,7 @@
         menu = await alice.wait_for_message("Catalog")
         await alice.tap(menu, "Catalog")
 
-See tests/fakes/README.md for the whole API.
+See bot/sandbox/README.md for the whole API.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fakes._server import BadBody, FakeServer, FaultRule, read_params, take_fault
-from tests.fakes._tg_methods import MessageMethods
-from tests.fakes._tg_model import (
+from bot.sandbox._server import BadBody, FakeServer, FaultRule, read_params, take_fault
+from bot.sandbox._tg_methods import MessageMethods
+from bot.sandbox._tg_model import (
     BLOCKED,
     DEFAULT_UPDATE_TYPES,
     POLL_CONFLICT,
@@ -36,8 +36,8 @@ from tests.fakes._tg_model import (
     param_int,
     param_json,
 )
-from tests.fakes._tg_updates import UpdateMethods
-from tests.fakes._tg_user import FakeUser
+from bot.sandbox._tg_updates import UpdateMethods
+from bot.sandbox._tg_user import FakeUser
 
 _FAULT_TEXT = {
     400: "Bad Request",
