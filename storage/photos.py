@@ -59,10 +59,17 @@ _PHOTOS = table_of(ProductPhoto)
 _RENDITIONS = table_of(PhotoRendition)
 
 
-async def store_photo_in(s: AsyncSession, product_id: int, source: str, image: PhotoImage) -> bool:
+async def store_photo_in(
+    s: AsyncSession,
+    product_id: int,
+    source: str,
+    image: PhotoImage,
+    telegram_file_id: str | None = None,
+) -> bool:
     """Keep `image` as the product's copy, made from `source` (in the caller's transaction).
     A different image drops Telegram's file_id and the resized versions of the old one.
-    Returns whether anything changed."""
+    `telegram_file_id`: an id this bot can already send the image by (the source itself when
+    it was downloaded by that file_id). Returns whether anything changed."""
     row = (
         await s.execute(
             sa.select(_PHOTOS.c.source, _PHOTOS.c.digest).where(_PHOTOS.c.product_id == product_id)
@@ -77,12 +84,14 @@ async def store_photo_in(s: AsyncSession, product_id: int, source: str, image: P
         "digest": image.digest,
         "width": image.width,
         "height": image.height,
+        "telegram_file_id": telegram_file_id,
         "updated_at": utcnow(),
     }
     if row is not None and row.digest == image.digest:  # same picture, new source: keep the id
-        await s.execute(
-            sa.update(_PHOTOS).where(_PHOTOS.c.product_id == product_id).values(source=source)
-        )
+        same = {"source": source}
+        if telegram_file_id:
+            same["telegram_file_id"] = telegram_file_id
+        await s.execute(sa.update(_PHOTOS).where(_PHOTOS.c.product_id == product_id).values(same))
         return True
     await s.execute(sa.delete(_PHOTOS).where(_PHOTOS.c.product_id == product_id))
     await s.execute(sa.insert(_PHOTOS).values(product_id=product_id, **values))
@@ -99,7 +108,9 @@ async def drop_stale_photos_in(s: AsyncSession, product_ids: Sequence[int]) -> N
         await s.execute(sa.delete(_PHOTOS).where(_PHOTOS.c.product_id.in_(part), ~current))
 
 
-async def set_product_photo(db: Database, sku: str, source: str, image: PhotoImage) -> None:
+async def set_product_photo(
+    db: Database, sku: str, source: str, image: PhotoImage, telegram_file_id: str | None = None
+) -> None:
     """An admin's photo: it becomes the product's photo and our copy at once.
     Raises ProductNotFound."""
     from storage.catalog import ProductNotFound  # storage.catalog imports this module
@@ -113,18 +124,22 @@ async def set_product_photo(db: Database, sku: str, source: str, image: PhotoIma
             .where(col(Product.id) == product_id)
             .values(photo=source, updated_at=utcnow())
         )
-        await store_photo_in(s, product_id, source, image)
+        await store_photo_in(s, product_id, source, image, telegram_file_id)
 
 
 async def store_fetched_photo(
-    db: Database, product_id: int, source: str, image: PhotoImage
+    db: Database,
+    product_id: int,
+    source: str,
+    image: PhotoImage,
+    telegram_file_id: str | None = None,
 ) -> bool:
     """A copy fetched from `source`; kept only if that is still the product's photo."""
     async with db.transaction() as s:
         current = await s.scalar(sa.select(col(Product.photo)).where(col(Product.id) == product_id))
         if current != source:
             return False
-        return await store_photo_in(s, product_id, source, image)
+        return await store_photo_in(s, product_id, source, image, telegram_file_id)
 
 
 async def photos_to_fetch(db: Database, *, limit: int = 100) -> list[PhotoToFetch]:

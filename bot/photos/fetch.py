@@ -15,7 +15,6 @@ from urllib.parse import urljoin
 
 import aiohttp
 import httpx
-from aiogram.exceptions import TelegramAPIError
 
 from bot.catalog_file import photo_kind
 from bot.photos.images import MAX_BYTES, NotAnImage, check_image
@@ -94,6 +93,9 @@ class PhotoFetcher:
     async def _telegram(self, file_id: str) -> bytes:
         if self.bot is None:
             raise FetchFailed("a Telegram file_id is downloaded by the running bot")
+        # Here, not at the top: the CLI fetches URLs without loading aiogram (seconds).
+        from aiogram.exceptions import TelegramAPIError
+
         try:
             file = await self.bot.get_file(file_id, request_timeout=int(self.timeout))
             if file.file_size is not None and file.file_size > self.max_bytes:
@@ -150,7 +152,9 @@ class PhotoCopier:
                 )
                 continue
             self._failed_at.pop(key, None)
-            if await store_fetched_photo(self.db, item.product_id, item.source, image):
+            # Downloaded by a file_id: this bot can send it by that id (no upload needed).
+            by_id = item.source if photo_kind(item.source) == "file_id" else None
+            if await store_fetched_photo(self.db, item.product_id, item.source, image, by_id):
                 report.stored.append(item.sku)
                 log.info("photo of product %r copied (%d bytes)", item.sku, len(image.content))
         return report

@@ -94,6 +94,27 @@ class MessageMethods(_Base):
             return upload, file_id
         raise bad("wrong file identifier/HTTP URL specified")
 
+    def photo_sizes(self, upload: UploadedFile, file_id: str | None = None) -> list[dict[str, Any]]:
+        """A Message's ``photo``: three sizes, largest last, each with its own file_id that
+        getFile serves (all of them give ``upload``'s bytes here)."""
+        file_id = file_id or self.new_file_id("AgACAgIAAxkBAAI")
+        self.files[file_id] = upload
+        sizes = [(90, 60), (320, 213), (800, 533)]
+        photo = []
+        for i, (w, h) in enumerate(sizes):
+            size_id = file_id if i == len(sizes) - 1 else f"{file_id}_{w}"
+            self.files.setdefault(size_id, upload)
+            photo.append(
+                {
+                    "file_id": size_id,
+                    "file_unique_id": f"{file_id[-12:]}{i}",
+                    "file_size": max(len(upload.content) * (i + 1) // len(sizes), 1),
+                    "width": w,
+                    "height": h,
+                }
+            )
+        return photo
+
     def _send(
         self,
         chat_id: int,
@@ -183,17 +204,7 @@ class MessageMethods(_Base):
         chat_id = self._chat_of(params)
         upload, file_id = self._resolve_file(params, "photo")
         raw, caption = self._caption_param(params)
-        sizes = [(90, 60), (320, 213), (800, 533)]
-        photo = [
-            {
-                "file_id": file_id if i == len(sizes) - 1 else f"{file_id}_{w}",
-                "file_unique_id": f"{file_id[-12:]}{i}",
-                "file_size": max(len(upload.content) * (i + 1) // len(sizes), 1),
-                "width": w,
-                "height": h,
-            }
-            for i, (w, h) in enumerate(sizes)
-        ]
+        photo = self.photo_sizes(upload, file_id)
         fields: dict[str, Any] = {"photo": photo}
         if caption is not None:
             fields["caption"] = caption
