@@ -180,7 +180,7 @@ async def test_card_is_a_photo_uploaded_once_then_sent_by_its_file_id(tg_shop: T
     await tg_shop.pump()
     (again,) = live(alice.chat_messages())
     assert "photo" in again.raw
-    first, second = tg_shop.photo_sends()
+    _, second = tg_shop.photo_sends()
     assert second["photo"] == ref.telegram_file_id
     assert tg.messages[(ALICE, listing.message_id)].deleted
 
