@@ -18,12 +18,13 @@ import httpx
 
 from bot.catalog_file import photo_kind
 from bot.photos.images import MAX_BYTES, NotAnImage, check_image
-from storage import Database, PhotoImage, photos_to_fetch, store_fetched_photo
+from storage import Database, PhotoImage, PhotoToFetch, photos_to_fetch, store_fetched_photo
 
 log = logging.getLogger("bot.photos")
 
 FETCH_TIMEOUT = 20.0  # seconds, for one URL or one Bot API download
 MAX_REDIRECTS = 3
+FETCH_CONCURRENCY = 4  # photos fetched at once (a catalog of URLs imports in a quarter the time)
 RETRY_AFTER_FAILURE = 3600.0  # seconds before a failed source is tried again by the job
 # Telegram's getFile serves files up to 20 MB; ours are capped lower anyway.
 _USER_AGENT = "cryptopay-shop-bot (product photo fetcher)"
@@ -137,27 +138,36 @@ class PhotoCopier:
             if now - self._failed_at.get((item.product_id, item.source), -1e18)
             >= RETRY_AFTER_FAILURE
         ][:batch]
-        for item in due:
-            key = (item.product_id, item.source)
-            try:
-                image = await self.fetcher.fetch(item.source)
-            except FetchFailed as error:
-                self._failed_at[key] = self.clock()
-                report.failed.append((item.sku, str(error)))
-                log.warning(
-                    "photo of product %r not copied from %s: %s",
-                    item.sku,
-                    _shown(item.source),
-                    error,
-                )
-                continue
-            self._failed_at.pop(key, None)
-            # Downloaded by a file_id: this bot can send it by that id (no upload needed).
-            by_id = item.source if photo_kind(item.source) == "file_id" else None
-            if await store_fetched_photo(self.db, item.product_id, item.source, image, by_id):
-                report.stored.append(item.sku)
-                log.info("photo of product %r copied (%d bytes)", item.sku, len(image.content))
+        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+        async def copy(item: PhotoToFetch) -> None:
+            async with gate:
+                await self._copy(item, report)
+
+        await asyncio.gather(*(copy(item) for item in due))
+        # in the order of the products, whatever order the fetches finished in
+        order = {item.sku: n for n, item in enumerate(due)}
+        report.stored.sort(key=order.__getitem__)
+        report.failed.sort(key=lambda failure: order[failure[0]])
         return report
+
+    async def _copy(self, item: PhotoToFetch, report: FetchReport) -> None:
+        key = (item.product_id, item.source)
+        try:
+            image = await self.fetcher.fetch(item.source)
+        except FetchFailed as error:
+            self._failed_at[key] = self.clock()
+            report.failed.append((item.sku, str(error)))
+            log.warning(
+                "photo of product %r not copied from %s: %s", item.sku, _shown(item.source), error
+            )
+            return
+        self._failed_at.pop(key, None)
+        # Downloaded by a file_id: this bot can send it by that id (no upload needed).
+        by_id = item.source if photo_kind(item.source) == "file_id" else None
+        if await store_fetched_photo(self.db, item.product_id, item.source, image, by_id):
+            report.stored.append(item.sku)
+            log.info("photo of product %r copied (%d bytes)", item.sku, len(image.content))
 
 
 def _shown(source: str) -> str:

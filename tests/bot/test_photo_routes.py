@@ -15,7 +15,13 @@ from PIL import Image
 
 from bot.catalog_file import parse_catalog
 from bot.catalog_sync import import_catalog_file
-from bot.photos.fetch import RETRY_AFTER_FAILURE, FetchFailed, PhotoCopier, PhotoFetcher
+from bot.photos.fetch import (
+    FETCH_CONCURRENCY,
+    RETRY_AFTER_FAILURE,
+    FetchFailed,
+    PhotoCopier,
+    PhotoFetcher,
+)
 from bot.photos.images import check_image
 from bot.photos.routes import RENDITIONS_KEY
 from bot.web import build_web_app
@@ -222,3 +228,32 @@ async def test_a_failed_fetch_is_logged_and_retried_only_after_a_while(
     assert (await copier.run()).failed == [] and len(calls) == 1  # not hammered
     now[0] += RETRY_AFTER_FAILURE
     assert len((await copier.run()).failed) == 1 and len(calls) == 2
+
+
+async def test_photos_are_fetched_a_few_at_a_time(shop: Shop) -> None:
+    products = "".join(
+        f'[[products]]\nsku="p{n}"\ncategory="games"\ntitle="P{n}"\nprice="1.00"\n'
+        f'photo="https://img.example.com/{n}.png"\ncodes=["C{n}"]\n'
+        for n in range(7)
+    )
+    await import_catalog_file(
+        shop.ctx.db, parse_catalog(f'[[categories]]\nslug="games"\ntitle="G"\n{products}', "USD")
+    )
+    data = picture((30, 20), "PNG")
+    in_flight, peak = 0, 0
+    four_waiting = asyncio.Event()
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        if in_flight == FETCH_CONCURRENCY:
+            four_waiting.set()
+        await four_waiting.wait()  # the first ones answer once the gate is full
+        in_flight -= 1
+        return httpx.Response(200, content=data)
+
+    copier = PhotoCopier(shop.ctx.db, PhotoFetcher(transport=httpx.MockTransport(handle)))
+    report = await copier.run()
+    assert peak == FETCH_CONCURRENCY
+    assert report.stored == [f"p{n}" for n in range(7)] and report.failed == []
