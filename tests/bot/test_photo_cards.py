@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from aiogram import Bot, Dispatcher
 from PIL import Image
 
@@ -24,6 +25,7 @@ from bot.sandbox._tg_model import SentMessage
 from payments import CryptoPayClient, ExchangeRateCache
 from storage import (
     Database,
+    Order,
     get_product,
     photo_image,
     photo_ref,
@@ -308,3 +310,21 @@ async def test_a_catalog_file_id_is_downloaded_by_the_bot(tg_shop: TgShop) -> No
     await alice.send("/start p_pic")
     await tg_shop.pump()
     assert [c["photo"] for c in tg_shop.photo_sends()] == [file_id]
+
+
+async def test_buy_on_a_photo_card_replaces_it_with_the_order_message(tg_shop: TgShop) -> None:
+    tg = tg_shop.tg
+    alice = tg.user(ALICE, "Alice")
+    await alice.send("/start p_pic")
+    await tg_shop.pump()
+    (card,) = live(alice.chat_messages())
+    await alice.tap(card, "Buy")
+    await tg_shop.pump()
+    (order,) = live(alice.chat_messages())
+    assert "text" in order.raw and "Order #" in (order.text or "")
+    assert order.button_texts()[0] == "Pay"
+    assert tg.messages[(ALICE, card.message_id)].deleted
+    # the order remembers the new message: paying or expiring it edits that one
+    async with tg_shop.ctx.db.session() as s:
+        recorded = (await s.execute(sa.select(Order.message_chat_id, Order.message_id))).all()
+    assert recorded == [(ALICE, order.message_id)]
