@@ -20,8 +20,15 @@ log = logging.getLogger("bot.photos")
 
 CAPTION_LIMIT = 1024  # UTF-16 units of the caption as shown (after HTML is parsed)
 _TAG_RE = re.compile(r"<[^>]*>")
-# What Telegram answers for a file_id it will not send for this bot (another bot's, or gone).
-_REJECTED = ("wrong file identifier", "wrong remote file", "file reference", "file_id")
+# What Telegram answers for a file_id it will not send as a photo for this bot (another bot's,
+# gone, or a document's: "can't use file of type Document as Photo").
+_REJECTED = (
+    "wrong file identifier",
+    "wrong remote file",
+    "file reference",
+    "file_id",
+    "file of type",
+)
 
 
 class PhotoUnavailable(Exception):

@@ -23,10 +23,12 @@ class PhotoSetResult:
 
 
 async def set_photo_from_telegram(
-    db: Database, fetcher: PhotoFetcher, sku: str, file_id: str
+    db: Database, fetcher: PhotoFetcher, sku: str, file_id: str, *, is_photo: bool = True
 ) -> PhotoSetResult:
     """Download the admin's photo through the Bot API, check it, and make it the product's
-    photo (the file_id is this bot's: later cards send it by that id, no upload)."""
+    photo. A photo's file_id is this bot's to send as a photo: later cards send it by that id,
+    no upload (an image sent as a document is uploaded once as a photo: Telegram will not send
+    a document's id as a photo)."""
     product = await get_product(db, sku)
     if product is None:
         return PhotoSetResult(False, ta.photo_unknown_sku(sku))
@@ -35,7 +37,9 @@ async def set_photo_from_telegram(
     except FetchFailed as error:
         return PhotoSetResult(False, ta.photo_refused(str(error)))
     try:
-        await set_product_photo(db, sku, file_id, image, telegram_file_id=file_id)
+        await set_product_photo(
+            db, sku, file_id, image, telegram_file_id=file_id if is_photo else None
+        )
     except ProductNotFound:
         return PhotoSetResult(False, ta.photo_unknown_sku(sku))
     return PhotoSetResult(True, ta.photo_saved(sku, product.title))
@@ -58,7 +62,9 @@ def build_router(settings: Settings) -> Router:
         if file_id is None and message.document is not None:
             file_id = message.document.file_id
         assert file_id is not None
-        result = await set_photo_from_telegram(ctx.db, PhotoFetcher(bot=bot), sku, file_id)
+        result = await set_photo_from_telegram(
+            ctx.db, PhotoFetcher(bot=bot), sku, file_id, is_photo=bool(message.photo)
+        )
         await message.answer(result.text)
         await audit(
             ctx, message.from_user.id, "photo.set", sku, "saved" if result.ok else "refused"

@@ -84,12 +84,14 @@ class MessageMethods(_Base):
             self.files[file_id] = value
             return value, file_id
         if isinstance(value, str) and value in self.files:
+            if key == "photo" and value.startswith("BQAC"):  # a document's id, as Telegram's
+                raise bad("can't use file of type Document as Photo")
             return self.files[value], value
         if isinstance(value, str) and value.startswith(("http://", "https://")):
             name = value.rstrip("/").rsplit("/", 1)[-1] or "file"
             ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
             upload = UploadedFile(filename=name, content=b"", content_type=ctype)
-            file_id = self.new_file_id("BQACAgQAAxkDAAI")
+            file_id = self.new_file_id("AgACAgQAAxkDAAI" if key == "photo" else "BQACAgQAAxkDAAI")
             self.files[file_id] = upload
             return upload, file_id
         raise bad("wrong file identifier/HTTP URL specified")

@@ -328,3 +328,25 @@ async def test_buy_on_a_photo_card_replaces_it_with_the_order_message(tg_shop: T
     async with tg_shop.ctx.db.session() as s:
         recorded = (await s.execute(sa.select(Order.message_chat_id, Order.message_id))).all()
     assert recorded == [(ALICE, order.message_id)]
+
+
+async def test_an_image_sent_as_a_file_is_uploaded_once_as_a_photo(tg_shop: TgShop) -> None:
+    tg = tg_shop.tg
+    admin = tg.user(ADMIN_ID, "Admin")
+    picture = png("gold")
+    sent = await admin.send_document("cover.png", picture, caption="plain", mime_type="image/png")
+    await tg_shop.pump()
+    await admin.wait_for_message("Photo saved")
+    document_id = sent.raw["document"]["file_id"]
+    product = await get_product(tg_shop.ctx.db, "plain")
+    assert product is not None and product.photo == document_id
+    ref = await photo_ref(tg_shop.ctx.db, await tg_shop.product_id("plain"))
+    assert ref is not None and ref.telegram_file_id is None  # a document's id is no photo's
+
+    alice = tg.user(ALICE, "Alice")
+    await alice.send("/start p_plain")
+    await tg_shop.pump()
+    (card,) = live(alice.chat_messages())
+    (send,) = tg_shop.photo_sends()
+    upload = uploaded(send)
+    assert "photo" in card.raw and upload is not None and upload.content == picture
