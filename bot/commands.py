@@ -9,6 +9,8 @@ from pathlib import Path
 from bot.catalog_file import CatalogFileError, dump_catalog, load_catalog
 from bot.catalog_sync import export_catalog_file, import_catalog_file
 from bot.config import StoreSettings
+from bot.photos.export import export_photos
+from bot.photos.fetch import PhotoCopier, PhotoFetcher
 from storage import Database, upgrade
 
 log = logging.getLogger("bot.commands")
@@ -45,15 +47,22 @@ async def catalog_import(settings: StoreSettings, path: str) -> None:
     db = await open_database(settings)
     try:
         summary = await import_catalog_file(db, catalog)
+        # URLs are fetched now (the operator sees what failed); Telegram file_ids need the
+        # bot's token: the running bot copies those (and retries failed URLs).
+        report = await PhotoCopier(db, PhotoFetcher()).run(batch=len(catalog.products) or 1)
     finally:
         await db.dispose()
     print(f"Catalog imported from {path}: {summary}.", file=sys.stderr)
+    for sku, reason in report.failed:
+        print(f"Photo of {sku!r} not copied yet: {reason}.", file=sys.stderr)
 
 
 async def catalog_export(settings: StoreSettings, path: str | None) -> None:
     db = await open_database(settings)
+    folder = None if path is None else Path(path).resolve().parent  # noqa: ASYNC240 - a CLI
     try:
         catalog = await export_catalog_file(db, settings.shop_currency)
+        catalog, notes = await export_photos(db, catalog, folder)
     finally:
         await db.dispose()
     text = dump_catalog(catalog)
@@ -62,3 +71,5 @@ async def catalog_export(settings: StoreSettings, path: str | None) -> None:
     else:
         Path(path).write_text(text, encoding="utf-8")  # noqa: ASYNC240 - a CLI, nothing else runs
         print(f"Catalog written to {path}.", file=sys.stderr)
+    for note in notes:
+        print(note, file=sys.stderr)

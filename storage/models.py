@@ -267,6 +267,38 @@ class CartItem(Base, table=True):
     added_at: datetime = _now_field()
 
 
+class ProductPhoto(Base, table=True):
+    """The bot's own copy of a product's photo (several replicas share it through the
+    database). `source` is the `products.photo` it was made from; `telegram_file_id` is the id
+    Telegram gave our first upload of exactly this `digest`, reused for every later send."""
+
+    __tablename__ = "product_photos"
+
+    product_id: int = Field(primary_key=True, foreign_key="products.id", ondelete="CASCADE")
+    source: str = Field(sa_type=sa.String(1024))
+    content: bytes = Field(sa_type=sa.LargeBinary())
+    content_type: str = Field(sa_type=sa.String(32))
+    digest: str = Field(sa_type=sa.String(64))  # SHA-256 of content, hex
+    width: int
+    height: int
+    telegram_file_id: str | None = Field(default=None, sa_type=sa.String(256))
+    updated_at: datetime = _now_field()
+
+
+class PhotoRendition(Base, table=True):
+    """A resized JPEG of a product photo for the Mini App, made once per `digest` and size."""
+
+    __tablename__ = "photo_renditions"
+
+    product_id: int = Field(
+        primary_key=True, foreign_key="product_photos.product_id", ondelete="CASCADE"
+    )
+    size: str = Field(primary_key=True, sa_type=sa.String(16))
+    digest: str = Field(sa_type=sa.String(64))  # the photo's digest it was made from
+    content: bytes = Field(sa_type=sa.LargeBinary())
+    created_at: datetime = _now_field()
+
+
 # Set the mapped classes up now rather than at the first ORM query: read-only snapshots
 # (storage._sql.snapshot) read their attributes through the mapping, and a process whose
 # first work is a settlement (Core statements only) would otherwise find it unset.

@@ -6,11 +6,13 @@ from aiogram import Router
 
 from bot.config import Settings
 from bot.handlers import admin, cart, fallback, language, orders, promo, shop
+from bot.photos import handlers as photos
 
 
 def build_routers(settings: Settings) -> list[Router]:
     # Admin first, behind its filter; the fallback last, so it only gets what nobody took.
     return [
+        photos.build_router(settings),  # an admin's picture, before admin's .txt uploads
         admin.build_router(settings),
         shop.build_router(),
         promo.build_router(),

@@ -102,6 +102,18 @@ class FakeUser:
             fields["caption"] = caption
         return await self._deliver(fields)
 
+    async def send_photo(
+        self, content: bytes, *, caption: str | None = None, filename: str = "photo.jpg"
+    ) -> SentMessage:
+        """Send a photo (a ``photo`` array of sizes, largest last, as Telegram does); the bot
+        can getFile + download any size (each gives these bytes)."""
+        self.mark = len(self._events())
+        upload = UploadedFile(filename, content, "image/jpeg")
+        fields: dict[str, Any] = {"photo": self.tg.photo_sizes(upload)}
+        if caption:
+            fields["caption"] = caption
+        return await self._deliver(fields)
+
     async def _deliver(self, fields: dict[str, Any]) -> SentMessage:
         message = self.tg._new_message(self.id, fields, outgoing=False)
         self.tg._store(message)

@@ -495,8 +495,15 @@ ADMIN_HELP = __(
 )
 
 
+ADMIN_HELP_PHOTOS = __(
+    "<b>Product photos</b>: send a photo with the product's sku as its caption (e.g. "
+    "<code>witcher3</code>) to set or replace its picture."
+)
+
+
 def admin_help(bot_username: str) -> str:
-    return _(ADMIN_HELP).replace("{bot}", escape(bot_username or "your_bot"))
+    text = _(ADMIN_HELP).replace("{bot}", escape(bot_username or "your_bot"))
+    return text + "\n\n" + _(ADMIN_HELP_PHOTOS)
 
 
 # setMyCommands: what Telegram's command menu offers (descriptions: 1–256 characters).
@@ -726,6 +733,30 @@ def with_discount(total: str, code: str | None, discount: Decimal, currency: str
         return total
     return _("{total} (promo {code}: −{discount})").format(
         total=total, code=escape(code.upper()), discount=money(discount, currency)
+    )
+
+
+PHOTO_NO_SKU = __(
+    "Put the product's sku in the photo's caption, e.g. <code>witcher3</code>, to make it that "
+    "product's picture."
+)
+
+
+def photo_unknown_sku(sku: str) -> str:
+    return _("There is no product with the sku <code>{sku}</code>; /stock lists them all.").format(
+        sku=escape(sku)
+    )
+
+
+def photo_saved(sku: str, title: str) -> str:
+    return _("Photo saved: <b>{title}</b> (<code>{sku}</code>) shows it from now on.").format(
+        sku=escape(sku), title=escape(title)
+    )
+
+
+def photo_refused(reason: str) -> str:
+    return _("That photo could not be used: {reason}. Please send another one.").format(
+        reason=escape(reason)
     )
 
 
