@@ -158,6 +158,7 @@ from storage.refunds import (
     refunds_for_order,
     sending_refunds,
 )
+from storage.search import search_products
 from storage.settlement import (
     SETTLE_BATCH,
     SettlePayment,
@@ -306,6 +307,7 @@ __all__ = [
     "sales_summary",
     "save_promo",
     "saved_promo",
+    "search_products",
     "sending_refunds",
     "set_blocked",
     "set_cart_quantity",
