@@ -23,8 +23,15 @@ from storage import OPEN, Category, Order, OrderDetails, Product
 Json = dict[str, Any]
 
 
+def decimal_string(amount: Decimal) -> str:
+    """Exact, without the column's trailing zeros, at least to cents: 9.99, 10.00, 0.125."""
+    text = format(amount.normalize(), "f")
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
 def money(amount: Decimal, currency: str) -> Json:
-    return {"amount": str(amount), "text": plain_text(t.money(amount, currency))}
+    return {"amount": decimal_string(amount), "text": plain_text(t.money(amount, currency))}
 
 
 def plain_text(html_text: str) -> str:
@@ -133,7 +140,7 @@ def order_row(order: Order, lines: list[tuple[str, int]]) -> Json:
         "status": str(order.status),
         "status_text": plain_text(t.status_text(order.status)),
         "title": tw.order_title(order.id),
-        "total": str(order.total),
+        "total": decimal_string(order.total),
         "total_text": plain_text(t.money(order.total, order.currency)),
         "currency": order.currency,
         "created_at": order.created_at.isoformat(),

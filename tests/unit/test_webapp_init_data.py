@@ -98,3 +98,20 @@ def test_signed_data_without_a_user_is_refused() -> None:
     no_user = {k: v for k, v in fields().items() if k != "user"}
     with pytest.raises(InitDataError, match="user"):
         check(signed(no_user))
+
+
+def test_webapp_settings_defaults_and_https_only(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bot.config import ConfigError, load_settings
+
+    monkeypatch.chdir(tmp_path)
+    base = {"BOT_TOKEN": "1:abc", "CRYPTOPAY_TOKEN": "1:xyz"}
+    settings = load_settings(**base)
+    assert settings.webapp_url is None
+    assert settings.webapp_init_max_age_seconds == 86400
+    assert settings.webapp_script_url == "https://telegram.org/js/telegram-web-app.js"
+    assert load_settings(**base, WEBAPP_URL="https://shop.example.com/").webapp_url == (
+        "https://shop.example.com"
+    )
+    assert load_settings(**base, WEBAPP_URL="").webapp_url is None
+    with pytest.raises(ConfigError, match="WEBAPP_URL"):
+        load_settings(**base, WEBAPP_URL="http://shop.example.com")
