@@ -19,7 +19,9 @@ from storage import Buyer, OrderStatus
 from tests.bot.conftest import ALICE, BOB, BOT_TOKEN, Shop
 
 
-def auth(user_id: int = ALICE, *, language: str = "en", age: int = 0, token: str = BOT_TOKEN) -> dict[str, str]:
+def auth(
+    user_id: int = ALICE, *, language: str = "en", age: int = 0, token: str = BOT_TOKEN
+) -> dict[str, str]:
     user = {"id": user_id, "first_name": f"User{user_id}", "language_code": language}
     data = sign_init_data(token, user, auth_date=int(time.time()) - age)
     return {"Authorization": f"tma {data}"}
@@ -298,7 +300,9 @@ async def test_storefront_is_served_with_a_csp_for_its_files_and_telegrams_scrip
 async def test_first_screen_is_under_100_kb_transferred(client: TestClient[Any, Any]) -> None:
     total = 0
     for name in ("", "app.css", "app.js", "api.js", "ui.js"):
-        resp = await client.get(f"/app/{name}", headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+        resp = await client.get(
+            f"/app/{name}", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+        )
         assert resp.status == 200
         total += len(await resp.read())
     session = await client.get("/app/api/session", headers=auth())
