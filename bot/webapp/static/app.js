@@ -85,6 +85,7 @@ function back() {
 }
 
 function root(entry) {
+  document.getElementById("toast").hidden = true;
   stack = [];
   search.value = "";
   return go(entry);
@@ -258,8 +259,7 @@ function renderCart(entry, cart) {
       const order = await api("checkout", { fingerprint: cart.fingerprint });
       setCartUnits(0);
       openInvoice(order);
-      stack = [];
-      go(orderView(order.id));
+      root(orderView(order.id));
     } catch (error) {
       haptic("error");
       toast(say(error));
