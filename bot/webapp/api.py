@@ -7,7 +7,9 @@ one else (an order or a cart of another buyer is 404, as if it did not exist). E
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -155,8 +157,21 @@ async def session(request: web.Request, ctx: ShopContext, user: WebAppUser) -> A
 
 
 async def catalog(request: web.Request, ctx: ShopContext, user: WebAppUser) -> Any:
+    """A category page, the same for every shopper of a language: kept a moment
+    (PAGE_TTL_SECONDS), so a crowd opening the shop costs the database one read a page."""
     slug = request.query.get("category", "")
     after = request.query.get("after")
+    state = request.app[WEBAPP_KEY]
+    key = (slug, after or "", current_language())
+    now = time.monotonic()
+    body = state.cached_page(key, now)
+    if body is None:
+        body = json.dumps(await catalog_page(ctx, slug, after), ensure_ascii=False).encode()
+        state.keep_page(key, body, now)
+    return web.Response(body=body, content_type="application/json")
+
+
+async def catalog_page(ctx: ShopContext, slug: str, after: str | None) -> dict[str, Any]:
     current = None
     if slug:
         found = await get_category(ctx.db, slug)

@@ -16,6 +16,10 @@ from bot.i18n import ChoiceLookup
 from bot.webapp.auth import WebAppUser
 
 CHECKED_MAX = 4096  # initData strings whose signature was checked (one per open page)
+PAGES_MAX = 2048  # catalog pages kept (category × page × language)
+# How long a catalog page is reused: its stock counts may be this stale on a listing; the
+# product page and Checkout always read the stock itself.
+PAGE_TTL_SECONDS = 2.0
 
 
 @dataclass
@@ -28,6 +32,19 @@ class WebAppState:
     _locks: weakref.WeakValueDictionary[int, asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary
     )
+    pages: OrderedDict[tuple[str, ...], tuple[float, bytes]] = field(default_factory=OrderedDict)
+
+    def cached_page(self, key: tuple[str, ...], now: float) -> bytes | None:
+        found = self.pages.get(key)
+        if found is None or found[0] < now:
+            return None
+        return found[1]
+
+    def keep_page(self, key: tuple[str, ...], body: bytes, now: float) -> None:
+        self.pages[key] = (now + PAGE_TTL_SECONDS, body)
+        self.pages.move_to_end(key)
+        while len(self.pages) > PAGES_MAX:
+            self.pages.popitem(last=False)
 
     def remember(self, init_data: str, user: WebAppUser) -> None:
         """A checked initData, with its auth_date (its age is checked on every call)."""

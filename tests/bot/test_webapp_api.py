@@ -132,19 +132,38 @@ async def test_catalog_categories_products_and_stock(client: TestClient[Any, Any
     assert gone.status == 404
 
 
-async def test_catalog_pages_by_keyset(client: TestClient[Any, Any], shop: Shop) -> None:
+async def test_catalog_pages_by_keyset(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bot.webapp import api
 
-    first = await call(client, "catalog?category=gifts")
-    assert len(first["products"]) == 10 and first["next"] is None
-    api.PAGE_SIZE, before = 4, api.PAGE_SIZE
-    try:
-        page1 = await call(client, "catalog?category=gifts")
-        page2 = await call(client, f"catalog?category=gifts&after={page1['next']}")
-    finally:
-        api.PAGE_SIZE = before
+    monkeypatch.setattr(api, "PAGE_SIZE", 4)
+    page1 = await call(client, "catalog?category=gifts")
+    page2 = await call(client, f"catalog?category=gifts&after={page1['next']}")
     skus = [p["sku"] for p in page1["products"] + page2["products"]]
     assert skus == [f"gift{n:02d}" for n in range(8)]
+    monkeypatch.setattr(api, "PAGE_SIZE", 20)
+    page3 = await call(client, f"catalog?category=gifts&after={page2['next']}")
+    assert [p["sku"] for p in page3["products"]] == ["gift08", "gift09"]
+    assert page3["next"] is None
+
+
+async def test_a_catalog_page_is_reused_for_a_moment_then_read_again(
+    client: TestClient[Any, Any], shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.webapp import state
+
+    first = await call(client, "catalog?category=games")
+    assert {p["sku"]: p["in_stock"] for p in first["products"]}["multi"] == 5
+    cart = await call(client, "cart/items", {"sku": "multi", "quantity": 2})
+    await call(client, "checkout", {"fingerprint": cart["fingerprint"]})  # 2 reserved
+    assert (await call(client, "products/multi"))["in_stock"] == 3  # the page itself: exact
+    again = await call(client, "catalog?category=games", user_id=BOB)
+    assert {p["sku"]: p["in_stock"] for p in again["products"]}["multi"] == 5  # kept
+    monkeypatch.setattr(state, "PAGE_TTL_SECONDS", 0.0)
+    client.app[state.WEBAPP_KEY].pages.clear()
+    fresh = await call(client, "catalog?category=games")
+    assert {p["sku"]: p["in_stock"] for p in fresh["products"]}["multi"] == 3
 
 
 async def test_search_by_title_is_case_insensitive(client: TestClient[Any, Any]) -> None:
