@@ -113,6 +113,9 @@ async def test_session_speaks_the_shoppers_language(client: TestClient[Any, Any]
     assert ru["texts"]["add_to_cart"] == "В корзину"
     assert ru["texts"]["checkout"] == "Оформить заказ"
     assert set(ru["texts"]) == set(en["texts"])
+    # Every word of the page is Russian (needs the translations of /work/prompts/ru-webapp.json).
+    same = [k for k in en["texts"] if en["texts"][k] == ru["texts"][k]]
+    assert same == [], same
 
 
 async def test_catalog_categories_products_and_stock(client: TestClient[Any, Any]) -> None:

@@ -193,5 +193,17 @@ async def test_shop_in_the_mini_app_paid_and_delivered_on_the_page_and_once_in_c
     await shoot(dark, "order-paid-dark")
     assert dark.errors == []  # type: ignore[attr-defined]
 
+    # A Russian reader: the page in Russian, product titles from the catalog's [products.ru].
+    boris = {"id": 5302, "first_name": "Борис", "language_code": "ru"}
+    ru = await open_store(browser, bot, boris, LIGHT)
+    await ru.wait_for_selector(".chip", timeout=WAIT_MS)
+    assert await ru.inner_text("#tab-catalog") == "Каталог"
+    await ru.fill("#search", "ключ")
+    await ru.click(".results .card[data-sku='witcher3']", timeout=WAIT_MS)
+    await ru.wait_for_selector(".product h1", timeout=WAIT_MS)
+    assert await ru.inner_text(".product h1") == "The Witcher 3 GOTY (ключ Steam)"
+    assert await ru.inner_text(".product button.primary") == "В корзину"
+    await shoot(ru, "product-ru-light")
+
     assert await bot.terminate() == 0
     assert "Traceback" not in bot.stderr

@@ -24,17 +24,13 @@ PAY_BY = __("Pay by {time}")
 WAITING = __("Waiting for your payment. This page updates itself once it is paid.")
 PAID = __("Paid, thank you! Your goods:")
 GOODS_IN_CHAT = __("The goods were also sent to you in the chat.")
-NO_GOODS = __("This order has no goods to show.")
 ORDERS_EMPTY = __("You have no orders yet.")
 ORDER_GONE = __("This order was not found.")
 OFFLINE = __("Could not reach the shop. Check your connection and try again.")
 OPEN_FROM_TELEGRAM = __("Please open the shop from the bot in Telegram.")
 SESSION_OLD = __("This shop window is too old. Close it and open the shop again from the bot.")
-NOT_FOUND = __("Not found.")
 BAD_REQUEST = __("That request could not be understood.")
 PROMO_APPLIED = __("Promo code applied.")
-CANCELLED = __("The order was cancelled.")
-PHOTO_MISSING = __("No photo")
 
 
 def in_stock(n: int) -> str:
@@ -78,13 +74,10 @@ def page_texts() -> dict[str, str]:
         "waiting": _(WAITING),
         "paid": _(PAID),
         "goods_in_chat": _(GOODS_IN_CHAT),
-        "no_goods": _(NO_GOODS),
         "orders_empty": _(ORDERS_EMPTY),
         "offline": _(OFFLINE),
         "open_from_telegram": _(OPEN_FROM_TELEGRAM),
         "promo_applied": _(PROMO_APPLIED),
-        "cancelled": _(CANCELLED),
-        "photo_missing": _(PHOTO_MISSING),
     }
 
 
