@@ -64,7 +64,11 @@ async def browser() -> AsyncIterator[Any]:
 
 
 async def open_store(
-    browser: Any, bot: BotProcess, user: dict[str, Any], theme: dict[str, str]
+    browser: Any,
+    bot: BotProcess,
+    user: dict[str, Any],
+    theme: dict[str, str],
+    platform: str | None = None,
 ) -> Any:
     """A phone-sized page opened as Telegram opens a Mini App: signed initData and the theme
     in the URL hash, Telegram's script answered by the stand-in."""
@@ -86,6 +90,8 @@ async def open_store(
         f"tgWebAppData={quote(init_data, safe='')}"
         f"&tgWebAppThemeParams={quote(json.dumps(theme), safe='')}&tgWebAppVersion=8.0"
     )
+    if platform:
+        fragment += f"&tgWebAppPlatform={platform}"
     await page.goto(f"{bot.url}/app/#{fragment}")
     return page
 
@@ -207,3 +213,40 @@ async def test_shop_in_the_mini_app_paid_and_delivered_on_the_page_and_once_in_c
 
     assert await bot.terminate() == 0
     assert "Traceback" not in bot.stderr
+
+
+async def test_inside_a_telegram_client_the_main_and_back_buttons_drive_the_page(
+    shop: Shop, browser: Any
+) -> None:
+    bot = await shop.launch()
+    user = {"id": 5303, "first_name": "Cleo", "language_code": "en"}
+    page = await open_store(browser, bot, user, LIGHT, platform="android")
+    await page.wait_for_selector(".chip", timeout=WAIT_MS)
+    assert await page.evaluate("Telegram.WebApp.BackButton.isVisible") is False
+    await page.fill("#search", "portal")
+    await page.click(".results .card[data-sku='portal2']", timeout=WAIT_MS)
+    await page.wait_for_selector(".product h1", timeout=WAIT_MS)
+    # Telegram's own button is the page's main action; the page's copy is hidden.
+    assert await page.evaluate("Telegram.WebApp.MainButton.isVisible") is True
+    assert await page.evaluate("Telegram.WebApp.MainButton.text") == "Add to cart"
+    assert not await page.is_visible(".product button.primary")
+    assert await page.evaluate("Telegram.WebApp.BackButton.isVisible") is True
+    await page.evaluate("TelegramStub.clickMainButton()")
+    await page.wait_for_selector("#tab-cart >> text=Cart (1)", timeout=WAIT_MS)
+    # Back: from the product to the search results.
+    await page.evaluate("TelegramStub.clickBackButton()")
+    await page.wait_for_selector(".results .card[data-sku='portal2']", timeout=WAIT_MS)
+    await page.click("#tab-cart")
+    await page.wait_for_selector(".cart .line[data-sku='portal2']", timeout=WAIT_MS)
+    assert await page.evaluate("Telegram.WebApp.MainButton.text") == "Checkout"
+    await page.evaluate("TelegramStub.clickMainButton()")
+    await page.wait_for_selector(".order[data-status='pending']", timeout=WAIT_MS)
+    assert await page.evaluate("Telegram.WebApp.MainButton.text") == "Pay"
+    assert len(shop.cp.created_invoices) == 1
+    invoice = next(iter(shop.cp.invoices.values()))
+    links = await stub_calls(page, "openTelegramLink")
+    assert links == [[invoice["mini_app_invoice_url"]]]
+    await page.evaluate("TelegramStub.clickMainButton()")  # Pay again: the same invoice
+    assert await stub_calls(page, "openTelegramLink") == links * 2
+    assert page.errors == []  # type: ignore[attr-defined]
+    assert await bot.terminate() == 0
