@@ -158,7 +158,6 @@ from storage.refunds import (
     refunds_for_order,
     sending_refunds,
 )
-from storage.search import search_products
 from storage.settlement import (
     SETTLE_BATCH,
     SettlePayment,
@@ -173,6 +172,7 @@ from storage.stats import (
     sales_summary,
     write_audit,
 )
+from storage.storefront import CatalogPage, catalog_page, search_products
 from storage.types import InexactMoney, to_money, utcnow
 
 __all__ = [
@@ -196,6 +196,7 @@ __all__ = [
     "CatalogData",
     "CatalogError",
     "CatalogImportResult",
+    "CatalogPage",
     "Category",
     "CategoryData",
     "Coalescer",
@@ -251,6 +252,7 @@ __all__ = [
     "can",
     "cart_lines",
     "cart_units",
+    "catalog_page",
     "choose_language",
     "chosen_language",
     "claim_due",

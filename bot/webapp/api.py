@@ -30,13 +30,11 @@ from bot.webapp.state import WEBAPP_KEY, WebAppState
 from storage import (
     DATABASE_ERRORS,
     Buyer,
-    get_category,
+    catalog_page,
     get_category_by_id,
     get_customer,
     get_product,
-    list_categories,
     list_customer_orders,
-    list_products,
     order_items,
     search_products,
     stock_counts,
@@ -166,36 +164,23 @@ async def catalog(request: web.Request, ctx: ShopContext, user: WebAppUser) -> A
     now = time.monotonic()
     body = state.cached_page(key, now)
     if body is None:
-        body = json.dumps(await catalog_page(ctx, slug, after), ensure_ascii=False).encode()
+        body = json.dumps(await catalog_json(ctx, slug, after), ensure_ascii=False).encode()
         state.keep_page(key, body, now)
     return web.Response(body=body, content_type="application/json")
 
 
-async def catalog_page(ctx: ShopContext, slug: str, after: str | None) -> dict[str, Any]:
-    current = None
-    if slug:
-        found = await get_category(ctx.db, slug)
-        if found is None:
-            raise ApiError(404, t.CATEGORY_GONE)
-        current = views.category(found)
-    subcats = [] if after else await list_categories(ctx.db, slug or None, limit=100)
-    products = []
-    if slug:
-        cursor = int_of(after) if after else None
-        products = await list_products(ctx.db, slug, after=cursor, limit=PAGE_SIZE + 1)
-    more = len(products) > PAGE_SIZE
-    products = products[:PAGE_SIZE]
-    counted = [p.id for p in products if p.id is not None and not p.unlimited]
-    counts = await stock_counts_many(ctx.db, counted)
+async def catalog_json(ctx: ShopContext, slug: str, after: str | None) -> dict[str, Any]:
+    page = await catalog_page(ctx.db, slug, after=int_of(after) if after else None, limit=PAGE_SIZE)
+    if page is None:
+        raise ApiError(404, t.CATEGORY_GONE)
     return {
-        "category": current,
-        "categories": [views.category(c) for c in subcats],
+        "category": None if page.category is None else views.category(page.category),
+        "categories": [views.category(c) for c in page.subcategories],
         "products": [
-            views.product_row(p, None if p.unlimited else counts[p.id].available)
-            for p in products
-            if p.id is not None
+            views.product_row(p, None if p.unlimited else page.available.get(p.id or 0, 0))
+            for p in page.products
         ],
-        "next": products[-1].id if more and products else None,
+        "next": page.next_after,
     }
 
 
