@@ -19,6 +19,10 @@ from urllib.parse import parse_qsl
 class InitDataError(Exception):
     """Missing, malformed, tampered or stale initData (the reason is for logs, not users)."""
 
+    def __init__(self, reason: str, *, stale: bool = False) -> None:
+        super().__init__(reason)
+        self.stale = stale  # genuine, but older than the limit: the page is to be reopened
+
 
 @dataclass(frozen=True)
 class WebAppUser:
@@ -56,7 +60,7 @@ def validate_init_data(init_data: str, key: bytes, *, max_age: int, now: float) 
     except ValueError:
         raise InitDataError("no auth_date") from None
     if now - auth_date > max_age:
-        raise InitDataError("initData is too old")
+        raise InitDataError("initData is too old", stale=True)
     try:
         user = json.loads(fields["user"])
         return WebAppUser(
