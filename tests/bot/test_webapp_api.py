@@ -351,3 +351,23 @@ async def test_a_page_open_past_the_limit_is_refused_though_its_check_was_kept(
     resp = await client.get("/app/api/cart", headers=headers)
     assert resp.status == 401
     assert "too old" in (await resp.json())["error"]
+
+
+async def test_a_promo_code_on_the_page_discounts_the_invoice(
+    client: TestClient[Any, Any], shop: Shop
+) -> None:
+    from tests.bot.test_promos import promo
+
+    assert "SAVE10" in await promo(shop, "add SAVE10 10%")
+    await call(client, "cart/items", {"sku": "multi", "quantity": 2})  # $5.00
+    unknown = await call(client, "cart/promo", {"code": "NOPE"}, status=409)
+    assert "NOPE" in unknown["error"]
+    cart = await call(client, "cart/promo", {"code": "save10"})
+    assert cart["promo"]["code"] == "SAVE10"
+    assert cart["promo"]["discount"]["amount"] == "0.50"
+    assert cart["total"]["amount"] == "4.50" and cart["subtotal"]["amount"] == "5.00"
+    order = await call(client, "checkout", {"fingerprint": cart["fingerprint"]})
+    assert order["total"] == "4.50"
+    assert order["promo"]["discount"]["amount"] == "0.50"
+    (created,) = shop.cp.created_invoices
+    assert Decimal(created["amount"]) == Decimal("4.50")
