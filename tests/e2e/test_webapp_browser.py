@@ -152,6 +152,7 @@ async def test_shop_in_the_mini_app_paid_and_delivered_on_the_page_and_once_in_c
     await page.click("#tab-cart")
     await page.wait_for_selector(".cart .line[data-sku='portal2']", timeout=WAIT_MS)
     assert await page.inner_text(".cart [data-role='total']") == "$18.99"  # 9.99 + 2 × 4.50
+    await shoot(page, "cart-light")
     await page.click(".cart button.primary")
     await page.wait_for_selector(".order[data-status='pending']", timeout=WAIT_MS)
     (created,) = shop.cp.created_invoices
