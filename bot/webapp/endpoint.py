@@ -83,10 +83,10 @@ def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRe
             except Exception:
                 log.exception("Mini App call failed", extra={"path": request.path})
                 return error(500, t.SOMETHING_WRONG)
-            if isinstance(body, web.StreamResponse):
-                return body
-            response = web.json_response(body)
+            response = body if isinstance(body, web.StreamResponse) else web.json_response(body)
+            # A shopper's own data: never kept by a proxy or the webview's cache.
             response.headers["Cache-Control"] = "no-store"
+            response.headers["X-Content-Type-Options"] = "nosniff"
             return response
 
     return wrapped

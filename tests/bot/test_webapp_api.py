@@ -47,6 +47,8 @@ async def call(
     data = await resp.json()
     assert resp.status == status, data
     assert resp.content_type == "application/json"
+    if status == 200:
+        assert resp.headers["Cache-Control"] == "no-store"
     return data
 
 
