@@ -189,6 +189,7 @@ from storage.stats import (
     sales_summary,
     write_audit,
 )
+from storage.storefront import CatalogPage, catalog_page, search_products
 from storage.types import InexactMoney, to_money, utcnow
 
 __all__ = [
@@ -212,6 +213,7 @@ __all__ = [
     "CatalogData",
     "CatalogError",
     "CatalogImportResult",
+    "CatalogPage",
     "Category",
     "CategoryData",
     "Coalescer",
@@ -271,6 +273,7 @@ __all__ = [
     "can",
     "cart_lines",
     "cart_units",
+    "catalog_page",
     "choose_language",
     "chosen_language",
     "claim_due",
@@ -336,6 +339,7 @@ __all__ = [
     "save_promo",
     "save_rendition",
     "saved_promo",
+    "search_products",
     "sending_refunds",
     "set_blocked",
     "set_cart_quantity",

@@ -20,6 +20,7 @@ from bot.screens.texts import texts as t
 from bot.shop.cart import units_in_cart
 from bot.shop.checkout import CheckoutRefusal, CheckoutResult, checkout, promo_refusal_text
 from bot.shop.customers import remember
+from bot.webapp.chat import with_open_shop
 from storage import OPEN, order_status, record_order_message
 
 # Read in the current language where used: `gettext(REFUSALS[…])`.
@@ -52,7 +53,8 @@ def build_router() -> Router:
             await remember(ctx, buyer_of(message.from_user))
         name = message.from_user.first_name if message.from_user else None
         units = await units_in_cart(ctx, message.from_user.id) if message.from_user else 0
-        await message.answer(t.welcome(name), reply_markup=keyboards.main_menu(units))
+        menu = with_open_shop(keyboards.main_menu(units), ctx.settings)
+        await message.answer(t.welcome(name), reply_markup=menu)
 
     @router.message(Command("help"))
     async def help_command(message: Message, ctx: ShopContext) -> None:
