@@ -188,3 +188,39 @@ async def test_buy_pay_refund_in_the_browser(demo: Demo) -> None:
     code = await asyncio.to_thread(demo.proc.wait, 20)
     assert code == 0, demo.stderr
     assert "Traceback" not in demo.stderr, demo.stderr
+
+
+async def test_let_it_expire_then_check_payment(demo: Demo) -> None:
+    """The pay page's other button: the invoice expires at the stand-in (no webhook), and
+    Check payment in the chat finds out and releases the order."""
+    if not os.path.exists(CHROMIUM):
+        unavailable("Chromium", f"{CHROMIUM} is not installed")
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=STEP_MS)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = await browser.new_page(viewport={"width": 1280, "height": 820})
+        try:
+            await page.goto(demo.url)
+            await page.get_by_test_id("composer-input").fill("/start p_portal2")
+            await page.get_by_test_id("composer-input").press("Enter")
+            card = bot_message(page, "Portal 2")
+            await tap(card, "Buy")
+            order = bot_message(page, "Order #")
+            found = re.search(r"Order #(\d+)", await order.inner_text())
+            assert found
+            await tap(order, "Pay")
+            pay_page = page.frame_locator("[data-testid=pay-frame]")
+            await pay_page.get_by_role("button", name="Let it expire").click()
+            await expect(pay_page.locator("[data-status]")).to_have_text("expired")
+            await shot(page, "13-let-it-expire")
+            await page.get_by_test_id("pay-close").click()
+            await tap(bot_message(page, f"Order #{found.group(1)}"), "Check payment")
+            # Check payment answers with an alert (answerCallbackQuery, show_alert).
+            await expect(page.get_by_test_id("alert-text")).to_contain_text(
+                "the invoice has expired"
+            )
+            await shot(page, "14-expired-in-chat")
+        finally:
+            await browser.close()
