@@ -106,3 +106,22 @@ def test_loopback_urls() -> None:
     assert not is_loopback_url("http://localhost.example.com/")
     assert not is_loopback_url("http://10.0.0.1/")
     assert not is_loopback_url("not a url")
+
+
+def test_demo_command_refuses_bad_input_in_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    assert main(["demo", "--catalog", str(tmp_path / "missing.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Catalog not loaded:") and "no such file" in err
+    assert "Traceback" not in err
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[products]]\nsku = "x"\n')
+    assert main(["demo", "--catalog", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith("Catalog not loaded:")
+
+    assert main(["demo", "--db", "mysql://x/y"]) == 2
+    assert capsys.readouterr().err.startswith("--db must be")
