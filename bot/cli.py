@@ -100,6 +100,12 @@ def demo(args: argparse.Namespace) -> int:
     except DemoError as error:
         print(error, file=sys.stderr)
         return 2
+    except Exception as error:
+        message = _startup_failure(error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 1
 
 
 def _startup_failure(error: Exception) -> str | None:

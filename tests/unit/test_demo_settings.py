@@ -125,3 +125,8 @@ def test_demo_command_refuses_bad_input_in_one_sentence(
 
     assert main(["demo", "--db", "mysql://x/y"]) == 2
     assert capsys.readouterr().err.startswith("--db must be")
+
+
+def test_an_invalid_value_is_one_sentence_naming_it() -> None:
+    with pytest.raises(ValueError, match="INVOICE_TTL_SECONDS"):
+        build(INVOICE_TTL_SECONDS=0)

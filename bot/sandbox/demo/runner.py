@@ -86,21 +86,39 @@ async def run_demo(
             bot_origin = f"http://{LOOPBACK_HOST}:{bot_port}"
             demo = await start_page(tg, cp, personas, bot_origin, port)
             try:
-                settings = demo_settings(
-                    bot_token=bot_token,
-                    cryptopay_token=cryptopay_token,
-                    telegram_api_url=tg.base_url,
-                    cryptopay_api_url=cp.base_url,
-                    database_url=db_url,
-                    port=bot_port,
-                    webapp_script_url=f"{demo.origin}/telegram-web-app.js",
-                    SHOP_CURRENCY=catalog.currency,
+                settings = settings_for(
+                    demo, bot_token, cryptopay_token, tg, cp, db_url, bot_port, catalog.currency
                 )
                 await import_catalog(settings.database_url, catalog)
                 cp.webhook_url = f"{bot_origin}{settings.cryptopay_webhook_path}"
                 return await run_shop(settings, tg, demo, out)
             finally:
                 await demo.stop()
+
+
+def settings_for(
+    demo: DemoServer,
+    bot_token: str,
+    cryptopay_token: str,
+    tg: FakeTelegram,
+    cp: FakeCryptoPay,
+    database_url: str,
+    bot_port: int,
+    currency: str,
+) -> Settings:
+    try:
+        return demo_settings(
+            bot_token=bot_token,
+            cryptopay_token=cryptopay_token,
+            telegram_api_url=tg.base_url,
+            cryptopay_api_url=cp.base_url,
+            database_url=database_url,
+            port=bot_port,
+            webapp_script_url=f"{demo.origin}/telegram-web-app.js",
+            SHOP_CURRENCY=currency,
+        )
+    except ValueError as error:
+        raise DemoError(f"The demo cannot start: {error}.") from None
 
 
 async def start_page(
@@ -125,6 +143,8 @@ async def start_page(
 async def import_catalog(database_url: str, catalog: CatalogFile) -> None:
     db = Database(database_url)
     try:
+        if not await db.ping():
+            raise DemoError("Cannot reach the database given with --db; is it running?")
         await upgrade(db)
         await import_catalog_file(db, catalog)
     finally:
