@@ -9,6 +9,7 @@ The browser is Debian's chromium (.ci/run installs it); Playwright drives it thr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -84,6 +85,31 @@ async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
             await asyncio.to_thread(proc.wait, 10)
 
 
+def listening_sockets(pid: int) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket the process listens on, read from /proc (IPv4
+    addresses as dotted quads; any IPv6 listener shows as "ipv6")."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        for row in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            address, port = local.split(":")
+            if table == "tcp6":
+                found.append(("ipv6", int(port, 16)))
+            else:
+                quad = ".".join(str(b) for b in reversed(bytes.fromhex(address)))
+                found.append((quad, int(port, 16)))
+    return found
+
+
 async def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"{name}.png"))
@@ -105,6 +131,10 @@ async def test_buy_pay_refund_in_the_browser(demo: Demo) -> None:
     expect.set_options(timeout=STEP_MS)
     # Exactly one line on standard output: the URL.
     assert demo.line.count("\n") == 1 and "local demo" in demo.line
+    # The page, both stand-ins and the shop's own server: all on 127.0.0.1, nothing else.
+    sockets = listening_sockets(demo.proc.pid)
+    assert len(sockets) == 4, sockets
+    assert {address for address, _ in sockets} == {"127.0.0.1"}, sockets
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -188,6 +218,8 @@ async def test_buy_pay_refund_in_the_browser(demo: Demo) -> None:
     code = await asyncio.to_thread(demo.proc.wait, 20)
     assert code == 0, demo.stderr
     assert "Traceback" not in demo.stderr, demo.stderr
+    assert demo.proc.stdout is not None
+    assert demo.proc.stdout.read() == b"", "more than the one URL line on standard output"
 
 
 async def test_let_it_expire_then_check_payment(demo: Demo) -> None:

@@ -179,3 +179,26 @@ async def test_documents_download_and_the_mini_app_is_reported_absent(world) -> 
             config = await resp.json()
     assert config["webapp"] is False  # nothing answers /app/ at the bot's origin
     assert [p["key"] for p in config["personas"]] == ["shopper", "admin"]
+
+
+async def test_photos_are_shown_inline(world) -> None:
+    tg, _, demo = world
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    form = aiohttp.FormData()
+    form.add_field("chat_id", "1")
+    form.add_field("caption", "<b>Witcher 3</b>")
+    form.add_field("parse_mode", "HTML")
+    form.add_field("photo", png, filename="w3.png", content_type="image/png")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{tg.base_url}/bot{tg.token}/sendPhoto", data=form) as resp:
+            sent = (await resp.json())["result"]
+        async with http.get(f"{demo.origin}/api/state") as resp:
+            state = await resp.json()
+        [message] = state["chats"]["shopper"]["messages"]
+        assert message["photo"] == {"href": f"/api/files/shopper/{sent['message_id']}"}
+        assert message["text"] == [{"t": "b", "c": ["Witcher 3"]}]
+        async with http.get(f"{demo.origin}{message['photo']['href']}") as resp:
+            assert resp.status == 200
+            assert resp.content_type == "image/png"
+            assert resp.headers["Content-Disposition"].startswith("inline")
+            assert await resp.read() == png
