@@ -123,10 +123,12 @@ class MessageMethods(_Base):
         fields: dict[str, Any],
         raw_text: str | None,
         file: UploadedFile | None = None,
+        parse_mode: str | None = None,
     ) -> SentMessage:
         message = self._new_message(chat_id, fields, outgoing=True)
         message.raw_text = raw_text
         message.file = file
+        message.parse_mode = parse_mode
         self._store(message)
         return message
 
@@ -138,7 +140,7 @@ class MessageMethods(_Base):
         fields: dict[str, Any] = {"text": text}
         if markup := self._inline_markup(params):
             fields["reply_markup"] = markup
-        return self._send(chat_id, fields, raw).raw
+        return self._send(chat_id, fields, raw, parse_mode=params.get("parse_mode")).raw
 
     async def _m_editMessageText(self, params: dict[str, Any]) -> Any:
         message = self._target(params, "message to edit not found")
@@ -155,6 +157,7 @@ class MessageMethods(_Base):
         ):
             raise bad(NOT_MODIFIED.removeprefix("Bad Request: "))
         message.raw_text = raw
+        message.parse_mode = params.get("parse_mode")
         return self._apply_edit(message, {"text": text, "reply_markup": markup})
 
     async def _m_editMessageCaption(self, params: dict[str, Any]) -> Any:
@@ -166,6 +169,7 @@ class MessageMethods(_Base):
         if caption == message.raw.get("caption") and markup == message.reply_markup:
             raise bad(NOT_MODIFIED.removeprefix("Bad Request: "))
         message.raw_text = raw
+        message.parse_mode = params.get("parse_mode")
         return self._apply_edit(message, {"caption": caption, "reply_markup": markup})
 
     async def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
@@ -200,7 +204,7 @@ class MessageMethods(_Base):
             fields["caption"] = caption
         if markup := self._inline_markup(params):
             fields["reply_markup"] = markup
-        return self._send(chat_id, fields, raw, upload).raw
+        return self._send(chat_id, fields, raw, upload, params.get("parse_mode")).raw
 
     async def _m_sendPhoto(self, params: dict[str, Any]) -> Any:
         chat_id = self._chat_of(params)
@@ -212,4 +216,4 @@ class MessageMethods(_Base):
             fields["caption"] = caption
         if markup := self._inline_markup(params):
             fields["reply_markup"] = markup
-        return self._send(chat_id, fields, raw, upload).raw
+        return self._send(chat_id, fields, raw, upload, params.get("parse_mode")).raw

@@ -203,6 +203,12 @@ class FakeUser:
         ]
         return sorted(found, key=lambda m: m.message_id)
 
+    @property
+    def version(self) -> int:
+        """Grows with every send, edit and deletion in this chat (by the bot or the user): a
+        watcher compares it with the value it saw last (``tg.wait_until`` wakes on changes)."""
+        return len(self._events())
+
     def last_message(self) -> SentMessage | None:
         """The bot's latest message in the chat (current state), if any."""
         messages = self.chat_messages()

@@ -312,6 +312,16 @@
     },
   };
 
+  // A host page playing Telegram (make demo) presses Telegram's own buttons by posting
+  // {source: "telegram-web-app-host", button: "MainButton" | "BackButton", event: "click"}.
+  window.addEventListener("message", function (event) {
+    var data = event.data || {};
+    if (event.source !== window.parent || data.source !== "telegram-web-app-host") return;
+    if (data.event !== "click") return;
+    if (data.button === "BackButton") BackButton._click();
+    else if (data.button === "MainButton") MainButton._click();
+  });
+
   if (document.documentElement) {
     applyTheme();
   } else {
