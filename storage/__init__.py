@@ -7,6 +7,7 @@ Knows nothing of Telegram or Crypto Pay HTTP. Every repository function takes th
 from storage._batch import Coalescer
 from storage.admin_queries import OrderOverview, all_products, order_overviews, products_by_id
 from storage.broadcasts import (
+    STOPPED,
     BroadcastCounts,
     audience_size,
     broadcast_counts,
@@ -204,6 +205,7 @@ __all__ = [
     "SETTLEABLE",
     "SETTLE_BATCH",
     "STATES",
+    "STOPPED",
     "WITH_GOODS",
     "AuditEntry",
     "Broadcast",

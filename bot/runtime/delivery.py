@@ -31,12 +31,13 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 
 from bot.context import ShopContext
 from bot.screens import keyboards
-from bot.screens.messages import ADMIN_KINDS, GOODS
-from bot.screens.outgoing import Outgoing, compose
+from bot.screens.messages import ADMIN_KINDS, BROADCAST, GOODS
+from bot.screens.outgoing import BroadcastOver, Outgoing, compose
 from bot.screens.texts import en_admin as ta
 from bot.shop.customers import mark_blocked
 from bot.shop.notices import admin_notices_each
 from storage import (
+    STOPPED,
     OutboxMessage,
     claim_due,
     enqueue,
@@ -63,8 +64,12 @@ MAX_COMPOSE_ATTEMPTS = 10
 MAX_TEXT = 4096  # Telegram's limit for one message's text
 MAX_JOINED_BUTTONS = 30  # of Telegram's 100 per message: a joined notice stays readable
 STOP_SECONDS = 4.0
-# Lower goes first: claims and the pacer's queue put admin notices after everything else.
-RANK: dict[str, int] = {str(kind): 1 for kind in ADMIN_KINDS}
+# Lower goes first: claims and the pacer's queue put admin notices after the buyers'
+# messages, and broadcasts after everything else.
+RANK: dict[str, int] = {str(kind): 1 for kind in ADMIN_KINDS} | {str(BROADCAST): 2}
+# A broadcast's message that Telegram keeps failing (5xx, network) is counted as failed after
+# this many tries instead of holding the broadcast open for hours of backoff.
+BROADCAST_ATTEMPTS = 3
 
 
 def backoff(attempts: int) -> float:
@@ -83,6 +88,9 @@ class OutboxWorker:
         self._queues: dict[int, deque[OutboxMessage]] = {}  # chat → its held messages
         self._lanes: dict[int, asyncio.Task[None]] = {}  # chat → the task sending to it
         self._sending: set[int] = set()  # chats with a Telegram call in flight
+        # The broadcasts this replica holds (bot/runtime/broadcasts.py): only their messages
+        # are claimed here.
+        self.broadcasts: frozenset[int] = frozenset()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox")
@@ -127,7 +135,7 @@ class OutboxWorker:
     async def _sleep_until_due(self) -> None:
         timeout = SWEEP_SECONDS
         with contextlib.suppress(Exception):
-            due = await next_due_at(self.ctx.db, self.ctx.clock())
+            due = await next_due_at(self.ctx.db, self.ctx.clock(), self.broadcasts)
             if due is not None:
                 timeout = max(0.05, min(timeout, (due - self.ctx.clock()).total_seconds()))
         await self._wait_for_wakeup(timeout)
@@ -165,6 +173,7 @@ class OutboxWorker:
             limit=limit,
             lease_seconds=LEASE_SECONDS,
             rank=RANK,
+            broadcasts=self.broadcasts,
         )
         for message in claimed:  # in id order: each chat's queue stays in id order
             assert message.id is not None
@@ -248,6 +257,9 @@ class OutboxWorker:
                 out = await compose(self.ctx, batch[0])
                 if batch[0].kind in ADMIN_KINDS:
                     out = await self._coalesce(queue, batch, out)
+            except BroadcastOver:
+                await mark_failed(self.ctx.db, [batch[0].id or 0], STOPPED)
+                return True
             except Exception as error:
                 # A message that cannot be made (yet) is retried later, like a 5xx, and
                 # given up after MAX_COMPOSE_ATTEMPTS.
@@ -327,6 +339,10 @@ class OutboxWorker:
                 ctx.outbox_wakeup.set()
             return True
         except (TelegramServerError, TelegramNetworkError) as error:
+            if head.kind == BROADCAST and head.attempts >= BROADCAST_ATTEMPTS:
+                await mark_failed(ctx.db, ids, f"{type(error).__name__}: {error}")
+                ctx.metrics.outbox_failures.labels(kind="retry").inc()
+                return True
             when = ctx.clock() + timedelta(seconds=backoff(head.attempts))
             await reschedule(ctx.db, ids, when, f"{type(error).__name__}: {error}")
             ctx.metrics.outbox_failures.labels(kind="retry").inc()
@@ -360,6 +376,10 @@ class OutboxWorker:
                 chat_id=chat_id,
                 message_id=out.edit_message_id,
                 reply_markup=out.reply_markup,
+            )
+        elif out.photo is not None:
+            await bot.send_photo(
+                chat_id, out.photo, caption=out.text or None, reply_markup=out.reply_markup
             )
         elif out.document_data is not None:
             await bot.send_document(
