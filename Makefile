@@ -48,7 +48,7 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 
 bench: $(STAMP)
-	@for b in bench/cryptopay_client.py bench/storage.py bench/checkout.py bench/webhook.py bench/delivery.py; do \
+	@for b in bench/cryptopay_client.py bench/storage.py bench/checkout.py bench/webhook.py bench/delivery.py bench/broadcast.py; do \
 		if [ -f $$b ]; then echo "== $$b"; $(PY) $$b || exit 1; fi; \
 	done
 
