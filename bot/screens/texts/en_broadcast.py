@@ -16,7 +16,6 @@ BROADCAST_ASK = __(
 BROADCAST_NOT_TEXT = __(
     "A broadcast is a text, or a photo with a caption. Send one of those, or tap Cancel."
 )
-BROADCAST_TOO_LONG = __("This text is too long for one message. Make it shorter and send it again.")
 BUTTON_ASK = __(
     "Add a button under it? Send one line: <code>Button text | https://…</code> for a link, "
     "or <code>Button text | p_&lt;sku&gt;</code> to open a product. Or tap No button."
