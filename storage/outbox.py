@@ -163,13 +163,15 @@ async def claim_due(
     *,
     rank: Mapping[str, int] | None = None,
     broadcasts: Collection[int] = (),
+    broadcast_limit: int | None = None,
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due messages for `worker_id` until now + lease; `attempts` is
     incremented. No two workers hold the same message at once, and a message is not
     claimed while an earlier one of its chat is held or waiting. `rank` orders the claim
     by kind (lower first, unlisted kinds 0), then by due time and id; the result is in
     id order. A broadcast's messages are claimed only by the worker that holds the
-    broadcast (`broadcasts`: their ids), so that one replica paces each broadcast."""
+    broadcast (`broadcasts`: their ids), so that one replica paces each broadcast; at most
+    `broadcast_limit` of them."""
     now = now or utcnow()
     order: list[sa.ColumnElement[object]] = []
     if rank:
@@ -178,7 +180,7 @@ async def claim_due(
         if db.is_postgres:
             await s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_KEY})
         due = (
-            sa.select(col(OutboxMessage.id))
+            sa.select(col(OutboxMessage.id), col(OutboxMessage.broadcast_id))
             .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
             .where(col(OutboxMessage.next_attempt_at) <= now, _free(now))
             .where(~_chat_waits(now), _of_broadcasts(broadcasts))
@@ -187,7 +189,11 @@ async def claim_due(
         )
         # Two statements, not `id IN (subquery LIMIT n)`: PostgreSQL may evaluate such a
         # subquery more than once and update more than `limit` rows.
-        ids = list((await s.scalars(locked(s, due, skip_locked=True))).all())
+        rows = (await s.execute(locked(s, due, skip_locked=True))).all()
+        ids = [row[0] for row in rows]
+        if broadcast_limit is not None:
+            beyond = set([row[0] for row in rows if row[1] is not None][broadcast_limit:])
+            ids = [i for i in ids if i not in beyond]
         if not ids:
             return []
         stmt = (

@@ -93,7 +93,10 @@ class BroadcastRunner:
         owned = await lease_broadcasts(
             ctx.db, self.owner, now, now + timedelta(seconds=LEASE_SECONDS)
         )
-        self.outbox.broadcasts = frozenset(b.id for b in owned if b.id is not None)
+        ours = frozenset(b.id for b in owned if b.id is not None)
+        if ours != self.outbox.broadcasts:
+            self.outbox.broadcasts = ours
+            ctx.outbox_wakeup.set()  # their messages may be claimed now
         if not owned:
             return
         low, page = page_sizes(ctx.pacer.per_second)

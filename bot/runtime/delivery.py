@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import socket
 from collections import deque
@@ -70,6 +71,10 @@ RANK: dict[str, int] = {str(kind): 1 for kind in ADMIN_KINDS} | {str(BROADCAST):
 # A broadcast's message that Telegram keeps failing (5xx, network) is counted as failed after
 # this many tries instead of holding the broadcast open for hours of backoff.
 BROADCAST_ATTEMPTS = 3
+# Broadcast messages held at once: enough to keep Telegram's pace, few enough that room is
+# always left for goods, which are then claimed the moment they are queued. Claimed again
+# when BROADCAST_BATCH of them are done.
+BROADCAST_BATCH = 8
 
 
 def backoff(attempts: int) -> float:
@@ -91,6 +96,10 @@ class OutboxWorker:
         # The broadcasts this replica holds (bot/runtime/broadcasts.py): only their messages
         # are claimed here.
         self.broadcasts: frozenset[int] = frozenset()
+        per_second = ctx.pacer.per_second
+        self._broadcast_cap = min(
+            MAX_HELD - CLAIM_AT_LEAST, max(2 * BROADCAST_BATCH, math.ceil(per_second / 2))
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox")
@@ -132,10 +141,19 @@ class OutboxWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.ctx.outbox_wakeup.wait(), timeout)
 
+    def _broadcast_room(self) -> int:
+        held = sum(1 for m in self._held.values() if m.broadcast_id is not None)
+        return self._broadcast_cap - held
+
+    def _claimable_broadcasts(self) -> frozenset[int]:
+        """The broadcasts whose messages to claim now: none while enough of them are held."""
+        return self.broadcasts if self._broadcast_room() >= BROADCAST_BATCH else frozenset()
+
     async def _sleep_until_due(self) -> None:
         timeout = SWEEP_SECONDS
         with contextlib.suppress(Exception):
-            due = await next_due_at(self.ctx.db, self.ctx.clock(), self.broadcasts)
+            broadcasts = self._claimable_broadcasts()
+            due = await next_due_at(self.ctx.db, self.ctx.clock(), broadcasts)
             if due is not None:
                 timeout = max(0.05, min(timeout, (due - self.ctx.clock()).total_seconds()))
         await self._wait_for_wakeup(timeout)
@@ -173,7 +191,8 @@ class OutboxWorker:
             limit=limit,
             lease_seconds=LEASE_SECONDS,
             rank=RANK,
-            broadcasts=self.broadcasts,
+            broadcasts=self._claimable_broadcasts(),
+            broadcast_limit=max(0, self._broadcast_room()),
         )
         for message in claimed:  # in id order: each chat's queue stays in id order
             assert message.id is not None
@@ -218,8 +237,10 @@ class OutboxWorker:
     async def _lane(self, chat_id: int) -> None:
         """Send the chat's held messages one at a time, in id order."""
         queue = self._queues[chat_id]
+        only_broadcasts = True
         try:
             while queue and not self._stopping.is_set():
+                only_broadcasts = only_broadcasts and queue[0].broadcast_id is not None
                 priority = RANK.get(queue[0].kind, 0)
                 await self.ctx.pacer.turn(chat_id, priority=priority)
                 if not queue:  # its lease was lost while it waited
@@ -246,7 +267,9 @@ class OutboxWorker:
             del self._lanes[chat_id]
             if not queue:
                 del self._queues[chat_id]
-            self.ctx.outbox_wakeup.set()
+            # A broadcast's lane wakes the claims only once a batch of them can be claimed.
+            if not only_broadcasts or self._broadcast_room() >= BROADCAST_BATCH:
+                self.ctx.outbox_wakeup.set()
 
     async def _send_next(self, queue: deque[OutboxMessage]) -> bool:
         """Send the head of the queue (with the admin notices right behind it, as one
