@@ -167,3 +167,25 @@ async def test_buyers_only_counts_customers_with_a_paid_order(db: storage.Databa
     await owned(db, "w1")
     assert await storage.feed_broadcast(db, broadcast.id, "w1", low=10, page=10) == 1
     assert [r.chat_id for r in await rows_of(db, broadcast.id)] == [FIRST]
+
+
+async def test_a_claim_takes_at_most_broadcast_limit_of_a_broadcasts_messages(
+    db: storage.Database,
+) -> None:
+    await customers(db, 6)
+    broadcast = await storage.create_broadcast(db, 1, "Hello")
+    assert broadcast.id is not None
+    await owned(db, "w1")
+    await storage.feed_broadcast(db, broadcast.id, "w1", low=10, page=10)
+    (other,) = await storage.enqueue(db, [storage.OutboxDraft(FIRST + 100, "a notice")])
+    now = storage.utcnow()
+    rank = {str(OutboxKind.BROADCAST): 2}
+    claimed = await storage.claim_due(
+        db, "w1", now, limit=10, rank=rank, broadcasts=[broadcast.id], broadcast_limit=2
+    )
+    assert [m.chat_id for m in claimed] == [FIRST, FIRST + 1, FIRST + 100]
+    assert claimed[-1].id == other
+    again = await storage.claim_due(
+        db, "w1", now, limit=10, rank=rank, broadcasts=[broadcast.id], broadcast_limit=0
+    )
+    assert again == []
