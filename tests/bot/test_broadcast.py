@@ -238,6 +238,13 @@ async def test_stop_ends_it_and_reports(shop: Shop) -> None:
     runner = BroadcastRunner(shop.ctx, worker)
     await runner.tick()  # every recipient enqueued
     assert len(await shop.rows(OutboxMessage, OutboxMessage.broadcast_id == 1)) == 10
+    progress = shop.last_text()
+    assert isinstance(progress, EditMessageText)
+    assert "Sent: 0 · failed: 0 · left: 10\nTime left: about 1 second" in progress.text
+    assert button_texts(progress) == ["Stop"]
+    edits = len(shop.session.calls("editMessageText"))
+    await runner.tick()  # within 3 s of the last edit: not edited again
+    assert len(shop.session.calls("editMessageText")) == edits
     await shop.press(BroadcastStop(broadcast_id=1), user=ADMIN_ID)
     assert "Broadcast #1</b> was stopped." in shop.last_text().text
     await runner.tick()

@@ -189,3 +189,16 @@ async def test_a_claim_takes_at_most_broadcast_limit_of_a_broadcasts_messages(
         db, "w1", now, limit=10, rank=rank, broadcasts=[broadcast.id], broadcast_limit=0
     )
     assert again == []
+
+
+async def test_the_progress_may_be_edited_once_per_interval(db: storage.Database) -> None:
+    await customers(db, 1)
+    broadcast = await storage.create_broadcast(db, 1, "Hello")
+    assert broadcast.id is not None
+    now = storage.utcnow()
+    turns = await asyncio.gather(
+        *(storage.progress_turn(db, broadcast.id, now, 3) for _ in range(4))
+    )
+    assert sorted(turns) == [False, False, False, True]
+    assert not await storage.progress_turn(db, broadcast.id, now + timedelta(seconds=2.9), 3)
+    assert await storage.progress_turn(db, broadcast.id, now + timedelta(seconds=3), 3)
