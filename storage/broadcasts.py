@@ -112,7 +112,16 @@ async def lease_broadcasts(
     db: Database, owner: str, now: datetime, until: datetime
 ) -> list[Broadcast]:
     """Take or keep the lease of every running broadcast that is free, lapsed or already
-    ours; returns those now ours."""
+    ours; returns those now ours. (Asked every second by every replica: a read first, so
+    that no write is taken while nothing is being broadcast.)"""
+    async with db.session() as s:
+        running = await s.scalar(
+            sa.select(col(Broadcast.id))
+            .where(col(Broadcast.status) == BroadcastStatus.RUNNING)
+            .limit(1)
+        )
+    if running is None:
+        return []
     async with db.transaction() as s:
         rows = await s.scalars(
             sa.update(Broadcast)
@@ -294,13 +303,14 @@ async def stop_broadcast(db: Database, broadcast_id: int, now: datetime | None =
 
 
 async def progress_turn(db: Database, broadcast_id: int, now: datetime, every: float) -> bool:
-    """Whether the progress message may be edited now (at most once per `every` seconds,
-    across replicas): True for one caller per interval."""
+    """Whether the progress message of this running broadcast may be edited now (at most
+    once per `every` seconds, across replicas): True for one caller per interval."""
     async with db.transaction() as s:
         res = await s.execute(
             sa.update(Broadcast)
             .where(
                 col(Broadcast.id) == broadcast_id,
+                col(Broadcast.status) == BroadcastStatus.RUNNING,
                 sa.or_(
                     col(Broadcast.progress_at).is_(None),
                     col(Broadcast.progress_at) <= now - timedelta(seconds=every),

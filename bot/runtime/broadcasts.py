@@ -27,6 +27,7 @@ from bot.shop.notices import in_language_of
 from storage import (
     Broadcast,
     BroadcastCounts,
+    BroadcastStatus,
     OutboxDraft,
     broadcast_counts,
     enqueue,
@@ -119,7 +120,7 @@ class BroadcastRunner:
             broadcast.admin_chat_id,
             partial(progress_text, broadcast, counts, self.ctx.clock(), self.ctx.pacer.per_second),
         )
-        await edit_progress(self.ctx, broadcast, text, stop_button(broadcast.id))
+        await edit_progress(self.ctx, broadcast, text, stop_button(broadcast.id), progress=True)
 
     async def _report(self, broadcast_id: int) -> None:
         """The final report: the progress message becomes it, and it comes as a message of
@@ -150,13 +151,24 @@ class BroadcastRunner:
 
 
 async def edit_progress(
-    ctx: ShopContext, broadcast: Broadcast, text: str, markup: InlineKeyboardMarkup | None
+    ctx: ShopContext,
+    broadcast: Broadcast,
+    text: str,
+    markup: InlineKeyboardMarkup | None,
+    *,
+    progress: bool = False,
 ) -> None:
     """Edit the broadcast's progress message, at Telegram's pace (a queued send: it takes
-    its turn like the outbox's). Failing to edit it is logged, never fatal."""
-    if broadcast.progress_message_id is None:
+    its turn like the outbox's). A `progress` edit is dropped when the broadcast was stopped
+    while it waited for its turn (Stop has shown the report there). Failing to edit is
+    logged, never fatal."""
+    if broadcast.progress_message_id is None or broadcast.id is None:
         return
     await ctx.pacer.turn(broadcast.admin_chat_id, priority=1)
+    if progress:
+        now = await get_broadcast(ctx.db, broadcast.id)
+        if now is None or now.status != BroadcastStatus.RUNNING:
+            return
     try:
         await ctx.bot.edit_message_text(
             text=text,
