@@ -52,7 +52,7 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 
 bench: $(STAMP)
-	@for b in bench/cryptopay_client.py bench/storage.py bench/checkout.py bench/webhook.py bench/delivery.py bench/miniapp.py; do \
+	@for b in bench/cryptopay_client.py bench/storage.py bench/checkout.py bench/webhook.py bench/delivery.py bench/miniapp.py bench/broadcast.py; do \
 		if [ -f $$b ]; then echo "== $$b"; $(PY) $$b || exit 1; fi; \
 	done
 

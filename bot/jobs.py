@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import ShopContext
 from bot.photos.fetch import PhotoCopier, PhotoFetcher
+from bot.runtime.broadcasts import BroadcastRunner
 from bot.runtime.delivery import OutboxWorker
 from bot.runtime.shared_rates import RatesRefresher
 from bot.screens import keyboards
@@ -204,6 +205,7 @@ class Jobs:
         self.ctx = ctx
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.outbox = OutboxWorker(ctx)
+        self.broadcasts = BroadcastRunner(ctx, self.outbox)
         self.rates = RatesRefresher(ctx.rates, ctx.settings.rates_refresh_seconds, ctx.redis)
         self.photos = PhotoCopier(ctx.db, PhotoFetcher(bot=ctx.bot))
 
@@ -253,8 +255,10 @@ class Jobs:
             )
         self.scheduler.start()
         self.outbox.start()
+        self.broadcasts.start()
 
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.broadcasts.stop()
         await self.outbox.stop()

@@ -60,6 +60,7 @@ class OutboxKind(StrEnum):
     # Rows that carry their own text (refund notices, expiry notices, …).
     NOTICE = "notice"
     ADMIN = "admin"
+    BROADCAST = "broadcast"  # a broadcast's message (its text is the broadcast's)
 
 
 # The kinds addressed to admins: sent after the buyers' messages, and joined into one
@@ -73,3 +74,9 @@ ADMIN_KINDS = frozenset(
         OutboxKind.ADMIN,
     }
 )
+
+
+class BroadcastStatus(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"  # an admin's Stop: nothing more is sent
+    DONE = "done"

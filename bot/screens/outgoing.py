@@ -22,7 +22,16 @@ from bot.screens import keyboards
 from bot.screens.messages import MAX_INLINE_TEXT, buyer_text, goods, goods_by_product, items
 from bot.screens.texts import en_admin as ta
 from bot.screens.texts import texts as default_texts
-from storage import Customer, OrderDetails, OutboxKind, OutboxMessage, get_customer, get_order
+from storage import (
+    BroadcastStatus,
+    Customer,
+    OrderDetails,
+    OutboxKind,
+    OutboxMessage,
+    get_broadcast,
+    get_customer,
+    get_order,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,19 @@ class Outgoing:
     document_name: str | None = None
     document_data: bytes | None = None
     edit_message_id: int | None = None  # edit this message of the chat instead of sending
+    photo: str | None = None  # a photo's file_id: `text` is its caption
+
+
+class BroadcastOver(Exception):
+    """The broadcast of this outbox row was stopped: the row is not to be sent."""
+
+
+def broadcast_outgoing(text: str, photo: str | None, reply_markup: str | None) -> Outgoing:
+    """A broadcast's message as every customer gets it (the admin's preview is this too)."""
+    markup = None
+    if reply_markup:
+        markup = InlineKeyboardMarkup.model_validate(json.loads(reply_markup))
+    return Outgoing(text, markup, photo=photo)
 
 
 def texts_for(language: str | None) -> ModuleType:
@@ -53,6 +75,11 @@ def customer_language(customer: Customer | None, default: str) -> str:
 async def compose(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
     """The message to send for this outbox row: its stored text, or the text of the fact
     it records, rendered from the order as it is now."""
+    if message.kind == OutboxKind.BROADCAST and message.broadcast_id is not None:
+        broadcast = await get_broadcast(ctx.db, message.broadcast_id)
+        if broadcast is None or broadcast.status != BroadcastStatus.RUNNING:
+            raise BroadcastOver(message.broadcast_id)
+        return broadcast_outgoing(broadcast.text, broadcast.photo, broadcast.reply_markup)
     if message.text or message.document_data is not None:
         markup = None
         if message.reply_markup:

@@ -524,6 +524,8 @@ ADMIN_COMMANDS = (
     ("balance", __("Crypto Pay app balance")),
     ("stock", __("Codes left per product (/stock sku)")),
     ("promo", __("Promo codes (/promo add CODE 10%, list, off)")),
+    ("broadcast", __("Send a message to your customers")),
+    ("broadcasts", __("Recent broadcasts and their results")),
     ("catalog", __("The catalog as buyers see it")),
     ("start", __("Main menu")),
     ("help", __("Admin commands with examples")),
