@@ -121,9 +121,7 @@ async def test_the_first_paid_order_rewards_once_despite_duplicates_and_a_refund
     )
     assert await storage.mark_refund_sent(db, refund.id or 0, 77)
     second = await order_for(db, prod, telegram_id=FRIEND)
-    assert (await storage.settle(db, payment(second), referral_percent=TEN)).outcome == (
-        "settled"
-    )
+    assert (await storage.settle(db, payment(second), referral_percent=TEN)).outcome == ("settled")
     assert len(await reward_codes(db)) == 1 and len(await reward_messages(db)) == 1
     assert (await customer(db, FRIEND)).referral_order_id == first.id
 

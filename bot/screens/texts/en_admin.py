@@ -12,6 +12,7 @@ from babel.numbers import format_decimal
 
 from bot.i18n import _, __, current_language, ngettext, translated
 from bot.screens.texts.en import STATUS, money, plain, status_text, when
+from bot.screens.texts.en_growth import ADMIN_HELP_GROWTH
 from bot.shop.review_reasons import AMOUNT, ASSET, CURRENCY, parse_review_reason
 
 TRANSFERS_HOWTO = __(
@@ -496,7 +497,8 @@ ADMIN_HELP = __(
 
 
 def admin_help(bot_username: str) -> str:
-    return _(ADMIN_HELP).replace("{bot}", escape(bot_username or "your_bot"))
+    text = _(ADMIN_HELP).replace("{bot}", escape(bot_username or "your_bot"))
+    return text + "\n\n" + _(ADMIN_HELP_GROWTH)
 
 
 # setMyCommands: what Telegram's command menu offers (descriptions: 1–256 characters).
@@ -506,6 +508,7 @@ SHOPPER_COMMANDS = (
     ("cart", __("Your cart")),
     ("orders", __("My orders")),
     ("help", __("How buying works")),
+    ("invite", __("Invite friends")),
     ("language", __("Change the language")),
 )
 ADMIN_COMMANDS = (
@@ -517,6 +520,8 @@ ADMIN_COMMANDS = (
     ("balance", __("Crypto Pay app balance")),
     ("stock", __("Codes left per product (/stock sku)")),
     ("promo", __("Promo codes (/promo add CODE 10%, list, off)")),
+    ("export", __("Orders as a CSV file (/export 2026-11-01 2026-11-30)")),
+    ("referrals", __("Top referrers")),
     ("catalog", __("The catalog as buyers see it")),
     ("start", __("Main menu")),
     ("help", __("Admin commands with examples")),
