@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TextIO
 
-from storage import Database, ExportedOrder, export_orders
+from storage import EXPORT_PAGE, Database, ExportedOrder, export_orders
 
 DEFAULT_DAYS = 30
 HEADER = (
@@ -129,12 +129,14 @@ def row_of(order: ExportedOrder) -> list[str]:
     ]
 
 
-async def write_orders_csv(db: Database, out: TextIO, span: DateRange) -> int:
+async def write_orders_csv(
+    db: Database, out: TextIO, span: DateRange, *, page_size: int = EXPORT_PAGE
+) -> int:
     """The orders created in `span` as CSV into `out` (opened with newline=""); how many."""
     writer = csv.writer(out)
     writer.writerow(HEADER)
     count = 0
-    async for page in export_orders(db, span.since, span.until):
+    async for page in export_orders(db, span.since, span.until, page=page_size):
         writer.writerows(row_of(order) for order in page)
         count += len(page)
     return count
