@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiogram import F, Router
@@ -38,6 +39,9 @@ class IsAdmin(Filter):
     async def __call__(self, event: Message | CallbackQuery, **_: Any) -> bool:
         user = event.from_user
         return user is not None and user.id in self.admin_ids
+
+
+log = logging.getLogger("bot.admin")
 
 
 def _order_id(args: str | None) -> int | None:
@@ -180,8 +184,12 @@ def build_router(settings: Settings) -> Router:
         assert message.from_user is not None
         sales = await sales_overview(ctx.db, ctx.clock(), ctx.settings.shop_currency)
         await show(message, await views.stats_screen(ctx, sales))
-        png, caption = await views.sales_chart(sales)
-        await message.answer_photo(BufferedInputFile(png, "sales.png"), caption=caption)
+        try:
+            png, caption = await views.sales_chart(sales)
+        except Exception:  # the figures are sent already; a chart that fails is logged
+            log.exception("could not draw the sales chart")
+        else:
+            await message.answer_photo(BufferedInputFile(png, "sales.png"), caption=caption)
         await actions.audit(ctx, message.from_user.id, "stats", "", "shown")
 
     @router.message(Command("balance"))

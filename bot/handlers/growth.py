@@ -39,6 +39,8 @@ def build_router(settings: Settings) -> Router:
             await message.answer(text)
             await actions.audit(ctx, message.from_user.id, "export", args, "refused")
             return
+        if message.bot is not None:
+            await message.bot.send_chat_action(message.chat.id, "upload_document")
         # Written to a temporary file page by page, then uploaded from it: a long range is
         # never held in memory.
         handle, path = tempfile.mkstemp(prefix="orders-", suffix=".csv")
