@@ -68,6 +68,7 @@ class MenuAction(StrEnum):
     CATALOG = "c"
     ORDERS = "o"
     HELP = "h"
+    INVITE = "i"  # Help → Invite friends
 
 
 class Menu(CallbackData, prefix="n"):

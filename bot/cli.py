@@ -42,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("path", help="path of the TOML catalog file")
     exporter = catalog_commands.add_parser("export", help="write the catalog as TOML")
     exporter.add_argument("path", nargs="?", help="output file (default: standard output)")
+
+    orders = commands.add_parser("orders", help="orders as CSV")
+    orders_commands = orders.add_subparsers(dest="orders_command", required=True)
+    orders_export = orders_commands.add_parser(
+        "export", help="write the orders created in a date range as CSV"
+    )
+    orders_export.add_argument("path", help="output file; - for standard output")
+    orders_export.add_argument(
+        "--from", dest="first", metavar="YYYY-MM-DD", help="first day (UTC; default: 29 days ago)"
+    )
+    orders_export.add_argument(
+        "--to", dest="last", metavar="YYYY-MM-DD", help="last day, included (default: today)"
+    )
     return parser
 
 
@@ -51,7 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo(args)
     try:
         # The database commands run in release steps that may not hold the tokens.
-        settings = load_store_settings() if args.command in ("db", "catalog") else load_settings()
+        settings = (
+            load_store_settings()
+            if args.command in ("db", "catalog", "orders")
+            else load_settings()
+        )
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
@@ -131,7 +148,7 @@ def _startup_failure(error: Exception) -> str | None:
 
 async def _dispatch(args: argparse.Namespace, settings: StoreSettings) -> int:
     command = args.command or "run"
-    if command in ("db", "catalog"):
+    if command in ("db", "catalog", "orders"):
         # Imported per command, like bot.app below: the storage stack takes a while to load,
         # and a missing variable must be reported before that.
         from bot import commands
@@ -139,6 +156,8 @@ async def _dispatch(args: argparse.Namespace, settings: StoreSettings) -> int:
         try:
             if command == "db":
                 await commands.db_upgrade(settings)
+            elif command == "orders":
+                await commands.orders_export(settings, args.path, args.first, args.last)
             elif args.catalog_command == "import":
                 await commands.catalog_import(settings, args.path)
             else:

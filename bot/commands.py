@@ -1,9 +1,10 @@
-"""The non-running CLI commands: migrations and catalog import/export."""
+"""The non-running CLI commands: migrations, catalog import/export, the orders' CSV."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.catalog_file import CatalogFileError, dump_catalog, load_catalog
@@ -11,6 +12,7 @@ from bot.catalog_sync import export_catalog_file, import_catalog_file
 from bot.config import StoreSettings
 from bot.photos.export import export_photos
 from bot.photos.fetch import PhotoCopier, PhotoFetcher
+from bot.shop.export import BadRange, date_range, write_orders_csv
 from storage import Database, upgrade
 
 log = logging.getLogger("bot.commands")
@@ -73,3 +75,31 @@ async def catalog_export(settings: StoreSettings, path: str | None) -> None:
         print(f"Catalog written to {path}.", file=sys.stderr)
     for note in notes:
         print(note, file=sys.stderr)
+
+
+async def orders_export(
+    settings: StoreSettings, path: str, first: str | None, last: str | None
+) -> None:
+    try:
+        span = date_range(first, last, datetime.now(UTC).date())
+    except BadRange as error:
+        if error.reason == "order":
+            raise CliError("Orders not exported: --from is after --to.") from None
+        raise CliError(
+            f"Orders not exported: {error.value!r} is not a date; write it as YYYY-MM-DD."
+        ) from None
+    db = await open_database(settings)
+    try:
+        if path == "-":
+            count = await write_orders_csv(db, sys.stdout, span)
+            sys.stdout.flush()
+        else:
+            with Path(path).open("w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230
+                count = await write_orders_csv(db, out, span)
+    finally:
+        await db.dispose()
+    where = "standard output" if path == "-" else path
+    print(
+        f"{count} orders from {span.first} to {span.last} (UTC) written to {where}.",
+        file=sys.stderr,
+    )

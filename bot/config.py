@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -130,6 +131,10 @@ class Settings(StoreSettings):
     redis_url: str | None = Field(None, alias="REDIS_URL")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="ADMIN_IDS")
     low_stock_threshold: int = Field(3, ge=0, alias="LOW_STOCK_THRESHOLD")
+    # A referrer's code for a referred customer's first paid order, in percent; 0 counts only.
+    referral_reward_percent: Decimal = Field(
+        Decimal(10), ge=0, lt=100, decimal_places=2, alias="REFERRAL_REWARD_PERCENT"
+    )
     host: str = Field("0.0.0.0", alias="HOST")
     port: int = Field(8080, ge=0, le=65535, alias="PORT")
     cryptopay_webhook_path: str = Field("/cryptopay/webhook", alias="CRYPTOPAY_WEBHOOK_PATH")

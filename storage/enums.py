@@ -57,6 +57,8 @@ class OutboxKind(StrEnum):
     ADMIN_LATE_PAID = "admin_late_paid"  # paid after expiry/cancel, fulfilled from stock
     ADMIN_NEEDS_REFUND = "admin_needs_refund"
     ADMIN_NEEDS_REVIEW = "admin_needs_review"
+    # The referrer: their friend's first order (order_id) is paid; their reward code.
+    REFERRAL_REWARD = "referral_reward"
     # Rows that carry their own text (refund notices, expiry notices, …).
     NOTICE = "notice"
     ADMIN = "admin"

@@ -110,6 +110,7 @@ class StockUnit(Base, table=True):
 
 class Customer(Base, table=True):
     __tablename__ = "customers"
+    __table_args__ = (sa.Index("ix_customers_referred_by", "referred_by"),)
 
     id: int | None = Field(default=None, primary_key=True)
     telegram_id: int = Field(sa_type=sa.BigInteger(), unique=True)
@@ -121,6 +122,15 @@ class Customer(Base, table=True):
     # The promo code the shopper applied and has not used yet (read by Buy and Checkout).
     promo_code: str | None = Field(default=None, sa_type=sa.String(64))
     updated_at: datetime = _now_field()
+    # Referrals (PRODUCT.md §4.2): this customer's own code (given when first asked for),
+    # who brought them (set once, when they arrived through a link, never changed), and the
+    # first paid order that rewarded (or, with REFERRAL_REWARD_PERCENT=0, counted) that
+    # referrer: set once, so a refunded first order does not reward a second time.
+    referral_code: str | None = Field(default=None, sa_type=sa.String(16), unique=True)
+    referred_by: int | None = Field(default=None, foreign_key="customers.id", ondelete="SET NULL")
+    referred_at: datetime | None = _dt_field()
+    referral_order_id: int | None = Field(default=None)
+    referral_reward: str | None = Field(default=None, sa_type=sa.String(64))  # the code given
 
 
 class Order(Base, table=True):

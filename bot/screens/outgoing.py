@@ -21,6 +21,7 @@ from bot.i18n import language_of, use_language
 from bot.screens import keyboards
 from bot.screens.messages import MAX_INLINE_TEXT, buyer_text, goods, goods_by_product, items
 from bot.screens.texts import en_admin as ta
+from bot.screens.texts import en_growth as tg
 from bot.screens.texts import texts as default_texts
 from storage import (
     BroadcastStatus,
@@ -31,6 +32,7 @@ from storage import (
     get_broadcast,
     get_customer,
     get_order,
+    referral_reward,
 )
 
 
@@ -85,6 +87,8 @@ async def compose(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
         if message.reply_markup:
             markup = InlineKeyboardMarkup.model_validate(json.loads(message.reply_markup))
         return Outgoing(message.text, markup, message.document_name, message.document_data)
+    if message.kind == OutboxKind.REFERRAL_REWARD:
+        return await _referral_reward(ctx, message)
     render, promise = _RENDER.get(message.kind), _PROMISES_HELP.get(message.kind)
     if (render is None and promise is None) or message.order_id is None:
         raise ValueError(f"outbox row {message.id} has no text, and {message.kind!r} is no fact")
@@ -102,6 +106,19 @@ async def compose(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
             return Outgoing(promise(t)(message.order_id, ctx.settings.support_contact))
         assert render is not None
         return render(details, t)
+
+
+async def _referral_reward(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
+    """The referrer's code for their friend's first paid order (`order_id`), in the
+    referrer's language; the friend is not named."""
+    if message.order_id is None:
+        raise ValueError(f"outbox row {message.id}: a referral reward without its order")
+    reward = await referral_reward(ctx.db, message.order_id)
+    if reward is None:
+        raise LookupError(f"outbox row {message.id}: no reward for order {message.order_id}")
+    referrer = await get_customer(ctx.db, message.chat_id)
+    with use_language(customer_language(referrer, ctx.settings.default_language)):
+        return Outgoing(tg.referral_reward(reward.code, reward.percent, reward.valid_until))
 
 
 def _goods(details: OrderDetails, t: ModuleType) -> Outgoing:

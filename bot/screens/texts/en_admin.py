@@ -12,6 +12,7 @@ from babel.numbers import format_decimal
 
 from bot.i18n import _, __, current_language, ngettext, translated
 from bot.screens.texts.en import STATUS, money, plain, status_text, when
+from bot.screens.texts.en_growth import ADMIN_HELP_GROWTH
 from bot.shop.review_reasons import AMOUNT, ASSET, CURRENCY, parse_review_reason
 
 TRANSFERS_HOWTO = __(
@@ -503,7 +504,7 @@ ADMIN_HELP_PHOTOS = __(
 
 def admin_help(bot_username: str) -> str:
     text = _(ADMIN_HELP).replace("{bot}", escape(bot_username or "your_bot"))
-    return text + "\n\n" + _(ADMIN_HELP_PHOTOS)
+    return "\n\n".join((text, _(ADMIN_HELP_PHOTOS), _(ADMIN_HELP_GROWTH)))
 
 
 # setMyCommands: what Telegram's command menu offers (descriptions: 1–256 characters).
@@ -513,6 +514,7 @@ SHOPPER_COMMANDS = (
     ("cart", __("Your cart")),
     ("orders", __("My orders")),
     ("help", __("How buying works")),
+    ("invite", __("Invite friends")),
     ("language", __("Change the language")),
 )
 ADMIN_COMMANDS = (
@@ -526,6 +528,8 @@ ADMIN_COMMANDS = (
     ("promo", __("Promo codes (/promo add CODE 10%, list, off)")),
     ("broadcast", __("Send a message to your customers")),
     ("broadcasts", __("Recent broadcasts and their results")),
+    ("export", __("Orders as a CSV file (/export 2026-11-01 2026-11-30)")),
+    ("referrals", __("Top referrers")),
     ("catalog", __("The catalog as buyers see it")),
     ("start", __("Main menu")),
     ("help", __("Admin commands with examples")),
