@@ -39,7 +39,7 @@ def referral_reward(code: str, percent: Decimal, valid_until: datetime | None) -
     """The referrer's reward message (sent through the outbox, in their language)."""
     text = _(
         "🎁 A friend you invited just made their first purchase. Thank you! Here is your "
-        "personal promo code for {percent}% off your next order: <code>{code}</code>"
+        "personal promo code for your next order (−{percent}%): <code>{code}</code>"
     ).format(percent=percent_text(percent), code=escape(code.upper()))
     if valid_until is not None:
         text += "\n" + _("It can be used once, until {date}.").format(date=when(valid_until))
