@@ -86,7 +86,7 @@ async def test_the_first_paid_order_sends_the_referrer_a_code_once(shop: Shop) -
     assert (row.chat_id, row.order_id) == (ALICE, first)
     text = (await compose(shop.ctx, row)).text
     (promo,) = await shop.rows(PromoCode, PromoCode.owner_id.is_not(None))
-    assert f"<code>{promo.code.upper()}</code>" in text and "10% off" in text
+    assert f"<code>{promo.code.upper()}</code>" in text and "(−10%)" in text
     assert "It can be used once, until" in text
     # Alice's alone: Bob cannot use it.
     lines = [(1, 1, Decimal("2.50"))]

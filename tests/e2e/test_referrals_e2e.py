@@ -36,7 +36,7 @@ async def test_a_friends_first_payment_sends_the_referrer_one_code(shop: Shop) -
     reward = await alice.wait_for_message("made their first purchase", timeout=STEP)
     code = re.search(r"<code>(REF[A-Z0-9]+)</code>|(REF[A-Z0-9]+)", reward.text or "")
     assert code, reward.text
-    assert "10% off" in (reward.text or "")
+    assert "(−10%)" in (reward.text or "")
     await shop.wait_for_db(
         "SELECT status FROM outbox WHERE kind = 'referral_reward'",
         lambda rows: rows == [("sent",)],
