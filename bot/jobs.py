@@ -205,7 +205,9 @@ class Jobs:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.outbox = OutboxWorker(ctx)
         self.rates = RatesRefresher(ctx.rates, ctx.settings.rates_refresh_seconds, ctx.redis)
-        self.photos = PhotoCopier(ctx.db, PhotoFetcher(bot=ctx.bot))
+        self.photos = PhotoCopier(
+            ctx.db, PhotoFetcher(bot=ctx.bot, fetch_urls=ctx.settings.photo_fetch_urls)
+        )
 
     def _guarded(
         self, name: str, body: Callable[[ShopContext], Awaitable[object]]

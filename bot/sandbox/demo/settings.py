@@ -93,6 +93,8 @@ def demo_settings(
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "text",
         "AUTO_MIGRATE": True,
+        # No network: a catalog's https photo URLs are never fetched (those cards go as text).
+        "PHOTO_FETCH_URLS": False,
         # The Mini App storefront on the bot's own server (when this build has one), loading
         # the stand-in of telegram-web-app.js that the demo page serves.
         "WEBAPP_URL": bot_origin,
