@@ -68,6 +68,7 @@ def test_neither_environment_nor_dot_env_reaches_the_demo(leaky: None) -> None:
     assert settings.invoice_ttl_seconds == 900
     assert settings.metrics_token is None
     assert settings.log_level == "WARNING"
+    assert settings.photo_fetch_urls is False  # no network: photo URLs are never fetched
 
 
 def test_everything_listens_and_calls_on_loopback(leaky: None) -> None:
