@@ -222,6 +222,22 @@ async def photo_digest(db: Database, sku: str) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
+async def photos_held(db: Database, product_ids: Sequence[int]) -> set[int]:
+    """Which of these products have a copy of their current photo (the rest show none yet:
+    a URL not fetched, or never fetched with PHOTO_FETCH_URLS=false)."""
+    held: set[int] = set()
+    async with db.session() as s:
+        for chunk in chunks(sorted(set(product_ids))):
+            stmt = (
+                sa.select(col(Product.id))
+                .select_from(Product)
+                .join(_PHOTOS, _PHOTOS.c.product_id == col(Product.id))
+                .where(col(Product.id).in_(chunk), _PHOTOS.c.source == col(Product.photo))
+            )
+            held.update(int(row[0] or 0) for row in (await s.execute(stmt)).all())
+    return held
+
+
 async def rendition(db: Database, product_id: int, size: str, digest: str) -> bytes | None:
     stmt = sa.select(_RENDITIONS.c.content).where(
         _RENDITIONS.c.product_id == product_id,
