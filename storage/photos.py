@@ -142,8 +142,12 @@ async def store_fetched_photo(
         return await store_photo_in(s, product_id, source, image, telegram_file_id)
 
 
-async def photos_to_fetch(db: Database, *, limit: int = 100) -> list[PhotoToFetch]:
-    """Products with a photo of which we hold no copy of the current source."""
+async def photos_to_fetch(
+    db: Database, *, limit: int = 100, include_urls: bool = True
+) -> list[PhotoToFetch]:
+    """Products with a photo of which we hold no copy of the current source (without those
+    given as https URLs when `include_urls` is false: PHOTO_FETCH_URLS=false)."""
+    skip_urls = [] if include_urls else [col(Product.photo).not_like("https://%")]
     stmt = (
         sa.select(col(Product.id), col(Product.sku), col(Product.photo))
         .select_from(Product)
@@ -152,6 +156,7 @@ async def photos_to_fetch(db: Database, *, limit: int = 100) -> list[PhotoToFetc
             col(Product.photo).is_not(None),
             col(Product.photo) != "",
             sa.or_(_PHOTOS.c.product_id.is_(None), _PHOTOS.c.source != col(Product.photo)),
+            *skip_urls,
         )
         .order_by(col(Product.id))
         .limit(limit)

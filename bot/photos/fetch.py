@@ -139,11 +139,14 @@ class PhotoCopier:
         now = self.clock()
         due = [
             item
-            for item in await photos_to_fetch(self.db, limit=batch + len(self._failed_at))
+            for item in await photos_to_fetch(
+                # URLs when they are off: never even listed (no connection, no log line)
+                self.db,
+                limit=batch + len(self._failed_at),
+                include_urls=self.fetcher.fetch_urls,
+            )
             if now - self._failed_at.get((item.product_id, item.source), -1e18)
             >= RETRY_AFTER_FAILURE
-            # URLs when they are off: never tried (no connection at all), never logged
-            and (self.fetcher.fetch_urls or photo_kind(item.source) != "url")
         ][:batch]
         gate = asyncio.Semaphore(FETCH_CONCURRENCY)
 

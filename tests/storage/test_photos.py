@@ -72,6 +72,7 @@ async def test_a_changed_or_removed_photo_drops_the_stale_copy(db: storage.Datab
     assert await copies(db) == []
     assert await storage.photos_held(db, [w3, p2]) == set()  # the URL is not fetched yet
     assert await storage.photos_to_fetch(db) == [storage.PhotoToFetch(w3, "w3", URL)]
+    assert await storage.photos_to_fetch(db, include_urls=False) == []  # PHOTO_FETCH_URLS=false
     ref = await storage.photo_ref(db, w3)
     assert ref == storage.PhotoRef(w3, URL, None, None)  # not copied yet
 
