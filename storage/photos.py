@@ -231,6 +231,8 @@ async def photos_held(db: Database, product_ids: Sequence[int]) -> set[int]:
     """Which of these products have a copy of their current photo (the rest show none yet:
     a URL not fetched, or never fetched with PHOTO_FETCH_URLS=false)."""
     held: set[int] = set()
+    if not product_ids:
+        return held
     async with db.session() as s:
         for chunk in chunks(sorted(set(product_ids))):
             stmt = (
