@@ -175,6 +175,10 @@ class Settings(StoreSettings):
         "https://telegram.org/js/telegram-web-app.js", alias="WEBAPP_SCRIPT_URL"
     )
 
+    # false: product photos given as https URLs are never fetched (the demo: no network); such
+    # products show no photo. Telegram file_ids and catalog files are not affected.
+    photo_fetch_urls: bool = Field(True, alias="PHOTO_FETCH_URLS")
+
     @field_validator("bot_token")
     @classmethod
     def _bot_token_shape(cls, value: SecretStr) -> SecretStr:

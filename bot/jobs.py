@@ -207,7 +207,9 @@ class Jobs:
         self.outbox = OutboxWorker(ctx)
         self.broadcasts = BroadcastRunner(ctx, self.outbox)
         self.rates = RatesRefresher(ctx.rates, ctx.settings.rates_refresh_seconds, ctx.redis)
-        self.photos = PhotoCopier(ctx.db, PhotoFetcher(bot=ctx.bot))
+        self.photos = PhotoCopier(
+            ctx.db, PhotoFetcher(bot=ctx.bot, fetch_urls=ctx.settings.photo_fetch_urls)
+        )
 
     def _guarded(
         self, name: str, body: Callable[[ShopContext], Awaitable[object]]

@@ -142,8 +142,12 @@ async def store_fetched_photo(
         return await store_photo_in(s, product_id, source, image, telegram_file_id)
 
 
-async def photos_to_fetch(db: Database, *, limit: int = 100) -> list[PhotoToFetch]:
-    """Products with a photo of which we hold no copy of the current source."""
+async def photos_to_fetch(
+    db: Database, *, limit: int = 100, include_urls: bool = True
+) -> list[PhotoToFetch]:
+    """Products with a photo of which we hold no copy of the current source (without those
+    given as https URLs when `include_urls` is false: PHOTO_FETCH_URLS=false)."""
+    skip_urls = [] if include_urls else [col(Product.photo).not_like("https://%")]
     stmt = (
         sa.select(col(Product.id), col(Product.sku), col(Product.photo))
         .select_from(Product)
@@ -152,6 +156,7 @@ async def photos_to_fetch(db: Database, *, limit: int = 100) -> list[PhotoToFetc
             col(Product.photo).is_not(None),
             col(Product.photo) != "",
             sa.or_(_PHOTOS.c.product_id.is_(None), _PHOTOS.c.source != col(Product.photo)),
+            *skip_urls,
         )
         .order_by(col(Product.id))
         .limit(limit)
@@ -220,6 +225,24 @@ async def photo_digest(db: Database, sku: str) -> tuple[int, str] | None:
     async with db.session() as s:
         row = (await s.execute(stmt)).first()
     return None if row is None else (int(row[0]), str(row[1]))
+
+
+async def photos_held(db: Database, product_ids: Sequence[int]) -> set[int]:
+    """Which of these products have a copy of their current photo (the rest show none yet:
+    a URL not fetched, or never fetched with PHOTO_FETCH_URLS=false)."""
+    held: set[int] = set()
+    if not product_ids:
+        return held
+    async with db.session() as s:
+        for chunk in chunks(sorted(set(product_ids))):
+            stmt = (
+                sa.select(col(Product.id))
+                .select_from(Product)
+                .join(_PHOTOS, _PHOTOS.c.product_id == col(Product.id))
+                .where(col(Product.id).in_(chunk), _PHOTOS.c.source == col(Product.photo))
+            )
+            held.update(int(row[0] or 0) for row in (await s.execute(stmt)).all())
+    return held
 
 
 async def rendition(db: Database, product_id: int, size: str, digest: str) -> bytes | None:

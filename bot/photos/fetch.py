@@ -42,10 +42,15 @@ class PhotoFetcher:
     transport: httpx.AsyncBaseTransport | None = None  # tests inject one
     timeout: float = FETCH_TIMEOUT
     max_bytes: int = MAX_BYTES
+    # False (PHOTO_FETCH_URLS=false, the demo): no URL is ever fetched; such a product is
+    # shown without its photo. Telegram file_ids still come through the Bot API.
+    fetch_urls: bool = True
 
     async def fetch(self, source: str) -> PhotoImage:
         kind = photo_kind(source)
         if kind == "url":
+            if not self.fetch_urls:
+                raise FetchFailed("fetching photos by URL is off (PHOTO_FETCH_URLS=false)")
             data = await self._url(source)
         elif kind == "file_id":
             data = await self._telegram(source)
@@ -134,7 +139,12 @@ class PhotoCopier:
         now = self.clock()
         due = [
             item
-            for item in await photos_to_fetch(self.db, limit=batch + len(self._failed_at))
+            for item in await photos_to_fetch(
+                # URLs when they are off: never even listed (no connection, no log line)
+                self.db,
+                limit=batch + len(self._failed_at),
+                include_urls=self.fetcher.fetch_urls,
+            )
             if now - self._failed_at.get((item.product_id, item.source), -1e18)
             >= RETRY_AFTER_FAILURE
         ][:batch]

@@ -27,6 +27,7 @@ from storage import (
     catalog_page,
     get_category_by_id,
     get_product,
+    photos_held,
     search_products,
     stock_counts,
     stock_counts_many,
@@ -66,11 +67,14 @@ async def catalog_json(ctx: ShopContext, slug: str, after: str | None) -> dict[s
     page = await catalog_page(ctx.db, slug, after=int_of(after) if after else None, limit=PAGE_SIZE)
     if page is None:
         raise ApiError(404, t.CATEGORY_GONE)
+    held = await photos_held(ctx.db, [p.id for p in page.products if p.id is not None and p.photo])
     return {
         "category": None if page.category is None else views.category(page.category),
         "categories": [views.category(c) for c in page.subcategories],
         "products": [
-            views.product_row(p, None if p.unlimited else page.available.get(p.id or 0, 0))
+            views.product_row(
+                p, None if p.unlimited else page.available.get(p.id or 0, 0), p.id in held
+            )
             for p in page.products
         ],
         "next": page.next_after,
@@ -82,9 +86,10 @@ async def search(request: web.Request, ctx: ShopContext, user: WebAppUser) -> An
     products = await search_products(ctx.db, text, limit=PAGE_SIZE)
     counted = [p.id for p in products if p.id is not None and not p.unlimited]
     counts = await stock_counts_many(ctx.db, counted)
+    held = await photos_held(ctx.db, [p.id for p in products if p.id is not None and p.photo])
     return {
         "products": [
-            views.product_row(p, None if p.unlimited else counts[p.id].available)
+            views.product_row(p, None if p.unlimited else counts[p.id].available, p.id in held)
             for p in products
             if p.id is not None
         ]
@@ -97,7 +102,8 @@ async def product(request: web.Request, ctx: ShopContext, user: WebAppUser) -> A
         raise ApiError(404, t.PRODUCT_GONE)
     available = None if found.unlimited else (await stock_counts(ctx.db, found.id)).available
     cat = await get_category_by_id(ctx.db, found.category_id)
-    return views.product_page(ctx, found, available, cat.slug if cat else None)
+    held = bool(found.photo) and found.id in await photos_held(ctx.db, [found.id])
+    return views.product_page(ctx, found, available, cat.slug if cat else None, held)
 
 
 # --- the cart (the chat's cart: bot/shop/cart.py) -----------------------------------------

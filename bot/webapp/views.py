@@ -41,9 +41,11 @@ def plain_text(html_text: str) -> str:
     return html.unescape(html_text)
 
 
-def photo_urls(product: Product) -> Json | None:
-    """The photo routes (bot/webapp's neighbour serves them) when the product has a photo."""
-    if not product.photo:
+def photo_urls(product: Product, held: bool) -> Json | None:
+    """The photo routes (bot/webapp's neighbour serves them) when we hold a copy of the
+    product's photo; without one (a URL not fetched yet, or never: PHOTO_FETCH_URLS=false)
+    the page draws its placeholder rather than a broken image."""
+    if not product.photo or not held:
         return None
     base = f"/app/photos/{quote(product.sku, safe='')}"
     return {"thumb": f"{base}/thumb", "large": f"{base}/large"}
@@ -59,21 +61,25 @@ def category(cat: Category) -> Json:
     return {"slug": cat.slug, "title": localized(cat.translations, "title", cat.title)}
 
 
-def product_row(product: Product, available: int | None) -> Json:
+def product_row(product: Product, available: int | None, photo_held: bool) -> Json:
     return {
         "sku": product.sku,
         "title": localized(product.translations, "title", product.title),
         "price": money(product.price, product.currency),
         "in_stock": available,
         "stock_text": stock_text(available),
-        "photo": photo_urls(product),
+        "photo": photo_urls(product, photo_held),
     }
 
 
 def product_page(
-    ctx: ShopContext, product: Product, available: int | None, category_slug: str | None
+    ctx: ShopContext,
+    product: Product,
+    available: int | None,
+    category_slug: str | None,
+    photo_held: bool,
 ) -> Json:
-    row = product_row(product, available)
+    row = product_row(product, available, photo_held)
     row.update(
         description=localized(product.translations, "description", product.description),
         category=category_slug,

@@ -1,6 +1,7 @@
 """`python -m bot demo` in headless Chromium: a shopper buys and pays on the pay page, the
-admin sees the paid order and refunds it, the shopper is told. A screenshot of every step
-goes to test-output/screenshots/demo/.
+admin sees the paid order and refunds it, the shopper is told; the same purchase through the
+real Mini App storefront in the page's panel. A screenshot of every step goes to
+test-output/screenshots/demo/.
 
 The browser is Debian's chromium (.ci/run installs it); Playwright drives it through
 `executable_path`, never a browser of its own.
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,8 +46,8 @@ class Demo:
         return self.stderr_path.read_text(errors="replace")
 
 
-@pytest.fixture
-async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
+@contextlib.asynccontextmanager
+async def start_demo(tmp_path: Path, *args: str) -> AsyncIterator[Demo]:
     """The demo process, started where a developer's .env and environment hold other
     values: none of them may reach it."""
     leak_db = tmp_path / "leak.db"
@@ -60,11 +62,12 @@ async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
         REDIS_URL="redis://127.0.0.1:1/0",
         ADMIN_IDS="10001",
         TELEGRAM_API_URL="https://api.telegram.org",
+        PHOTO_FETCH_URLS="true",
     )
     stderr_path = tmp_path / "demo.stderr.log"
     with stderr_path.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "demo", "--port", str(free_port())],
+            [sys.executable, "-m", "bot", "demo", "--port", str(free_port()), *args],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,
@@ -83,6 +86,12 @@ async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
         if proc.poll() is None:
             proc.kill()
             await asyncio.to_thread(proc.wait, 10)
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
+    async with start_demo(tmp_path) as found:
+        yield found
 
 
 def listening_sockets(pid: int) -> list[tuple[str, int]]:
@@ -256,3 +265,127 @@ async def test_let_it_expire_then_check_payment(demo: Demo) -> None:
             await shot(page, "14-expired-in-chat")
         finally:
             await browser.close()
+
+
+ONLINE_PRODUCT = """
+[[products]]
+sku = "online"
+category = "{category}"
+title = "Photo on the web"
+price = "2.00"
+photo = "https://127.0.0.1:{port}/online.jpg"
+codes = ["ONLINE-1"]
+"""
+
+
+async def test_the_mini_app_storefront_in_the_panel(tmp_path: Path) -> None:
+    """The bot's menu button opens the real storefront in the panel for the demo shopper;
+    the page's MainButton/BackButton drive it; checkout opens the pay page; paid, the
+    storefront shows the goods and they arrive once in the chat. A catalog photo given as an
+    https URL (a socket here that counts connections) is never fetched."""
+    if not os.path.exists(CHROMIUM):
+        unavailable("Chromium", f"{CHROMIUM} is not installed")
+    from playwright.async_api import async_playwright, expect
+
+    connections: list[int] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        writer.close()
+
+    listener = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    catalog = tmp_path / "catalog"
+    shutil.copytree(REPO / "examples", catalog)
+    category = re.search(r'slug = "([^"]+)"', (catalog / "catalog.toml").read_text())
+    assert category
+    with (catalog / "catalog.toml").open("a") as toml:
+        port = listener.sockets[0].getsockname()[1]
+        toml.write(ONLINE_PRODUCT.format(category=category.group(1), port=port))
+    expect.set_options(timeout=STEP_MS)
+    errors: list[str] = []
+    async with (
+        start_demo(tmp_path, "--catalog", str(catalog / "catalog.toml")) as demo,
+        async_playwright() as pw,
+    ):
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = await browser.new_page(viewport={"width": 1280, "height": 820})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            await page.goto(demo.url)
+            # The menu button the bot set (setChatMenuButton, web_app) sits by the message box.
+            menu = page.get_by_test_id("menu-webapp")
+            await expect(menu).to_have_text("Open shop")
+            await menu.click()
+            panel = page.get_by_test_id("webapp-panel")
+            await expect(panel.locator("#panel-title")).to_have_text("Demo Shop")
+            app = page.frame_locator("[data-testid=webapp-frame]")
+            src = await page.get_by_test_id("webapp-frame").get_attribute("src")
+            assert src and src.startswith("http://127.0.0.1:") and "#tgWebAppData=" in src
+            # The storefront's CSP lets in the demo's telegram-web-app.js (and nothing else).
+            response = await page.request.get(src.split("#")[0])
+            csp = response.headers["content-security-policy"]
+            assert f"script-src 'self' {demo.url}telegram-web-app.js;" in csp
+
+            await app.locator(".chip", has_text="Game keys").click()
+            await app.locator(".chip", has_text="Steam").click()
+            await app.locator(".card[data-sku='witcher3']").click()
+            await expect(app.locator(".product h1")).to_contain_text("Witcher 3")
+            main, back = panel.locator("#panel-main"), panel.locator("#panel-back")
+            await expect(main).to_have_text("Add to cart")  # Telegram's MainButton, the page's
+            await shot(page, "15-mini-app-product")
+            await main.click()
+            await expect(app.locator("#tab-cart")).to_have_text("Cart (1)")
+            await back.click()  # Telegram's BackButton: from the product to the list
+            await expect(app.locator(".card[data-sku='portal2'] img")).to_be_visible()
+            await shot(page, "16-mini-app-catalog")
+
+            # The product with a URL photo: a placeholder, not a picture fetched from the web.
+            await app.locator("#search").fill("web")
+            online = app.locator(".card[data-sku='online']")
+            await expect(online.locator(".placeholder")).to_be_visible()
+            await expect(online.locator("img")).to_have_count(0)
+
+            await app.locator("#tab-cart").click()
+            await expect(main).to_have_text("Checkout")
+            await main.click()
+            # openTelegramLink(mini_app_invoice_url): the pay page of this order's invoice.
+            await expect(app.locator(".order[data-status='pending']")).to_be_visible()
+            found = re.search(r"Order #(\d+)", await app.locator(".order h1").inner_text())
+            assert found
+            order_id = int(found.group(1))
+            pay_page = page.frame_locator("[data-testid=pay-frame]")
+            await expect(pay_page.locator(".amount")).to_have_text("9.99 USD")
+            await shot(page, "17-mini-app-pay")
+            await pay_page.get_by_role("button", name="Pay", exact=True).click()
+            await expect(pay_page.locator("[data-status]")).to_have_text("paid")
+            await page.get_by_test_id("pay-close").click()
+
+            # The storefront sees it by itself; the goods arrive in the chat, once.
+            await expect(app.locator(".goods li")).to_contain_text("DEMO-W3-")
+            goods = bot_message(page, f"Order #{order_id} is paid")
+            await expect(goods).to_contain_text("DEMO-W3-")
+            await expect(main).to_be_hidden()
+            await shot(page, "18-mini-app-paid")
+            await expect(page.locator("[data-testid=bot-message]")).to_have_count(1)
+
+            # The URL-photo product's card in the chat: text, no photo.
+            await page.get_by_test_id("composer-input").fill("/start p_online")
+            await page.get_by_test_id("composer-input").press("Enter")
+            card = bot_message(page, "Photo on the web")
+            await expect(card).to_contain_text("$2.00")
+            await expect(card.locator("img, .photo-missing")).to_have_count(0)
+            paid = page.locator("[data-testid=bot-message]", has_text="is paid")
+            await expect(paid).to_have_count(1)
+
+            # The Mini App belongs to the shopper's Telegram: switching to the admin closes it.
+            await page.get_by_test_id("persona-admin").click()
+            await expect(panel).to_be_hidden()
+        finally:
+            await browser.close()
+        demo.proc.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(demo.proc.wait, 20) == 0, demo.stderr
+    listener.close()
+    await listener.wait_closed()
+    assert connections == [], "the demo connected to a catalog photo's URL"
+    assert errors == [], errors  # no CSP violation, no script error, no missing file

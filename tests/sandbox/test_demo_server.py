@@ -132,6 +132,27 @@ async def test_the_stream_carries_each_change(world) -> None:
     assert message["text"] == ["💰 ", {"t": "b", "c": ["Order #1 paid"]}]
 
 
+async def test_the_menu_button_the_bot_sets_is_pushed_to_the_page(world) -> None:
+    """setChatMenuButton with a web_app (for every chat, as the shop sets it): each chat's
+    menu button opens that Mini App; a chat's own button wins over the default."""
+    tg, _, demo = world
+    async with aiohttp.ClientSession() as http, http.get(f"{demo.origin}/api/events") as resp:
+        first = await read_event(resp)
+        assert first["chats"]["shopper"]["menu_button"] == {"type": "commands"}
+        web_app = {"url": "http://127.0.0.1:9/app/"}
+        menu = {"type": "web_app", "text": "Open shop", "web_app": web_app}
+        assert await bot_call(tg, "setChatMenuButton", menu_button=menu) is True
+        second = await read_event(resp)  # pushed, though no chat has a new message
+    shown = {"type": "web_app", "text": "Open shop", "url": "http://127.0.0.1:9/app/"}
+    assert second["chats"]["shopper"]["menu_button"] == shown
+    assert second["chats"]["admin"]["menu_button"] == shown
+    await bot_call(tg, "setChatMenuButton", chat_id=2, menu_button={"type": "commands"})
+    async with aiohttp.ClientSession() as http, http.get(f"{demo.origin}/api/state") as resp:
+        state = await resp.json()
+    assert state["chats"]["admin"]["menu_button"] == {"type": "commands"}
+    assert state["chats"]["shopper"]["menu_button"] == shown
+
+
 async def read_event(resp: aiohttp.ClientResponse) -> dict[str, Any]:
     while True:
         line = await asyncio.wait_for(resp.content.readline(), 10)
@@ -161,7 +182,7 @@ async def test_invoice_links_open_the_pay_page_and_deep_links_send_start(world) 
     assert update["message"]["text"] == "/start p_witcher3"
 
 
-async def test_documents_download_and_the_mini_app_is_reported_absent(world) -> None:
+async def test_documents_download_only_in_their_own_chat(world) -> None:
     tg, _, demo = world
     form = aiohttp.FormData()
     form.add_field("chat_id", "2")
@@ -177,7 +198,7 @@ async def test_documents_download_and_the_mini_app_is_reported_absent(world) -> 
             assert resp.status == 404  # another chat's message
         async with http.get(f"{demo.origin}/api/config") as resp:
             config = await resp.json()
-    assert config["webapp"] is False  # nothing answers /app/ at the bot's origin
+    assert config["bot"] == {"name": "Fake Shop", "username": "demo_shop_bot"}
     assert [p["key"] for p in config["personas"]] == ["shopper", "admin"]
 
 

@@ -66,15 +66,20 @@ async def test_a_changed_or_removed_photo_drops_the_stale_copy(db: storage.Datab
         db, catalog(product("w3", photo="images/w3.jpg", photo_image=image()), product("p2"))
     )
     w3 = await product_id(db, "w3")
+    p2 = await product_id(db, "p2")
+    assert await storage.photos_held(db, [w3, p2]) == {w3}
     await storage.upsert_catalog(db, catalog(product("w3", photo=URL), product("p2")))
     assert await copies(db) == []
+    assert await storage.photos_held(db, [w3, p2]) == set()  # the URL is not fetched yet
     assert await storage.photos_to_fetch(db) == [storage.PhotoToFetch(w3, "w3", URL)]
+    assert await storage.photos_to_fetch(db, include_urls=False) == []  # PHOTO_FETCH_URLS=false
     ref = await storage.photo_ref(db, w3)
     assert ref == storage.PhotoRef(w3, URL, None, None)  # not copied yet
 
     fetched = image(b"fetched")
     assert await storage.store_fetched_photo(db, w3, URL, fetched)
     assert await storage.photos_to_fetch(db) == []
+    assert await storage.photos_held(db, [w3, p2]) == {w3}
     # a fetch of a source that is no longer the product's photo is not kept
     assert not await storage.store_fetched_photo(db, w3, "https://old.example/x.jpg", image())
     assert await copies(db) == [(w3, URL, fetched.digest)]

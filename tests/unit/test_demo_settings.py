@@ -68,6 +68,17 @@ def test_neither_environment_nor_dot_env_reaches_the_demo(leaky: None) -> None:
     assert settings.invoice_ttl_seconds == 900
     assert settings.metrics_token is None
     assert settings.log_level == "WARNING"
+    assert settings.photo_fetch_urls is False  # no network: photo URLs are never fetched
+
+
+def test_the_mini_app_is_served_on_loopback_with_the_pages_script(leaky: None) -> None:
+    """WEBAPP_URL on http://127.0.0.1 (accepted on loopback only) and Telegram's script from
+    the demo page: the storefront's menu button and CSP follow from these."""
+    settings = build(webapp_script_url="http://127.0.0.1:4004/telegram-web-app.js")
+    assert settings.webapp_url == "http://127.0.0.1:4003"
+    assert settings.webapp_script_url == "http://127.0.0.1:4004/telegram-web-app.js"
+    with pytest.raises(ValueError, match="WEBAPP_SCRIPT_URL"):
+        build(webapp_script_url="http://192.0.2.1/telegram-web-app.js")  # not loopback: refused
 
 
 def test_everything_listens_and_calls_on_loopback(leaky: None) -> None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 from aiohttp import web
 
 from bot.sandbox._server import FakeServer
@@ -66,7 +65,6 @@ class DemoServer(FakeServer):
         self.cp = cp
         self.personas = {p.key: p for p in personas}
         self.bot_origin = bot_origin
-        self._webapp: bool | None = None
         app = self.app
         app.middlewares.append(self._guard)
         app.router.add_get("/", self._index)
@@ -145,23 +143,8 @@ class DemoServer(FakeServer):
                     {"key": p.key, "label": p.label, "name": p.user.first_name, "id": p.user.id}
                     for p in self.personas.values()
                 ],
-                "webapp": await self.webapp_available(),
             }
         )
-
-    async def webapp_available(self) -> bool:
-        """Whether the bot's server has the Mini App storefront (GET /app/ answers 200)."""
-        if self._webapp:
-            return True
-        try:
-            async with (
-                aiohttp.ClientSession() as http,
-                http.get(f"{self.bot_origin}/app/", timeout=aiohttp.ClientTimeout(total=3)) as resp,
-            ):
-                self._webapp = resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            self._webapp = False
-        return self._webapp
 
     # --- chats --------------------------------------------------------------------------------
 
@@ -174,6 +157,7 @@ class DemoServer(FakeServer):
                 "version": persona.user.version,
                 "messages": [message_json(m, key) for m in messages],
                 "commands": commands,
+                "menu_button": self._menu_button(persona.user.id),
             }
         return {"chats": chats}
 
@@ -185,8 +169,19 @@ class DemoServer(FakeServer):
                 return [{"command": c["command"], "description": c["description"]} for c in found]
         return []
 
-    def _version(self) -> tuple[int, ...]:
-        return tuple(p.user.version for p in self.personas.values())
+    def _menu_button(self, chat_id: int) -> dict[str, str]:
+        """The chat's menu button as Telegram shows it (setChatMenuButton: this chat's, else the
+        bot's default): a web_app one opens the Mini App, anything else is the commands menu."""
+        button = self.tg.menu_buttons.get(chat_id) or self.tg.menu_buttons.get(None) or {}
+        web_app = button.get("web_app") or {}
+        if button.get("type") == "web_app" and web_app.get("url"):
+            return {"type": "web_app", "text": str(button.get("text") or ""), "url": web_app["url"]}
+        return {"type": "commands"}
+
+    def _version(self) -> tuple[object, ...]:
+        """Changes whenever the page must be redrawn: a chat, the commands, the menu button."""
+        chats = tuple(p.user.version for p in self.personas.values())
+        return (*chats, repr(self.tg.commands), repr(self.tg.menu_buttons))
 
     async def _state(self, request: web.Request) -> web.Response:
         return web.json_response(self.snapshot())
@@ -196,7 +191,7 @@ class DemoServer(FakeServer):
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
         )
         await response.prepare(request)
-        seen: tuple[int, ...] | None = None
+        seen: tuple[object, ...] | None = None
         try:
             while not self.closing.is_set():
                 now = self._version()
@@ -210,7 +205,7 @@ class DemoServer(FakeServer):
             pass
         return response
 
-    async def _changed_since(self, seen: tuple[int, ...]) -> bool:
+    async def _changed_since(self, seen: tuple[object, ...]) -> bool:
         """Until a chat changes (True), the heartbeat is due or the server stops (False)."""
         change = asyncio.ensure_future(
             self.tg.wait_until(

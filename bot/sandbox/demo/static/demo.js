@@ -129,6 +129,8 @@ function render() {
   const chat = state.chats[state.who];
   const list = $("messages");
   if (!chat) { return; }
+  renderCommands();
+  renderMenuButton();
   const key = `${state.who}:${chat.version}`;
   if (state.rendered === key) { return; }
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80 || state.rendered?.split(":")[0] !== state.who;
@@ -153,7 +155,6 @@ function render() {
   }
   if (atBottom) { list.scrollTop = list.scrollHeight; }
   state.seen[state.who] = botCount(state.who);
-  renderCommands();
   renderPersonas();
 }
 
@@ -210,7 +211,18 @@ function renderCommands() {
   }));
 }
 
+// The bot's menu button (setChatMenuButton): a web_app one opens the Mini App, as in Telegram.
+function renderMenuButton() {
+  const menu = state.chats[state.who]?.menu_button || { type: "commands" };
+  const button = $("webapp-menu");
+  button.hidden = menu.type !== "web_app";
+  button.textContent = menu.text || "";
+  button.dataset.url = menu.url || "";
+}
+
 function switchTo(who) {
+  // The open Mini App belongs to the other user's Telegram: it closes, as theirs would.
+  if (who !== state.who) { closeWebApp(); }
   state.who = who;
   state.rendered = null;
   $("commands").hidden = true;
@@ -342,8 +354,7 @@ async function start() {
   $("bot-name").textContent = bot.name;
   $("bot-username").textContent = `@${bot.username} · bot`;
   $("bot-avatar").textContent = bot.name.slice(0, 1);
-  $("open-webapp").hidden = !state.config.webapp;
-  $("webapp-note").hidden = state.config.webapp;
+  $("panel-title").textContent = bot.name;
   renderPersonas();
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -369,7 +380,7 @@ async function start() {
     const response = await fetch("/api/upload", { method: "POST", body: form, headers: { "X-Demo-Page": "1" } });
     if (!response.ok) { toast("The file was not sent."); }
   });
-  $("open-webapp").addEventListener("click", () => openWebApp());
+  $("webapp-menu").addEventListener("click", () => openWebApp($("webapp-menu").dataset.url));
   $("panel-close").addEventListener("click", closeWebApp);
   $("panel-main").addEventListener("click", () => tellWebApp("MainButton"));
   $("panel-back").addEventListener("click", () => tellWebApp("BackButton"));
