@@ -12,14 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage._sql import dialect_of, locked, snapshot, table_of
-from storage.customers import Buyer, upsert_customer_in, upsert_customer_promo_in
+from storage._sql import locked, snapshot, table_of
+from storage.customers import Buyer, upsert_customer_on, upsert_customer_promo_on
 from storage.database import Database
 from storage.enums import OrderStatus, StockStatus
 from storage.models import CartItem, Customer, Order, OrderLine, Product, StockUnit
 from storage.order_states import OPEN, RELEASED, IllegalTransition, transition
 from storage.outbox import add_in, order_message_edit
-from storage.promos import PromoRefused, apply_promo_in, give_back_in, take_promo_in
+from storage.promos import PromoRefused, TakenPromo, give_back_in, record_use_on, take_promo_on
 from storage.types import to_money, utcnow
 
 
@@ -166,33 +166,50 @@ async def _order_transaction(
     if any(spec.quantity <= 0 for spec in specs):
         raise ValueError("line quantities must be positive")
     try:
-        async with db.transaction() as s:
-            if isinstance(who, Buyer) and saved_promo:
-                customer_id, promo = await upsert_customer_promo_in(s, who)  # PG: row locked
-            elif isinstance(who, Buyer):
-                customer_id = await upsert_customer_in(s, who)  # PG: row locked from here
-            else:
-                customer_id = who
-                if caps or promo is not None:
-                    await _lock_customer(s, customer_id)
-            if caps:
-                await _check_caps(s, customer_id, specs, caps)
-            taken = None
-            if promo is not None:
-                try:
-                    taken = await take_promo_in(s, promo, customer_id, specs, currency)
-                except PromoRefused as refused:
-                    refused.code = promo
-                    raise
-            order = await _create(s, customer_id, specs, currency, expires_at)
-            if taken is not None:
-                assert order.id is not None
-                order = await apply_promo_in(s, taken, customer_id, order.id)
-            return order
+        return await db.run_transaction(
+            _place, who, specs, currency, expires_at, caps, promo, saved_promo
+        )
     except StockShort:  # (raised inside the transaction: it rolled back)
         if report_short:
             raise
         return None
+
+
+def _place(
+    conn: sa.Connection,
+    who: int | Buyer,
+    specs: list[LineSpec],
+    currency: str,
+    expires_at: datetime,
+    caps: _Caps,
+    promo: str | None,
+    saved_promo: bool,
+) -> Order:
+    """The order's transaction (a body of Database.run_transaction): Core statements built
+    once, on one connection. Every refusal raises, so the transaction writes nothing."""
+    if isinstance(who, Buyer) and saved_promo:
+        customer_id, promo = upsert_customer_promo_on(conn, who)  # PG: row locked
+    elif isinstance(who, Buyer):
+        customer_id = upsert_customer_on(conn, who)  # PG: row locked from here
+    else:
+        customer_id = who
+        if (caps or promo is not None) and conn.dialect.name == "postgresql":
+            # One checkout per customer at a time (SQLite's writers are serialised anyway).
+            conn.execute(_LOCK_CUSTOMER, {"p_customer_id": customer_id})
+    if caps:
+        _check_caps(conn, customer_id, specs, caps)
+    taken = None
+    if promo is not None:
+        try:
+            taken = take_promo_on(conn, promo, customer_id, specs, currency)
+        except PromoRefused as refused:
+            refused.code = promo
+            raise
+    order = _create(conn, customer_id, specs, currency, expires_at, taken)
+    if taken is not None:
+        assert order.id is not None
+        record_use_on(conn, taken, customer_id, order.id)
+    return order
 
 
 _orders = table_of(Order)
@@ -238,7 +255,15 @@ _INSERT_ORDER = (
     .values(
         {
             c: sa.bindparam(f"p_{c}", type_=_orders.c[c].type)
-            for c in ("customer_id", "total", "currency", "status", "expires_at")
+            for c in (
+                "customer_id",
+                "total",
+                "discount",
+                "promo_code",
+                "currency",
+                "status",
+                "expires_at",
+            )
         }
         | {
             "created_at": sa.bindparam("p_now", type_=_orders.c.created_at.type),
@@ -289,29 +314,20 @@ def _reserve_stmt(dialect: str) -> Any:
 _RESERVE = {name: _reserve_stmt(name) for name in ("postgresql", "sqlite")}
 
 
-async def _lock_customer(s: AsyncSession, customer_id: int) -> None:
-    """One checkout per customer at a time (PG; SQLite's writers are serialised anyway)."""
-    if dialect_of(s) == "postgresql":
-        await s.execute(_LOCK_CUSTOMER, {"p_customer_id": customer_id})
-
-
-async def _check_caps(
-    s: AsyncSession, customer_id: int, specs: Sequence[LineSpec], caps: _Caps
+def _check_caps(
+    conn: sa.Connection, customer_id: int, specs: Sequence[LineSpec], caps: _Caps
 ) -> None:
     """The per-customer caps, counted in the order's transaction (under the customer's lock
     on PG). `specs` may be several lines: their units count together. One statement for
-    all three (each of the two it was took four trips to aiosqlite's thread, inside the
-    write lock)."""
+    all three."""
     now = utcnow()
-    row = (
-        await s.execute(
-            _CAPS,
-            {
-                "p_customer_id": customer_id,
-                "p_since": now - ABANDON_WINDOW,
-                "p_skip": max((caps.max_abandoned or 1) - 1, 0),
-            },
-        )
+    row = conn.execute(
+        _CAPS,
+        {
+            "p_customer_id": customer_id,
+            "p_since": now - ABANDON_WINDOW,
+            "p_skip": max((caps.max_abandoned or 1) - 1, 0),
+        },
     ).one()
     open_orders, held, nth = int(row[0]), int(row[1]), row[2]
     if caps.max_open is not None and open_orders >= caps.max_open:
@@ -322,52 +338,68 @@ async def _check_caps(
         raise TooManyAbandoned(nth + ABANDON_WINDOW)
 
 
-async def _create(
-    s: AsyncSession,
+def _create(
+    conn: sa.Connection,
     customer_id: int,
     specs: list[LineSpec],
     currency: str,
     expires_at: datetime,
+    taken: TakenPromo | None,
 ) -> Order:
+    """The order and its lines, written with the code's quote when there is one (no
+    insert-then-update), and every line's units reserved — all of them or StockShort."""
     products = {
         row.id: row
-        for row in await s.execute(
-            _PRODUCTS, {"p_product_ids": [spec.product_id for spec in specs]}
-        )
+        for row in conn.execute(_PRODUCTS, {"p_product_ids": [spec.product_id for spec in specs]})
     }
     for spec in specs:
         if spec.product_id not in products or not products[spec.product_id].active:
             raise StockShort(spec.product_id, 0, gone=True)
-    row = (
-        await s.execute(
-            _INSERT_ORDER,
-            {
-                "p_customer_id": customer_id,
-                "p_total": sum((spec.unit_price * spec.quantity for spec in specs), Decimal(0)),
-                "p_currency": currency,
-                "p_status": OrderStatus.PENDING,
-                "p_expires_at": expires_at,
-                "p_now": utcnow(),
-            },
-        )
+    if taken is None:
+        total = sum((spec.unit_price * spec.quantity for spec in specs), Decimal(0))
+        discount, code = Decimal(0), None
+        line_discounts: Sequence[Decimal] = [Decimal(0)] * len(specs)
+    else:
+        quote = taken.quote
+        total, discount, code = quote.total, quote.discount, taken.code
+        line_discounts = quote.line_discounts
+    row = conn.execute(
+        _INSERT_ORDER,
+        {
+            "p_customer_id": customer_id,
+            "p_total": total,
+            "p_discount": discount,
+            "p_promo_code": code,
+            "p_currency": currency,
+            "p_status": OrderStatus.PENDING,
+            "p_expires_at": expires_at,
+            "p_now": utcnow(),
+        },
     ).one()
     order = snapshot(Order, row._mapping)
     assert order.id is not None
-    await s.execute(_INSERT_LINE, [{"order_id": order.id, **spec._asdict()} for spec in specs])
-    reserve = _RESERVE[dialect_of(s)]
+    conn.execute(
+        _INSERT_LINE,
+        [
+            {"order_id": order.id, **spec._asdict(), "discount": line_discount}
+            for spec, line_discount in zip(specs, line_discounts, strict=True)
+        ],
+    )
+    reserve = _RESERVE[conn.dialect.name]
     for spec in specs:
         if products[spec.product_id].unlimited:
             continue
-        res = await s.execute(
-            reserve,
-            {
-                "p_product_id": spec.product_id,
-                "p_n": spec.quantity,
-                "p_order_id": order.id,
-                "p_until": expires_at,
-            },
+        reserved = len(
+            conn.execute(
+                reserve,
+                {
+                    "p_product_id": spec.product_id,
+                    "p_n": spec.quantity,
+                    "p_order_id": order.id,
+                    "p_until": expires_at,
+                },
+            ).all()
         )
-        reserved = len(res.all())
         if reserved != spec.quantity:  # never fewer than asked (nor more)
             raise StockShort(spec.product_id, reserved)
     return order
