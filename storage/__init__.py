@@ -108,6 +108,7 @@ from storage.order_states import (
 from storage.orders import (
     LineSpec,
     OrderDetails,
+    ProductCheck,
     StockShort,
     TooManyAbandoned,
     TooManyOpenOrders,
@@ -116,6 +117,7 @@ from storage.orders import (
     create_order,
     get_order,
     place_order,
+    place_product_order,
     record_order_message,
     release_order,
 )
@@ -215,6 +217,7 @@ __all__ = [
     "OutboxStatus",
     "PaymentEvent",
     "Product",
+    "ProductCheck",
     "ProductData",
     "ProductNotFound",
     "PromoCode",
@@ -293,6 +296,7 @@ __all__ = [
     "overdue_pending_orders",
     "pending_orders_with_invoice",
     "place_order",
+    "place_product_order",
     "products_by_id",
     "queued_keys",
     "quote_promo",
