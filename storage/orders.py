@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -586,12 +586,12 @@ async def _attach_many(db: Database, items: list[_Attach]) -> list[bool | Except
     ]
     clearing = {item.order_id for item in items if item.clear_cart}
 
-    async def run(s: AsyncSession, batch: list[dict[str, Any]]) -> list[bool | Exception]:
+    def run(conn: sa.Connection, batch: list[dict[str, Any]]) -> list[bool | Exception]:
         if len(batch) == 1:
-            attached = [(await s.execute(_ATTACH_ONE, batch[0])).first() is not None]
+            attached = [conn.execute(_ATTACH_ONE, batch[0]).first() is not None]
         else:
-            await s.execute(_ATTACH_INVOICE, batch)  # executemany, in the items' order
-            states = await _states(s, [p["p_order_id"] for p in batch])
+            conn.execute(_ATTACH_INVOICE, batch)  # executemany, in the items' order
+            states = _states(conn, [p["p_order_id"] for p in batch])
             attached = [
                 (state := states.get(p["p_order_id"])) is not None
                 and state[0] == OrderStatus.PENDING
@@ -604,14 +604,14 @@ async def _attach_many(db: Database, items: list[_Attach]) -> list[bool | Except
             if ok and p["p_order_id"] in clearing
         ]
         if cleared:
-            await s.execute(_CLEAR_CART, cleared)
+            conn.execute(_CLEAR_CART, cleared)
         return list(attached)
 
     return await _group_commit(db, params, run)
 
 
-async def _states(s: AsyncSession, order_ids: list[int]) -> dict[int, tuple[OrderStatus, Any]]:
-    rows = await s.execute(_STATES, {"p_order_ids": sorted(set(order_ids))})
+def _states(conn: sa.Connection, order_ids: list[int]) -> dict[int, tuple[OrderStatus, Any]]:
+    rows = conn.execute(_STATES, {"p_order_ids": sorted(set(order_ids))})
     return {row.id: (OrderStatus(row.status), row.invoice_id) for row in rows}
 
 
@@ -621,16 +621,16 @@ R = TypeVar("R")
 async def _group_commit(
     db: Database,
     params: list[dict[str, Any]],
-    run: Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[list[R | Exception]]],
+    run: Callable[[sa.Connection, list[dict[str, Any]]], list[R | Exception]],
 ) -> list[R | Exception]:
-    """`run` over every item's parameters in one transaction, in order of order id (so two
-    batches lock rows in the same order on PostgreSQL). When the statement fails as a whole
-    (a constraint one item breaks, or PostgreSQL aborting it as a deadlock victim), each
-    item gets a transaction of its own, so that only the failing item fails."""
+    """`run` over every item's parameters in one transaction (Database.run_transaction), in
+    order of order id (so two batches lock rows in the same order on PostgreSQL). When the
+    statement fails as a whole (a constraint one item breaks, or PostgreSQL aborting it as
+    a deadlock victim), each item gets a transaction of its own, so that only the failing
+    item fails."""
     order = sorted(range(len(params)), key=lambda i: params[i]["p_order_id"])
     try:
-        async with db.transaction() as s:
-            ranked = await run(s, [params[i] for i in order])
+        ranked = await db.run_transaction(run, [params[i] for i in order])
         outcomes: list[R | Exception] = [ranked[0]] * len(params)
         for rank, i in enumerate(order):
             outcomes[i] = ranked[rank]
@@ -641,8 +641,7 @@ async def _group_commit(
     outcomes = []
     for one in params:
         try:
-            async with db.transaction() as s:
-                outcomes += await run(s, [one])
+            outcomes += await db.run_transaction(run, [one])
         except sa.exc.DBAPIError as error:
             outcomes.append(error)
     return outcomes
@@ -693,14 +692,14 @@ async def _record_many(
 ) -> list[OrderStatus | Exception | None]:
     params = [{f"p_{name}": value for name, value in item._asdict().items()} for item in items]
 
-    async def run(
-        s: AsyncSession, batch: list[dict[str, Any]]
+    def run(
+        conn: sa.Connection, batch: list[dict[str, Any]]
     ) -> list[OrderStatus | Exception | None]:
         if len(batch) == 1:
-            status = await s.scalar(_RECORD_ONE, batch[0])
+            status = conn.scalar(_RECORD_ONE, batch[0])
             return [None if status is None else OrderStatus(status)]
-        await s.execute(_RECORD_MESSAGE, batch)
-        states = await _states(s, [p["p_order_id"] for p in batch])
+        conn.execute(_RECORD_MESSAGE, batch)
+        states = _states(conn, [p["p_order_id"] for p in batch])
         return [None if (state := states.get(p["p_order_id"])) is None else state[0] for p in batch]
 
     return await _group_commit(db, params, run)
