@@ -106,18 +106,9 @@ from storage.order_states import (
     can,
 )
 from storage.orders import (
-    LineSpec,
     OrderDetails,
-    ProductCheck,
-    StockShort,
-    TooManyAbandoned,
-    TooManyOpenOrders,
-    TooManyUnits,
     attach_invoice,
-    create_order,
     get_order,
-    place_order,
-    place_product_order,
     record_order_message,
     release_order,
 )
@@ -133,6 +124,17 @@ from storage.outbox import (
     release_claims,
     renew_claims,
     reschedule,
+)
+from storage.placement import (
+    LineSpec,
+    ProductCheck,
+    StockShort,
+    TooManyAbandoned,
+    TooManyOpenOrders,
+    TooManyUnits,
+    create_order,
+    place_order,
+    place_product_order,
 )
 from storage.promos import (
     PromoCode,
