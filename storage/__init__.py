@@ -126,6 +126,7 @@ from storage.outbox import (
     reschedule,
 )
 from storage.placement import (
+    CartCheck,
     LineSpec,
     ProductCheck,
     StockShort,
@@ -133,6 +134,7 @@ from storage.placement import (
     TooManyOpenOrders,
     TooManyUnits,
     create_order,
+    place_cart_order,
     place_order,
     place_product_order,
 )
@@ -194,6 +196,7 @@ __all__ = [
     "WITH_GOODS",
     "AuditEntry",
     "Buyer",
+    "CartCheck",
     "CartItem",
     "CartLine",
     "CatalogData",
@@ -297,6 +300,7 @@ __all__ = [
     "outbox_backlog",
     "overdue_pending_orders",
     "pending_orders_with_invoice",
+    "place_cart_order",
     "place_order",
     "place_product_order",
     "products_by_id",

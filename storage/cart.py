@@ -6,10 +6,11 @@ A line remembers the price it was added at (`added_price`); the product's curren
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -90,6 +91,21 @@ async def cart_lines(db: Database, customer_id: int) -> list[CartLine]:
             available = {
                 pid: int(n) for pid, n in await s.execute(_AVAILABLE, {"p_product_ids": counted})
             }
+    return _cart_lines(rows, available)
+
+
+def cart_lines_on(conn: sa.Connection, customer_id: int) -> list[CartLine]:
+    """cart_lines inside a transaction body on a Connection (the cart's checkout reads its
+    lines in the order's transaction)."""
+    rows = conn.execute(_LINES, {"p_customer_id": customer_id}).all()
+    counted = [row.product_id for row in rows if not row.unlimited]
+    available: dict[int, int] = {}
+    if counted:
+        available = {pid: int(n) for pid, n in conn.execute(_AVAILABLE, {"p_product_ids": counted})}
+    return _cart_lines(rows, available)
+
+
+def _cart_lines(rows: Sequence[Any], available: dict[int, int]) -> list[CartLine]:
     return [
         CartLine(
             product_id=row.product_id,

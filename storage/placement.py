@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from storage._sql import snapshot, table_of
+from storage.cart import CartLine, cart_lines_on
 from storage.customers import Buyer, upsert_customer_on, upsert_customer_promo_on
 from storage.database import Database
 from storage.enums import OrderStatus, StockStatus
@@ -190,6 +191,59 @@ def _place_product(
     return product, order
 
 
+CartCheck = Callable[[list[CartLine], str | None], Sequence[tuple[int, int, Decimal]]]
+
+
+async def place_cart_order(
+    db: Database,
+    buyer: Buyer,
+    currency: Callable[[list[CartLine]], str],
+    expires_at: datetime,
+    check: CartCheck,
+    *,
+    max_open: int | None = None,
+    max_units: int | None = None,
+    max_abandoned: int | None = None,
+) -> tuple[list[CartLine], Order]:
+    """The cart's Checkout: `place_order` (with report_short) for the buyer's cart, its lines
+    read in the order's own transaction (a checkout spent three read transactions on the
+    customer, the lines and the saved code). `check(lines, saved_code)` runs on the cart as
+    read (and the buyer's saved promo code, None when none), before anything is written:
+    it returns the order's lines (product id, quantity, unit price) or raises, which
+    refuses the order and reaches the caller. It must not do I/O. The order is placed
+    without a promo code: a caller that wants the saved one applied refuses here and
+    places it with place_order(saved_promo=True). Returns the lines as read and the
+    order."""
+    caps = _Caps(max_open, max_units, max_abandoned)
+    return await db.run_transaction(_place_cart, buyer, currency, expires_at, check, caps)
+
+
+def _place_cart(
+    conn: sa.Connection,
+    buyer: Buyer,
+    currency: Callable[[list[CartLine]], str],
+    expires_at: datetime,
+    check: CartCheck,
+    caps: _Caps,
+) -> tuple[list[CartLine], Order]:
+    customer_id, code = upsert_customer_promo_on(conn, buyer)  # PG: row locked
+    lines = cart_lines_on(conn, customer_id)
+    specs = _specs(check(lines, code))
+    order = _place(
+        conn, customer_id, specs, currency(lines), expires_at, caps, None, False, upserted=True
+    )
+    return lines, order
+
+
+def _specs(lines: Sequence[tuple[int, int, Decimal]]) -> list[LineSpec]:
+    specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
+    if not specs:
+        raise ValueError("an order needs at least one line")
+    if any(spec.quantity <= 0 for spec in specs):
+        raise ValueError("line quantities must be positive")
+    return specs
+
+
 async def _order_transaction(
     db: Database,
     who: int | Buyer,
@@ -201,11 +255,7 @@ async def _order_transaction(
     promo: str | None = None,
     saved_promo: bool = False,
 ) -> Order | None:
-    specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
-    if not specs:
-        raise ValueError("an order needs at least one line")
-    if any(spec.quantity <= 0 for spec in specs):
-        raise ValueError("line quantities must be positive")
+    specs = _specs(lines)
     try:
         return await db.run_transaction(
             _place, who, specs, currency, expires_at, caps, promo, saved_promo
@@ -226,16 +276,19 @@ def _place(
     promo: str | None,
     saved_promo: bool,
     known: Mapping[int, Product] | None = None,
+    upserted: bool = False,
 ) -> Order:
     """The order's transaction (a body of Database.run_transaction): Core statements built
-    once, on one connection. Every refusal raises, so the transaction writes nothing."""
+    once, on one connection. Every refusal raises, so the transaction writes nothing.
+    `upserted`: `who` is the id of the customer this transaction upserted (and so locked
+    on PostgreSQL) already."""
     if isinstance(who, Buyer) and saved_promo:
         customer_id, promo = upsert_customer_promo_on(conn, who)  # PG: row locked
     elif isinstance(who, Buyer):
         customer_id = upsert_customer_on(conn, who)  # PG: row locked from here
     else:
         customer_id = who
-        if (caps or promo is not None) and conn.dialect.name == "postgresql":
+        if (caps or promo is not None) and not upserted and conn.dialect.name == "postgresql":
             # One checkout per customer at a time (SQLite's writers are serialised anyway).
             conn.execute(_LOCK_CUSTOMER, {"p_customer_id": customer_id})
     if caps:

@@ -84,8 +84,9 @@ class CheckoutResult:
         return self.refusal is None
 
 
-class _Refused(Exception):
-    """Buy's checks on the product as the order's transaction read it: the refusal."""
+class Refused(Exception):
+    """A check on what the order's transaction read (Buy's product, the cart's lines)
+    refused the checkout: `result` says why."""
 
     def __init__(self, result: CheckoutResult) -> None:
         super().__init__(str(result.refusal))
@@ -100,14 +101,14 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
 
     def check(product: Product | None) -> None:
         if product is None or not product.active or product.id is None:
-            raise _Refused(CheckoutResult(CheckoutRefusal.PRODUCT_GONE))
+            raise Refused(CheckoutResult(CheckoutRefusal.PRODUCT_GONE))
         # The quantity comes from callback data, which anyone can forge: checked here
         # against max_per_order and the shopper's cap, and again (held units, stock) by
         # the order's transaction.
         if quantity < 1 or (product.max_per_order is not None and quantity > product.max_per_order):
-            raise _Refused(CheckoutResult(CheckoutRefusal.OUT_OF_STOCK))
+            raise Refused(CheckoutResult(CheckoutRefusal.OUT_OF_STOCK))
         if quantity > limit:
-            raise _Refused(CheckoutResult(CheckoutRefusal.TOO_MANY_UNITS, limit=limit))
+            raise Refused(CheckoutResult(CheckoutRefusal.TOO_MANY_UNITS, limit=limit))
         read.append(product)
 
     async def place(expires_at: datetime, saved_promo: bool) -> Order:
@@ -131,8 +132,8 @@ async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> C
         ]
 
     try:
-        return await _place(ctx, buyer, place, lines, lambda: read[-1].currency)
-    except _Refused as refused:
+        return await place_checkout(ctx, buyer, place, lines, lambda: read[-1].currency)
+    except Refused as refused:
         if refused.result.refusal == CheckoutRefusal.TOO_MANY_UNITS:
             ctx.metrics.checkouts.labels(result="too_many_units").inc()
         return refused.result
@@ -167,12 +168,12 @@ async def place_lines(
         assert order is not None  # (report_short raises instead)
         return order
 
-    return await _place(
+    return await place_checkout(
         ctx, buyer, place, lambda: list(lines), lambda: currency, clear_cart=clear_cart
     )
 
 
-async def _place(
+async def place_checkout(
     ctx: ShopContext,
     buyer: Buyer,
     place: Callable[[datetime, bool], Awaitable[Order]],
