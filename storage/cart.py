@@ -31,7 +31,7 @@ class CartLine:
     price: Decimal  # the unit price now
     currency: str
     active: bool
-    available: int | None  # units on sale now; None for an unlimited product
+    available: int | None  # units on sale now; None: an unlimited product (or not counted)
     max_per_order: int | None
     added_at: datetime
     translations: dict[str, dict[str, str]] | None = None  # the product's (title in [products.ru])
@@ -116,7 +116,9 @@ def _cart_lines(rows: Sequence[Any], available: dict[int, int]) -> list[CartLine
             price=row.price,
             currency=row.currency,
             active=row.active,
-            available=None if row.unlimited else available.get(row.product_id, 0),
+            available=None
+            if row.unlimited or available is None
+            else available.get(row.product_id, 0),
             max_per_order=row.max_per_order,
             added_at=row.added_at,
             translations=row.translations,
