@@ -1,10 +1,10 @@
-# Two commands on a fresh machine: `make run` and `make test`.
+# Three commands on a fresh machine: `make run`, `make test` and `make demo`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench format clean i18n i18n-compile
+.PHONY: install run demo test lint bench format clean i18n i18n-compile
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ install: $(STAMP) i18n-compile
 run: $(STAMP) i18n-compile
 	$(PY) -m bot
 
+# The shop in the browser against local stand-ins of Telegram and Crypto Pay: no tokens.
+demo: $(STAMP) i18n-compile
+	$(PY) -m bot demo
+
 test: $(STAMP) i18n-compile
 	$(PY) -m pytest
 
@@ -48,7 +52,7 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 
 bench: $(STAMP)
-	@for b in bench/cryptopay_client.py bench/storage.py bench/checkout.py bench/webhook.py bench/delivery.py; do \
+	@for b in bench/cryptopay_client.py bench/storage.py bench/checkout.py bench/webhook.py bench/delivery.py bench/miniapp.py bench/broadcast.py; do \
 		if [ -f $$b ]; then echo "== $$b"; $(PY) $$b || exit 1; fi; \
 	done
 

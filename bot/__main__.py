@@ -1,4 +1,4 @@
-"""`python -m bot [run | db upgrade | catalog import PATH | catalog export [PATH]]`."""
+"""`python -m bot [run | demo | db upgrade | catalog import PATH | catalog export [PATH]]`."""
 
 from bot.cli import main
 

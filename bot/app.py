@@ -46,6 +46,8 @@ from bot.runtime.telegram_pacer import FloodControlObserver, TelegramPacer
 from bot.runtime.telegram_retry import RetryMiddleware
 from bot.screens.texts import en_admin as ta
 from bot.web import add_telegram_webhook, build_web_app
+from bot.webapp import add_webapp
+from bot.webapp.chat import set_menu_button
 from payments import CryptoPayClient, CryptoPayError, ExchangeRateCache, UnauthorizedError
 from storage import Database, upgrade
 
@@ -225,6 +227,7 @@ async def run_bot(settings: Settings) -> int:
     dp = create_dispatcher(ctx)
     jobs = Jobs(ctx)
     app = build_web_app(ctx)
+    add_webapp(app, ctx, dp["languages"].choice)
     webhook_mode = bool(settings.telegram_webhook_url)
     if webhook_mode:
         add_telegram_webhook(
@@ -255,6 +258,7 @@ async def run_bot(settings: Settings) -> int:
         try:
             await set_commands(bot, settings.admin_ids, default_language=settings.default_language)
             await set_descriptions(bot, settings.default_language)
+            await set_menu_button(bot, settings)
         except TelegramAPIError as error:
             log.warning("could not set the command menu: %s", error.message)
         if webhook_mode:

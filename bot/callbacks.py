@@ -68,6 +68,7 @@ class MenuAction(StrEnum):
     CATALOG = "c"
     ORDERS = "o"
     HELP = "h"
+    INVITE = "i"  # Help → Invite friends
 
 
 class Menu(CallbackData, prefix="n"):
@@ -192,3 +193,23 @@ class CartPromoAsk(CallbackData, prefix="cpr"):
     """The cart screen's Promo code: ask for the code, then show the cart again."""
 
     back: Before = 0  # 1: stop waiting for a code and show the cart again
+
+
+class BroadcastStep(StrEnum):
+    NO_BUTTON = "n"
+    EVERYONE = "e"
+    BUYERS = "b"
+    SEND = "s"
+    CANCEL = "c"
+
+
+class BroadcastDraftButton(CallbackData, prefix="bcd"):
+    """The buttons of a broadcast being written (the draft itself is in the FSM state)."""
+
+    step: BroadcastStep
+
+
+class BroadcastStop(CallbackData, prefix="bcs"):
+    """The progress message's Stop."""
+
+    broadcast_id: OrderId

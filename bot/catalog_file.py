@@ -11,12 +11,18 @@ from typing import Any
 
 import tomli_w
 
+from bot.photos.images import NotAnImage, check_image
+from storage import PhotoImage
+
 # Slugs and SKUs travel in callback data (64 bytes) and deep links (`p_<sku>`, 64 chars of
 # A-Z a-z 0-9 _ -), so they are kept short and plain.
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,23}$")
 _SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3,5}$")
 _MAX_PRICE = Decimal("1000000")
+# A Telegram file_id: URL-safe base64, long. Anything else that is not an https URL is a
+# path relative to the catalog file ("images/witcher3.jpg").
+_FILE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{20,}$")
 
 _TOP_KEYS = {"currency", "categories", "products"}
 _CATEGORY_KEYS = {"slug", "title", "parent"}
@@ -63,6 +69,7 @@ class ProductEntry:
     price: Decimal
     description: str = ""
     photo: str | None = None
+    photo_image: PhotoImage | None = None  # read from the file a path `photo` names
     max_per_order: int | None = None
     unlimited: bool = False
     content: str | None = None
@@ -85,10 +92,27 @@ def load_catalog(path: str | Path, default_currency: str) -> CatalogFile:
         raise CatalogFileError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise CatalogFileError(f"{path}: cannot be read ({error})") from None
-    return parse_catalog(text, default_currency, source=str(path))
+    return parse_catalog(
+        text, default_currency, source=str(path), base_dir=Path(path).resolve().parent
+    )
 
 
-def parse_catalog(text: str, default_currency: str, *, source: str = "catalog") -> CatalogFile:
+def photo_kind(photo: str) -> str:
+    """ "url", "file_id" or "path" (relative to the catalog file)."""
+    if photo.startswith("https://"):
+        return "url"
+    return "file_id" if _FILE_ID_RE.match(photo) else "path"
+
+
+def parse_catalog(
+    text: str,
+    default_currency: str,
+    *,
+    source: str = "catalog",
+    base_dir: Path | None = None,
+) -> CatalogFile:
+    """`base_dir`: where photo paths are read from (the catalog file's folder); without it
+    a photo path is refused."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -97,12 +121,13 @@ def parse_catalog(text: str, default_currency: str, *, source: str = "catalog") 
         raise CatalogFileError(
             f"{source}: not a catalog: arrays or tables are nested too deeply"
         ) from None
-    return _Validator(source).catalog(data, default_currency)
+    return _Validator(source, base_dir).catalog(data, default_currency)
 
 
 class _Validator:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, base_dir: Path | None = None) -> None:
         self.source = source
+        self.base_dir = base_dir
 
     def fail(self, where: str, message: str) -> CatalogFileError:
         return CatalogFileError(f"{self.source}: {where}: {message}")
@@ -211,8 +236,7 @@ class _Validator:
         if unlimited and codes:
             raise self.fail(where, "codes make no sense when unlimited = true (use content)")
         photo = self._text(table, "photo", where, required=False)
-        if photo and photo.startswith("http") and not photo.startswith("https://"):
-            raise self.fail(where, "photo must be an https URL or a Telegram file_id")
+        photo_image = self._photo_file(photo, where) if photo else None
         return ProductEntry(
             sku=sku,
             category=category,
@@ -220,6 +244,7 @@ class _Validator:
             price=price,
             description=self._text(table, "description", where, required=False) or "",
             photo=photo,
+            photo_image=photo_image,
             max_per_order=max_per_order,
             unlimited=unlimited,
             content=content,
@@ -227,6 +252,29 @@ class _Validator:
             active=active,
             translations=self._translations(table, "products", where),
         )
+
+    def _photo_file(self, photo: str, where: str) -> PhotoImage | None:
+        """The image a photo path names, read and checked now (a URL or a file_id is
+        fetched by the bot later)."""
+        if photo.startswith("http") and not photo.startswith("https://"):
+            raise self.fail(where, "photo must be an https URL, a Telegram file_id or a path")
+        if photo_kind(photo) != "path":
+            return None
+        if len(photo) > 1024:
+            raise self.fail(where, "photo path is longer than 1024 characters")
+        if self.base_dir is None:
+            raise self.fail(where, f"photo {photo!r}: a path needs a catalog file to be read from")
+        path = self.base_dir / photo
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise self.fail(where, f"photo {photo!r}: no such file") from None
+        except OSError as error:
+            raise self.fail(where, f"photo {photo!r} cannot be read ({error.strerror})") from None
+        try:
+            return check_image(data)
+        except NotAnImage as error:
+            raise self.fail(where, f"photo {photo!r}: {error}") from None
 
     def _translations(
         self, table: dict[str, Any], kind: str, where: str

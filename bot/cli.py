@@ -21,6 +21,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the bot (the default)")
 
+    demo = commands.add_parser(
+        "demo", help="try the shop in the browser: local stand-ins of Telegram and Crypto Pay"
+    )
+    demo.add_argument(
+        "--catalog", metavar="FILE", help="catalog to import (default: examples/catalog.toml)"
+    )
+    demo.add_argument("--port", type=int, metavar="N", help="port of the demo page (default 8000)")
+    demo.add_argument(
+        "--db", metavar="URL", help="database URL (default: SQLite in a temporary file)"
+    )
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply pending migrations and exit")
@@ -31,14 +42,33 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("path", help="path of the TOML catalog file")
     exporter = catalog_commands.add_parser("export", help="write the catalog as TOML")
     exporter.add_argument("path", nargs="?", help="output file (default: standard output)")
+
+    orders = commands.add_parser("orders", help="orders as CSV")
+    orders_commands = orders.add_subparsers(dest="orders_command", required=True)
+    orders_export = orders_commands.add_parser(
+        "export", help="write the orders created in a date range as CSV"
+    )
+    orders_export.add_argument("path", help="output file; - for standard output")
+    orders_export.add_argument(
+        "--from", dest="first", metavar="YYYY-MM-DD", help="first day (UTC; default: 29 days ago)"
+    )
+    orders_export.add_argument(
+        "--to", dest="last", metavar="YYYY-MM-DD", help="last day, included (default: today)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        return demo(args)
     try:
         # The database commands run in release steps that may not hold the tokens.
-        settings = load_store_settings() if args.command in ("db", "catalog") else load_settings()
+        settings = (
+            load_store_settings()
+            if args.command in ("db", "catalog", "orders")
+            else load_settings()
+        )
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
@@ -50,6 +80,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
         return 0
+    except Exception as error:
+        message = _startup_failure(error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 1
+
+
+def demo(args: argparse.Namespace) -> int:
+    """The demo reads no environment and no .env: its settings are its own (PRODUCT.md §2.2's
+    commands read both; this one must never meet a real token)."""
+    from pathlib import Path
+
+    from bot.config import normalize_database_url
+    from bot.context import DEMO_CATALOG
+
+    database_url = None
+    if args.db:
+        try:
+            database_url = normalize_database_url(args.db)
+        except ValueError as error:
+            print(f"--db {error}.", file=sys.stderr)
+            return 2
+    if args.port is not None and not 0 < args.port < 65536:
+        print("--port must be between 1 and 65535.", file=sys.stderr)
+        return 2
+    setup_logging("WARNING", "text")
+    from bot.sandbox.demo.runner import DemoError, run_demo
+
+    catalog = Path(args.catalog) if args.catalog else DEMO_CATALOG
+    try:
+        return asyncio.run(run_demo(catalog, port=args.port, database_url=database_url))
+    except KeyboardInterrupt:
+        return 0
+    except DemoError as error:
+        print(error, file=sys.stderr)
+        return 2
     except Exception as error:
         message = _startup_failure(error)
         if message is None:
@@ -81,7 +148,7 @@ def _startup_failure(error: Exception) -> str | None:
 
 async def _dispatch(args: argparse.Namespace, settings: StoreSettings) -> int:
     command = args.command or "run"
-    if command in ("db", "catalog"):
+    if command in ("db", "catalog", "orders"):
         # Imported per command, like bot.app below: the storage stack takes a while to load,
         # and a missing variable must be reported before that.
         from bot import commands
@@ -89,6 +156,8 @@ async def _dispatch(args: argparse.Namespace, settings: StoreSettings) -> int:
         try:
             if command == "db":
                 await commands.db_upgrade(settings)
+            elif command == "orders":
+                await commands.orders_export(settings, args.path, args.first, args.last)
             elif args.catalog_command == "import":
                 await commands.catalog_import(settings, args.path)
             else:

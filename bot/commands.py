@@ -1,14 +1,18 @@
-"""The non-running CLI commands: migrations and catalog import/export."""
+"""The non-running CLI commands: migrations, catalog import/export, the orders' CSV."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.catalog_file import CatalogFileError, dump_catalog, load_catalog
 from bot.catalog_sync import export_catalog_file, import_catalog_file
 from bot.config import StoreSettings
+from bot.photos.export import export_photos
+from bot.photos.fetch import PhotoCopier, PhotoFetcher
+from bot.shop.export import BadRange, date_range, write_orders_csv
 from storage import Database, upgrade
 
 log = logging.getLogger("bot.commands")
@@ -45,15 +49,22 @@ async def catalog_import(settings: StoreSettings, path: str) -> None:
     db = await open_database(settings)
     try:
         summary = await import_catalog_file(db, catalog)
+        # URLs are fetched now (the operator sees what failed); Telegram file_ids need the
+        # bot's token: the running bot copies those (and retries failed URLs).
+        report = await PhotoCopier(db, PhotoFetcher()).run(batch=len(catalog.products) or 1)
     finally:
         await db.dispose()
     print(f"Catalog imported from {path}: {summary}.", file=sys.stderr)
+    for sku, reason in report.failed:
+        print(f"Photo of {sku!r} not copied yet: {reason}.", file=sys.stderr)
 
 
 async def catalog_export(settings: StoreSettings, path: str | None) -> None:
     db = await open_database(settings)
+    folder = None if path is None else Path(path).resolve().parent  # noqa: ASYNC240 - a CLI
     try:
         catalog = await export_catalog_file(db, settings.shop_currency)
+        catalog, notes = await export_photos(db, catalog, folder)
     finally:
         await db.dispose()
     text = dump_catalog(catalog)
@@ -62,3 +73,33 @@ async def catalog_export(settings: StoreSettings, path: str | None) -> None:
     else:
         Path(path).write_text(text, encoding="utf-8")  # noqa: ASYNC240 - a CLI, nothing else runs
         print(f"Catalog written to {path}.", file=sys.stderr)
+    for note in notes:
+        print(note, file=sys.stderr)
+
+
+async def orders_export(
+    settings: StoreSettings, path: str, first: str | None, last: str | None
+) -> None:
+    try:
+        span = date_range(first, last, datetime.now(UTC).date())
+    except BadRange as error:
+        if error.reason == "order":
+            raise CliError("Orders not exported: --from is after --to.") from None
+        raise CliError(
+            f"Orders not exported: {error.value!r} is not a date; write it as YYYY-MM-DD."
+        ) from None
+    db = await open_database(settings)
+    try:
+        if path == "-":
+            count = await write_orders_csv(db, sys.stdout, span)
+            sys.stdout.flush()
+        else:
+            with Path(path).open("w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230
+                count = await write_orders_csv(db, out, span)
+    finally:
+        await db.dispose()
+    where = "standard output" if path == "-" else path
+    print(
+        f"{count} orders from {span.first} to {span.last} (UTC) written to {where}.",
+        file=sys.stderr,
+    )

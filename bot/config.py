@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -130,6 +131,10 @@ class Settings(StoreSettings):
     redis_url: str | None = Field(None, alias="REDIS_URL")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="ADMIN_IDS")
     low_stock_threshold: int = Field(3, ge=0, alias="LOW_STOCK_THRESHOLD")
+    # A referrer's code for a referred customer's first paid order, in percent; 0 counts only.
+    referral_reward_percent: Decimal = Field(
+        Decimal(10), ge=0, lt=100, decimal_places=2, alias="REFERRAL_REWARD_PERCENT"
+    )
     host: str = Field("0.0.0.0", alias="HOST")
     port: int = Field(8080, ge=0, le=65535, alias="PORT")
     cryptopay_webhook_path: str = Field("/cryptopay/webhook", alias="CRYPTOPAY_WEBHOOK_PATH")
@@ -161,6 +166,14 @@ class Settings(StoreSettings):
     # Unset: no client-side cap (Crypto Pay documents none); a 429 still slows the client down.
     cryptopay_rate_limit: float | None = Field(None, gt=0, alias="CRYPTOPAY_RATE_LIMIT")
     cryptopay_timeout_seconds: float = Field(10.0, gt=0, alias="CRYPTOPAY_TIMEOUT_SECONDS")
+    # The Mini App storefront (PRODUCT.md §3.3): unset, the chat shop is all there is.
+    webapp_url: str | None = Field(None, alias="WEBAPP_URL")
+    webapp_init_max_age_seconds: int = Field(86400, ge=1, alias="WEBAPP_INIT_MAX_AGE_SECONDS")
+    # Where the storefront loads Telegram's script from (a local stand-in for demos); the
+    # page's Content-Security-Policy allows this origin and no other.
+    webapp_script_url: str = Field(
+        "https://telegram.org/js/telegram-web-app.js", alias="WEBAPP_SCRIPT_URL"
+    )
 
     @field_validator("bot_token")
     @classmethod
@@ -213,6 +226,20 @@ class Settings(StoreSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("webapp_url", "webapp_script_url", mode="before")
+    @classmethod
+    def _webapp_url(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip().rstrip("/")
+        if not value:
+            return None
+        parts = urlsplit(value)
+        local = parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if not (parts.scheme == "https" or local) or not parts.hostname:
+            raise ValueError("must be an https:// URL (Telegram opens Mini Apps over https only)")
         return value
 
     @field_validator("support_contact", mode="before")

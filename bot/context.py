@@ -44,6 +44,8 @@ class ShopContext:
     redis: Redis | None = None
     # Set after a settle commits, so the outbox worker sends at once instead of at its next sweep.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when a broadcast starts or stops, so the broadcast runner acts at once.
+    broadcast_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # Telegram's send limits, shared by every queued sender (the outbox, broadcasts).
     pacer: TelegramPacer = field(default_factory=TelegramPacer)
     # A shopper's Buy / Check payment / Cancel taps at a human pace, and Check payment's

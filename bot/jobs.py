@@ -15,6 +15,8 @@ from functools import partial
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import ShopContext
+from bot.photos.fetch import PhotoCopier, PhotoFetcher
+from bot.runtime.broadcasts import BroadcastRunner
 from bot.runtime.delivery import OutboxWorker
 from bot.runtime.shared_rates import RatesRefresher
 from bot.screens import keyboards
@@ -45,7 +47,13 @@ log = logging.getLogger("bot.jobs")
 BATCH = 1000  # getInvoices takes at most 1,000 ids
 REFUND_RETRY_SECONDS = 60
 EXPIRY_GRACE_SECONDS = 600
-LOCK_KEYS = {"reconcile": 0x5707A01, "expire": 0x5707A02, "refunds": 0x5707A03}
+PHOTO_COPY_SECONDS = 300  # products whose photo we hold no copy of yet (URL, file_id)
+LOCK_KEYS = {
+    "reconcile": 0x5707A01,
+    "expire": 0x5707A02,
+    "refunds": 0x5707A03,
+    "photos": 0x5707A04,
+}
 
 
 async def fetch_invoices(ctx: ShopContext, orders: list[Order]) -> dict[int, Invoice]:
@@ -197,7 +205,9 @@ class Jobs:
         self.ctx = ctx
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.outbox = OutboxWorker(ctx)
+        self.broadcasts = BroadcastRunner(ctx, self.outbox)
         self.rates = RatesRefresher(ctx.rates, ctx.settings.rates_refresh_seconds, ctx.redis)
+        self.photos = PhotoCopier(ctx.db, PhotoFetcher(bot=ctx.bot))
 
     def _guarded(
         self, name: str, body: Callable[[ShopContext], Awaitable[object]]
@@ -231,6 +241,7 @@ class Jobs:
             ("reconcile", reconcile, s.reconcile_interval_seconds),
             ("expire", expire, min(15, s.reconcile_interval_seconds)),
             ("refunds", retry_sending_refunds, REFUND_RETRY_SECONDS),
+            ("photos", lambda ctx: self.photos.run(), PHOTO_COPY_SECONDS),
         ]
         for name, body, seconds in jobs:
             self.scheduler.add_job(
@@ -244,8 +255,10 @@ class Jobs:
             )
         self.scheduler.start()
         self.outbox.start()
+        self.broadcasts.start()
 
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.broadcasts.stop()
         await self.outbox.stop()

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.context import ShopContext
 from bot.logs import log_context
+from bot.photos.routes import add_photo_routes
 from bot.shop.settlement import SettleReport, settle_invoices
 from payments import InvalidUpdateError, Invoice, parse_update, verify_signature
 from storage import DATABASE_ERRORS, SETTLE_BATCH, Coalescer, orders_by_status, outbox_backlog
@@ -35,6 +36,7 @@ def build_web_app(ctx: ShopContext) -> web.Application:
     app.router.add_post(ctx.settings.cryptopay_webhook_path, cryptopay_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    add_photo_routes(app, ctx.db)
     return app
 
 

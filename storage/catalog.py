@@ -17,6 +17,7 @@ from storage._sql import chunks, dialect_of, table_of, upsert_insert
 from storage.database import DATABASE_ERRORS, Database
 from storage.enums import StockStatus
 from storage.models import Category, Product, StockUnit
+from storage.photos import PhotoImage, drop_stale_photos_in, store_photo_in
 from storage.types import to_money, utcnow
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ class ProductData:
     price: Decimal
     currency: str | None = None  # None: the catalog's currency
     photo: str | None = None
+    # The picture itself when the catalog file carried it (a local file); a URL or file_id
+    # is fetched afterwards (bot/photos), outside the import's transaction.
+    photo_image: PhotoImage | None = None
     max_per_order: int | None = None
     unlimited: bool = False
     content: str | None = None
@@ -79,6 +83,7 @@ class CatalogImportResult:
     products_updated: int = 0
     codes_added: int = 0
     codes_skipped: int = 0
+    photos_stored: int = 0
 
 
 class StockCounts(NamedTuple):
@@ -213,6 +218,11 @@ async def _upsert_products(
         await s.execute(sa.update(Product), updates)
     result.products_created += len(new_rows)
     result.products_updated += len(updates)
+    for pd in catalog.products:
+        if pd.photo and pd.photo_image is not None:
+            result.photos_stored += await store_photo_in(s, ids[pd.sku], pd.photo, pd.photo_image)
+    if updates:  # a new product has no copy to drop
+        await drop_stale_photos_in(s, [u["id"] for u in updates])
     for pd in catalog.products:
         if pd.codes:
             added, skipped = await _add_codes(s, ids[pd.sku], pd.codes)

@@ -57,9 +57,12 @@ class OutboxKind(StrEnum):
     ADMIN_LATE_PAID = "admin_late_paid"  # paid after expiry/cancel, fulfilled from stock
     ADMIN_NEEDS_REFUND = "admin_needs_refund"
     ADMIN_NEEDS_REVIEW = "admin_needs_review"
+    # The referrer: their friend's first order (order_id) is paid; their reward code.
+    REFERRAL_REWARD = "referral_reward"
     # Rows that carry their own text (refund notices, expiry notices, …).
     NOTICE = "notice"
     ADMIN = "admin"
+    BROADCAST = "broadcast"  # a broadcast's message (its text is the broadcast's)
 
 
 # The kinds addressed to admins: sent after the buyers' messages, and joined into one
@@ -73,3 +76,9 @@ ADMIN_KINDS = frozenset(
         OutboxKind.ADMIN,
     }
 )
+
+
+class BroadcastStatus(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"  # an admin's Stop: nothing more is sent
+    DONE = "done"

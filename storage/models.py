@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from storage.enums import OrderStatus, OutboxStatus, RefundStatus, StockStatus
+from storage.enums import BroadcastStatus, OrderStatus, OutboxStatus, RefundStatus, StockStatus
 from storage.types import Money, UTCDateTime, utcnow
 
 NAMING_CONVENTION = {
@@ -110,6 +110,7 @@ class StockUnit(Base, table=True):
 
 class Customer(Base, table=True):
     __tablename__ = "customers"
+    __table_args__ = (sa.Index("ix_customers_referred_by", "referred_by"),)
 
     id: int | None = Field(default=None, primary_key=True)
     telegram_id: int = Field(sa_type=sa.BigInteger(), unique=True)
@@ -121,6 +122,15 @@ class Customer(Base, table=True):
     # The promo code the shopper applied and has not used yet (read by Buy and Checkout).
     promo_code: str | None = Field(default=None, sa_type=sa.String(64))
     updated_at: datetime = _now_field()
+    # Referrals (PRODUCT.md §4.2): this customer's own code (given when first asked for),
+    # who brought them (set once, when they arrived through a link, never changed), and the
+    # first paid order that rewarded (or, with REFERRAL_REWARD_PERCENT=0, counted) that
+    # referrer: set once, so a refunded first order does not reward a second time.
+    referral_code: str | None = Field(default=None, sa_type=sa.String(16), unique=True)
+    referred_by: int | None = Field(default=None, foreign_key="customers.id", ondelete="SET NULL")
+    referred_at: datetime | None = _dt_field()
+    referral_order_id: int | None = Field(default=None)
+    referral_reward: str | None = Field(default=None, sa_type=sa.String(64))  # the code given
 
 
 class Order(Base, table=True):
@@ -198,6 +208,8 @@ class OutboxMessage(Base, table=True):
         sa.Index("ix_outbox_due", "status", "next_attempt_at", "id"),
         # A chat's earlier pending messages, asked for every claim (chat order).
         sa.Index("ix_outbox_chat", "chat_id", "status", "id"),
+        # A broadcast's messages still to send, and its counts.
+        sa.Index("ix_outbox_broadcast", "broadcast_id", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -208,6 +220,8 @@ class OutboxMessage(Base, table=True):
     document_data: bytes | None = Field(default=None, sa_type=sa.LargeBinary())
     kind: str = Field(default="message", sa_type=sa.String(32))
     order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    # A broadcast's message: its text is the broadcast's (composed when sent).
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcasts.id")
     dedupe_key: str | None = Field(default=None, sa_type=sa.String(128), unique=True)
     status: OutboxStatus = Field(
         default=OutboxStatus.PENDING, sa_type=_enum(OutboxStatus, "outbox_status")
@@ -265,6 +279,67 @@ class CartItem(Base, table=True):
     quantity: int
     unit_price: Decimal = Field(sa_type=Money())
     added_at: datetime = _now_field()
+
+
+class ProductPhoto(Base, table=True):
+    """The bot's own copy of a product's photo (several replicas share it through the
+    database). `source` is the `products.photo` it was made from; `telegram_file_id` is the id
+    Telegram gave our first upload of exactly this `digest`, reused for every later send."""
+
+    __tablename__ = "product_photos"
+
+    product_id: int = Field(primary_key=True, foreign_key="products.id", ondelete="CASCADE")
+    source: str = Field(sa_type=sa.String(1024))
+    content: bytes = Field(sa_type=sa.LargeBinary())
+    content_type: str = Field(sa_type=sa.String(32))
+    digest: str = Field(sa_type=sa.String(64))  # SHA-256 of content, hex
+    width: int
+    height: int
+    telegram_file_id: str | None = Field(default=None, sa_type=sa.String(256))
+    updated_at: datetime = _now_field()
+
+
+class PhotoRendition(Base, table=True):
+    """A resized JPEG of a product photo for the Mini App, made once per `digest` and size."""
+
+    __tablename__ = "photo_renditions"
+
+    product_id: int = Field(
+        primary_key=True, foreign_key="product_photos.product_id", ondelete="CASCADE"
+    )
+    size: str = Field(primary_key=True, sa_type=sa.String(16))
+    digest: str = Field(sa_type=sa.String(64))  # the photo's digest it was made from
+    content: bytes = Field(sa_type=sa.LargeBinary())
+    created_at: datetime = _now_field()
+
+
+class Broadcast(Base, table=True):
+    """An admin's message to many customers. Its recipients are enqueued into the outbox a
+    page at a time (customer ids up to `last_customer_id`, past `cursor`); the replica that
+    holds the lease (`owner` until `owner_until`) feeds it and sends its messages."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (sa.Index("ix_broadcasts_status", "status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    admin_chat_id: int = Field(sa_type=sa.BigInteger())
+    text: str = Field(default="", sa_type=sa.Text())  # HTML; a photo's caption
+    photo: str | None = Field(default=None, sa_type=sa.String(256))  # Telegram file_id
+    reply_markup: str | None = Field(default=None, sa_type=sa.Text())  # JSON
+    buyers_only: bool = Field(default=False)
+    status: BroadcastStatus = Field(
+        default=BroadcastStatus.RUNNING, sa_type=_enum(BroadcastStatus, "broadcast_status")
+    )
+    total: int = Field(default=0)  # the audience when it was sent
+    last_customer_id: int = Field(default=0)
+    cursor: int = Field(default=0)  # the last customer id enqueued
+    enqueued: int = Field(default=0)
+    progress_message_id: int | None = Field(default=None, sa_type=sa.BigInteger())
+    progress_at: datetime | None = _dt_field()
+    owner: str | None = Field(default=None, sa_type=sa.String(64))
+    owner_until: datetime | None = _dt_field()
+    created_at: datetime = _now_field()
+    finished_at: datetime | None = _dt_field()
 
 
 # Set the mapped classes up now rather than at the first ORM query: read-only snapshots

@@ -41,6 +41,7 @@ class OutboxDraft:
     order_id: int | None = None
     dedupe_key: str | None = None  # a second draft with the same key is dropped
     not_before: datetime | None = None
+    broadcast_id: int | None = None
 
 
 def order_message_edit(
@@ -84,6 +85,7 @@ def _rows(drafts: Sequence[OutboxDraft]) -> list[dict[str, object]]:
             "document_data": d.document_data,
             "order_id": d.order_id,
             "dedupe_key": d.dedupe_key,
+            "broadcast_id": d.broadcast_id,
             "status": OutboxStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": d.not_before or now,
@@ -133,6 +135,13 @@ def _free(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
+def _of_broadcasts(broadcasts: Collection[int]) -> sa.ColumnElement[bool]:
+    not_broadcast = col(OutboxMessage.broadcast_id).is_(None)
+    if not broadcasts:
+        return not_broadcast
+    return sa.or_(not_broadcast, col(OutboxMessage.broadcast_id).in_(list(broadcasts)))
+
+
 def _chat_waits(now: datetime) -> sa.Exists:
     """An earlier pending message of the same chat is held (a live lease) or waits for its
     next attempt: later messages of that chat must wait for it."""
@@ -153,12 +162,16 @@ async def claim_due(
     lease_seconds: float = 10,
     *,
     rank: Mapping[str, int] | None = None,
+    broadcasts: Collection[int] = (),
+    broadcast_limit: int | None = None,
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due messages for `worker_id` until now + lease; `attempts` is
     incremented. No two workers hold the same message at once, and a message is not
     claimed while an earlier one of its chat is held or waiting. `rank` orders the claim
     by kind (lower first, unlisted kinds 0), then by due time and id; the result is in
-    id order."""
+    id order. A broadcast's messages are claimed only by the worker that holds the
+    broadcast (`broadcasts`: their ids), so that one replica paces each broadcast; at most
+    `broadcast_limit` of them."""
     now = now or utcnow()
     order: list[sa.ColumnElement[object]] = []
     if rank:
@@ -167,16 +180,20 @@ async def claim_due(
         if db.is_postgres:
             await s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_KEY})
         due = (
-            sa.select(col(OutboxMessage.id))
+            sa.select(col(OutboxMessage.id), col(OutboxMessage.broadcast_id))
             .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
             .where(col(OutboxMessage.next_attempt_at) <= now, _free(now))
-            .where(~_chat_waits(now))
+            .where(~_chat_waits(now), _of_broadcasts(broadcasts))
             .order_by(*order, col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             .limit(limit)
         )
         # Two statements, not `id IN (subquery LIMIT n)`: PostgreSQL may evaluate such a
         # subquery more than once and update more than `limit` rows.
-        ids = list((await s.scalars(locked(s, due, skip_locked=True))).all())
+        rows = (await s.execute(locked(s, due, skip_locked=True))).all()
+        ids = [row[0] for row in rows]
+        if broadcast_limit is not None:
+            beyond = set([row[0] for row in rows if row[1] is not None][broadcast_limit:])
+            ids = [i for i in ids if i not in beyond]
         if not ids:
             return []
         stmt = (
@@ -277,11 +294,14 @@ async def outbox_backlog(db: Database) -> int:
         return int(n or 0)
 
 
-async def next_due_at(db: Database, now: datetime | None = None) -> datetime | None:
+async def next_due_at(
+    db: Database, now: datetime | None = None, broadcasts: Collection[int] = ()
+) -> datetime | None:
     """When the next pending message becomes claimable (its next attempt, or the end of its
     current lease); None when nothing is pending. A message waiting behind an earlier one of
     its chat is left out: it becomes claimable when that one's lease or retry time ends (or
-    it is finished, which its worker announces itself)."""
+    it is finished, which its worker announces itself). Broadcasts' messages count only for
+    the worker holding the broadcast (`broadcasts`)."""
     now = now or utcnow()
     async with db.session() as s:
         unclaimed = await s.scalar(
@@ -289,6 +309,7 @@ async def next_due_at(db: Database, now: datetime | None = None) -> datetime | N
                 col(OutboxMessage.status) == OutboxStatus.PENDING,
                 col(OutboxMessage.claimed_until).is_(None),
                 ~_chat_waits(now),
+                _of_broadcasts(broadcasts),
             )
         )
         lease_end = await s.scalar(

@@ -42,6 +42,8 @@ class PromoCode(Base, table=True):
     skus: str = Field(default="", sa_type=sa.Text())  # comma-separated; empty: every product
     active: bool = Field(default=True)
     created_at: datetime = _now_field()
+    # A personal code (a referral reward): only this customer may use it; None: anyone.
+    owner_id: int | None = Field(default=None, foreign_key="customers.id", ondelete="CASCADE")
 
 
 class PromoUse(Base, table=True):
@@ -75,6 +77,12 @@ class PromoSummary:
     terms: PromoTerms
     paid_orders: int
     revenue: Decimal  # totals (after the discount) of paid orders that used it
+
+
+def _may_use(row: PromoCode, customer_id: int | None) -> bool:
+    """A personal code (a referral reward) is someone else's secret: for anyone but its
+    owner it does not exist."""
+    return row.owner_id is None or row.owner_id == customer_id
 
 
 def fold(code: str) -> str:
@@ -169,7 +177,15 @@ async def get_promo(db: Database, code: str) -> PromoTerms | None:
 async def list_promos(db: Database) -> list[PromoSummary]:
     """Every code, newest first, with its paid orders and their revenue."""
     async with db.session() as s:
-        rows = (await s.scalars(sa.select(PromoCode).order_by(col(PromoCode.id).desc()))).all()
+        # Personal codes (referral rewards, one per referred buyer) are left out: /referrals
+        # counts them, and they would bury the shop's own codes.
+        rows = (
+            await s.scalars(
+                sa.select(PromoCode)
+                .where(col(PromoCode.owner_id).is_(None))
+                .order_by(col(PromoCode.id).desc())
+            )
+        ).all()
         sales = {
             code: (int(n), total or Decimal(0))
             for code, n, total in (
@@ -230,6 +246,8 @@ async def quote_promo(
         customer_id = await s.scalar(
             sa.select(_customers.c.id).where(_customers.c.telegram_id == telegram_id)
         )
+        if not _may_use(row, customer_id):
+            return PromoRefusal.UNKNOWN
         uses = 0
         if customer_id is not None:
             uses = int(
@@ -268,10 +286,9 @@ def take_promo_on(
     use. Raises PromoRefused. The order is then written with the quote (its total, the
     discount, each line's share) and record_use_on records the use."""
     found = conn.execute(_BY_CODE, {"p_code": fold(code)}).first()
-    if found is None:
+    row = None if found is None else snapshot(PromoCode, found._mapping)
+    if row is None or row.id is None or not _may_use(row, customer_id):
         raise PromoRefused(PromoRefusal.UNKNOWN)
-    row = snapshot(PromoCode, found._mapping)
-    assert row.id is not None
     terms = _terms(row)
     uses = int(conn.scalar(_BUYER_USES, {"p_promo_id": row.id, "p_customer_id": customer_id}) or 0)
     skus = {

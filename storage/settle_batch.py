@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from storage._sql import dialect_of, snapshot, table_of
 from storage.enums import OrderStatus, SettleOutcome, StockStatus
 from storage.models import Customer, Order, OrderLine, Product, StockUnit
 from storage.outbox import OutboxDraft, add_in
+from storage.referrals import reward_first_orders_in
 from storage.settle_common import (
     PAID_VALUES,
     RECORD_EVENT,
@@ -122,6 +124,7 @@ async def settle_clean(
     payments: Sequence[SettlePayment],
     verify: Verify | None,
     admins: Collection[int],
+    referral_percent: Decimal = Decimal(0),
 ) -> Settled:
     """Pay the clean payments among these, together (see the module's docstring)."""
     candidates = await _lock_candidates(s, payments)
@@ -151,7 +154,8 @@ async def settle_clean(
         else:
             done.rejected[index] = (order, found.buyer_chat, reason)
     if paid:
-        done.results = await _pay(s, {i: (payments[i], c) for i, c in paid.items()}, admins)
+        to_pay = {i: (payments[i], c) for i, c in paid.items()}
+        done.results = await _pay(s, to_pay, admins, referral_percent)
     if done.rejected:
         await s.execute(
             RECORD_EVENT[dialect_of(s)],
@@ -204,6 +208,7 @@ async def _pay(
     s: AsyncSession,
     paid: dict[int, tuple[SettlePayment, _Candidate]],
     admins: Collection[int],
+    referral_percent: Decimal,
 ) -> dict[int, SettleResult]:
     """These locked pending orders become paid, their events recorded, their reserved
     units sold and their notices enqueued."""
@@ -235,4 +240,6 @@ async def _pay(
         message = (c.row["message_chat_id"], c.row["message_id"])
         drafts.extend(notices(c.row["id"], c.buyer_chat, SettleOutcome.SETTLED, admins, message))
     await add_in(s, drafts)
+    firsts = [(c.row["id"], c.row["customer_id"], c.row["currency"]) for _, c in paid.values()]
+    await reward_first_orders_in(s, firsts, referral_percent)
     return results

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Sequence
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,7 @@ from storage.models import Customer, Order
 from storage.order_states import SETTLEABLE, transition_stmt
 from storage.orders import sold_codes, unreserve
 from storage.outbox import add_in
+from storage.referrals import reward_first_orders_in
 from storage.settle_batch import settle_clean
 from storage.settle_common import (
     LATE_NO_STOCK_REASON,
@@ -90,6 +92,7 @@ async def settle_many(
     verify: Verify | None = None,
     *,
     admins: Collection[int] = (),
+    referral_percent: Decimal = Decimal(0),
 ) -> list[SettleResult | Exception]:
     """Settle these confirmed payments; one outcome per payment, in order: its result, or
     the exception it failed with (nothing written for it).
@@ -99,7 +102,9 @@ async def settle_many(
     it fails — unless the database itself failed, which every payment of the batch hears
     at once. `verify(payment, order)` says why a payment does not match its order; such
     a payment moves the order to needs_review instead. `admins` are the chats told of
-    every paid order and every order that needs a human.
+    every paid order and every order that needs a human. A paid order that is a referred
+    buyer's first is counted for their referrer, who gets a `referral_percent` code for it
+    (storage.referrals; 0: counted only), in the same transaction.
 
     Outcomes: `settled` (pending → paid, reserved units sold), `late_settled` (expired or
     cancelled → paid, fresh units sold), `needs_refund` (late and sold out), `needs_review`
@@ -109,7 +114,7 @@ async def settle_many(
     """
     outcomes: list[SettleResult | Exception] = []
     for batch in chunks(payments, SETTLE_BATCH):
-        outcomes.extend(await _settle_batch(db, batch, verify, admins))
+        outcomes.extend(await _settle_batch(db, batch, verify, admins, referral_percent))
     return outcomes
 
 
@@ -119,9 +124,12 @@ async def settle(
     verify: Verify | None = None,
     *,
     admins: Collection[int] = (),
+    referral_percent: Decimal = Decimal(0),
 ) -> SettleResult:
     """`settle_many` of one payment; raises what it failed with."""
-    (outcome,) = await settle_many(db, [payment], verify, admins=admins)
+    (outcome,) = await settle_many(
+        db, [payment], verify, admins=admins, referral_percent=referral_percent
+    )
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -132,10 +140,11 @@ async def _settle_batch(
     payments: Sequence[SettlePayment],
     verify: Verify | None,
     admins: Collection[int],
+    percent: Decimal,
 ) -> list[SettleResult | Exception]:
     try:
         async with db.transaction() as s:
-            return list(await _settle_together(s, payments, verify, admins))
+            return list(await _settle_together(s, payments, verify, admins, percent))
     except Exception as error:
         if await _database_failed(db, error):
             return [error] * len(payments)
@@ -149,7 +158,7 @@ async def _settle_batch(
     for payment in payments:
         try:
             async with db.transaction() as s:
-                outcomes.append(await settle_in(s, payment, verify, admins))
+                outcomes.append(await settle_in(s, payment, verify, admins, percent))
         except Exception as error:
             outcomes.append(error)
     return outcomes
@@ -160,21 +169,28 @@ async def _settle_together(
     payments: Sequence[SettlePayment],
     verify: Verify | None,
     admins: Collection[int],
+    percent: Decimal,
 ) -> list[SettleResult]:
     """The clean payments set-based, their rejected ones to review, then every other one by
     the rule (which sees what the first steps wrote: a second payment of an invoice just
     settled is a duplicate)."""
-    done = await settle_clean(s, payments, verify, admins)
+    done = await settle_clean(s, payments, verify, admins, percent)
     for index, (order, buyer_chat, reason) in done.rejected.items():
         done.results[index] = await _review(s, order, buyer_chat, payments[index], reason, admins)
     return [
-        done.results[index] if index in done.results else await settle_in(s, p, verify, admins)
+        done.results[index]
+        if index in done.results
+        else await settle_in(s, p, verify, admins, percent)
         for index, p in enumerate(payments)
     ]
 
 
 async def settle_in(
-    s: AsyncSession, payment: SettlePayment, verify: Verify | None, admins: Collection[int]
+    s: AsyncSession,
+    payment: SettlePayment,
+    verify: Verify | None,
+    admins: Collection[int],
+    referral_percent: Decimal = Decimal(0),
 ) -> SettleResult:
     """The settle rule, for one payment, in the caller's transaction."""
     found = await _find_and_lock(s, payment)
@@ -207,6 +223,9 @@ async def settle_in(
         await sell(s, order.id, units)
     message = (order.message_chat_id, order.message_id)
     await add_in(s, notices(order.id, buyer_chat, outcome, admins, message))
+    if units is not None:
+        paid = [(order.id, order.customer_id, order.currency)]
+        await reward_first_orders_in(s, paid, referral_percent)
     return SettleResult(outcome, updated, await sold_codes(s, order.id) if units else {})
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col
 
+from storage._sql import dialect_of
 from storage.database import Database
 from storage.enums import OrderStatus
 from storage.models import AuditEntry, Order
@@ -32,6 +35,48 @@ async def sales_summary(
             )
         ).one()
     return int(row[0]), row[1] if row[1] is not None else Decimal("0")
+
+
+@dataclass(frozen=True, slots=True)
+class DaySales:
+    day: date  # UTC
+    orders: int
+    revenue: Decimal
+
+
+def _utc_day(column: Any, dialect: str) -> Any:
+    """The UTC calendar day of a stored time, as 'YYYY-MM-DD' text on both engines: SQLite
+    keeps the UTC wall time as text, PostgreSQL a timestamptz (read in UTC)."""
+    if dialect == "postgresql":
+        return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM-DD")
+    return sa.func.substr(column, 1, 10)
+
+
+async def daily_sales(db: Database, first: date, last: date, currency: str) -> list[DaySales]:
+    """Sales (paid orders, as sales_summary counts them) per UTC day from `first` to `last`
+    inclusive, every day listed (zeros included): one GROUP BY over the paid_at index."""
+    since = datetime.combine(first, time(0), tzinfo=UTC)
+    until = datetime.combine(last + timedelta(days=1), time(0), tzinfo=UTC)
+    async with db.session() as s:
+        day = _utc_day(col(Order.paid_at), dialect_of(s)).label("day")
+        rows = await s.execute(
+            sa.select(day, sa.func.count(), sa.func.sum(col(Order.total)))
+            .where(
+                col(Order.paid_at) >= since,
+                col(Order.paid_at) < until,
+                col(Order.currency) == currency,
+                col(Order.status).in_(SALE_STATES),
+            )
+            .group_by(day)
+        )
+        found = {str(d): (int(n), total) for d, n, total in rows.all()}
+    days = []
+    current = first
+    while current <= last:
+        n, total = found.get(current.isoformat(), (0, None))
+        days.append(DaySales(current, n, total if total is not None else Decimal(0)))
+        current += timedelta(days=1)
+    return days
 
 
 async def orders_by_status(db: Database) -> dict[str, int]:

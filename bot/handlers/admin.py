@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, Filter
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.callbacks import (
     AdminAction,
@@ -27,6 +28,7 @@ from bot.screens.texts import en_admin as ta
 from bot.shop import admin as actions
 from bot.shop.promos import promo_command
 from bot.shop.refunds import execute_refund, plan_refund, split_refund_args
+from bot.shop.sales import sales_overview
 from payments import CryptoPayError
 
 
@@ -37,6 +39,9 @@ class IsAdmin(Filter):
     async def __call__(self, event: Message | CallbackQuery, **_: Any) -> bool:
         user = event.from_user
         return user is not None and user.id in self.admin_ids
+
+
+log = logging.getLogger("bot.admin")
 
 
 def _order_id(args: str | None) -> int | None:
@@ -177,7 +182,14 @@ def build_router(settings: Settings) -> Router:
     @router.message(Command("stats"))
     async def stats_command(message: Message, ctx: ShopContext) -> None:
         assert message.from_user is not None
-        await show(message, await views.stats_screen(ctx))
+        sales = await sales_overview(ctx.db, ctx.clock(), ctx.settings.shop_currency)
+        await show(message, await views.stats_screen(ctx, sales))
+        try:
+            png, caption = await views.sales_chart(sales)
+        except Exception:  # the figures are sent already; a chart that fails is logged
+            log.exception("could not draw the sales chart")
+        else:
+            await message.answer_photo(BufferedInputFile(png, "sales.png"), caption=caption)
         await actions.audit(ctx, message.from_user.id, "stats", "", "shown")
 
     @router.message(Command("balance"))

@@ -16,11 +16,14 @@ from bot.runtime.buy_guard import BuyGuard, Claim
 from bot.screens import keyboards
 from bot.screens.catalog import category_screen, product_screen
 from bot.screens.orders import order_placed, order_screen
+from bot.screens.texts import en_growth as tg
 from bot.screens.texts import texts as t
+from bot.shop import referrals
 from bot.shop.cart import units_in_cart
 from bot.shop.checkout import CheckoutRefusal, CheckoutResult, checkout, promo_refusal_text
 from bot.shop.customers import remember
-from storage import OPEN, order_status, record_order_message
+from bot.webapp.chat import with_open_shop
+from storage import OPEN, Attribution, Buyer, order_status, record_order_message
 
 # Read in the current language where used: `gettext(REFUSALS[…])`.
 REFUSALS = {
@@ -46,13 +49,33 @@ def build_router() -> Router:
             return
         await show(message, screen)
 
+    @router.message(CommandStart(deep_link=True, magic=F.args.startswith(referrals.PREFIX)))
+    async def start_referred(message: Message, command: CommandObject, ctx: ShopContext) -> None:
+        note = None
+        if message.from_user:
+            buyer = buyer_of(message.from_user)
+            # Before `remember`: attribution happens only for a customer not known yet.
+            arrived = await referrals.arrive(ctx, buyer, command.args or "")
+            if arrived == Attribution.OWN_CODE:
+                note = tg.OWN_INVITE_LINK
+            await remember(ctx, buyer)
+        await start(message, ctx)
+        if note is not None:
+            await message.answer(note)
+
+    @router.message(Command("invite"))
+    async def invite_command(message: Message, ctx: ShopContext) -> None:
+        if message.from_user:
+            await message.answer(await invite_text(ctx, buyer_of(message.from_user)))
+
     @router.message(CommandStart())
     async def start(message: Message, ctx: ShopContext) -> None:
         if message.from_user:
             await remember(ctx, buyer_of(message.from_user))
         name = message.from_user.first_name if message.from_user else None
         units = await units_in_cart(ctx, message.from_user.id) if message.from_user else 0
-        await message.answer(t.welcome(name), reply_markup=keyboards.main_menu(units))
+        menu = with_open_shop(keyboards.main_menu(units), ctx.settings)
+        await message.answer(t.welcome(name), reply_markup=menu)
 
     @router.message(Command("help"))
     async def help_command(message: Message, ctx: ShopContext) -> None:
@@ -80,6 +103,9 @@ def build_router() -> Router:
             await show_orders(query, ctx, query.from_user.id)
         elif callback_data.action == MenuAction.HELP:
             await show(query, t.help_text(ctx.settings.support_contact), keyboards.help_menu())
+        elif callback_data.action == MenuAction.INVITE:
+            text = await invite_text(ctx, buyer_of(query.from_user))
+            await show(query, text, keyboards.back_to_menu())
         else:
             units = await units_in_cart(ctx, query.from_user.id)
             await show(query, t.welcome(query.from_user.first_name), keyboards.main_menu(units))
@@ -122,6 +148,11 @@ def build_router() -> Router:
         await query.answer(note)
 
     return router
+
+
+async def invite_text(ctx: ShopContext, buyer: Buyer) -> str:
+    link = await referrals.my_invite_link(ctx, buyer)
+    return tg.invite(link, ctx.settings.referral_reward_percent)
 
 
 async def _buy(query: CallbackQuery, data: ProductCard, ctx: ShopContext, guard: BuyGuard) -> None:

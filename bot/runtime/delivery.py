@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import socket
 from collections import deque
@@ -31,12 +32,13 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 
 from bot.context import ShopContext
 from bot.screens import keyboards
-from bot.screens.messages import ADMIN_KINDS, GOODS
-from bot.screens.outgoing import Outgoing, compose
+from bot.screens.messages import ADMIN_KINDS, BROADCAST, GOODS
+from bot.screens.outgoing import BroadcastOver, Outgoing, compose
 from bot.screens.texts import en_admin as ta
 from bot.shop.customers import mark_blocked
 from bot.shop.notices import admin_notices_each
 from storage import (
+    STOPPED,
     OutboxMessage,
     claim_due,
     enqueue,
@@ -63,8 +65,16 @@ MAX_COMPOSE_ATTEMPTS = 10
 MAX_TEXT = 4096  # Telegram's limit for one message's text
 MAX_JOINED_BUTTONS = 30  # of Telegram's 100 per message: a joined notice stays readable
 STOP_SECONDS = 4.0
-# Lower goes first: claims and the pacer's queue put admin notices after everything else.
-RANK: dict[str, int] = {str(kind): 1 for kind in ADMIN_KINDS}
+# Lower goes first: claims and the pacer's queue put admin notices after the buyers'
+# messages, and broadcasts after everything else.
+RANK: dict[str, int] = {str(kind): 1 for kind in ADMIN_KINDS} | {str(BROADCAST): 2}
+# A broadcast's message that Telegram keeps failing (5xx, network) is counted as failed after
+# this many tries instead of holding the broadcast open for hours of backoff.
+BROADCAST_ATTEMPTS = 3
+# Broadcast messages held at once: enough to keep Telegram's pace, few enough that room is
+# always left for goods, which are then claimed the moment they are queued. Claimed again
+# when BROADCAST_BATCH of them are done.
+BROADCAST_BATCH = 8
 
 
 def backoff(attempts: int) -> float:
@@ -83,6 +93,13 @@ class OutboxWorker:
         self._queues: dict[int, deque[OutboxMessage]] = {}  # chat → its held messages
         self._lanes: dict[int, asyncio.Task[None]] = {}  # chat → the task sending to it
         self._sending: set[int] = set()  # chats with a Telegram call in flight
+        # The broadcasts this replica holds (bot/runtime/broadcasts.py): only their messages
+        # are claimed here.
+        self.broadcasts: frozenset[int] = frozenset()
+        per_second = ctx.pacer.per_second
+        self._broadcast_cap = min(
+            MAX_HELD - CLAIM_AT_LEAST, max(2 * BROADCAST_BATCH, math.ceil(per_second / 2))
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox")
@@ -124,10 +141,19 @@ class OutboxWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.ctx.outbox_wakeup.wait(), timeout)
 
+    def _broadcast_room(self) -> int:
+        held = sum(1 for m in self._held.values() if m.broadcast_id is not None)
+        return self._broadcast_cap - held
+
+    def _claimable_broadcasts(self) -> frozenset[int]:
+        """The broadcasts whose messages to claim now: none while enough of them are held."""
+        return self.broadcasts if self._broadcast_room() >= BROADCAST_BATCH else frozenset()
+
     async def _sleep_until_due(self) -> None:
         timeout = SWEEP_SECONDS
         with contextlib.suppress(Exception):
-            due = await next_due_at(self.ctx.db, self.ctx.clock())
+            broadcasts = self._claimable_broadcasts()
+            due = await next_due_at(self.ctx.db, self.ctx.clock(), broadcasts)
             if due is not None:
                 timeout = max(0.05, min(timeout, (due - self.ctx.clock()).total_seconds()))
         await self._wait_for_wakeup(timeout)
@@ -165,6 +191,8 @@ class OutboxWorker:
             limit=limit,
             lease_seconds=LEASE_SECONDS,
             rank=RANK,
+            broadcasts=self._claimable_broadcasts(),
+            broadcast_limit=max(0, self._broadcast_room()),
         )
         for message in claimed:  # in id order: each chat's queue stays in id order
             assert message.id is not None
@@ -209,8 +237,10 @@ class OutboxWorker:
     async def _lane(self, chat_id: int) -> None:
         """Send the chat's held messages one at a time, in id order."""
         queue = self._queues[chat_id]
+        only_broadcasts = True
         try:
             while queue and not self._stopping.is_set():
+                only_broadcasts = only_broadcasts and queue[0].broadcast_id is not None
                 priority = RANK.get(queue[0].kind, 0)
                 await self.ctx.pacer.turn(chat_id, priority=priority)
                 if not queue:  # its lease was lost while it waited
@@ -237,7 +267,9 @@ class OutboxWorker:
             del self._lanes[chat_id]
             if not queue:
                 del self._queues[chat_id]
-            self.ctx.outbox_wakeup.set()
+            # A broadcast's lane wakes the claims only once a batch of them can be claimed.
+            if not only_broadcasts or self._broadcast_room() >= BROADCAST_BATCH:
+                self.ctx.outbox_wakeup.set()
 
     async def _send_next(self, queue: deque[OutboxMessage]) -> bool:
         """Send the head of the queue (with the admin notices right behind it, as one
@@ -248,6 +280,9 @@ class OutboxWorker:
                 out = await compose(self.ctx, batch[0])
                 if batch[0].kind in ADMIN_KINDS:
                     out = await self._coalesce(queue, batch, out)
+            except BroadcastOver:
+                await mark_failed(self.ctx.db, [batch[0].id or 0], STOPPED)
+                return True
             except Exception as error:
                 # A message that cannot be made (yet) is retried later, like a 5xx, and
                 # given up after MAX_COMPOSE_ATTEMPTS.
@@ -327,6 +362,10 @@ class OutboxWorker:
                 ctx.outbox_wakeup.set()
             return True
         except (TelegramServerError, TelegramNetworkError) as error:
+            if head.kind == BROADCAST and head.attempts >= BROADCAST_ATTEMPTS:
+                await mark_failed(ctx.db, ids, f"{type(error).__name__}: {error}")
+                ctx.metrics.outbox_failures.labels(kind="retry").inc()
+                return True
             when = ctx.clock() + timedelta(seconds=backoff(head.attempts))
             await reschedule(ctx.db, ids, when, f"{type(error).__name__}: {error}")
             ctx.metrics.outbox_failures.labels(kind="retry").inc()
@@ -360,6 +399,10 @@ class OutboxWorker:
                 chat_id=chat_id,
                 message_id=out.edit_message_id,
                 reply_markup=out.reply_markup,
+            )
+        elif out.photo is not None:
+            await bot.send_photo(
+                chat_id, out.photo, caption=out.text or None, reply_markup=out.reply_markup
             )
         elif out.document_data is not None:
             await bot.send_document(

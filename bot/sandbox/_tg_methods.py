@@ -84,15 +84,38 @@ class MessageMethods(_Base):
             self.files[file_id] = value
             return value, file_id
         if isinstance(value, str) and value in self.files:
+            if key == "photo" and value.startswith("BQAC"):  # a document's id, as Telegram's
+                raise bad("can't use file of type Document as Photo")
             return self.files[value], value
         if isinstance(value, str) and value.startswith(("http://", "https://")):
             name = value.rstrip("/").rsplit("/", 1)[-1] or "file"
             ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
             upload = UploadedFile(filename=name, content=b"", content_type=ctype)
-            file_id = self.new_file_id("BQACAgQAAxkDAAI")
+            file_id = self.new_file_id("AgACAgQAAxkDAAI" if key == "photo" else "BQACAgQAAxkDAAI")
             self.files[file_id] = upload
             return upload, file_id
         raise bad("wrong file identifier/HTTP URL specified")
+
+    def photo_sizes(self, upload: UploadedFile, file_id: str | None = None) -> list[dict[str, Any]]:
+        """A Message's ``photo``: three sizes, largest last, each with its own file_id that
+        getFile serves (all of them give ``upload``'s bytes here)."""
+        file_id = file_id or self.new_file_id("AgACAgIAAxkBAAI")
+        self.files[file_id] = upload
+        sizes = [(90, 60), (320, 213), (800, 533)]
+        photo = []
+        for i, (w, h) in enumerate(sizes):
+            size_id = file_id if i == len(sizes) - 1 else f"{file_id}_{w}"
+            self.files.setdefault(size_id, upload)
+            photo.append(
+                {
+                    "file_id": size_id,
+                    "file_unique_id": f"{file_id[-12:]}{i}",
+                    "file_size": max(len(upload.content) * (i + 1) // len(sizes), 1),
+                    "width": w,
+                    "height": h,
+                }
+            )
+        return photo
 
     def _send(
         self,
@@ -100,10 +123,12 @@ class MessageMethods(_Base):
         fields: dict[str, Any],
         raw_text: str | None,
         file: UploadedFile | None = None,
+        parse_mode: str | None = None,
     ) -> SentMessage:
         message = self._new_message(chat_id, fields, outgoing=True)
         message.raw_text = raw_text
         message.file = file
+        message.parse_mode = parse_mode
         self._store(message)
         return message
 
@@ -115,7 +140,7 @@ class MessageMethods(_Base):
         fields: dict[str, Any] = {"text": text}
         if markup := self._inline_markup(params):
             fields["reply_markup"] = markup
-        return self._send(chat_id, fields, raw).raw
+        return self._send(chat_id, fields, raw, parse_mode=params.get("parse_mode")).raw
 
     async def _m_editMessageText(self, params: dict[str, Any]) -> Any:
         message = self._target(params, "message to edit not found")
@@ -132,6 +157,7 @@ class MessageMethods(_Base):
         ):
             raise bad(NOT_MODIFIED.removeprefix("Bad Request: "))
         message.raw_text = raw
+        message.parse_mode = params.get("parse_mode")
         return self._apply_edit(message, {"text": text, "reply_markup": markup})
 
     async def _m_editMessageCaption(self, params: dict[str, Any]) -> Any:
@@ -143,6 +169,7 @@ class MessageMethods(_Base):
         if caption == message.raw.get("caption") and markup == message.reply_markup:
             raise bad(NOT_MODIFIED.removeprefix("Bad Request: "))
         message.raw_text = raw
+        message.parse_mode = params.get("parse_mode")
         return self._apply_edit(message, {"caption": caption, "reply_markup": markup})
 
     async def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
@@ -177,26 +204,16 @@ class MessageMethods(_Base):
             fields["caption"] = caption
         if markup := self._inline_markup(params):
             fields["reply_markup"] = markup
-        return self._send(chat_id, fields, raw, upload).raw
+        return self._send(chat_id, fields, raw, upload, params.get("parse_mode")).raw
 
     async def _m_sendPhoto(self, params: dict[str, Any]) -> Any:
         chat_id = self._chat_of(params)
         upload, file_id = self._resolve_file(params, "photo")
         raw, caption = self._caption_param(params)
-        sizes = [(90, 60), (320, 213), (800, 533)]
-        photo = [
-            {
-                "file_id": file_id if i == len(sizes) - 1 else f"{file_id}_{w}",
-                "file_unique_id": f"{file_id[-12:]}{i}",
-                "file_size": max(len(upload.content) * (i + 1) // len(sizes), 1),
-                "width": w,
-                "height": h,
-            }
-            for i, (w, h) in enumerate(sizes)
-        ]
+        photo = self.photo_sizes(upload, file_id)
         fields: dict[str, Any] = {"photo": photo}
         if caption is not None:
             fields["caption"] = caption
         if markup := self._inline_markup(params):
             fields["reply_markup"] = markup
-        return self._send(chat_id, fields, raw, upload).raw
+        return self._send(chat_id, fields, raw, upload, params.get("parse_mode")).raw

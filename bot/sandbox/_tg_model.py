@@ -99,6 +99,7 @@ class SentMessage:
     edits: int = 0
     raw_text: str | None = None  # text/caption exactly as the bot sent it (before HTML parsing)
     file: UploadedFile | None = None  # the uploaded document/photo, if any
+    parse_mode: str | None = None  # the parse_mode of the latest send/edit of its text
 
     @property
     def text(self) -> str | None:

@@ -102,6 +102,18 @@ class FakeUser:
             fields["caption"] = caption
         return await self._deliver(fields)
 
+    async def send_photo(
+        self, content: bytes, *, caption: str | None = None, filename: str = "photo.jpg"
+    ) -> SentMessage:
+        """Send a photo (a ``photo`` array of sizes, largest last, as Telegram does); the bot
+        can getFile + download any size (each gives these bytes)."""
+        self.mark = len(self._events())
+        upload = UploadedFile(filename, content, "image/jpeg")
+        fields: dict[str, Any] = {"photo": self.tg.photo_sizes(upload)}
+        if caption:
+            fields["caption"] = caption
+        return await self._deliver(fields)
+
     async def _deliver(self, fields: dict[str, Any]) -> SentMessage:
         message = self.tg._new_message(self.id, fields, outgoing=False)
         self.tg._store(message)
@@ -190,6 +202,12 @@ class FakeUser:
             if chat_id == self.id and not m.deleted and (m.outgoing or include_user)
         ]
         return sorted(found, key=lambda m: m.message_id)
+
+    @property
+    def version(self) -> int:
+        """Grows with every send, edit and deletion in this chat (by the bot or the user): a
+        watcher compares it with the value it saw last (``tg.wait_until`` wakes on changes)."""
+        return len(self._events())
 
     def last_message(self) -> SentMessage | None:
         """The bot's latest message in the chat (current state), if any."""

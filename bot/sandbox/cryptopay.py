@@ -36,6 +36,7 @@ from bot.sandbox._cp_data import (
     round_up,
 )
 from bot.sandbox._cp_methods import CryptoPayMethods
+from bot.sandbox._cp_paypage import PayPage
 from bot.sandbox._server import BadBody, FakeServer, FaultRule, read_params, take_fault
 
 METHODS = (
@@ -81,7 +82,7 @@ class WebhookDelivery:
         return json.loads(self.body)
 
 
-class FakeCryptoPay(CryptoPayMethods, FakeServer):
+class FakeCryptoPay(CryptoPayMethods, PayPage, FakeServer):
     """Serves ``/api/<method>`` on 127.0.0.1; ``base_url`` ends in ``/api``."""
 
     def __init__(
@@ -148,6 +149,7 @@ class FakeCryptoPay(CryptoPayMethods, FakeServer):
             name: getattr(self, f"_m_{name}") for name in METHODS
         }
         self.app.router.add_route("*", "/api/{method}", self._handle)
+        self._add_pay_page_routes()
 
     # --- public API ---------------------------------------------------------------------------
 

@@ -403,7 +403,8 @@ class FakeTelegram(MessageMethods, UpdateMethods, FakeServer):
             "file_id": file_id,
             "file_unique_id": file_id[-16:],
             "file_size": len(upload.content),
-            "file_path": f"documents/{file_id}",
+            "file_path": f"{'photos' if upload.content_type.startswith('image/') else 'documents'}"
+            f"/{file_id}",
         }
 
     async def _m_close(self, params: dict[str, Any]) -> Any:

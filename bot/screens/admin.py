@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+import asyncio
 from functools import partial
 from html import escape
 
 from bot.callbacks import AdminOrdersPage
 from bot.context import ShopContext
+from bot.i18n import current_language
 from bot.screens import keyboards
 from bot.screens.catalog import Screen
 from bot.screens.messages import MAX_INLINE_TEXT, buyer_text, goods
+from bot.screens.sales_chart import chart_labels, render_sales_chart
 from bot.screens.texts import en_admin as ta
+from bot.screens.texts import en_growth as tg
 from bot.screens.texts import texts as t
 from bot.shop.refunds import already_refunding, refund_lines
+from bot.shop.sales import CHART_DAYS, SalesOverview
 from storage import (
     STATES,
     OrderStatus,
@@ -25,10 +29,11 @@ from storage import (
     order_overviews,
     orders_by_status,
     orders_needing_attention,
+    referral_summary,
     refunds_for_order,
-    sales_summary,
     stock_counts,
     stock_counts_many,
+    top_referrers,
 )
 
 ORDERS_PAGE = 10
@@ -121,27 +126,46 @@ async def orders_list_screen(ctx: ShopContext, status: OrderStatus | None, befor
     return Screen(text, markup)
 
 
-async def stats_screen(ctx: ShopContext) -> Screen:
-    """The sales and the orders needing attention, each a button that opens it."""
-    now = ctx.clock()
-    currency = ctx.settings.shop_currency
-    midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-    periods = []
-    for label, since in (
-        ("Today (UTC)", midnight),
-        ("7 days", now - timedelta(days=7)),
-        ("30 days", now - timedelta(days=30)),
-    ):
-        count, revenue = await sales_summary(ctx.db, since, now + timedelta(seconds=1), currency)
-        periods.append((label, count, revenue))
+async def stats_screen(ctx: ShopContext, sales: SalesOverview) -> Screen:
+    """The sales (the same series as the chart's), referrals, and the orders needing
+    attention, each a button that opens it."""
+    currency = sales.currency
     attention = [o.id for o in await orders_needing_attention(ctx.db) if o.id is not None]
     text = ta.stats(
         currency=currency,
-        periods=periods,
+        periods=sales.periods,
         by_status=await orders_by_status(ctx.db),
         attention=attention,
     )
+    referred = await referral_summary(ctx.db, currency)
+    if referred.referred:
+        line = tg.referrals_line(referred.referred, referred.converted, referred.revenue, currency)
+        text += "\n\n" + line
     return Screen(text, keyboards.admin_open_orders(attention[:MAX_ATTENTION_BUTTONS]))
+
+
+async def sales_chart(sales: SalesOverview) -> tuple[bytes, str]:
+    """/stats' chart (PNG, drawn in a worker thread) and its caption with the totals."""
+    labels = chart_labels(
+        sales.days,
+        current_language(),
+        title=tg.CHART_TITLE,
+        revenue=tg.CHART_REVENUE,
+        orders=tg.CHART_ORDERS,
+        axis=tg.chart_revenue_axis(sales.currency),
+    )
+    png = await asyncio.to_thread(render_sales_chart, sales.days, labels)
+    count, revenue = sales.total(CHART_DAYS)
+    first, last = sales.days[0].day, sales.days[-1].day
+    return png, tg.chart_caption(count, revenue, sales.currency, first, last)
+
+
+async def referrals_text(ctx: ShopContext) -> str:
+    currency = ctx.settings.shop_currency
+    rows = await top_referrers(ctx.db, currency)
+    return tg.referrals(
+        [(r.telegram_id, r.username, r.referred, r.converted, r.revenue) for r in rows], currency
+    )
 
 
 async def balance_text(ctx: ShopContext) -> str:

@@ -9,6 +9,7 @@ from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
 
 from bot.context import ShopContext
 from bot.i18n import localized
+from bot.photos.card import CardPhoto, card_photo, fit_caption
 from bot.screens import keyboards
 from bot.screens.texts import texts as t
 from bot.shop.promos import price_lines, priced_text
@@ -32,6 +33,7 @@ class Screen:
     preview: LinkPreviewOptions | None = None
     quantity: int | None = None  # a product card's quantity, after capping
     document: tuple[str, bytes] | None = None  # (name, content) sent after the screen
+    photo: CardPhoto | None = None  # shown as a photo message with the text as its caption
 
 
 def _parse_cursor(after: str) -> tuple[str, int | None]:
@@ -123,18 +125,25 @@ async def product_screen(
     available = None if product.unlimited else (await stock_counts(ctx.db, product.id)).available
     quantity = clamp_quantity(quantity, product, available)
     category_slug = await _slug_of(ctx, product.category_id) or ""
-    text = t.product_card(
-        title=localized(product.translations, "title", product.title),
-        description=localized(product.translations, "description", product.description),
-        price=product.price,
-        currency=product.currency,
-        approximations=approximations(ctx, product.price * quantity, product.currency),
-        in_stock=available,
-        quantity=quantity,
-    )
+    promo = ""
     if buyer_id is not None and (available is None or available > 0):
         promo = priced_text(await price_lines(ctx, buyer_id, [(product.sku, quantity)]))
-        text += f"\n{promo}" if promo else ""
+
+    def card(description: str) -> str:
+        text = t.product_card(
+            title=localized(product.translations, "title", product.title),
+            description=description,
+            price=product.price,
+            currency=product.currency,
+            approximations=approximations(ctx, product.price * quantity, product.currency),
+            in_stock=available,
+            quantity=quantity,
+        )
+        return text + (f"\n{promo}" if promo else "")
+
+    description = localized(product.translations, "description", product.description)
+    photo = await card_photo(ctx.db, product.id, product.sku)
+    text = fit_caption(card, description) if photo else card(description)
     markup = keyboards.product_card(
         sku=product.sku,
         quantity=quantity,
@@ -142,8 +151,9 @@ async def product_screen(
         category_slug=category_slug,
     )
     preview = None
-    if product.photo and product.photo.startswith("https://"):
+    if photo is None and product.photo and product.photo.startswith("https://"):
+        # Not copied yet (or it could not be): Telegram's own preview of the URL meanwhile.
         preview = LinkPreviewOptions(
             url=product.photo, show_above_text=True, prefer_large_media=True
         )
-    return Screen(text, markup, preview, quantity)
+    return Screen(text, markup, preview, quantity, photo=photo)

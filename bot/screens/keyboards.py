@@ -32,6 +32,7 @@ from bot.callbacks import (
     RefundDecision,
 )
 from bot.screens.texts import en_admin as ta
+from bot.screens.texts import en_growth as tg
 from bot.screens.texts import texts as t
 
 Row = list[InlineKeyboardButton]
@@ -61,9 +62,15 @@ def main_menu(cart_units: int = 0) -> InlineKeyboardMarkup:
 
 
 def help_menu() -> InlineKeyboardMarkup:
-    """Under Help: the main menu, and Language (PRODUCT.md §3.2)."""
+    """Under Help: the main menu, Invite friends (PRODUCT.md §4.2) and Language (§3.2)."""
     rows = main_menu().inline_keyboard
-    return _markup(*rows, [_button(t.BTN_LANGUAGE, LanguagePick())])
+    return _markup(
+        *rows,
+        [
+            _button(tg.BTN_INVITE, Menu(action=MenuAction.INVITE)),
+            _button(t.BTN_LANGUAGE, LanguagePick()),
+        ],
+    )
 
 
 def languages() -> InlineKeyboardMarkup:

@@ -18,9 +18,11 @@ MAX_INLINE_TEXT = 3500
 GOODS = OutboxKind.GOODS  # the buyer's goods (composed from the order when sent)
 NOTICE = OutboxKind.NOTICE  # a message to the buyer, with its text
 ADMIN = OutboxKind.ADMIN  # a message to an admin, with its text
+BROADCAST = OutboxKind.BROADCAST  # a broadcast's message (composed from the broadcast)
 __all__ = [
     "ADMIN",
     "ADMIN_KINDS",
+    "BROADCAST",
     "GOODS",
     "MAX_INLINE_TEXT",
     "NOTICE",

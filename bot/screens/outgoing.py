@@ -21,8 +21,19 @@ from bot.i18n import language_of, use_language
 from bot.screens import keyboards
 from bot.screens.messages import MAX_INLINE_TEXT, buyer_text, goods, goods_by_product, items
 from bot.screens.texts import en_admin as ta
+from bot.screens.texts import en_growth as tg
 from bot.screens.texts import texts as default_texts
-from storage import Customer, OrderDetails, OutboxKind, OutboxMessage, get_customer, get_order
+from storage import (
+    BroadcastStatus,
+    Customer,
+    OrderDetails,
+    OutboxKind,
+    OutboxMessage,
+    get_broadcast,
+    get_customer,
+    get_order,
+    referral_reward,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +46,19 @@ class Outgoing:
     document_name: str | None = None
     document_data: bytes | None = None
     edit_message_id: int | None = None  # edit this message of the chat instead of sending
+    photo: str | None = None  # a photo's file_id: `text` is its caption
+
+
+class BroadcastOver(Exception):
+    """The broadcast of this outbox row was stopped: the row is not to be sent."""
+
+
+def broadcast_outgoing(text: str, photo: str | None, reply_markup: str | None) -> Outgoing:
+    """A broadcast's message as every customer gets it (the admin's preview is this too)."""
+    markup = None
+    if reply_markup:
+        markup = InlineKeyboardMarkup.model_validate(json.loads(reply_markup))
+    return Outgoing(text, markup, photo=photo)
 
 
 def texts_for(language: str | None) -> ModuleType:
@@ -53,11 +77,18 @@ def customer_language(customer: Customer | None, default: str) -> str:
 async def compose(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
     """The message to send for this outbox row: its stored text, or the text of the fact
     it records, rendered from the order as it is now."""
+    if message.kind == OutboxKind.BROADCAST and message.broadcast_id is not None:
+        broadcast = await get_broadcast(ctx.db, message.broadcast_id)
+        if broadcast is None or broadcast.status != BroadcastStatus.RUNNING:
+            raise BroadcastOver(message.broadcast_id)
+        return broadcast_outgoing(broadcast.text, broadcast.photo, broadcast.reply_markup)
     if message.text or message.document_data is not None:
         markup = None
         if message.reply_markup:
             markup = InlineKeyboardMarkup.model_validate(json.loads(message.reply_markup))
         return Outgoing(message.text, markup, message.document_name, message.document_data)
+    if message.kind == OutboxKind.REFERRAL_REWARD:
+        return await _referral_reward(ctx, message)
     render, promise = _RENDER.get(message.kind), _PROMISES_HELP.get(message.kind)
     if (render is None and promise is None) or message.order_id is None:
         raise ValueError(f"outbox row {message.id} has no text, and {message.kind!r} is no fact")
@@ -75,6 +106,19 @@ async def compose(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
             return Outgoing(promise(t)(message.order_id, ctx.settings.support_contact))
         assert render is not None
         return render(details, t)
+
+
+async def _referral_reward(ctx: ShopContext, message: OutboxMessage) -> Outgoing:
+    """The referrer's code for their friend's first paid order (`order_id`), in the
+    referrer's language; the friend is not named."""
+    if message.order_id is None:
+        raise ValueError(f"outbox row {message.id}: a referral reward without its order")
+    reward = await referral_reward(ctx.db, message.order_id)
+    if reward is None:
+        raise LookupError(f"outbox row {message.id}: no reward for order {message.order_id}")
+    referrer = await get_customer(ctx.db, message.chat_id)
+    with use_language(customer_language(referrer, ctx.settings.default_language)):
+        return Outgoing(tg.referral_reward(reward.code, reward.percent, reward.valid_until))
 
 
 def _goods(details: OrderDetails, t: ModuleType) -> Outgoing:

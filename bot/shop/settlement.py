@@ -97,7 +97,13 @@ async def settle_invoices(
     def verify(payment: SettlePayment, order: Order) -> str | None:
         return mismatch(invoice_of[id(payment)], order, accepted)
 
-    outcomes = await settle_many(ctx.db, payments, verify, admins=ctx.settings.admin_ids)
+    outcomes = await settle_many(
+        ctx.db,
+        payments,
+        verify,
+        admins=ctx.settings.admin_ids,
+        referral_percent=ctx.settings.referral_reward_percent,
+    )
     reports: list[SettleReport | Exception] = [SettleReport(inv.status) for inv in invoices]
     for (index, invoice), outcome in zip(paid, outcomes, strict=True):
         reports[index] = (

@@ -29,9 +29,10 @@ from aiogram.methods import (
     GetMe,
     SendDocument,
     SendMessage,
+    SendPhoto,
     TelegramMethod,
 )
-from aiogram.types import CallbackQuery, Chat, File, Message, Update, User
+from aiogram.types import CallbackQuery, Chat, File, InputFile, Message, Update, User
 from redis.asyncio import Redis
 
 from bot.app import create_dispatcher
@@ -146,6 +147,8 @@ class RecordingSession(BaseSession):
         self.fail: dict[str, list[Any]] = {}
         self.accepted: list[TelegramMethod[Any]] = []  # the calls that "succeeded"
         self.files: dict[str, bytes] = {}  # file_id → content, for getFile and downloads
+        # (method, file name, bytes) of every file uploaded (sendDocument, sendPhoto)
+        self.uploads: list[tuple[str, str | None, bytes]] = []
         self._message_ids = itertools.count(500_000)
 
     def calls(self, api_method: str) -> list[Any]:
@@ -169,6 +172,10 @@ class RecordingSession(BaseSession):
             error = queue.pop(0)
             raise error(method) if callable(error) and not isinstance(error, Exception) else error
         self.accepted.append(method)
+        for upload in (getattr(method, "document", None), getattr(method, "photo", None)):
+            if isinstance(upload, InputFile):
+                data = b"".join([chunk async for chunk in upload.read(bot)])
+                self.uploads.append((method.__api_method__, upload.filename, data))
         me = User(id=BOT_ID, is_bot=True, first_name="Shop", username=BOT_USERNAME)
         if isinstance(method, GetMe):
             return me
@@ -182,7 +189,7 @@ class RecordingSession(BaseSession):
                 file_size=len(content),
                 file_path=f"documents/{method.file_id}",
             )
-        if isinstance(method, SendMessage | SendDocument | EditMessageText):
+        if isinstance(method, SendMessage | SendDocument | SendPhoto | EditMessageText):
             chat_id = method.chat_id if method.chat_id is not None else 0
             message_id = getattr(method, "message_id", None) or next(self._message_ids)
             return Message(

@@ -108,12 +108,21 @@ async def test_command_menu_for_shoppers_and_per_admin_chat(shop: Shop) -> None:
     menus = len(LANGUAGE_CODES) + 1
     shopper, admin, failed, last = calls[0], calls[menus], calls[2 * menus], calls[-1]
     assert isinstance(shopper.scope, BotCommandScopeDefault) and shopper.language_code is None
-    shopper_commands = ["start", "catalog", "cart", "orders", "help", "language"]
+    shopper_commands = ["start", "catalog", "cart", "orders", "help", "invite", "language"]
     assert [c.command for c in shopper.commands] == shopper_commands
     assert admin.scope == BotCommandScopeChat(chat_id=ADMIN_ID)
-    assert {"orders", "order", "refund", "stats", "balance", "stock", "recheck", "help"} <= {
-        c.command for c in admin.commands
-    }
+    assert {
+        "orders",
+        "order",
+        "refund",
+        "stats",
+        "balance",
+        "stock",
+        "recheck",
+        "help",
+        "export",
+        "referrals",
+    } <= {c.command for c in admin.commands}
     assert failed.scope == BotCommandScopeChat(chat_id=901)
     assert last.scope == BotCommandScopeChat(chat_id=902) and last.language_code == "kk"
     assert len(calls) == 3 * menus + 1  # 901's first call failed, and its others were skipped

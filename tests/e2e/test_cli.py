@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import tomllib
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.e2e.conftest import Shop, base_env
 
@@ -158,3 +160,78 @@ async def test_testnet_start_on_an_empty_database_imports_the_demo_catalog(shop:
     assert shop.query("SELECT count(*) FROM products WHERE sku = 'witcher3'") == [(1,)]
     assert "imported the demo catalog" in bot.stderr
     assert await bot.terminate() == 0
+
+
+PHOTOS = """
+[[categories]]
+slug = "software"
+title = "Software"
+
+[[products]]
+sku = "vim-pro"
+category = "software"
+title = "Vim Pro licence"
+price = "12.50"
+photo = "images/vim.png"
+codes = ["VIM-0001"]
+
+[[products]]
+sku = "remote"
+category = "software"
+title = "Remote picture"
+price = "1.00"
+photo = "https://127.0.0.1:1/remote.jpg"
+codes = ["REM-1"]
+"""
+
+
+def tiny_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (60, 40), "crimson").save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_catalog_photos_import_export_and_the_card(shop: Shop) -> None:
+    folder = shop.tmp_path / "shop"
+    (folder / "images").mkdir(parents=True)
+    picture = tiny_png()
+    (folder / "images" / "vim.png").write_bytes(picture)
+    source = folder / "catalog.toml"
+
+    # a missing picture refuses the whole file, naming the product and the key
+    source.write_text(PHOTOS.replace("images/vim.png", "images/gone.png"))
+    importer = shop.command("catalog", "import", str(source))
+    assert await importer.run_to_end() != 0
+    line = one_line(importer.stderr)
+    assert "vim-pro" in line and "images/gone.png" in line and "no such file" in line
+    assert not shop.db_path.exists()  # refused before anything was written
+
+    source.write_text(PHOTOS)
+    importer = shop.command("catalog", "import", str(source))
+    assert await importer.run_to_end() == 0, importer.stderr
+    assert "Photo of 'remote' not copied yet: cannot be fetched" in importer.stderr
+    assert shop.query("SELECT count(*) FROM product_photos") == [(1,)]
+
+    # exported to a file: the picture is written next to it, and the export re-imports
+    out = shop.tmp_path / "backup" / "export.toml"
+    out.parent.mkdir()
+    exporter = shop.command("catalog", "export", str(out))
+    assert await exporter.run_to_end() == 0, exporter.stderr
+    products = products_in(out.read_text())
+    assert products["vim-pro"]["photo"] == "images/vim-pro.png"
+    assert products["remote"]["photo"] == "https://127.0.0.1:1/remote.jpg"
+    assert (out.parent / "images" / "vim-pro.png").read_bytes() == picture
+    reimport = shop.command("catalog", "import", str(out))
+    assert await reimport.run_to_end() == 0, reimport.stderr
+    assert "0 products added, 1 updated" in reimport.stderr  # the photo's name changed only
+    again = shop.tmp_path / "again.toml"
+    exporter = shop.command("catalog", "export", str(again))
+    assert await exporter.run_to_end() == 0
+    assert products_in(again.read_text()) == products
+
+    # the running bot shows the card as a photo, uploaded from its copy
+    await shop.launch()
+    eve = shop.tg.user(6001, "Eve")
+    await eve.send("/start p_vim-pro")
+    card = await eve.wait_for_message("Vim Pro licence", timeout=10)
+    assert "photo" in card.raw and card.file is not None and card.file.content == picture

@@ -26,7 +26,7 @@ async def test_migrations_build_exactly_the_models_schema(fresh_url: str) -> Non
             assert await conn.run_sync(_diff, metadata) == []
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
             tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
-        assert version == "0007"
+        assert version == "0010"
         assert {t.name for t in metadata.sorted_tables} <= tables
 
         # The comparison can fail: a model change without a migration is caught.
@@ -61,7 +61,7 @@ async def test_replicas_migrating_together(fresh_url: str) -> None:
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_diff, metadata) == []
             versions = (await conn.execute(sa.text("SELECT * FROM alembic_version"))).all()
-        assert versions == [("0007",)]
+        assert versions == [("0010",)]
     finally:
         await db.dispose()
 

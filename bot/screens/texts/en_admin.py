@@ -12,6 +12,7 @@ from babel.numbers import format_decimal
 
 from bot.i18n import _, __, current_language, ngettext, translated
 from bot.screens.texts.en import STATUS, money, plain, status_text, when
+from bot.screens.texts.en_growth import ADMIN_HELP_GROWTH
 from bot.shop.review_reasons import AMOUNT, ASSET, CURRENCY, parse_review_reason
 
 TRANSFERS_HOWTO = __(
@@ -495,8 +496,15 @@ ADMIN_HELP = __(
 )
 
 
+ADMIN_HELP_PHOTOS = __(
+    "<b>Product photos</b>: send a photo with the product's sku as its caption (e.g. "
+    "<code>witcher3</code>) to set or replace its picture."
+)
+
+
 def admin_help(bot_username: str) -> str:
-    return _(ADMIN_HELP).replace("{bot}", escape(bot_username or "your_bot"))
+    text = _(ADMIN_HELP).replace("{bot}", escape(bot_username or "your_bot"))
+    return "\n\n".join((text, _(ADMIN_HELP_PHOTOS), _(ADMIN_HELP_GROWTH)))
 
 
 # setMyCommands: what Telegram's command menu offers (descriptions: 1–256 characters).
@@ -506,6 +514,7 @@ SHOPPER_COMMANDS = (
     ("cart", __("Your cart")),
     ("orders", __("My orders")),
     ("help", __("How buying works")),
+    ("invite", __("Invite friends")),
     ("language", __("Change the language")),
 )
 ADMIN_COMMANDS = (
@@ -517,6 +526,10 @@ ADMIN_COMMANDS = (
     ("balance", __("Crypto Pay app balance")),
     ("stock", __("Codes left per product (/stock sku)")),
     ("promo", __("Promo codes (/promo add CODE 10%, list, off)")),
+    ("broadcast", __("Send a message to your customers")),
+    ("broadcasts", __("Recent broadcasts and their results")),
+    ("export", __("Orders as a CSV file (/export 2026-11-01 2026-11-30)")),
+    ("referrals", __("Top referrers")),
     ("catalog", __("The catalog as buyers see it")),
     ("start", __("Main menu")),
     ("help", __("Admin commands with examples")),
@@ -726,6 +739,30 @@ def with_discount(total: str, code: str | None, discount: Decimal, currency: str
         return total
     return _("{total} (promo {code}: −{discount})").format(
         total=total, code=escape(code.upper()), discount=money(discount, currency)
+    )
+
+
+PHOTO_NO_SKU = __(
+    "Put the product's sku in the photo's caption, e.g. <code>witcher3</code>, to make it that "
+    "product's picture."
+)
+
+
+def photo_unknown_sku(sku: str) -> str:
+    return _("There is no product with the sku <code>{sku}</code>; /stock lists them all.").format(
+        sku=escape(sku)
+    )
+
+
+def photo_saved(sku: str, title: str) -> str:
+    return _("Photo saved: <b>{title}</b> (<code>{sku}</code>) shows it from now on.").format(
+        sku=escape(sku), title=escape(title)
+    )
+
+
+def photo_refused(reason: str) -> str:
+    return _("That photo could not be used: {reason}. Please send another one.").format(
+        reason=escape(reason)
     )
 
 

@@ -1,0 +1,207 @@
+"""/broadcast and /broadcasts (admins only): the message, an optional button line, a preview
+exactly as customers get it with the audience, then Send; the progress message's Stop.
+
+The draft lives in the FSM state (Redis with REDIS_URL), so any replica takes the next step.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot.callbacks import BroadcastDraftButton, BroadcastStep, BroadcastStop
+from bot.config import Settings
+from bot.context import ShopContext
+from bot.handlers.admin import IsAdmin
+from bot.handlers.common import alert_text, show
+from bot.screens import broadcast as views
+from bot.screens.outgoing import Outgoing, broadcast_outgoing
+from bot.screens.texts import en_broadcast as tb
+from bot.shop import admin as actions
+from bot.shop.broadcasts import parse_button_line, start_broadcast
+from storage import (
+    BroadcastCounts,
+    audience_size,
+    broadcast_counts,
+    get_broadcast,
+    recent_broadcasts,
+    set_progress_message,
+    stop_broadcast,
+)
+
+
+class BroadcastDraft(StatesGroup):
+    message = State()
+    button = State()
+    preview = State()
+
+
+async def send_outgoing(bot: Bot, chat_id: int, out: Outgoing) -> None:
+    if out.photo is not None:
+        await bot.send_photo(
+            chat_id, out.photo, caption=out.text or None, reply_markup=out.reply_markup
+        )
+    else:
+        await bot.send_message(chat_id, out.text, reply_markup=out.reply_markup)
+
+
+def build_router(settings: Settings) -> Router:
+    router = Router(name="broadcast")
+    is_admin = IsAdmin(settings.admin_ids)
+    router.message.filter(is_admin, F.chat.type == "private")
+    router.callback_query.filter(is_admin)
+    drafting = StateFilter(BroadcastDraft.message, BroadcastDraft.button, BroadcastDraft.preview)
+
+    @router.message(Command("broadcast"))
+    async def broadcast_command(message: Message, state: FSMContext) -> None:
+        await state.set_state(BroadcastDraft.message)
+        await state.set_data({})
+        await message.answer(tb.BROADCAST_ASK, reply_markup=views.cancel_only())
+
+    @router.message(Command("cancel"), drafting)
+    async def cancel_command(message: Message, state: FSMContext) -> None:
+        await state.clear()
+        await message.answer(tb.BROADCAST_CANCELLED)
+
+    # Commands still work while a draft is open; any other message is the next step.
+    @router.message(BroadcastDraft.message, F.photo)
+    async def photo_entered(message: Message, state: FSMContext) -> None:
+        assert message.photo
+        text = message.html_text if message.caption else ""
+        await state.set_data({"text": text, "photo": message.photo[-1].file_id})
+        await state.set_state(BroadcastDraft.button)
+        await message.answer(tb.BUTTON_ASK, reply_markup=views.button_step())
+
+    @router.message(BroadcastDraft.message, F.text, ~F.text.startswith("/"))
+    async def text_entered(message: Message, state: FSMContext) -> None:
+        await state.set_data({"text": message.html_text, "photo": None})
+        await state.set_state(BroadcastDraft.button)
+        await message.answer(tb.BUTTON_ASK, reply_markup=views.button_step())
+
+    @router.message(BroadcastDraft.message, ~F.text)
+    async def not_a_broadcast(message: Message) -> None:
+        await message.answer(tb.BROADCAST_NOT_TEXT, reply_markup=views.cancel_only())
+
+    @router.message(BroadcastDraft.button, F.text, ~F.text.startswith("/"))
+    async def button_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
+        assert message.text is not None
+        line = await parse_button_line(ctx.db, ctx.bot_url, message.text)
+        if line.error is not None:
+            await message.answer(line.error, reply_markup=views.button_step())
+            return
+        await state.update_data(markup=line.markup_json())
+        await preview(message, state, ctx)
+
+    @router.message(BroadcastDraft.button, ~F.text)
+    async def button_not_text(message: Message) -> None:
+        await message.answer(tb.BUTTON_LINE_FORMAT, reply_markup=views.button_step())
+
+    async def preview(message: Message, state: FSMContext, ctx: ShopContext) -> None:
+        """The message exactly as customers get it, then the audience and Send / Cancel."""
+        data = await state.get_data()
+        assert message.bot is not None
+        out = broadcast_outgoing(data.get("text", ""), data.get("photo"), data.get("markup"))
+        await send_outgoing(message.bot, message.chat.id, out)
+        await state.update_data(buyers_only=False)
+        await state.set_state(BroadcastDraft.preview)
+        text, markup = await controls(ctx, buyers_only=False)
+        await message.answer(text, reply_markup=markup)
+
+    async def controls(ctx: ShopContext, *, buyers_only: bool) -> tuple[str, InlineKeyboardMarkup]:
+        everyone = await audience_size(ctx.db, buyers_only=False)
+        buyers = await audience_size(ctx.db, buyers_only=True)
+        n = buyers if buyers_only else everyone
+        return tb.preview_note(buyers_only, n), views.preview_controls(
+            everyone, buyers, buyers_only
+        )
+
+    @router.callback_query(BroadcastDraftButton.filter(F.step == BroadcastStep.CANCEL))
+    async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
+        await state.clear()
+        await show(query, tb.BROADCAST_CANCELLED)
+        await query.answer()
+
+    @router.callback_query(
+        BroadcastDraftButton.filter(F.step == BroadcastStep.NO_BUTTON), BroadcastDraft.button
+    )
+    async def no_button(query: CallbackQuery, state: FSMContext, ctx: ShopContext) -> None:
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(reply_markup=None)
+            await preview(query.message, state, ctx)
+
+    @router.callback_query(
+        BroadcastDraftButton.filter(F.step.in_({BroadcastStep.EVERYONE, BroadcastStep.BUYERS})),
+        BroadcastDraft.preview,
+    )
+    async def audience(
+        query: CallbackQuery,
+        callback_data: BroadcastDraftButton,
+        state: FSMContext,
+        ctx: ShopContext,
+    ) -> None:
+        buyers_only = callback_data.step == BroadcastStep.BUYERS
+        await state.update_data(buyers_only=buyers_only)
+        text, markup = await controls(ctx, buyers_only=buyers_only)
+        await show(query, text, markup)
+        await query.answer()
+
+    @router.callback_query(
+        BroadcastDraftButton.filter(F.step == BroadcastStep.SEND), BroadcastDraft.preview
+    )
+    async def send(query: CallbackQuery, state: FSMContext, ctx: ShopContext) -> None:
+        data = await state.get_data()
+        buyers_only = bool(data.get("buyers_only"))
+        if not await audience_size(ctx.db, buyers_only=buyers_only):
+            await query.answer(alert_text(tb.BROADCAST_NOBODY), show_alert=True)
+            return
+        await state.clear()
+        broadcast = await start_broadcast(
+            ctx.db,
+            query.from_user.id,
+            data.get("text", ""),
+            data.get("photo"),
+            data.get("markup"),
+            buyers_only=buyers_only,
+        )
+        assert broadcast.id is not None
+        await query.answer()
+        text = views.progress_text(broadcast, BroadcastCounts(), ctx.clock(), ctx.pacer.per_second)
+        shown = await show(query, text, views.stop_button(broadcast.id))
+        if shown is not None:
+            await set_progress_message(ctx.db, broadcast.id, shown.message_id)
+        ctx.broadcast_wakeup.set()
+        details = f"#{broadcast.id} audience={'buyers' if buyers_only else 'everyone'}"
+        await actions.audit(ctx, query.from_user.id, "broadcast.send", details, "started")
+
+    @router.callback_query(BroadcastDraftButton.filter())
+    async def draft_gone(query: CallbackQuery) -> None:
+        await query.answer(alert_text(tb.BROADCAST_DRAFT_GONE), show_alert=True)
+
+    @router.callback_query(BroadcastStop.filter())
+    async def stop(query: CallbackQuery, callback_data: BroadcastStop, ctx: ShopContext) -> None:
+        broadcast_id = callback_data.broadcast_id
+        if not await stop_broadcast(ctx.db, broadcast_id, ctx.clock()):
+            await query.answer(alert_text(tb.BROADCAST_ALREADY_OVER), show_alert=True)
+            return
+        await query.answer()
+        broadcast = await get_broadcast(ctx.db, broadcast_id)
+        assert broadcast is not None
+        counts = (await broadcast_counts(ctx.db, [broadcast_id]))[broadcast_id]
+        await show(query, views.report_text(broadcast, counts, ctx.clock()))
+        await actions.audit(
+            ctx, query.from_user.id, "broadcast.stop", f"#{broadcast_id}", "stopped"
+        )
+
+    @router.message(Command("broadcasts"))
+    async def broadcasts_command(message: Message, ctx: ShopContext) -> None:
+        rows = await recent_broadcasts(ctx.db)
+        counts = await broadcast_counts(ctx.db, [b.id for b in rows if b.id is not None])
+        await message.answer(
+            views.broadcasts_text([(b, counts[b.id]) for b in rows if b.id is not None])
+        )
+
+    return router
