@@ -96,16 +96,12 @@ async def cart_lines(db: Database, customer_id: int) -> list[CartLine]:
 
 def cart_lines_on(conn: sa.Connection, customer_id: int) -> list[CartLine]:
     """cart_lines inside a transaction body on a Connection (the cart's checkout reads its
-    lines in the order's transaction)."""
-    rows = conn.execute(_LINES, {"p_customer_id": customer_id}).all()
-    counted = [row.product_id for row in rows if not row.unlimited]
-    available: dict[int, int] = {}
-    if counted:
-        available = {pid: int(n) for pid, n in conn.execute(_AVAILABLE, {"p_product_ids": counted})}
-    return _cart_lines(rows, available)
+    lines in the order's transaction), without the stock counts: every line's `available`
+    is None. The order's reservation is the count that matters there."""
+    return _cart_lines(conn.execute(_LINES, {"p_customer_id": customer_id}).all(), None)
 
 
-def _cart_lines(rows: Sequence[Any], available: dict[int, int]) -> list[CartLine]:
+def _cart_lines(rows: Sequence[Any], available: dict[int, int] | None) -> list[CartLine]:
     return [
         CartLine(
             product_id=row.product_id,
