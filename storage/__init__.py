@@ -125,16 +125,9 @@ from storage.order_states import (
     can,
 )
 from storage.orders import (
-    LineSpec,
     OrderDetails,
-    StockShort,
-    TooManyAbandoned,
-    TooManyOpenOrders,
-    TooManyUnits,
     attach_invoice,
-    create_order,
     get_order,
-    place_order,
     record_order_message,
     release_order,
 )
@@ -168,6 +161,19 @@ from storage.photos import (
     save_rendition,
     set_product_photo,
     store_fetched_photo,
+)
+from storage.placement import (
+    CartCheck,
+    LineSpec,
+    ProductCheck,
+    StockShort,
+    TooManyAbandoned,
+    TooManyOpenOrders,
+    TooManyUnits,
+    create_order,
+    place_cart_order,
+    place_order,
+    place_product_order,
 )
 from storage.promos import (
     PromoCode,
@@ -247,6 +253,7 @@ __all__ = [
     "BroadcastCounts",
     "BroadcastStatus",
     "Buyer",
+    "CartCheck",
     "CartItem",
     "CartLine",
     "CatalogData",
@@ -279,6 +286,7 @@ __all__ = [
     "PhotoRef",
     "PhotoToFetch",
     "Product",
+    "ProductCheck",
     "ProductData",
     "ProductNotFound",
     "PromoCode",
@@ -377,7 +385,9 @@ __all__ = [
     "photos_for_export",
     "photos_held",
     "photos_to_fetch",
+    "place_cart_order",
     "place_order",
+    "place_product_order",
     "products_by_id",
     "progress_turn",
     "queued_keys",

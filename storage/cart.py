@@ -6,10 +6,11 @@ A line remembers the price it was added at (`added_price`); the product's curren
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,7 +31,7 @@ class CartLine:
     price: Decimal  # the unit price now
     currency: str
     active: bool
-    available: int | None  # units on sale now; None for an unlimited product
+    available: int | None  # units on sale now; None: an unlimited product (or not counted)
     max_per_order: int | None
     added_at: datetime
     translations: dict[str, dict[str, str]] | None = None  # the product's (title in [products.ru])
@@ -90,6 +91,17 @@ async def cart_lines(db: Database, customer_id: int) -> list[CartLine]:
             available = {
                 pid: int(n) for pid, n in await s.execute(_AVAILABLE, {"p_product_ids": counted})
             }
+    return _cart_lines(rows, available)
+
+
+def cart_lines_on(conn: sa.Connection, customer_id: int) -> list[CartLine]:
+    """cart_lines inside a transaction body on a Connection (the cart's checkout reads its
+    lines in the order's transaction), without the stock counts: every line's `available`
+    is None. The order's reservation is the count that matters there."""
+    return _cart_lines(conn.execute(_LINES, {"p_customer_id": customer_id}).all(), None)
+
+
+def _cart_lines(rows: Sequence[Any], available: dict[int, int] | None) -> list[CartLine]:
     return [
         CartLine(
             product_id=row.product_id,
@@ -100,7 +112,9 @@ async def cart_lines(db: Database, customer_id: int) -> list[CartLine]:
             price=row.price,
             currency=row.currency,
             active=row.active,
-            available=None if row.unlimited else available.get(row.product_id, 0),
+            available=None
+            if row.unlimited or available is None
+            else available.get(row.product_id, 0),
             max_per_order=row.max_per_order,
             added_at=row.added_at,
             translations=row.translations,

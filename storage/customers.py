@@ -84,10 +84,17 @@ async def upsert_customer_in(s: AsyncSession, buyer: Buyer) -> int:
     return int(customer_id)
 
 
-async def upsert_customer_promo_in(s: AsyncSession, buyer: Buyer) -> tuple[int, str | None]:
-    """upsert_customer_in, also giving the buyer's saved promo code (None: none saved), read
+def upsert_customer_on(conn: sa.Connection, buyer: Buyer) -> int:
+    """upsert_customer_in for a transaction body on a Connection (Database.run_transaction)."""
+    customer_id = conn.scalar(_UPSERT_ID[conn.dialect.name], _upsert_params(buyer))
+    assert customer_id is not None
+    return int(customer_id)
+
+
+def upsert_customer_promo_on(conn: sa.Connection, buyer: Buyer) -> tuple[int, str | None]:
+    """upsert_customer_on, also giving the buyer's saved promo code (None: none saved), read
     by the upsert itself: the checkout needs no read of its own for it."""
-    row = (await s.execute(_UPSERT_ID_PROMO[dialect_of(s)], _upsert_params(buyer))).one()
+    row = conn.execute(_UPSERT_ID_PROMO[conn.dialect.name], _upsert_params(buyer)).one()
     return int(row[0]), None if row[1] is None else str(row[1])
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -20,6 +22,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import PoolResetState
 
 from storage._batch import Coalescer
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # PG_POOL_SIZE connections are kept open; ten keep two cores busy, more only make the
@@ -91,11 +96,27 @@ class Database:
         kwargs.update(engine_kwargs)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if backend == "sqlite":
-            _install_sqlite_hooks(self.engine)
+            _install_sqlite_hooks(self.engine.sync_engine)
             writer = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         else:
             _install_pg_hooks(self.engine)
             writer = self.engine
+        self._writer_engine = writer
+        # run_transaction's own connection to a SQLite file, used from one thread (no I/O
+        # until the first transaction). None: PostgreSQL, or an in-memory SQLite database
+        # (only the async engine's connection sees it).
+        self._sqlite_sync: sa.Engine | None = None
+        self._sqlite_thread: ThreadPoolExecutor | None = None
+        if backend == "sqlite" and _is_file(self.url):
+            self._sqlite_sync = sa.create_engine(
+                self.url.set(drivername="sqlite"),
+                echo=kwargs["echo"],
+                hide_parameters=True,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                pool_reset_on_return=None,
+                execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"},
+            )
+            _install_sqlite_hooks(self._sqlite_sync)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._writer = async_sessionmaker(writer, expire_on_commit=False, autoflush=False)
         # SQLite has one writer at a time. Queueing this process's writers here wakes the
@@ -121,6 +142,44 @@ class Database:
             return
         async with self._write_lock, self._writer() as session, session.begin():
             yield session
+
+    async def run_transaction(
+        self,
+        body: Callable[Concatenate[sa.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `body(conn, *args, **kwargs)`, a plain function of Core statements on a
+        Connection, in one write transaction: committed when it returns, rolled back when it
+        raises (its exception reaches the caller). For the checkout's order transaction.
+
+        On a SQLite file the body runs in a thread of this Database's own, on a connection
+        of the standard sqlite3 module (SQLAlchemy's own sync engine on the same file, with
+        the same pragmas and BEGIN IMMEDIATE), queued with this process's other writers:
+        the transaction is one hop to that thread instead of ~4 trips to aiosqlite's thread
+        per statement. Measured sequentially on this machine (CPU per transaction): BEGIN
+        IMMEDIATE + 1 statement + COMMIT 560 us through transaction() vs 121 us here; with 5
+        statements 1,460 us vs 241 us. Everywhere else (PostgreSQL, in-memory SQLite) the
+        body runs through the async engine's `AsyncConnection.run_sync`. Cancelling the
+        caller does not stop a body already running in the thread (it commits or rolls
+        back on its own; another writer meanwhile waits on SQLite's busy timeout)."""
+        if self._sqlite_sync is None:
+            async with self._maybe_write_lock(), self._writer_engine.begin() as conn:
+                return await conn.run_sync(body, *args, **kwargs)
+        sync_engine = self._sqlite_sync
+
+        def in_thread() -> T:
+            with sync_engine.begin() as conn:
+                return body(conn, *args, **kwargs)
+
+        if self._sqlite_thread is None:
+            self._sqlite_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        loop = asyncio.get_running_loop()
+        async with self._maybe_write_lock():
+            return await loop.run_in_executor(self._sqlite_thread, in_thread)
+
+    def _maybe_write_lock(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
 
     async def coalesced(
         self,
@@ -181,14 +240,26 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._sqlite_thread is not None:
+            thread, self._sqlite_thread = self._sqlite_thread, None
+            await asyncio.get_running_loop().run_in_executor(thread, self._dispose_sync)
+            thread.shutdown()
+
+    def _dispose_sync(self) -> None:
+        if self._sqlite_sync is not None:
+            self._sqlite_sync.dispose()
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
+def _is_file(url: sa.URL) -> bool:
+    """A SQLite URL naming a file (not ":memory:", nor a shared in-memory URI)."""
+    name = url.database or ""
+    return name not in ("", ":memory:") and url.query.get("mode") != "memory"
 
+
+def _install_sqlite_hooks(sync_engine: sa.Engine) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module so BEGIN is ours.

@@ -1,32 +1,26 @@
-"""Orders: checkout reservation, invoice attachment, listings and release."""
+"""Orders: invoice attachment and the order message (group-committed), release, details."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage._sql import dialect_of, locked, snapshot, table_of
-from storage.customers import Buyer, upsert_customer_in, upsert_customer_promo_in
+from storage._sql import locked, table_of
 from storage.database import Database
 from storage.enums import OrderStatus, StockStatus
 from storage.models import CartItem, Customer, Order, OrderLine, Product, StockUnit
 from storage.order_states import OPEN, RELEASED, IllegalTransition, transition
 from storage.outbox import add_in, order_message_edit
-from storage.promos import PromoRefused, apply_promo_in, give_back_in, take_promo_in
-from storage.types import to_money, utcnow
+from storage.promos import give_back_in
+from storage.types import utcnow
 
-
-class LineSpec(NamedTuple):
-    product_id: int
-    quantity: int
-    unit_price: Decimal
+_orders = table_of(Order)
+_lines = table_of(OrderLine)
 
 
 @dataclass(slots=True)
@@ -36,341 +30,6 @@ class OrderDetails:
     products: dict[int, Product]
     customer: Customer
     codes: dict[int, list[str]] = field(default_factory=dict)  # sold codes per product id
-
-
-class StockShort(Exception):
-    """place_order(report_short=True): one line could not be reserved in full, so nothing
-    was written. `available`: the units that line could have had (0 when `gone`: the product
-    is missing or no longer on sale)."""
-
-    def __init__(self, product_id: int, available: int, gone: bool = False) -> None:
-        super().__init__(f"product {product_id}: {available} available")
-        self.product_id, self.available, self.gone = product_id, available, gone
-
-
-class TooManyOpenOrders(Exception):
-    """create_order(max_open=n): the customer already has n pending orders; nothing was
-    written."""
-
-    def __init__(self, open_orders: int) -> None:
-        super().__init__(f"{open_orders} pending orders")
-        self.open_orders = open_orders
-
-
-class TooManyUnits(Exception):
-    """create_order(max_units=n): the customer's pending orders would hold more than n units
-    with this one (`held` of them already); nothing was written."""
-
-    def __init__(self, held: int, limit: int) -> None:
-        super().__init__(f"{held} units held in pending orders (at most {limit})")
-        self.held = held
-        self.limit = limit
-
-
-class TooManyAbandoned(Exception):
-    """create_order(max_abandoned=n): the customer abandoned n orders in the last hour;
-    nothing was written. `until` is when the oldest of those leaves the hour."""
-
-    def __init__(self, until: datetime) -> None:
-        super().__init__(f"too many abandoned orders until {until.isoformat()}")
-        self.until = until
-
-
-class _Caps(NamedTuple):
-    max_open: int | None = None
-    max_units: int | None = None
-    max_abandoned: int | None = None  # per ABANDON_WINDOW
-
-    def __bool__(self) -> bool:
-        return any(cap is not None for cap in self)
-
-
-ABANDON_WINDOW = timedelta(hours=1)
-
-
-async def create_order(
-    db: Database,
-    customer_id: int,
-    lines: Sequence[tuple[int, int, Decimal]],
-    currency: str,
-    expires_at: datetime,
-    *,
-    max_open: int | None = None,
-    max_units: int | None = None,
-    max_abandoned: int | None = None,
-    promo: str | None = None,
-) -> Order | None:
-    """Write a pending order and reserve `quantity` available units per line until
-    `expires_at` — every line fully or nothing at all.
-
-    Returns None, having written nothing, when a line cannot be reserved in full (not enough
-    stock) or names a product that is missing or no longer on sale. Unlimited products need
-    no units. With `max_open`, raises TooManyOpenOrders (nothing written) when the customer
-    already has that many pending orders — counted inside this transaction, after taking
-    the customer's row lock on PostgreSQL, so two taps at once cannot both pass the cap.
-    Likewise `max_units` (TooManyUnits: the units of the customer's pending orders, this
-    one's lines included, would exceed it) and `max_abandoned` (TooManyAbandoned: that many
-    orders cancelled by the customer or expired unpaid within the last hour).
-    """
-    caps = _Caps(max_open, max_units, max_abandoned)
-    return await _order_transaction(db, customer_id, lines, currency, expires_at, caps, promo=promo)
-
-
-async def place_order(
-    db: Database,
-    buyer: Buyer,
-    lines: Sequence[tuple[int, int, Decimal]],
-    currency: str,
-    expires_at: datetime,
-    *,
-    max_open: int | None = None,
-    max_units: int | None = None,
-    max_abandoned: int | None = None,
-    report_short: bool = False,
-    promo: str | None = None,
-    saved_promo: bool = False,
-) -> Order | None:
-    """`create_order` for a Telegram user, whose customer row is created or refreshed in
-    the same transaction (the checkout's one write before the invoice). The upsert takes
-    the row lock on PostgreSQL that the caps' counts need. Nothing is written when the
-    order is refused — the buyer's row included. With `report_short`, a line that cannot be
-    reserved raises StockShort (naming it) instead of returning None.
-
-    With `promo`, the code's use is taken in the same transaction (storage/promos.py): the
-    order's total is the discounted one, and PromoRefused (nothing written) says why a code
-    does not apply. With `saved_promo` instead, the code is the one the buyer saved (read
-    by the customer upsert, so the checkout spends no read transaction on it: a tap's five
-    transactions became four), and PromoRefused names it in `code`."""
-    if saved_promo and promo is not None:
-        raise ValueError("pass promo or saved_promo, not both")
-    caps = _Caps(max_open, max_units, max_abandoned)
-    return await _order_transaction(
-        db, buyer, lines, currency, expires_at, caps, report_short, promo, saved_promo
-    )
-
-
-async def _order_transaction(
-    db: Database,
-    who: int | Buyer,
-    lines: Sequence[tuple[int, int, Decimal]],
-    currency: str,
-    expires_at: datetime,
-    caps: _Caps,
-    report_short: bool = False,
-    promo: str | None = None,
-    saved_promo: bool = False,
-) -> Order | None:
-    specs = [LineSpec(pid, int(qty), to_money(price)) for pid, qty, price in lines]
-    if not specs:
-        raise ValueError("an order needs at least one line")
-    if any(spec.quantity <= 0 for spec in specs):
-        raise ValueError("line quantities must be positive")
-    try:
-        async with db.transaction() as s:
-            if isinstance(who, Buyer) and saved_promo:
-                customer_id, promo = await upsert_customer_promo_in(s, who)  # PG: row locked
-            elif isinstance(who, Buyer):
-                customer_id = await upsert_customer_in(s, who)  # PG: row locked from here
-            else:
-                customer_id = who
-                if caps or promo is not None:
-                    await _lock_customer(s, customer_id)
-            if caps:
-                await _check_caps(s, customer_id, specs, caps)
-            taken = None
-            if promo is not None:
-                try:
-                    taken = await take_promo_in(s, promo, customer_id, specs, currency)
-                except PromoRefused as refused:
-                    refused.code = promo
-                    raise
-            order = await _create(s, customer_id, specs, currency, expires_at)
-            if taken is not None:
-                assert order.id is not None
-                order = await apply_promo_in(s, taken, customer_id, order.id)
-            return order
-    except StockShort:  # (raised inside the transaction: it rolled back)
-        if report_short:
-            raise
-        return None
-
-
-_orders = table_of(Order)
-_lines = table_of(OrderLine)
-_units = table_of(StockUnit)
-_products = table_of(Product)
-_customers = table_of(Customer)
-
-_LOCK_CUSTOMER = (
-    sa.select(_customers.c.id).where(_customers.c.id == sa.bindparam("p_customer_id"))
-).with_for_update()
-# Every order has at least one line, so the join counts each pending order once.
-_OPEN_AND_HELD = (
-    sa.select(
-        sa.func.count(sa.distinct(_orders.c.id)),
-        sa.func.coalesce(sa.func.sum(_lines.c.quantity), 0),
-    )
-    .select_from(_orders.join(_lines, _lines.c.order_id == _orders.c.id))
-    .where(
-        _orders.c.customer_id == sa.bindparam("p_customer_id"),
-        _orders.c.status == OrderStatus.PENDING,
-    )
-)
-# The n-th most recent abandonment within the window (ix_orders_customer_abandoned): while
-# there is one, the customer has abandoned n orders this hour.
-_NTH_ABANDONED = (
-    sa.select(_orders.c.abandoned_at)
-    .where(
-        _orders.c.customer_id == sa.bindparam("p_customer_id"),
-        _orders.c.abandoned_at > sa.bindparam("p_since", type_=_orders.c.abandoned_at.type),
-    )
-    .order_by(_orders.c.abandoned_at.desc())
-    .limit(1)
-    .offset(sa.bindparam("p_skip"))
-)
-# The caps' three figures in one statement: pending orders, their units, the n-th abandonment.
-_CAPS = _OPEN_AND_HELD.add_columns(_NTH_ABANDONED.scalar_subquery())
-_PRODUCTS = sa.select(_products.c.id, _products.c.active, _products.c.unlimited).where(
-    _products.c.id.in_(sa.bindparam("p_product_ids", expanding=True))
-)
-_INSERT_ORDER = (
-    sa.insert(_orders)
-    .values(
-        {
-            c: sa.bindparam(f"p_{c}", type_=_orders.c[c].type)
-            for c in ("customer_id", "total", "currency", "status", "expires_at")
-        }
-        | {
-            "created_at": sa.bindparam("p_now", type_=_orders.c.created_at.type),
-            "updated_at": sa.bindparam("p_now", type_=_orders.c.updated_at.type),
-        }
-    )
-    .returning(*_orders.c)
-)
-_INSERT_LINE = sa.insert(_lines)
-
-
-def _reserve_stmt(dialect: str) -> Any:
-    """Reserve up to `p_n` available units of `p_product_id` for `p_order_id` in one
-    statement, returning their ids. PostgreSQL picks them in a CTE with FOR UPDATE SKIP
-    LOCKED (evaluated once: concurrent buyers take different units and never more than
-    `p_n`); SQLite's IMMEDIATE transaction already serialises writers, so `id IN (… LIMIT
-    n)` is exact there."""
-    picked = (
-        sa.select(_units.c.id)
-        .where(
-            _units.c.product_id == sa.bindparam("p_product_id"),
-            _units.c.status == StockStatus.AVAILABLE,
-        )
-        .order_by(_units.c.id)
-        .limit(sa.bindparam("p_n"))
-    )
-    values = {
-        "status": StockStatus.RESERVED,
-        "order_id": sa.bindparam("p_order_id"),
-        "reserved_until": sa.bindparam("p_until", type_=_units.c.reserved_until.type),
-    }
-    if dialect == "postgresql":
-        cte = picked.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-        return (
-            sa.update(_units)
-            .where(_units.c.id == cte.c.id, _units.c.status == StockStatus.AVAILABLE)
-            .values(values)
-            .returning(_units.c.id)
-        )
-    return (
-        sa.update(_units)
-        .where(_units.c.id.in_(picked.scalar_subquery()))
-        .values(values)
-        .returning(_units.c.id)
-    )
-
-
-_RESERVE = {name: _reserve_stmt(name) for name in ("postgresql", "sqlite")}
-
-
-async def _lock_customer(s: AsyncSession, customer_id: int) -> None:
-    """One checkout per customer at a time (PG; SQLite's writers are serialised anyway)."""
-    if dialect_of(s) == "postgresql":
-        await s.execute(_LOCK_CUSTOMER, {"p_customer_id": customer_id})
-
-
-async def _check_caps(
-    s: AsyncSession, customer_id: int, specs: Sequence[LineSpec], caps: _Caps
-) -> None:
-    """The per-customer caps, counted in the order's transaction (under the customer's lock
-    on PG). `specs` may be several lines: their units count together. One statement for
-    all three (each of the two it was took four trips to aiosqlite's thread, inside the
-    write lock)."""
-    now = utcnow()
-    row = (
-        await s.execute(
-            _CAPS,
-            {
-                "p_customer_id": customer_id,
-                "p_since": now - ABANDON_WINDOW,
-                "p_skip": max((caps.max_abandoned or 1) - 1, 0),
-            },
-        )
-    ).one()
-    open_orders, held, nth = int(row[0]), int(row[1]), row[2]
-    if caps.max_open is not None and open_orders >= caps.max_open:
-        raise TooManyOpenOrders(open_orders)
-    if caps.max_units is not None and held + sum(sp.quantity for sp in specs) > caps.max_units:
-        raise TooManyUnits(held, caps.max_units)
-    if caps.max_abandoned is not None and nth is not None:
-        raise TooManyAbandoned(nth + ABANDON_WINDOW)
-
-
-async def _create(
-    s: AsyncSession,
-    customer_id: int,
-    specs: list[LineSpec],
-    currency: str,
-    expires_at: datetime,
-) -> Order:
-    products = {
-        row.id: row
-        for row in await s.execute(
-            _PRODUCTS, {"p_product_ids": [spec.product_id for spec in specs]}
-        )
-    }
-    for spec in specs:
-        if spec.product_id not in products or not products[spec.product_id].active:
-            raise StockShort(spec.product_id, 0, gone=True)
-    row = (
-        await s.execute(
-            _INSERT_ORDER,
-            {
-                "p_customer_id": customer_id,
-                "p_total": sum((spec.unit_price * spec.quantity for spec in specs), Decimal(0)),
-                "p_currency": currency,
-                "p_status": OrderStatus.PENDING,
-                "p_expires_at": expires_at,
-                "p_now": utcnow(),
-            },
-        )
-    ).one()
-    order = snapshot(Order, row._mapping)
-    assert order.id is not None
-    await s.execute(_INSERT_LINE, [{"order_id": order.id, **spec._asdict()} for spec in specs])
-    reserve = _RESERVE[dialect_of(s)]
-    for spec in specs:
-        if products[spec.product_id].unlimited:
-            continue
-        res = await s.execute(
-            reserve,
-            {
-                "p_product_id": spec.product_id,
-                "p_n": spec.quantity,
-                "p_order_id": order.id,
-                "p_until": expires_at,
-            },
-        )
-        reserved = len(res.all())
-        if reserved != spec.quantity:  # never fewer than asked (nor more)
-            raise StockShort(spec.product_id, reserved)
-    return order
 
 
 async def pick_available(s: AsyncSession, product_id: int, n: int) -> list[int]:
@@ -497,12 +156,12 @@ async def _attach_many(db: Database, items: list[_Attach]) -> list[bool | Except
     ]
     clearing = {item.order_id for item in items if item.clear_cart}
 
-    async def run(s: AsyncSession, batch: list[dict[str, Any]]) -> list[bool | Exception]:
+    def run(conn: sa.Connection, batch: list[dict[str, Any]]) -> list[bool | Exception]:
         if len(batch) == 1:
-            attached = [(await s.execute(_ATTACH_ONE, batch[0])).first() is not None]
+            attached = [conn.execute(_ATTACH_ONE, batch[0]).first() is not None]
         else:
-            await s.execute(_ATTACH_INVOICE, batch)  # executemany, in the items' order
-            states = await _states(s, [p["p_order_id"] for p in batch])
+            conn.execute(_ATTACH_INVOICE, batch)  # executemany, in the items' order
+            states = _states(conn, [p["p_order_id"] for p in batch])
             attached = [
                 (state := states.get(p["p_order_id"])) is not None
                 and state[0] == OrderStatus.PENDING
@@ -515,14 +174,14 @@ async def _attach_many(db: Database, items: list[_Attach]) -> list[bool | Except
             if ok and p["p_order_id"] in clearing
         ]
         if cleared:
-            await s.execute(_CLEAR_CART, cleared)
+            conn.execute(_CLEAR_CART, cleared)
         return list(attached)
 
     return await _group_commit(db, params, run)
 
 
-async def _states(s: AsyncSession, order_ids: list[int]) -> dict[int, tuple[OrderStatus, Any]]:
-    rows = await s.execute(_STATES, {"p_order_ids": sorted(set(order_ids))})
+def _states(conn: sa.Connection, order_ids: list[int]) -> dict[int, tuple[OrderStatus, Any]]:
+    rows = conn.execute(_STATES, {"p_order_ids": sorted(set(order_ids))})
     return {row.id: (OrderStatus(row.status), row.invoice_id) for row in rows}
 
 
@@ -532,16 +191,16 @@ R = TypeVar("R")
 async def _group_commit(
     db: Database,
     params: list[dict[str, Any]],
-    run: Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[list[R | Exception]]],
+    run: Callable[[sa.Connection, list[dict[str, Any]]], list[R | Exception]],
 ) -> list[R | Exception]:
-    """`run` over every item's parameters in one transaction, in order of order id (so two
-    batches lock rows in the same order on PostgreSQL). When the statement fails as a whole
-    (a constraint one item breaks, or PostgreSQL aborting it as a deadlock victim), each
-    item gets a transaction of its own, so that only the failing item fails."""
+    """`run` over every item's parameters in one transaction (Database.run_transaction), in
+    order of order id (so two batches lock rows in the same order on PostgreSQL). When the
+    statement fails as a whole (a constraint one item breaks, or PostgreSQL aborting it as
+    a deadlock victim), each item gets a transaction of its own, so that only the failing
+    item fails."""
     order = sorted(range(len(params)), key=lambda i: params[i]["p_order_id"])
     try:
-        async with db.transaction() as s:
-            ranked = await run(s, [params[i] for i in order])
+        ranked = await db.run_transaction(run, [params[i] for i in order])
         outcomes: list[R | Exception] = [ranked[0]] * len(params)
         for rank, i in enumerate(order):
             outcomes[i] = ranked[rank]
@@ -552,8 +211,7 @@ async def _group_commit(
     outcomes = []
     for one in params:
         try:
-            async with db.transaction() as s:
-                outcomes += await run(s, [one])
+            outcomes += await db.run_transaction(run, [one])
         except sa.exc.DBAPIError as error:
             outcomes.append(error)
     return outcomes
@@ -604,14 +262,14 @@ async def _record_many(
 ) -> list[OrderStatus | Exception | None]:
     params = [{f"p_{name}": value for name, value in item._asdict().items()} for item in items]
 
-    async def run(
-        s: AsyncSession, batch: list[dict[str, Any]]
+    def run(
+        conn: sa.Connection, batch: list[dict[str, Any]]
     ) -> list[OrderStatus | Exception | None]:
         if len(batch) == 1:
-            status = await s.scalar(_RECORD_ONE, batch[0])
+            status = conn.scalar(_RECORD_ONE, batch[0])
             return [None if status is None else OrderStatus(status)]
-        await s.execute(_RECORD_MESSAGE, batch)
-        states = await _states(s, [p["p_order_id"] for p in batch])
+        conn.execute(_RECORD_MESSAGE, batch)
+        states = _states(conn, [p["p_order_id"] for p in batch])
         return [None if (state := states.get(p["p_order_id"])) is None else state[0] for p in batch]
 
     return await _group_commit(db, params, run)

@@ -131,11 +131,6 @@ _TAKE = (
     .values(used=_promos.c.used + 1)
     .returning(_promos.c.id)
 )
-_LINE_DISCOUNT = (
-    sa.update(_lines)
-    .where(_lines.c.id == sa.bindparam("p_id"))
-    .values(discount=sa.bindparam("p_discount", type_=_lines.c.discount.type))
-)
 
 
 async def add_promo(db: Database, terms: PromoTerms) -> PromoTerms:
@@ -279,69 +274,64 @@ class TakenPromo:
     quote: Quote
 
 
-async def take_promo_in(
-    s: AsyncSession,
+def take_promo_on(
+    conn: sa.Connection,
     code: str,
     customer_id: int,
     lines: Sequence[tuple[int, int, Decimal]],
     currency: str,
 ) -> TakenPromo:
-    """Inside the order's transaction, after the customer's row lock (per-buyer count):
-    check the code against the lines and count one use. Raises PromoRefused."""
-    row = await s.scalar(_BY_CODE, {"p_code": fold(code)})
+    """Inside the order's transaction (a body of Database.run_transaction), after the
+    customer's row lock (per-buyer count): check the code against the lines and count one
+    use. Raises PromoRefused. The order is then written with the quote (its total, the
+    discount, each line's share) and record_use_on records the use."""
+    found = conn.execute(_BY_CODE, {"p_code": fold(code)}).first()
+    row = None if found is None else snapshot(PromoCode, found._mapping)
     if row is None or row.id is None or not _may_use(row, customer_id):
         raise PromoRefused(PromoRefusal.UNKNOWN)
     terms = _terms(row)
-    uses = int(
-        await s.scalar(_BUYER_USES, {"p_promo_id": row.id, "p_customer_id": customer_id}) or 0
-    )
-    quote = evaluate(terms, await _sku_lines(s, lines), currency, utcnow(), uses)
+    uses = int(conn.scalar(_BUYER_USES, {"p_promo_id": row.id, "p_customer_id": customer_id}) or 0)
+    skus = {
+        int(pid): str(sku)
+        for pid, sku in conn.execute(_SKUS, {"p_ids": sorted({pid for pid, _, _ in lines})})
+    }
+    sku_lines = [(skus.get(pid, ""), price * qty) for pid, qty, price in lines]
+    quote = evaluate(terms, sku_lines, currency, utcnow(), uses)
     if isinstance(quote, PromoRefusal):
         raise PromoRefused(quote, terms)
-    if (await s.execute(_TAKE, {"p_promo_id": row.id})).first() is None:
+    if conn.execute(_TAKE, {"p_promo_id": row.id}).first() is None:
         # Another order took the last use (or an admin switched it off) meanwhile.
-        after = await s.scalar(
-            sa.select(_promos.c.active).where(_promos.c.id == row.id),
-        )
+        after = conn.scalar(sa.select(_promos.c.active).where(_promos.c.id == row.id))
         raise PromoRefused(PromoRefusal.USED_UP if after else PromoRefusal.SWITCHED_OFF, terms)
     return TakenPromo(row.id, row.code, quote)
 
 
-async def apply_promo_in(
-    s: AsyncSession, taken: TakenPromo, customer_id: int, order_id: int
-) -> Order:
-    """Write the taken code's discount on the new order and its lines, record the use and
-    forget the shopper's saved code; returns the order as it now is."""
-    quote = taken.quote
-    line_ids = (
-        await s.scalars(
-            sa.select(_lines.c.id).where(_lines.c.order_id == order_id).order_by(_lines.c.id)
-        )
-    ).all()
-    per_line = [
-        {"p_id": line_id, "p_discount": d}
-        for line_id, d in zip(line_ids, quote.line_discounts, strict=True)
-        if d
-    ]
-    if per_line:
-        await s.execute(_LINE_DISCOUNT, per_line)
-    row = (
-        await s.execute(
-            sa.update(_orders)
-            .where(_orders.c.id == order_id)
-            .values(total=quote.total, discount=quote.discount, promo_code=taken.code)
-            .returning(*_orders.c)
-        )
-    ).one()
-    await s.execute(
-        sa.insert(_uses).values(
-            promo_id=taken.promo_id, customer_id=customer_id, order_id=order_id, created_at=utcnow()
-        )
+_RECORD_USE = sa.insert(_uses).values(
+    promo_id=sa.bindparam("p_promo_id"),
+    customer_id=sa.bindparam("p_customer_id"),
+    order_id=sa.bindparam("p_order_id"),
+    created_at=sa.bindparam("p_now", type_=_uses.c.created_at.type),
+)
+_FORGET_SAVED = (
+    sa.update(_customers)
+    .where(_customers.c.id == sa.bindparam("p_customer_id"))
+    .values(promo_code=None)
+)
+
+
+def record_use_on(conn: sa.Connection, taken: TakenPromo, customer_id: int, order_id: int) -> None:
+    """The taken code's use by the new order (written with its discount already), and the
+    shopper's saved code forgotten."""
+    conn.execute(
+        _RECORD_USE,
+        {
+            "p_promo_id": taken.promo_id,
+            "p_customer_id": customer_id,
+            "p_order_id": order_id,
+            "p_now": utcnow(),
+        },
     )
-    await s.execute(
-        sa.update(_customers).where(_customers.c.id == customer_id).values(promo_code=None)
-    )
-    return snapshot(Order, row._mapping)
+    conn.execute(_FORGET_SAVED, {"p_customer_id": customer_id})
 
 
 async def give_back_in(s: AsyncSession, order_id: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -25,6 +26,9 @@ from bot.shop.checkout import (
     CheckoutLine,
     CheckoutRefusal,
     CheckoutResult,
+    Refused,
+    order_caps,
+    place_checkout,
     place_lines,
 )
 from bot.shop.customers import remember
@@ -33,6 +37,7 @@ from storage import (
     ORDER_DEPENDENT,
     Buyer,
     CartLine,
+    Order,
     PromoRefusal,
     add_to_cart,
     cart_lines,
@@ -40,6 +45,7 @@ from storage import (
     empty_cart,
     get_customer,
     get_product,
+    place_cart_order,
     remove_from_cart,
     save_promo,
     saved_promo,
@@ -210,7 +216,82 @@ async def checkout_cart(ctx: ShopContext, buyer: Buyer, seen: str | None = None)
     prices the cart shows now. `seen` is the fingerprint of the cart screen the shopper
     tapped (None: the caller shows the cart as it is); a different cart is refused with
     CART_CHANGED. On success the lines ordered leave the cart; refused, it is left as it
-    was."""
+    was.
+
+    The cart is read in the order's transaction; when the shopper has a promo code saved,
+    it is priced with the code first (view_cart, as the screen was) and then placed."""
+    read: list[list[CartLine]] = []
+
+    def check(lines: list[CartLine], code: str | None) -> list[tuple[int, int, Decimal]]:
+        if code is not None:
+            raise _SavedCode
+        read.append(lines)
+        if not lines:
+            raise Refused(CheckoutResult(CheckoutRefusal.CART_EMPTY))
+        if seen is not None and seen != fingerprint(lines):
+            raise Refused(CheckoutResult(CheckoutRefusal.CART_CHANGED))
+        bad = _bad_line(lines, lines[0].currency)
+        if bad is not None:
+            raise bad
+        return [(ln.product_id, ln.quantity, ln.price) for ln in lines]
+
+    async def place(expires_at: datetime, saved_promo: bool) -> Order:
+        _, order = await place_cart_order(
+            ctx.db, buyer, lambda lines: lines[0].currency, expires_at, check, **order_caps(ctx)
+        )
+        return order
+
+    def placed() -> list[CheckoutLine]:
+        return [CheckoutLine(ln.product_id, _title(ln), ln.quantity, ln.price) for ln in read[-1]]
+
+    try:
+        # Placed, the lines leave the cart in the invoice's transaction.
+        return await place_checkout(
+            ctx, buyer, place, placed, lambda: read[-1][0].currency, clear_cart=True
+        )
+    except Refused as refused:
+        return refused.result
+    except _BadLine as bad:
+        return _line_refused(bad, _title(bad.line))
+    except _SavedCode:
+        return await _checkout_priced(ctx, buyer, seen)
+
+
+class _SavedCode(Exception):
+    """The shopper has a promo code saved: the cart is priced with it before the order."""
+
+
+class _BadLine(Exception):
+    """A line that cannot be ordered (see _bad_line)."""
+
+    def __init__(self, line: CartLine, refusal: CheckoutRefusal) -> None:
+        super().__init__(line.sku)
+        self.line, self.refusal = line, refusal
+
+
+def _title(line: CartLine) -> str:
+    return localized(line.translations, "title", line.title)
+
+
+def _bad_line(lines: list[CartLine], currency: str) -> _BadLine | None:
+    """The first line no longer on sale (or in another currency), or over max_per_order."""
+    for line in lines:
+        if not line.active or line.currency != currency:
+            return _BadLine(line, CheckoutRefusal.PRODUCT_GONE)
+        if line.max_per_order is not None and line.quantity > line.max_per_order:
+            return _BadLine(line, CheckoutRefusal.OVER_LIMIT)
+    return None
+
+
+def _line_refused(bad: _BadLine, title: str) -> CheckoutResult:
+    if bad.refusal == CheckoutRefusal.OVER_LIMIT:
+        return CheckoutResult(bad.refusal, item=title, left=bad.line.max_per_order)
+    return CheckoutResult(bad.refusal, item=title)
+
+
+async def _checkout_priced(ctx: ShopContext, buyer: Buyer, seen: str | None) -> CheckoutResult:
+    """checkout_cart for a shopper with a saved code: the cart as the screen showed it
+    (view_cart, the code's discount included), then the order with the code."""
     view = await view_cart(ctx, buyer.telegram_id)
     if view.empty:
         return CheckoutResult(CheckoutRefusal.CART_EMPTY)
@@ -232,13 +313,9 @@ async def checkout_cart(ctx: ShopContext, buyer: Buyer, seen: str | None = None)
                 currency=view.currency,
             )
         return CheckoutResult(CheckoutRefusal.CART_CHANGED)
-    for line in view.lines:
-        if not line.active or line.currency != view.currency:
-            return CheckoutResult(CheckoutRefusal.PRODUCT_GONE, item=line.title)
-        if line.max_per_order is not None and line.quantity > line.max_per_order:
-            return CheckoutResult(
-                CheckoutRefusal.OVER_LIMIT, item=line.title, left=line.max_per_order
-            )
+    bad = _bad_line(view.lines, view.currency)
+    if bad is not None:
+        return _line_refused(bad, bad.line.title)  # (view_cart titles lines in the language)
     lines = [CheckoutLine(ln.product_id, ln.title, ln.quantity, ln.price) for ln in view.lines]
     # Placed, the lines leave the cart in the invoice's transaction (place_lines).
     return await place_lines(ctx, buyer, lines, view.currency, clear_cart=True)

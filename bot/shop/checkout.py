@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,6 +17,7 @@ from payments import CryptoPayError, Invoice
 from storage import (
     ORDER_DEPENDENT,
     Buyer,
+    Order,
     OrderStatus,
     Product,
     PromoRefusal,
@@ -26,8 +27,8 @@ from storage import (
     TooManyOpenOrders,
     TooManyUnits,
     attach_invoice,
-    get_product,
     place_order,
+    place_product_order,
     release_order,
     save_promo,
 )
@@ -83,21 +84,59 @@ class CheckoutResult:
         return self.refusal is None
 
 
+class Refused(Exception):
+    """A check on what the order's transaction read (Buy's product, the cart's lines)
+    refused the checkout: `result` says why."""
+
+    def __init__(self, result: CheckoutResult) -> None:
+        super().__init__(str(result.refusal))
+        self.result = result
+
+
 async def checkout(ctx: ShopContext, buyer: Buyer, sku: str, quantity: int) -> CheckoutResult:
-    """Buy: `quantity` units of one product, now."""
-    product = await get_product(ctx.db, sku)
-    if product is None or not product.active or product.id is None:
-        return CheckoutResult(CheckoutRefusal.PRODUCT_GONE)
-    # The quantity comes from callback data, which anyone can forge: checked here against
-    # max_per_order and the shopper's cap, and again (held units, stock) in place_order.
-    if quantity < 1 or (product.max_per_order is not None and quantity > product.max_per_order):
-        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
+    """Buy: `quantity` units of one product, now, at its price as the order's transaction
+    reads it (no read transaction of its own)."""
     limit = ctx.settings.max_reserved_units
-    if quantity > limit:
-        ctx.metrics.checkouts.labels(result="too_many_units").inc()
-        return CheckoutResult(CheckoutRefusal.TOO_MANY_UNITS, limit=limit)
-    line = CheckoutLine(product.id, _title(product), quantity, product.price)
-    return await place_lines(ctx, buyer, [line], product.currency)
+    read: list[Product] = []
+
+    def check(product: Product | None) -> None:
+        if product is None or not product.active or product.id is None:
+            raise Refused(CheckoutResult(CheckoutRefusal.PRODUCT_GONE))
+        # The quantity comes from callback data, which anyone can forge: checked here
+        # against max_per_order and the shopper's cap, and again (held units, stock) by
+        # the order's transaction.
+        if quantity < 1 or (product.max_per_order is not None and quantity > product.max_per_order):
+            raise Refused(CheckoutResult(CheckoutRefusal.OUT_OF_STOCK))
+        if quantity > limit:
+            raise Refused(CheckoutResult(CheckoutRefusal.TOO_MANY_UNITS, limit=limit))
+        read.append(product)
+
+    async def place(expires_at: datetime, saved_promo: bool) -> Order:
+        _, order = await place_product_order(
+            ctx.db,
+            buyer,
+            sku,
+            quantity,
+            expires_at,
+            check,
+            **order_caps(ctx),
+            saved_promo=saved_promo,
+        )
+        return order
+
+    def lines() -> list[CheckoutLine]:
+        return [
+            CheckoutLine(product.id, _title(product), quantity, product.price)
+            for product in read[-1:]
+            if product.id is not None
+        ]
+
+    try:
+        return await place_checkout(ctx, buyer, place, lines, lambda: read[-1].currency)
+    except Refused as refused:
+        if refused.result.refusal == CheckoutRefusal.TOO_MANY_UNITS:
+            ctx.metrics.checkouts.labels(result="too_many_units").inc()
+        return refused.result
 
 
 async def place_lines(
@@ -108,36 +147,57 @@ async def place_lines(
     *,
     clear_cart: bool = False,
 ) -> CheckoutResult:
-    """The one checkout of Buy and of the cart: one order for all `lines`, every unit
-    reserved in one transaction (all or nothing), then one Crypto Pay invoice for the total.
-    A line short of stock refuses the whole order, naming that line's product. With
-    `clear_cart`, the lines' products leave the buyer's cart when the invoice is recorded
-    (in that transaction): only a checkout that succeeded empties the cart."""
+    """The cart's checkout: one order for all `lines`, every unit reserved in one
+    transaction (all or nothing), then one Crypto Pay invoice for the total. A line short
+    of stock refuses the whole order, naming that line's product. With `clear_cart`, the
+    lines' products leave the buyer's cart when the invoice is recorded (in that
+    transaction): only a checkout that succeeded empties the cart."""
+    specs = [(line.product_id, line.quantity, line.unit_price) for line in lines]
+
+    async def place(expires_at: datetime, saved_promo: bool) -> Order:
+        order = await place_order(
+            ctx.db,
+            buyer,
+            specs,
+            currency,
+            expires_at,
+            **order_caps(ctx),
+            report_short=True,
+            saved_promo=saved_promo,
+        )
+        assert order is not None  # (report_short raises instead)
+        return order
+
+    return await place_checkout(
+        ctx, buyer, place, lambda: list(lines), lambda: currency, clear_cart=clear_cart
+    )
+
+
+async def place_checkout(
+    ctx: ShopContext,
+    buyer: Buyer,
+    place: Callable[[datetime, bool], Awaitable[Order]],
+    placed_lines: Callable[[], Sequence[CheckoutLine]],
+    currency_of: Callable[[], str],
+    *,
+    clear_cart: bool = False,
+) -> CheckoutResult:
+    """The one checkout of Buy and of the cart: `place(expires_at, saved_promo)` writes the
+    order (refusals raise, having written nothing), then one Crypto Pay invoice for its
+    total. `placed_lines()` and `currency_of()` are read once the order's transaction ran
+    (or refused a line)."""
     ttl = ctx.settings.invoice_ttl_seconds
     expires_at = ctx.clock() + timedelta(seconds=ttl)
     try:
-        specs = [(line.product_id, line.quantity, line.unit_price) for line in lines]
-        caps = order_caps(ctx)
         try:
             # The buyer's saved code, if any, is read and taken in the order's transaction.
-            order = await place_order(
-                ctx.db,
-                buyer,
-                specs,
-                currency,
-                expires_at,
-                **caps,
-                report_short=True,
-                saved_promo=True,
-            )
+            order = await place(expires_at, True)
         except PromoRefused as refused:
             if refused.reason not in ORDER_DEPENDENT:
                 raise
             # Not for these products or this amount (the card or the cart said so): the
             # full price, and the code stays for an order it fits.
-            order = await place_order(
-                ctx.db, buyer, specs, currency, expires_at, **caps, report_short=True
-            )
+            order = await place(expires_at, False)
     except PromoRefused as refused:
         # The code stopped applying since the card showed its discount: never charge a
         # price the shopper was not shown. The code goes, the checkout is refused once, and
@@ -150,7 +210,7 @@ async def place_lines(
             promo_code=refused.code,
             promo_refusal=refused.reason,
             promo_minimum=minimum,
-            currency=currency,
+            currency=currency_of(),
         )
     except TooManyOpenOrders:
         ctx.metrics.checkouts.labels(result="too_many_unpaid").inc()
@@ -167,13 +227,12 @@ async def place_lines(
         return CheckoutResult(CheckoutRefusal.TOO_MANY_ABANDONED, retry_at=refused.until)
     except StockShort as short:
         ctx.metrics.checkouts.labels(result="out_of_stock").inc()
-        title = next((ln.title for ln in lines if ln.product_id == short.product_id), "")
+        title = next((ln.title for ln in placed_lines() if ln.product_id == short.product_id), "")
         if short.gone:
             return CheckoutResult(CheckoutRefusal.PRODUCT_GONE, item=title)
         return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK, item=title, left=short.available)
-    if order is None or order.id is None:  # (report_short raises instead)
-        ctx.metrics.checkouts.labels(result="out_of_stock").inc()
-        return CheckoutResult(CheckoutRefusal.OUT_OF_STOCK)
+    assert order.id is not None
+    lines, currency = placed_lines(), currency_of()
     items = tuple((line.title, line.quantity) for line in lines)
 
     try:

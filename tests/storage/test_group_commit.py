@@ -4,6 +4,7 @@ calls made at the same time share one transaction, and each still gets its own a
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,14 +27,14 @@ async def test_concurrent_attaches_share_a_transaction_and_answer_each(
     await storage.release_order(db, ids[1], OrderStatus.CANCELLED)
 
     begun = 0
-    transaction = db.transaction
+    run_transaction = db.run_transaction
 
-    def counting() -> object:
+    async def counting(*args: Any, **kwargs: Any) -> Any:
         nonlocal begun
         begun += 1
-        return transaction()
+        return await run_transaction(*args, **kwargs)
 
-    monkeypatch.setattr(db, "transaction", counting)
+    monkeypatch.setattr(db, "run_transaction", counting)
     calls = [
         storage.attach_invoice(db, ids[0], 500, "h500", "https://t.me/x500"),
         storage.attach_invoice(db, ids[1], 501, "h501", "https://t.me/x501"),
