@@ -159,6 +159,9 @@ def build_router(settings: Settings) -> Router:
             await query.answer(alert_text(tb.BROADCAST_NOBODY), show_alert=True)
             return
         await state.clear()
+        # The message with Send becomes the progress message; a second tap of it (both taps
+        # of a double tap arrive, handled at once) starts nothing.
+        draft = query.message.message_id if isinstance(query.message, Message) else None
         broadcast = await start_broadcast(
             ctx.db,
             query.from_user.id,
@@ -166,12 +169,15 @@ def build_router(settings: Settings) -> Router:
             data.get("photo"),
             data.get("markup"),
             buyers_only=buyers_only,
+            draft_message_id=draft,
         )
-        assert broadcast.id is not None
         await query.answer()
+        if broadcast is None:
+            return
+        assert broadcast.id is not None
         text = views.progress_text(broadcast, BroadcastCounts(), ctx.clock(), ctx.pacer.per_second)
         shown = await show(query, text, views.stop_button(broadcast.id))
-        if shown is not None:
+        if shown is not None and shown.message_id != draft:
             await set_progress_message(ctx.db, broadcast.id, shown.message_id)
         ctx.broadcast_wakeup.set()
         details = f"#{broadcast.id} audience={'buyers' if buyers_only else 'everyone'}"

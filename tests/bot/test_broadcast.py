@@ -4,6 +4,7 @@ runner and outbox worker (the Telegram edge is the recording session)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -265,3 +266,20 @@ async def test_only_admins_can_broadcast(shop: Shop) -> None:
     assert "Send the message for your customers" not in shop.last_text().text
     await shop.press(BroadcastStop(broadcast_id=1), user=CUSTOMERS[0])
     assert await shop.rows(Broadcast) == []
+
+
+async def test_a_double_tap_on_send_starts_one_broadcast(shop: Shop) -> None:
+    """Telegram delivers both taps of a double tap, and the dispatcher handles them at
+    once: the draft's Send must start the broadcast once, or everyone gets it twice."""
+    await customers(shop)
+    await draft_text(shop)
+    controls = next_id()  # the message under the preview, with Send
+    taps = [
+        shop.callback(BroadcastDraftButton(step=BroadcastStep.SEND), ADMIN_ID, controls)
+        for _ in range(2)
+    ]
+    await asyncio.gather(*(shop.dp.feed_update(shop.bot, update) for update in taps))
+    assert len(await shop.rows(Broadcast)) == 1
+    await run_to_end(shop)
+    for user in CUSTOMERS:
+        assert len(sent_to(shop, user)) == 1

@@ -202,3 +202,17 @@ async def test_the_progress_may_be_edited_once_per_interval(db: storage.Database
     assert sorted(turns) == [False, False, False, True]
     assert not await storage.progress_turn(db, broadcast.id, now + timedelta(seconds=2.9), 3)
     assert await storage.progress_turn(db, broadcast.id, now + timedelta(seconds=3), 3)
+
+
+async def test_a_draft_is_sent_once_even_by_taps_at_the_same_moment(db: storage.Database) -> None:
+    await customers(db, 3)
+    made = await asyncio.gather(
+        *(storage.create_broadcast_from_draft(db, 1, 777, "Hello") for _ in range(4))
+    )
+    started = [b for b in made if b is not None]
+    assert len(started) == 1 and started[0].progress_message_id == 777
+    async with db.session() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(storage.Broadcast)) == 1
+    # Another draft (another message with Send), or another admin's, is its own broadcast.
+    assert await storage.create_broadcast_from_draft(db, 1, 778, "Hello") is not None
+    assert await storage.create_broadcast_from_draft(db, 2, 777, "Hello") is not None
