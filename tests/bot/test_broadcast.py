@@ -16,7 +16,17 @@ from aiogram.types import Chat, Message, MessageEntity, PhotoSize, Update, User
 from bot.callbacks import BroadcastDraftButton, BroadcastStep, BroadcastStop
 from bot.runtime.broadcasts import BroadcastRunner
 from bot.runtime.delivery import OutboxWorker
-from storage import Broadcast, OutboxMessage, get_customer, set_blocked, upsert_customer
+from bot.screens.messages import GOODS
+from bot.shop.broadcasts import start_broadcast
+from storage import (
+    Broadcast,
+    OutboxDraft,
+    OutboxMessage,
+    enqueue,
+    get_customer,
+    set_blocked,
+    upsert_customer,
+)
 from tests.bot.conftest import ADMIN_ID, Shop, _now, button_texts, markup_buttons, next_id
 from tests.bot.test_delivery import paid_orders
 
@@ -283,3 +293,19 @@ async def test_a_double_tap_on_send_starts_one_broadcast(shop: Shop) -> None:
     await run_to_end(shop)
     for user in CUSTOMERS:
         assert len(sent_to(shop, user)) == 1
+
+
+async def test_a_customers_goods_go_ahead_of_their_broadcast_message(shop: Shop) -> None:
+    """Claimed together, the chat's own message (goods) is sent before the broadcast's,
+    which waits for the low-priority turn."""
+    await customers(shop, [3001])
+    broadcast = await start_broadcast(shop.ctx.db, ADMIN_ID, "News", None, None, buyers_only=False)
+    assert broadcast is not None
+    worker = OutboxWorker(shop.ctx)
+    runner = BroadcastRunner(shop.ctx, worker)
+    await runner.tick()  # the lease, and the recipient enqueued
+    await enqueue(shop.ctx.db, [OutboxDraft(3001, "Your goods for #1", kind=GOODS)])
+    shop.clock.advance(1)
+    while await worker.drain_once():
+        pass
+    assert [m.text for m in sent_to(shop, 3001)] == ["Your goods for #1", "News"]
