@@ -66,25 +66,42 @@ def build_router(settings: Settings) -> Router:
         await state.clear()
         await message.answer(tb.BROADCAST_CANCELLED)
 
-    # Commands still work while a draft is open; any other message is the next step.
+    # Commands still work while a draft is open; any other message is the next step. The
+    # preview comes at once; a button line sent after it puts that button under it.
     @router.message(BroadcastDraft.message, F.photo)
-    async def photo_entered(message: Message, state: FSMContext) -> None:
+    async def photo_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
         assert message.photo
         text = message.html_text if message.caption else ""
         await state.set_data({"text": text, "photo": message.photo[-1].file_id})
-        await state.set_state(BroadcastDraft.button)
-        await message.answer(tb.BUTTON_ASK, reply_markup=views.button_step())
+        await preview(message, state, ctx)
 
     @router.message(BroadcastDraft.message, F.text, ~F.text.startswith("/"))
-    async def text_entered(message: Message, state: FSMContext) -> None:
+    async def text_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
         await state.set_data({"text": message.html_text, "photo": None})
-        await state.set_state(BroadcastDraft.button)
-        await message.answer(tb.BUTTON_ASK, reply_markup=views.button_step())
+        await preview(message, state, ctx)
+
+    @router.message(BroadcastDraft.preview, F.text, ~F.text.startswith("/"))
+    async def button_after_preview(message: Message, state: FSMContext, ctx: ShopContext) -> None:
+        assert message.text is not None
+        line = await parse_button_line(
+            ctx.db, ctx.bot_url, message.text, format_error=tb.BUTTON_LINE_FORMAT_AT_PREVIEW
+        )
+        if line.error is not None:
+            await message.answer(line.error)
+            return
+        await state.update_data(markup=line.markup_json())
+        await preview(message, state, ctx)
+
+    @router.message(BroadcastDraft.preview, ~F.text)
+    async def not_a_button_line(message: Message) -> None:
+        await message.answer(tb.BUTTON_LINE_FORMAT_AT_PREVIEW)
 
     @router.message(BroadcastDraft.message, ~F.text)
     async def not_a_broadcast(message: Message) -> None:
         await message.answer(tb.BROADCAST_NOT_TEXT, reply_markup=views.cancel_only())
 
+    # A draft left at the former "Add a button?" step (its state kept in Redis across an
+    # upgrade) still finishes: a button line or No button gives the preview.
     @router.message(BroadcastDraft.button, F.text, ~F.text.startswith("/"))
     async def button_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
         assert message.text is not None
@@ -105,18 +122,18 @@ def build_router(settings: Settings) -> Router:
         assert message.bot is not None
         out = broadcast_outgoing(data.get("text", ""), data.get("photo"), data.get("markup"))
         await send_outgoing(message.bot, message.chat.id, out)
-        await state.update_data(buyers_only=False)
+        buyers_only = bool(data.get("buyers_only"))  # a button added keeps the audience
+        await state.update_data(buyers_only=buyers_only)
         await state.set_state(BroadcastDraft.preview)
-        text, markup = await controls(ctx, buyers_only=False)
+        text, markup = await controls(ctx, buyers_only=buyers_only)
         await message.answer(text, reply_markup=markup)
 
     async def controls(ctx: ShopContext, *, buyers_only: bool) -> tuple[str, InlineKeyboardMarkup]:
         everyone = await audience_size(ctx.db, buyers_only=False)
         buyers = await audience_size(ctx.db, buyers_only=True)
         n = buyers if buyers_only else everyone
-        return tb.preview_note(buyers_only, n), views.preview_controls(
-            everyone, buyers, buyers_only
-        )
+        text = tb.preview_note(buyers_only, n) + "\n\n" + tb.BUTTON_HINT
+        return text, views.preview_controls(everyone, buyers, buyers_only)
 
     @router.callback_query(BroadcastDraftButton.filter(F.step == BroadcastStep.CANCEL))
     async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:

@@ -42,12 +42,15 @@ def _url_ok(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and "." in parts.netloc
 
 
-async def parse_button_line(db: Database, bot_url: str, line: str) -> ButtonLine:
+async def parse_button_line(
+    db: Database, bot_url: str, line: str, *, format_error: str = tb.BUTTON_LINE_FORMAT
+) -> ButtonLine:
     """`Button text | https://…` (a link) or `Button text | p_<sku>` (the product's card,
-    through the bot's deep link `t.me/<bot>?start=p_<sku>`)."""
+    through the bot's deep link `t.me/<bot>?start=p_<sku>`). `format_error`: the sentence
+    for a line that is no button line at all."""
     line = line.strip()
     if "\n" in line or line.count("|") != 1:
-        return ButtonLine(error=tb.BUTTON_LINE_FORMAT)
+        return ButtonLine(error=format_error)
     text, target = (part.strip() for part in line.split("|"))
     if not text:
         return ButtonLine(error=tb.BUTTON_TEXT_EMPTY)

@@ -86,10 +86,12 @@ async def draft_text(shop: Shop, button_line: str | None = None) -> None:
     text = "Big sale today! New keys in stock."
     bold = MessageEntity(type="bold", offset=0, length=14)
     await admin_sends(shop, text=text, entities=[bold])
-    assert "Add a button under it?" in shop.last_text().text
-    if button_line is None:
-        await tap(shop, BroadcastStep.NO_BUTTON)
-    else:
+    # The preview at once, with Send; a button line after it puts a button under it.
+    controls = shop.last_text()
+    assert "Above is the preview" in controls.text
+    assert "To put a button under it, send one line" in controls.text
+    assert "Send" in button_texts(controls)
+    if button_line is not None:
         await shop.send(button_line, user_id=ADMIN_ID)
 
 
@@ -100,7 +102,9 @@ async def test_a_text_broadcast_goes_to_every_customer_once_as_previewed(shop: S
 
     # The preview: exactly the message customers get, then the audience and the buttons.
     preview = [m for m in sent_to(shop, ADMIN_ID) if "Big sale" in m.text]
-    assert len(preview) == 1
+    assert len(preview) == 2  # without the button, then with it
+    assert preview[0].reply_markup is None
+    del preview[0]
     assert preview[0].text == "<b>Big sale today</b>! New keys in stock."
     (button,) = markup_buttons(preview[0])
     assert button.text == "Open the shop"
@@ -189,7 +193,9 @@ async def test_a_photo_goes_by_its_file_id_with_its_caption(shop: Shop) -> None:
     italic = MessageEntity(type="italic", offset=4, length=3)
     await admin_sends(shop, photo=photo, caption="New toy!", caption_entities=[italic])
     await shop.send("Docs | https://example.com/new", user_id=ADMIN_ID)
-    (preview,) = [m for m in shop.session.requests if isinstance(m, SendPhoto)]
+    previews = [m for m in shop.session.requests if isinstance(m, SendPhoto)]
+    assert len(previews) == 2  # without the button, then with it
+    preview = previews[-1]
     assert preview.chat_id == ADMIN_ID
     assert preview.photo == "LARGE-file-id" and preview.caption == "New <i>toy</i>!"
     await tap(shop, BroadcastStep.SEND)
@@ -222,10 +228,31 @@ async def test_a_bad_button_line_is_refused_with_a_sentence(
     await draft_text(shop, line)
     refusal = shop.last_text()
     assert answer in refusal.text
-    assert button_texts(refusal) == ["No button", "Cancel"]
-    # Still waiting for the line: a good one now gives the preview.
+    # The preview stays open: a good line now gives the preview with the button.
     await shop.send("Shop | https://example.com/sale", user_id=ADMIN_ID)
     assert "Above is the preview" in shop.last_text().text
+    previews = [m for m in sent_to(shop, ADMIN_ID) if "Big sale" in m.text]
+    assert markup_buttons(previews[-1])[0].url == "https://example.com/sale"
+
+
+async def test_the_preview_comes_at_once_and_send_goes_without_a_button(shop: Shop) -> None:
+    """The message alone gives the preview and Send (the button line is optional); the
+    chosen audience stays when a button is added after it."""
+    await customers(shop)
+    await paid_orders(shop, CUSTOMERS[:1])
+    while await OutboxWorker(shop.ctx).drain_once():
+        pass
+    await draft_text(shop)
+    await tap(shop, BroadcastStep.BUYERS)
+    await shop.send("Shop | https://example.com/sale", user_id=ADMIN_ID)
+    assert "Audience: <b>buyers only</b>, 1 customer" in shop.last_text().text
+    await shop.send("no button line here", user_id=ADMIN_ID)
+    assert "tap Send to go without a button" in shop.last_text().text
+    await tap(shop, BroadcastStep.SEND)
+    await run_to_end(shop)
+    (got,) = [m for m in sent_to(shop, CUSTOMERS[0]) if "Big sale" in m.text]
+    assert markup_buttons(got)[0].url == "https://example.com/sale"
+    assert not [m for m in sent_to(shop, CUSTOMERS[1]) if "Big sale" in m.text]
 
 
 async def test_cancel_sends_nothing(shop: Shop) -> None:
