@@ -10,7 +10,8 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, MessageEntity
+from aiogram.utils.text_decorations import html_decoration
 
 from bot.callbacks import BroadcastDraftButton, BroadcastStep, BroadcastStop
 from bot.config import Settings
@@ -48,6 +49,31 @@ async def send_outgoing(bot: Bot, chat_id: int, out: Outgoing) -> None:
         await bot.send_message(chat_id, out.text, reply_markup=out.reply_markup)
 
 
+def html_of(text: str, entities: list[MessageEntity] | None) -> str:
+    """`text` (a beginning of a message's text) as HTML, its entities cut to it (their
+    offsets and lengths count UTF-16 code units)."""
+    size = len(text.encode("utf-16-le")) // 2
+    kept = [
+        e.model_copy(update={"length": min(e.length, size - e.offset)})
+        for e in entities or []
+        if e.offset < size
+    ]
+    return html_decoration.unparse(text, kept)
+
+
+async def with_button_line(
+    ctx: ShopContext, text: str, entities: list[MessageEntity] | None, *, need_text: bool = False
+) -> dict[str, str]:
+    """The draft's text (HTML) and, when the message's last line is a good button line,
+    that button (the line left out of the text)."""
+    head, newline, last = text.rpartition("\n")
+    if newline and (head.strip() or not need_text) and "|" in last:
+        line = await parse_button_line(ctx.db, ctx.bot_url, last)
+        if line.error is None:
+            return {"text": html_of(head.rstrip(), entities), "markup": line.markup_json()}
+    return {"text": html_of(text, entities) if text else ""}
+
+
 def build_router(settings: Settings) -> Router:
     router = Router(name="broadcast")
     is_admin = IsAdmin(settings.admin_ids)
@@ -68,16 +94,19 @@ def build_router(settings: Settings) -> Router:
 
     # Commands still work while a draft is open; any other message is the next step. The
     # preview comes at once; a button line sent after it puts that button under it.
+    # The message's own last line may be the button line too.
     @router.message(BroadcastDraft.message, F.photo)
     async def photo_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
         assert message.photo
-        text = message.html_text if message.caption else ""
-        await state.set_data({"text": text, "photo": message.photo[-1].file_id})
+        data = await with_button_line(ctx, message.caption or "", message.caption_entities)
+        await state.set_data({**data, "photo": message.photo[-1].file_id})
         await preview(message, state, ctx)
 
     @router.message(BroadcastDraft.message, F.text, ~F.text.startswith("/"))
     async def text_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
-        await state.set_data({"text": message.html_text, "photo": None})
+        assert message.text is not None
+        data = await with_button_line(ctx, message.text, message.entities, need_text=True)
+        await state.set_data({**data, "photo": None})
         await preview(message, state, ctx)
 
     @router.message(BroadcastDraft.preview, F.text, ~F.text.startswith("/"))

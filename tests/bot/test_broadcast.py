@@ -336,3 +336,22 @@ async def test_a_customers_goods_go_ahead_of_their_broadcast_message(shop: Shop)
     while await worker.drain_once():
         pass
     assert [m.text for m in sent_to(shop, 3001)] == ["Your goods for #1", "News"]
+
+
+async def test_the_messages_last_line_may_be_its_button_line(shop: Shop) -> None:
+    await customers(shop, CUSTOMERS[:2])
+    await shop.send("/broadcast", user_id=ADMIN_ID)
+    text = "Big sale 🎉 today!\nShop | https://example.com/sale?a=1&b=2"
+    bold = MessageEntity(type="bold", offset=9, length=2)  # the emoji: two UTF-16 units
+    await admin_sends(shop, text=text, entities=[bold])
+    assert "Above is the preview" in shop.last_text().text
+    (preview,) = [m for m in sent_to(shop, ADMIN_ID) if "Big sale" in m.text]
+    assert preview.text == "Big sale <b>🎉</b> today!"
+    (button,) = markup_buttons(preview)
+    assert (button.text, button.url) == ("Shop", "https://example.com/sale?a=1&b=2")
+    # A last line that is no good button line stays part of the text.
+    await shop.send("/broadcast", user_id=ADMIN_ID)
+    await admin_sends(shop, text="Big sale\nprices | lower than ever")
+    previews = [m for m in sent_to(shop, ADMIN_ID) if "Big sale" in m.text]
+    assert previews[-1].text == "Big sale\nprices | lower than ever"
+    assert previews[-1].reply_markup is None
