@@ -6,7 +6,10 @@ The draft lives in the FSM state (Redis with REDIS_URL), so any replica takes th
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -99,15 +102,13 @@ def build_router(settings: Settings) -> Router:
     async def photo_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
         assert message.photo
         data = await with_button_line(ctx, message.caption or "", message.caption_entities)
-        await state.set_data({**data, "photo": message.photo[-1].file_id})
-        await preview(message, state, ctx)
+        await preview(message, state, ctx, {**data, "photo": message.photo[-1].file_id})
 
     @router.message(BroadcastDraft.message, F.text, ~F.text.startswith("/"))
     async def text_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
         assert message.text is not None
         data = await with_button_line(ctx, message.text, message.entities, need_text=True)
-        await state.set_data({**data, "photo": None})
-        await preview(message, state, ctx)
+        await preview(message, state, ctx, {**data, "photo": None})
 
     @router.message(BroadcastDraft.preview, F.text, ~F.text.startswith("/"))
     async def button_after_preview(message: Message, state: FSMContext, ctx: ShopContext) -> None:
@@ -118,8 +119,7 @@ def build_router(settings: Settings) -> Router:
         if line.error is not None:
             await message.answer(line.error)
             return
-        await state.update_data(markup=line.markup_json())
-        await preview(message, state, ctx)
+        await preview(message, state, ctx, {**await state.get_data(), "markup": line.markup_json()})
 
     @router.message(BroadcastDraft.preview, ~F.text)
     async def not_a_button_line(message: Message) -> None:
@@ -138,21 +138,27 @@ def build_router(settings: Settings) -> Router:
         if line.error is not None:
             await message.answer(line.error, reply_markup=views.button_step())
             return
-        await state.update_data(markup=line.markup_json())
-        await preview(message, state, ctx)
+        await preview(message, state, ctx, {**await state.get_data(), "markup": line.markup_json()})
 
     @router.message(BroadcastDraft.button, ~F.text)
     async def button_not_text(message: Message) -> None:
         await message.answer(tb.BUTTON_LINE_FORMAT, reply_markup=views.button_step())
 
-    async def preview(message: Message, state: FSMContext, ctx: ShopContext) -> None:
-        """The message exactly as customers get it, then the audience and Send / Cancel."""
-        data = await state.get_data()
+    async def preview(
+        message: Message, state: FSMContext, ctx: ShopContext, data: dict[str, Any]
+    ) -> None:
+        """The draft `data` exactly as customers would get it, then the audience and Send /
+        Cancel. A draft Telegram refuses (a button link it rejects, say) is not kept: the
+        admin is told why, and the draft stays as it was."""
         assert message.bot is not None
         out = broadcast_outgoing(data.get("text", ""), data.get("photo"), data.get("markup"))
-        await send_outgoing(message.bot, message.chat.id, out)
+        try:
+            await send_outgoing(message.bot, message.chat.id, out)
+        except TelegramBadRequest as error:
+            await message.answer(tb.preview_refused(error.message))
+            return
         buyers_only = bool(data.get("buyers_only"))  # a button added keeps the audience
-        await state.update_data(buyers_only=buyers_only)
+        await state.set_data({**data, "buyers_only": buyers_only})
         await state.set_state(BroadcastDraft.preview)
         text, markup = await controls(ctx, buyers_only=buyers_only)
         await message.answer(text, reply_markup=markup)
@@ -177,7 +183,7 @@ def build_router(settings: Settings) -> Router:
         await query.answer()
         if isinstance(query.message, Message):
             await query.message.edit_reply_markup(reply_markup=None)
-            await preview(query.message, state, ctx)
+            await preview(query.message, state, ctx, await state.get_data())
 
     @router.callback_query(
         BroadcastDraftButton.filter(F.step.in_({BroadcastStep.EVERYONE, BroadcastStep.BUYERS})),

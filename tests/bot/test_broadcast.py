@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.methods import EditMessageText, SendMessage, SendPhoto
 from aiogram.types import Chat, Message, MessageEntity, PhotoSize, Update, User
 
@@ -355,3 +355,29 @@ async def test_the_messages_last_line_may_be_its_button_line(shop: Shop) -> None
     previews = [m for m in sent_to(shop, ADMIN_ID) if "Big sale" in m.text]
     assert previews[-1].text == "Big sale\nprices | lower than ever"
     assert previews[-1].reply_markup is None
+
+
+async def test_a_draft_telegram_refuses_is_not_kept(shop: Shop) -> None:
+    """Telegram refuses the preview (here a button link it rejects): the admin is told,
+    and the draft stays as it was, so Send cannot send everyone a refused message."""
+    await customers(shop, CUSTOMERS[:2])
+    await draft_text(shop)
+    refused = "Bad Request: BUTTON_URL_INVALID"
+    shop.session.fail["sendMessage"] = [lambda m: TelegramBadRequest(method=m, message=refused)]
+    await shop.send("Shop | https://example.invalid/sale", user_id=ADMIN_ID)
+    assert shop.last_text().text.startswith(f"Telegram refused this ({refused})")
+    await tap(shop, BroadcastStep.SEND)
+    await run_to_end(shop)
+    for user in CUSTOMERS[:2]:
+        (got,) = sent_to(shop, user)
+        assert got.reply_markup is None  # the draft as it was: no button
+
+
+async def test_a_message_telegram_refuses_asks_for_another(shop: Shop) -> None:
+    await shop.send("/broadcast", user_id=ADMIN_ID)
+    refused = "Bad Request: can't parse entities"
+    shop.session.fail["sendMessage"] = [lambda m: TelegramBadRequest(method=m, message=refused)]
+    await admin_sends(shop, text="Big sale")
+    assert shop.last_text().text.startswith("Telegram refused this")
+    await admin_sends(shop, text="Big sale, take two")  # still the message step
+    assert "Above is the preview" in shop.last_text().text

@@ -47,6 +47,14 @@ BUTTON_LINK_BAD = __(
 )
 
 
+def preview_refused(reason: str) -> str:
+    """Telegram refused the preview: customers could not get it either."""
+    return _(
+        "Telegram refused this ({reason}), so customers could not get it either. Send it "
+        "again, changed."
+    ).format(reason=escape(reason))
+
+
 def button_text_too_long(limit: int) -> str:
     return _("A button's text is at most {limit} characters. Send the line again.").format(
         limit=limit
