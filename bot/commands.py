@@ -88,15 +88,21 @@ async def orders_export(
         raise CliError(
             f"Orders not exported: {error.value!r} is not a date; write it as YYYY-MM-DD."
         ) from None
+    # The file is opened before the database: a path that cannot be written is one sentence,
+    # not a traceback after the migrations.
+    try:
+        out = sys.stdout
+        if path != "-":
+            out = Path(path).open("w", encoding="utf-8", newline="")  # noqa: ASYNC230
+    except OSError as error:
+        raise CliError(f"Orders not exported: cannot write {path}: {error.strerror}.") from None
     db = await open_database(settings)
     try:
-        if path == "-":
-            count = await write_orders_csv(db, sys.stdout, span)
-            sys.stdout.flush()
-        else:
-            with Path(path).open("w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230
-                count = await write_orders_csv(db, out, span)
+        count = await write_orders_csv(db, out, span)
+        out.flush()
     finally:
+        if out is not sys.stdout:
+            out.close()
         await db.dispose()
     where = "standard output" if path == "-" else path
     print(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage._sql import locked
@@ -28,6 +29,7 @@ from storage.types import utcnow
 
 BLOCKED_PREFIX = "403"  # an outbox row's last_error when the recipient blocked the bot
 STOPPED = "stopped"  # the last_error of a row not sent because its broadcast was stopped
+CREATE_LOCK_KEY = 0x5707B0C  # PostgreSQL: one draft's Send is checked and taken at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +72,65 @@ async def create_broadcast(
 ) -> Broadcast:
     """A broadcast to the audience as it is now: customers who join later are not in it."""
     async with db.transaction() as s:
-        last = await s.scalar(sa.select(sa.func.max(col(Customer.id))))
-        total = await s.scalar(
-            sa.select(sa.func.count()).select_from(Customer).where(*_audience(buyers_only))
+        return await _create_in(s, admin_chat_id, text, photo, reply_markup, buyers_only, None)
+
+
+async def create_broadcast_from_draft(
+    db: Database,
+    admin_chat_id: int,
+    draft_message_id: int,
+    text: str,
+    *,
+    photo: str | None = None,
+    reply_markup: str | None = None,
+    buyers_only: bool = False,
+) -> Broadcast | None:
+    """The broadcast of the draft whose Send sits on `draft_message_id` (that message
+    becomes its progress message), once: None when that draft was sent already. Both taps
+    of a double tap arrive and are handled at once, on one replica or two; without this
+    everyone would get the message twice."""
+    async with db.transaction() as s:
+        if db.is_postgres:  # SQLite's writers are one at a time already (BEGIN IMMEDIATE)
+            await s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CREATE_LOCK_KEY})
+        sent = await s.scalar(
+            sa.select(col(Broadcast.id)).where(
+                col(Broadcast.admin_chat_id) == admin_chat_id,
+                col(Broadcast.progress_message_id) == draft_message_id,
+            )
         )
-        broadcast = Broadcast(
-            admin_chat_id=admin_chat_id,
-            text=text,
-            photo=photo,
-            reply_markup=reply_markup,
-            buyers_only=buyers_only,
-            total=int(total or 0),
-            last_customer_id=int(last or 0),
+        if sent is not None:
+            return None
+        return await _create_in(
+            s, admin_chat_id, text, photo, reply_markup, buyers_only, draft_message_id
         )
-        s.add(broadcast)
-        await s.flush()
-        return broadcast
+
+
+async def _create_in(
+    s: AsyncSession,
+    admin_chat_id: int,
+    text: str,
+    photo: str | None,
+    reply_markup: str | None,
+    buyers_only: bool,
+    progress_message_id: int | None,
+) -> Broadcast:
+    last = await s.scalar(sa.select(sa.func.max(col(Customer.id))))
+    total = await s.scalar(
+        sa.select(sa.func.count()).select_from(Customer).where(*_audience(buyers_only))
+    )
+    broadcast = Broadcast(
+        admin_chat_id=admin_chat_id,
+        text=text,
+        photo=photo,
+        reply_markup=reply_markup,
+        buyers_only=buyers_only,
+        total=int(total or 0),
+        last_customer_id=int(last or 0),
+        progress_message_id=progress_message_id,
+    )
+    s.add(broadcast)
+    await s.flush()
+    return broadcast
 
 
 async def set_progress_message(db: Database, broadcast_id: int, message_id: int) -> None:

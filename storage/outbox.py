@@ -144,13 +144,16 @@ def _of_broadcasts(broadcasts: Collection[int]) -> sa.ColumnElement[bool]:
 
 def _chat_waits(now: datetime) -> sa.Exists:
     """An earlier pending message of the same chat is held (a live lease) or waits for its
-    next attempt: later messages of that chat must wait for it."""
+    next attempt: later messages of that chat must wait for it. A broadcast's message is
+    never waited for by the chat's own messages (goods, order notices): a broadcast held
+    for its low-priority turn, or waiting out a 5xx, never delays them."""
     earlier = aliased(OutboxMessage)
     return sa.exists().where(
         col(earlier.chat_id) == col(OutboxMessage.chat_id),
         col(earlier.status) == OutboxStatus.PENDING,
         col(earlier.id) < col(OutboxMessage.id),
         sa.or_(col(earlier.next_attempt_at) > now, col(earlier.claimed_until) > now),
+        sa.or_(col(earlier.broadcast_id).is_(None), col(OutboxMessage.broadcast_id).is_not(None)),
     )
 
 

@@ -6,11 +6,15 @@ The draft lives in the FSM state (Redis with REDIS_URL), so any replica takes th
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, MessageEntity
+from aiogram.utils.text_decorations import html_decoration
 
 from bot.callbacks import BroadcastDraftButton, BroadcastStep, BroadcastStop
 from bot.config import Settings
@@ -48,6 +52,31 @@ async def send_outgoing(bot: Bot, chat_id: int, out: Outgoing) -> None:
         await bot.send_message(chat_id, out.text, reply_markup=out.reply_markup)
 
 
+def html_of(text: str, entities: list[MessageEntity] | None) -> str:
+    """`text` (a beginning of a message's text) as HTML, its entities cut to it (their
+    offsets and lengths count UTF-16 code units)."""
+    size = len(text.encode("utf-16-le")) // 2
+    kept = [
+        e.model_copy(update={"length": min(e.length, size - e.offset)})
+        for e in entities or []
+        if e.offset < size
+    ]
+    return html_decoration.unparse(text, kept)
+
+
+async def with_button_line(
+    ctx: ShopContext, text: str, entities: list[MessageEntity] | None, *, need_text: bool = False
+) -> dict[str, str]:
+    """The draft's text (HTML) and, when the message's last line is a good button line,
+    that button (the line left out of the text)."""
+    head, newline, last = text.rpartition("\n")
+    if newline and (head.strip() or not need_text) and "|" in last:
+        line = await parse_button_line(ctx.db, ctx.bot_url, last)
+        if line.error is None:
+            return {"text": html_of(head.rstrip(), entities), "markup": line.markup_json()}
+    return {"text": html_of(text, entities) if text else ""}
+
+
 def build_router(settings: Settings) -> Router:
     router = Router(name="broadcast")
     is_admin = IsAdmin(settings.admin_ids)
@@ -66,25 +95,42 @@ def build_router(settings: Settings) -> Router:
         await state.clear()
         await message.answer(tb.BROADCAST_CANCELLED)
 
-    # Commands still work while a draft is open; any other message is the next step.
+    # Commands still work while a draft is open; any other message is the next step. The
+    # preview comes at once; a button line sent after it puts that button under it.
+    # The message's own last line may be the button line too.
     @router.message(BroadcastDraft.message, F.photo)
-    async def photo_entered(message: Message, state: FSMContext) -> None:
+    async def photo_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
         assert message.photo
-        text = message.html_text if message.caption else ""
-        await state.set_data({"text": text, "photo": message.photo[-1].file_id})
-        await state.set_state(BroadcastDraft.button)
-        await message.answer(tb.BUTTON_ASK, reply_markup=views.button_step())
+        data = await with_button_line(ctx, message.caption or "", message.caption_entities)
+        await preview(message, state, ctx, {**data, "photo": message.photo[-1].file_id})
 
     @router.message(BroadcastDraft.message, F.text, ~F.text.startswith("/"))
-    async def text_entered(message: Message, state: FSMContext) -> None:
-        await state.set_data({"text": message.html_text, "photo": None})
-        await state.set_state(BroadcastDraft.button)
-        await message.answer(tb.BUTTON_ASK, reply_markup=views.button_step())
+    async def text_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
+        assert message.text is not None
+        data = await with_button_line(ctx, message.text, message.entities, need_text=True)
+        await preview(message, state, ctx, {**data, "photo": None})
+
+    @router.message(BroadcastDraft.preview, F.text, ~F.text.startswith("/"))
+    async def button_after_preview(message: Message, state: FSMContext, ctx: ShopContext) -> None:
+        assert message.text is not None
+        line = await parse_button_line(
+            ctx.db, ctx.bot_url, message.text, format_error=tb.BUTTON_LINE_FORMAT_AT_PREVIEW
+        )
+        if line.error is not None:
+            await message.answer(line.error)
+            return
+        await preview(message, state, ctx, {**await state.get_data(), "markup": line.markup_json()})
+
+    @router.message(BroadcastDraft.preview, ~F.text)
+    async def not_a_button_line(message: Message) -> None:
+        await message.answer(tb.BUTTON_LINE_FORMAT_AT_PREVIEW)
 
     @router.message(BroadcastDraft.message, ~F.text)
     async def not_a_broadcast(message: Message) -> None:
         await message.answer(tb.BROADCAST_NOT_TEXT, reply_markup=views.cancel_only())
 
+    # A draft left at the former "Add a button?" step (its state kept in Redis across an
+    # upgrade) still finishes: a button line or No button gives the preview.
     @router.message(BroadcastDraft.button, F.text, ~F.text.startswith("/"))
     async def button_entered(message: Message, state: FSMContext, ctx: ShopContext) -> None:
         assert message.text is not None
@@ -92,31 +138,37 @@ def build_router(settings: Settings) -> Router:
         if line.error is not None:
             await message.answer(line.error, reply_markup=views.button_step())
             return
-        await state.update_data(markup=line.markup_json())
-        await preview(message, state, ctx)
+        await preview(message, state, ctx, {**await state.get_data(), "markup": line.markup_json()})
 
     @router.message(BroadcastDraft.button, ~F.text)
     async def button_not_text(message: Message) -> None:
         await message.answer(tb.BUTTON_LINE_FORMAT, reply_markup=views.button_step())
 
-    async def preview(message: Message, state: FSMContext, ctx: ShopContext) -> None:
-        """The message exactly as customers get it, then the audience and Send / Cancel."""
-        data = await state.get_data()
+    async def preview(
+        message: Message, state: FSMContext, ctx: ShopContext, data: dict[str, Any]
+    ) -> None:
+        """The draft `data` exactly as customers would get it, then the audience and Send /
+        Cancel. A draft Telegram refuses (a button link it rejects, say) is not kept: the
+        admin is told why, and the draft stays as it was."""
         assert message.bot is not None
         out = broadcast_outgoing(data.get("text", ""), data.get("photo"), data.get("markup"))
-        await send_outgoing(message.bot, message.chat.id, out)
-        await state.update_data(buyers_only=False)
+        try:
+            await send_outgoing(message.bot, message.chat.id, out)
+        except TelegramBadRequest as error:
+            await message.answer(tb.preview_refused(error.message))
+            return
+        buyers_only = bool(data.get("buyers_only"))  # a button added keeps the audience
+        await state.set_data({**data, "buyers_only": buyers_only})
         await state.set_state(BroadcastDraft.preview)
-        text, markup = await controls(ctx, buyers_only=False)
+        text, markup = await controls(ctx, buyers_only=buyers_only)
         await message.answer(text, reply_markup=markup)
 
     async def controls(ctx: ShopContext, *, buyers_only: bool) -> tuple[str, InlineKeyboardMarkup]:
         everyone = await audience_size(ctx.db, buyers_only=False)
         buyers = await audience_size(ctx.db, buyers_only=True)
         n = buyers if buyers_only else everyone
-        return tb.preview_note(buyers_only, n), views.preview_controls(
-            everyone, buyers, buyers_only
-        )
+        text = tb.preview_note(buyers_only, n) + "\n\n" + tb.BUTTON_HINT
+        return text, views.preview_controls(everyone, buyers, buyers_only)
 
     @router.callback_query(BroadcastDraftButton.filter(F.step == BroadcastStep.CANCEL))
     async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
@@ -131,7 +183,7 @@ def build_router(settings: Settings) -> Router:
         await query.answer()
         if isinstance(query.message, Message):
             await query.message.edit_reply_markup(reply_markup=None)
-            await preview(query.message, state, ctx)
+            await preview(query.message, state, ctx, await state.get_data())
 
     @router.callback_query(
         BroadcastDraftButton.filter(F.step.in_({BroadcastStep.EVERYONE, BroadcastStep.BUYERS})),
@@ -159,6 +211,9 @@ def build_router(settings: Settings) -> Router:
             await query.answer(alert_text(tb.BROADCAST_NOBODY), show_alert=True)
             return
         await state.clear()
+        # The message with Send becomes the progress message; a second tap of it (both taps
+        # of a double tap arrive, handled at once) starts nothing.
+        draft = query.message.message_id if isinstance(query.message, Message) else None
         broadcast = await start_broadcast(
             ctx.db,
             query.from_user.id,
@@ -166,12 +221,15 @@ def build_router(settings: Settings) -> Router:
             data.get("photo"),
             data.get("markup"),
             buyers_only=buyers_only,
+            draft_message_id=draft,
         )
-        assert broadcast.id is not None
         await query.answer()
+        if broadcast is None:
+            return
+        assert broadcast.id is not None
         text = views.progress_text(broadcast, BroadcastCounts(), ctx.clock(), ctx.pacer.per_second)
         shown = await show(query, text, views.stop_button(broadcast.id))
-        if shown is not None:
+        if shown is not None and shown.message_id != draft:
             await set_progress_message(ctx.db, broadcast.id, shown.message_id)
         ctx.broadcast_wakeup.set()
         details = f"#{broadcast.id} audience={'buyers' if buyers_only else 'everyone'}"

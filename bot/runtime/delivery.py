@@ -197,7 +197,14 @@ class OutboxWorker:
         for message in claimed:  # in id order: each chat's queue stays in id order
             assert message.id is not None
             self._held[message.id] = message
-            self._queues.setdefault(message.chat_id, deque()).append(message)
+            queue = self._queues.setdefault(message.chat_id, deque())
+            # except that the chat's own messages go ahead of a broadcast's held for it
+            if message.broadcast_id is None:
+                ahead = next((i for i, m in enumerate(queue) if m.broadcast_id is not None), None)
+                if ahead is not None:
+                    queue.insert(ahead, message)
+                    continue
+            queue.append(message)
         for chat in dict.fromkeys(m.chat_id for m in claimed):  # lanes start in id order
             if chat not in self._lanes:
                 self._lanes[chat] = asyncio.create_task(self._lane(chat), name=f"outbox:{chat}")

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.screens.texts import en_broadcast as tb
-from storage import Broadcast, Database, create_broadcast, get_product
+from storage import Broadcast, Database, create_broadcast, create_broadcast_from_draft, get_product
 
 MAX_BUTTON_TEXT = 64
 MAX_URL = 2048
@@ -42,12 +42,15 @@ def _url_ok(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and "." in parts.netloc
 
 
-async def parse_button_line(db: Database, bot_url: str, line: str) -> ButtonLine:
+async def parse_button_line(
+    db: Database, bot_url: str, line: str, *, format_error: str = tb.BUTTON_LINE_FORMAT
+) -> ButtonLine:
     """`Button text | https://…` (a link) or `Button text | p_<sku>` (the product's card,
-    through the bot's deep link `t.me/<bot>?start=p_<sku>`)."""
+    through the bot's deep link `t.me/<bot>?start=p_<sku>`). `format_error`: the sentence
+    for a line that is no button line at all."""
     line = line.strip()
     if "\n" in line or line.count("|") != 1:
-        return ButtonLine(error=tb.BUTTON_LINE_FORMAT)
+        return ButtonLine(error=format_error)
     text, target = (part.strip() for part in line.split("|"))
     if not text:
         return ButtonLine(error=tb.BUTTON_TEXT_EMPTY)
@@ -72,8 +75,20 @@ async def start_broadcast(
     reply_markup: str | None,
     *,
     buyers_only: bool,
-) -> Broadcast:
-    """The broadcast, to the audience as it is now; the runner sends it from here on."""
+    draft_message_id: int | None = None,
+) -> Broadcast | None:
+    """The broadcast, to the audience as it is now; the runner sends it from here on. With
+    the draft's message (where Send was tapped): once per draft, None for a second tap."""
+    if draft_message_id is not None:
+        return await create_broadcast_from_draft(
+            db,
+            admin_chat_id,
+            draft_message_id,
+            text,
+            photo=photo,
+            reply_markup=reply_markup,
+            buyers_only=buyers_only,
+        )
     return await create_broadcast(
         db, admin_chat_id, text, photo=photo, reply_markup=reply_markup, buyers_only=buyers_only
     )

@@ -4,18 +4,29 @@ runner and outbox worker (the Telegram edge is the recording session)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.methods import EditMessageText, SendMessage, SendPhoto
 from aiogram.types import Chat, Message, MessageEntity, PhotoSize, Update, User
 
 from bot.callbacks import BroadcastDraftButton, BroadcastStep, BroadcastStop
 from bot.runtime.broadcasts import BroadcastRunner
 from bot.runtime.delivery import OutboxWorker
-from storage import Broadcast, OutboxMessage, get_customer, set_blocked, upsert_customer
+from bot.screens.messages import GOODS
+from bot.shop.broadcasts import start_broadcast
+from storage import (
+    Broadcast,
+    OutboxDraft,
+    OutboxMessage,
+    enqueue,
+    get_customer,
+    set_blocked,
+    upsert_customer,
+)
 from tests.bot.conftest import ADMIN_ID, Shop, _now, button_texts, markup_buttons, next_id
 from tests.bot.test_delivery import paid_orders
 
@@ -75,10 +86,12 @@ async def draft_text(shop: Shop, button_line: str | None = None) -> None:
     text = "Big sale today! New keys in stock."
     bold = MessageEntity(type="bold", offset=0, length=14)
     await admin_sends(shop, text=text, entities=[bold])
-    assert "Add a button under it?" in shop.last_text().text
-    if button_line is None:
-        await tap(shop, BroadcastStep.NO_BUTTON)
-    else:
+    # The preview at once, with Send; a button line after it puts a button under it.
+    controls = shop.last_text()
+    assert "Above is the preview" in controls.text
+    assert "To put a button under it, send one line" in controls.text
+    assert "Send" in button_texts(controls)
+    if button_line is not None:
         await shop.send(button_line, user_id=ADMIN_ID)
 
 
@@ -89,7 +102,9 @@ async def test_a_text_broadcast_goes_to_every_customer_once_as_previewed(shop: S
 
     # The preview: exactly the message customers get, then the audience and the buttons.
     preview = [m for m in sent_to(shop, ADMIN_ID) if "Big sale" in m.text]
-    assert len(preview) == 1
+    assert len(preview) == 2  # without the button, then with it
+    assert preview[0].reply_markup is None
+    del preview[0]
     assert preview[0].text == "<b>Big sale today</b>! New keys in stock."
     (button,) = markup_buttons(preview[0])
     assert button.text == "Open the shop"
@@ -178,7 +193,9 @@ async def test_a_photo_goes_by_its_file_id_with_its_caption(shop: Shop) -> None:
     italic = MessageEntity(type="italic", offset=4, length=3)
     await admin_sends(shop, photo=photo, caption="New toy!", caption_entities=[italic])
     await shop.send("Docs | https://example.com/new", user_id=ADMIN_ID)
-    (preview,) = [m for m in shop.session.requests if isinstance(m, SendPhoto)]
+    previews = [m for m in shop.session.requests if isinstance(m, SendPhoto)]
+    assert len(previews) == 2  # without the button, then with it
+    preview = previews[-1]
     assert preview.chat_id == ADMIN_ID
     assert preview.photo == "LARGE-file-id" and preview.caption == "New <i>toy</i>!"
     await tap(shop, BroadcastStep.SEND)
@@ -211,10 +228,31 @@ async def test_a_bad_button_line_is_refused_with_a_sentence(
     await draft_text(shop, line)
     refusal = shop.last_text()
     assert answer in refusal.text
-    assert button_texts(refusal) == ["No button", "Cancel"]
-    # Still waiting for the line: a good one now gives the preview.
+    # The preview stays open: a good line now gives the preview with the button.
     await shop.send("Shop | https://example.com/sale", user_id=ADMIN_ID)
     assert "Above is the preview" in shop.last_text().text
+    previews = [m for m in sent_to(shop, ADMIN_ID) if "Big sale" in m.text]
+    assert markup_buttons(previews[-1])[0].url == "https://example.com/sale"
+
+
+async def test_the_preview_comes_at_once_and_send_goes_without_a_button(shop: Shop) -> None:
+    """The message alone gives the preview and Send (the button line is optional); the
+    chosen audience stays when a button is added after it."""
+    await customers(shop)
+    await paid_orders(shop, CUSTOMERS[:1])
+    while await OutboxWorker(shop.ctx).drain_once():
+        pass
+    await draft_text(shop)
+    await tap(shop, BroadcastStep.BUYERS)
+    await shop.send("Shop | https://example.com/sale", user_id=ADMIN_ID)
+    assert "Audience: <b>buyers only</b>, 1 customer" in shop.last_text().text
+    await shop.send("no button line here", user_id=ADMIN_ID)
+    assert "tap Send to go without a button" in shop.last_text().text
+    await tap(shop, BroadcastStep.SEND)
+    await run_to_end(shop)
+    (got,) = [m for m in sent_to(shop, CUSTOMERS[0]) if "Big sale" in m.text]
+    assert markup_buttons(got)[0].url == "https://example.com/sale"
+    assert not [m for m in sent_to(shop, CUSTOMERS[1]) if "Big sale" in m.text]
 
 
 async def test_cancel_sends_nothing(shop: Shop) -> None:
@@ -265,3 +303,81 @@ async def test_only_admins_can_broadcast(shop: Shop) -> None:
     assert "Send the message for your customers" not in shop.last_text().text
     await shop.press(BroadcastStop(broadcast_id=1), user=CUSTOMERS[0])
     assert await shop.rows(Broadcast) == []
+
+
+async def test_a_double_tap_on_send_starts_one_broadcast(shop: Shop) -> None:
+    """Telegram delivers both taps of a double tap, and the dispatcher handles them at
+    once: the draft's Send must start the broadcast once, or everyone gets it twice."""
+    await customers(shop)
+    await draft_text(shop)
+    controls = next_id()  # the message under the preview, with Send
+    taps = [
+        shop.callback(BroadcastDraftButton(step=BroadcastStep.SEND), ADMIN_ID, controls)
+        for _ in range(2)
+    ]
+    await asyncio.gather(*(shop.dp.feed_update(shop.bot, update) for update in taps))
+    assert len(await shop.rows(Broadcast)) == 1
+    await run_to_end(shop)
+    for user in CUSTOMERS:
+        assert len(sent_to(shop, user)) == 1
+
+
+async def test_a_customers_goods_go_ahead_of_their_broadcast_message(shop: Shop) -> None:
+    """Claimed together, the chat's own message (goods) is sent before the broadcast's,
+    which waits for the low-priority turn."""
+    await customers(shop, [3001])
+    broadcast = await start_broadcast(shop.ctx.db, ADMIN_ID, "News", None, None, buyers_only=False)
+    assert broadcast is not None
+    worker = OutboxWorker(shop.ctx)
+    runner = BroadcastRunner(shop.ctx, worker)
+    await runner.tick()  # the lease, and the recipient enqueued
+    await enqueue(shop.ctx.db, [OutboxDraft(3001, "Your goods for #1", kind=GOODS)])
+    shop.clock.advance(1)
+    while await worker.drain_once():
+        pass
+    assert [m.text for m in sent_to(shop, 3001)] == ["Your goods for #1", "News"]
+
+
+async def test_the_messages_last_line_may_be_its_button_line(shop: Shop) -> None:
+    await customers(shop, CUSTOMERS[:2])
+    await shop.send("/broadcast", user_id=ADMIN_ID)
+    text = "Big sale 🎉 today!\nShop | https://example.com/sale?a=1&b=2"
+    bold = MessageEntity(type="bold", offset=9, length=2)  # the emoji: two UTF-16 units
+    await admin_sends(shop, text=text, entities=[bold])
+    assert "Above is the preview" in shop.last_text().text
+    (preview,) = [m for m in sent_to(shop, ADMIN_ID) if "Big sale" in m.text]
+    assert preview.text == "Big sale <b>🎉</b> today!"
+    (button,) = markup_buttons(preview)
+    assert (button.text, button.url) == ("Shop", "https://example.com/sale?a=1&b=2")
+    # A last line that is no good button line stays part of the text.
+    await shop.send("/broadcast", user_id=ADMIN_ID)
+    await admin_sends(shop, text="Big sale\nprices | lower than ever")
+    previews = [m for m in sent_to(shop, ADMIN_ID) if "Big sale" in m.text]
+    assert previews[-1].text == "Big sale\nprices | lower than ever"
+    assert previews[-1].reply_markup is None
+
+
+async def test_a_draft_telegram_refuses_is_not_kept(shop: Shop) -> None:
+    """Telegram refuses the preview (here a button link it rejects): the admin is told,
+    and the draft stays as it was, so Send cannot send everyone a refused message."""
+    await customers(shop, CUSTOMERS[:2])
+    await draft_text(shop)
+    refused = "Bad Request: BUTTON_URL_INVALID"
+    shop.session.fail["sendMessage"] = [lambda m: TelegramBadRequest(method=m, message=refused)]
+    await shop.send("Shop | https://example.invalid/sale", user_id=ADMIN_ID)
+    assert shop.last_text().text.startswith(f"Telegram refused this ({refused})")
+    await tap(shop, BroadcastStep.SEND)
+    await run_to_end(shop)
+    for user in CUSTOMERS[:2]:
+        (got,) = sent_to(shop, user)
+        assert got.reply_markup is None  # the draft as it was: no button
+
+
+async def test_a_message_telegram_refuses_asks_for_another(shop: Shop) -> None:
+    await shop.send("/broadcast", user_id=ADMIN_ID)
+    refused = "Bad Request: can't parse entities"
+    shop.session.fail["sendMessage"] = [lambda m: TelegramBadRequest(method=m, message=refused)]
+    await admin_sends(shop, text="Big sale")
+    assert shop.last_text().text.startswith("Telegram refused this")
+    await admin_sends(shop, text="Big sale, take two")  # still the message step
+    assert "Above is the preview" in shop.last_text().text

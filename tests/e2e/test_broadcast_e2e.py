@@ -58,8 +58,6 @@ async def test_a_broadcast_to_1000_customers_survives_a_restart_and_sends_nobody
     await admin.send("/broadcast")
     await admin.wait_for_message("Send the message for your customers", timeout=STEP)
     await admin.send(TEXT)
-    ask = await admin.wait_for_message(has_button("No button"), timeout=STEP)
-    await admin.tap(ask, "No button")
     controls = await admin.wait_for_message(has_button("Send"), timeout=STEP)
     assert f"{CUSTOMERS} customers" in (controls.text or "")  # the bot knows none blocked it
     tg.fail_next("sendMessage", 429, retry_after=1, times=1)

@@ -81,3 +81,13 @@ async def test_orders_export_refuses_a_bad_date_in_one_sentence(shop: Shop) -> N
     )
     assert await reversed_range.run_to_end() == 1
     assert reversed_range.stderr.strip() == "Orders not exported: --from is after --to."
+
+
+async def test_orders_export_to_a_path_it_cannot_write_is_one_sentence(shop: Shop) -> None:
+    missing = shop.tmp_path / "no-such-dir" / "orders.csv"
+    exporter = shop.command("orders", "export", str(missing))
+    assert await exporter.run_to_end() == 1
+    assert exporter.stderr.strip() == (
+        f"Orders not exported: cannot write {missing}: No such file or directory."
+    )
+    assert "Traceback" not in exporter.stderr

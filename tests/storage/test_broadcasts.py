@@ -202,3 +202,54 @@ async def test_the_progress_may_be_edited_once_per_interval(db: storage.Database
     assert sorted(turns) == [False, False, False, True]
     assert not await storage.progress_turn(db, broadcast.id, now + timedelta(seconds=2.9), 3)
     assert await storage.progress_turn(db, broadcast.id, now + timedelta(seconds=3), 3)
+
+
+async def test_a_draft_is_sent_once_even_by_taps_at_the_same_moment(db: storage.Database) -> None:
+    await customers(db, 3)
+    made = await asyncio.gather(
+        *(storage.create_broadcast_from_draft(db, 1, 777, "Hello") for _ in range(4))
+    )
+    started = [b for b in made if b is not None]
+    assert len(started) == 1 and started[0].progress_message_id == 777
+    async with db.session() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(storage.Broadcast)) == 1
+    # Another draft (another message with Send), or another admin's, is its own broadcast.
+    assert await storage.create_broadcast_from_draft(db, 1, 778, "Hello") is not None
+    assert await storage.create_broadcast_from_draft(db, 2, 777, "Hello") is not None
+
+
+async def test_a_chats_own_messages_never_wait_behind_its_broadcast_message(
+    db: storage.Database,
+) -> None:
+    """Goods for a customer whose broadcast message is held by the owner (waiting for its
+    low-priority turn) or waits out a 5xx are claimable at once; the chat's order holds
+    among its own messages, and a broadcast message still waits behind them."""
+    (user, other) = await customers(db, 2)
+    broadcast = await storage.create_broadcast(db, 1, "Hello")
+    assert broadcast.id is not None
+    await owned(db, "w1")
+    await storage.feed_broadcast(db, broadcast.id, "w1", low=10, page=10)
+    now = storage.utcnow()
+    held = await storage.claim_due(db, "w1", now, limit=10, broadcasts=[broadcast.id])
+    assert {m.chat_id for m in held} == {user, other}
+    await storage.enqueue(db, [storage.OutboxDraft(user, "goods of #1", kind="goods")])
+    (goods,) = await storage.claim_due(db, "w2", storage.utcnow(), limit=10)
+    assert goods.chat_id == user and goods.text == "goods of #1"
+
+    # The broadcast message is put off (a 5xx): the chat's next goods still go now.
+    by_chat = {m.chat_id: m.id for m in held if m.id is not None}
+    await storage.reschedule(db, [by_chat[user]], now + timedelta(seconds=30), "502")
+    await storage.mark_sent(db, goods.id or 0)
+    await storage.enqueue(db, [storage.OutboxDraft(user, "goods of #2", kind="goods")])
+    (second,) = await storage.claim_due(db, "w2", storage.utcnow(), limit=10)
+    assert second.text == "goods of #2"
+
+    # A goods message put off (a 5xx) still holds back the chat's later broadcast message.
+    await storage.reschedule(db, [second.id or 0], now + timedelta(seconds=30), "502")
+    await storage.mark_sent(db, by_chat[user], by_chat[other])
+    later = await storage.create_broadcast(db, 1, "Again")
+    assert later.id is not None
+    await owned(db, "w1")
+    await storage.feed_broadcast(db, later.id, "w1", low=10, page=10)
+    claimed = await storage.claim_due(db, "w1", storage.utcnow(), limit=10, broadcasts=[later.id])
+    assert [m.chat_id for m in claimed] == [other]

@@ -30,11 +30,29 @@ BUTTON_LINE_FORMAT = __(
     "<code>Button text | p_&lt;sku&gt;</code>: one line, with one “|” between the text and "
     "the link. Send it again, or tap No button."
 )
+# Under the preview, which comes at once: a button can still be put under the message.
+BUTTON_HINT = __(
+    "To put a button under it, send one line: <code>Button text | https://…</code> for a "
+    "link, or <code>Button text | p_&lt;sku&gt;</code> to open a product."
+)
+BUTTON_LINE_FORMAT_AT_PREVIEW = __(
+    "A button line is <code>Button text | https://…</code> or "
+    "<code>Button text | p_&lt;sku&gt;</code>: one line, with one “|” between the text and "
+    "the link. Send it again, or tap Send to go without a button."
+)
 BUTTON_TEXT_EMPTY = __("The button needs a text before the “|”. Send the line again.")
 BUTTON_LINK_BAD = __(
     "After the “|” comes a link that starts with https:// (or http://), or p_ and a product's "
     "sku. Send the line again."
 )
+
+
+def preview_refused(reason: str) -> str:
+    """Telegram refused the preview: customers could not get it either."""
+    return _(
+        "Telegram refused this ({reason}), so customers could not get it either. Send it "
+        "again, changed."
+    ).format(reason=escape(reason))
 
 
 def button_text_too_long(limit: int) -> str:
