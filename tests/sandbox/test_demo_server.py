@@ -178,6 +178,10 @@ async def test_invoice_links_open_the_pay_page_and_deep_links_send_start(world) 
         body = {"who": "shopper", "url": "https://t.me/demo_shop_bot?start=p_witcher3"}
         async with http.post(f"{demo.origin}/api/link", json=body, headers=PAGE) as resp:
             assert (await resp.json())["kind"] == "sent"
+        # A link of another scheme (from a Mini App's openLink, say) is never handed back.
+        body = {"who": "shopper", "url": "javascript:fetch('/api/send')"}
+        async with http.post(f"{demo.origin}/api/link", json=body, headers=PAGE) as resp:
+            assert await resp.json() == {"kind": "unsupported"}
     [update] = tg.pending_updates
     assert update["message"]["text"] == "/start p_witcher3"
 

@@ -295,6 +295,8 @@ class DemoServer(FakeServer):
         if link.kind == "start":
             await persona.user.send(link.value)
             return web.json_response({"kind": "sent", "text": link.value})
+        if link.kind == "unsupported":
+            return web.json_response({"kind": "unsupported"})
         return web.json_response({"kind": "external", "url": link.value})
 
     async def _webapp_url(self, request: web.Request) -> web.Response:

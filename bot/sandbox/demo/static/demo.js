@@ -298,6 +298,7 @@ async function openLink(url) {
     const result = await api("/api/link", { url });
     if (result.kind === "pay") { openPay(result.url); }
     else if (result.kind === "external") { window.open(result.url, "_blank", "noopener"); }
+    else if (result.kind === "unsupported") { toast("This kind of link is not opened in the demo."); }
   } catch (error) {
     toast(error.message);
   }
@@ -333,7 +334,11 @@ function closeWebApp() {
 // The Mini App's calls to Telegram.WebApp arrive here (bot/sandbox/telegram_web_app.js).
 function onWebAppCall(event) {
   const data = event.data || {};
-  if (data.source !== "telegram-web-app-stub" || event.source !== $("panel-frame").contentWindow) { return; }
+  const frame = $("panel-frame");
+  // Only the Mini App itself: the frame's window, still on the shop's origin (a page it
+  // navigated to elsewhere is not the Mini App and may not act for it).
+  if (data.source !== "telegram-web-app-stub" || event.source !== frame.contentWindow) { return; }
+  if (!frame.src.startsWith("http") || event.origin !== new URL(frame.src).origin) { return; }
   const args = data.args || [];
   const main = $("panel-main");
   switch (data.method) {
