@@ -74,6 +74,17 @@ async def test_only_the_page_may_act(world) -> None:
     assert update["message"]["from"]["id"] == 1
 
 
+async def test_the_page_loads_only_its_own_code_and_is_never_framed(world) -> None:
+    _, cp, demo = world
+    async with aiohttp.ClientSession() as http, http.get(demo.url) as resp:
+        assert resp.status == 200
+        csp = resp.headers["Content-Security-Policy"]
+    rules = dict(rule.strip().split(" ", 1) for rule in csp.split(";"))
+    assert rules["script-src"] == "'self'"
+    assert rules["frame-src"] == f"http://127.0.0.1:9 {cp.origin}"  # the Mini App, the pay page
+    assert rules["frame-ancestors"] == "'none'"  # no clickjacking of a page that can /refund
+
+
 async def test_a_tap_is_a_callback_query_and_its_answer_comes_back(world) -> None:
     tg, _, demo = world
     sent = await bot_call(

@@ -127,7 +127,9 @@ class DemoServer(FakeServer):
     async def _index(self, request: web.Request) -> web.StreamResponse:
         csp = (
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            f"frame-src {self.bot_origin} {self.cp.origin}; connect-src 'self'"
+            f"frame-src {self.bot_origin} {self.cp.origin}; connect-src 'self'; "
+            # The page acts for both users (it can /refund): no other site may frame it.
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
         )
         return web.FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": csp})
 
