@@ -238,3 +238,21 @@ async def test_photos_are_shown_inline(world) -> None:
             assert resp.content_type == "image/png"
             assert resp.headers["Content-Disposition"].startswith("inline")
             assert await resp.read() == png
+
+
+async def test_a_file_never_runs_on_the_pages_origin(world) -> None:
+    """A photo that is an SVG with a script (or any document) is not served as a page of the
+    demo's origin: downloaded, and sandboxed should it be opened by itself."""
+    tg, _, demo = world
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    form = aiohttp.FormData()
+    form.add_field("chat_id", "1")
+    form.add_field("photo", svg, filename="x.svg", content_type="image/svg+xml")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{tg.base_url}/bot{tg.token}/sendPhoto", data=form) as resp:
+            sent = (await resp.json())["result"]
+        async with http.get(f"{demo.origin}/api/files/shopper/{sent['message_id']}") as resp:
+            assert resp.status == 200
+            assert resp.content_type == "application/octet-stream"
+            assert resp.headers["Content-Disposition"].startswith("attachment")
+            assert "sandbox" in resp.headers["Content-Security-Policy"]
