@@ -201,3 +201,14 @@ async def language_choices(db: Database) -> dict[int, str]:
             )
         )
         return {int(telegram_id): str(choice) for telegram_id, choice in rows.all()}
+
+
+async def count_customers_besides(db: Database, telegram_ids: Iterable[int]) -> int:
+    """How many customers are none of these Telegram users (the demo's check that the
+    database it is given holds no shop's real customers)."""
+    ids = sorted(set(telegram_ids))
+    query = sa.select(sa.func.count()).select_from(Customer)
+    if ids:
+        query = query.where(col(Customer.telegram_id).not_in(ids))
+    async with db.session() as s:
+        return int(await s.scalar(query) or 0)

@@ -267,6 +267,65 @@ async def test_let_it_expire_then_check_payment(demo: Demo) -> None:
             await browser.close()
 
 
+async def test_the_chat_keeps_the_newest_message_in_sight(demo: Demo) -> None:
+    """The chat follows its newest message, also when the layout changes after it was drawn
+    (a product photo loading, a phone-sized window); a keyboard's words are not cut short;
+    on a phone-sized window the switch between the shopper and the admin is whole."""
+    if not os.path.exists(CHROMIUM):
+        unavailable("Chromium", f"{CHROMIUM} is not installed")
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=STEP_MS)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = await browser.new_page(viewport={"width": 1280, "height": 820})
+        box = page.get_by_test_id("composer-input")
+        helps = page.locator("[data-testid=bot-message]", has_text="How it works")
+        try:
+            await page.goto(demo.url)
+            await box.fill("/help")
+            await box.press("Enter")
+            await expect(helps).to_have_count(1)
+            # A card whose photo loads after the message is drawn, so the chat grows under it.
+            await box.fill("/start p_witcher3")
+            await box.press("Enter")
+            photo = bot_message(page, "Witcher 3").locator("img.photo")
+            await expect(photo).to_be_visible()
+            await photo.evaluate(
+                "i => i.complete && i.naturalHeight ? 0 : new Promise(r => i.onload = r)"
+            )
+            await box.fill("/help")
+            await box.press("Enter")
+            await expect(helps).to_have_count(2)
+            await expect(helps.last.locator(".meta")).to_be_in_viewport()
+            await shot(page, "19-newest-in-sight")
+
+            # A keyboard's buttons show their whole words (the message widens for them).
+            await box.fill("/language")
+            await box.press("Enter")
+            choose = bot_message(page, "Choose your language")
+            await expect(choose.get_by_role("button")).to_have_count(2)
+            for button in await choose.get_by_role("button").all():
+                clipped = await button.evaluate("b => b.scrollWidth > b.clientWidth")
+                assert not clipped, await button.inner_text()
+            await expect(choose.locator(".meta")).to_be_in_viewport()
+
+            # A phone: the chat reflows taller and still ends at its newest message; the
+            # persona switch above it is not squeezed out of sight.
+            await page.set_viewport_size({"width": 420, "height": 800})
+            await expect(choose.locator(".keyboard")).to_be_in_viewport()
+            await expect(page.get_by_test_id("composer-input")).to_be_in_viewport()
+            sidebar = page.locator(".sidebar")
+            assert await sidebar.evaluate("s => s.scrollHeight <= s.clientHeight")
+            await shot(page, "20-phone")
+            await page.get_by_test_id("persona-admin").click()
+            await expect(page.get_by_test_id("persona-admin")).to_have_attribute(
+                "aria-selected", "true"
+            )
+        finally:
+            await browser.close()
+
+
 ONLINE_PRODUCT = """
 [[products]]
 sku = "online"

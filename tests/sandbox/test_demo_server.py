@@ -74,6 +74,17 @@ async def test_only_the_page_may_act(world) -> None:
     assert update["message"]["from"]["id"] == 1
 
 
+async def test_the_page_loads_only_its_own_code_and_is_never_framed(world) -> None:
+    _, cp, demo = world
+    async with aiohttp.ClientSession() as http, http.get(demo.url) as resp:
+        assert resp.status == 200
+        csp = resp.headers["Content-Security-Policy"]
+    rules = dict(rule.strip().split(" ", 1) for rule in csp.split(";"))
+    assert rules["script-src"] == "'self'"
+    assert rules["frame-src"] == f"http://127.0.0.1:9 {cp.origin}"  # the Mini App, the pay page
+    assert rules["frame-ancestors"] == "'none'"  # no clickjacking of a page that can /refund
+
+
 async def test_a_tap_is_a_callback_query_and_its_answer_comes_back(world) -> None:
     tg, _, demo = world
     sent = await bot_call(
@@ -178,6 +189,10 @@ async def test_invoice_links_open_the_pay_page_and_deep_links_send_start(world) 
         body = {"who": "shopper", "url": "https://t.me/demo_shop_bot?start=p_witcher3"}
         async with http.post(f"{demo.origin}/api/link", json=body, headers=PAGE) as resp:
             assert (await resp.json())["kind"] == "sent"
+        # A link of another scheme (from a Mini App's openLink, say) is never handed back.
+        body = {"who": "shopper", "url": "javascript:fetch('/api/send')"}
+        async with http.post(f"{demo.origin}/api/link", json=body, headers=PAGE) as resp:
+            assert await resp.json() == {"kind": "unsupported"}
     [update] = tg.pending_updates
     assert update["message"]["text"] == "/start p_witcher3"
 
@@ -223,3 +238,21 @@ async def test_photos_are_shown_inline(world) -> None:
             assert resp.content_type == "image/png"
             assert resp.headers["Content-Disposition"].startswith("inline")
             assert await resp.read() == png
+
+
+async def test_a_file_never_runs_on_the_pages_origin(world) -> None:
+    """A photo that is an SVG with a script (or any document) is not served as a page of the
+    demo's origin: downloaded, and sandboxed should it be opened by itself."""
+    tg, _, demo = world
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    form = aiohttp.FormData()
+    form.add_field("chat_id", "1")
+    form.add_field("photo", svg, filename="x.svg", content_type="image/svg+xml")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{tg.base_url}/bot{tg.token}/sendPhoto", data=form) as resp:
+            sent = (await resp.json())["result"]
+        async with http.get(f"{demo.origin}/api/files/shopper/{sent['message_id']}") as resp:
+            assert resp.status == 200
+            assert resp.content_type == "application/octet-stream"
+            assert resp.headers["Content-Disposition"].startswith("attachment")
+            assert "sandbox" in resp.headers["Content-Security-Policy"]

@@ -17,6 +17,16 @@ from tests.conftest import pg_admin
 from tests.storage.conftest import order_for, payment, seed
 
 
+async def test_count_customers_besides(db: storage.Database) -> None:
+    assert await storage.count_customers_besides(db, [1, 2]) == 0
+    for telegram_id in (1, 2, 10**12):
+        await storage.upsert_customer(db, telegram_id, None, "en")
+    assert await storage.count_customers_besides(db, [1, 2]) == 1
+    assert await storage.count_customers_besides(db, [1]) == 2
+    assert await storage.count_customers_besides(db, []) == 3
+    assert await storage.count_customers_besides(db, [1, 2, 10**12]) == 0
+
+
 async def test_upsert_customer_and_blocked_flag(db: storage.Database) -> None:
     c1 = await storage.upsert_customer(db, 10**12, "alice", "en")
     assert c1.id is not None and not c1.blocked_bot

@@ -57,3 +57,17 @@ def test_anything_else_is_external() -> None:
         "tg://user?id=1",
     ):
         assert resolve(url) == Link("external", url)
+
+
+def test_a_link_of_another_scheme_is_never_opened() -> None:
+    """javascript:, data:, file: … would run in (or read) the demo page's origin if the page
+    handed them to window.open."""
+    for url in (
+        "javascript:alert(document.domain)",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "vbscript:msgbox(1)",
+    ):
+        assert resolve(url).kind == "unsupported", url

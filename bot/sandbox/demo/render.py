@@ -120,11 +120,16 @@ def _button(button: dict[str, Any]) -> dict[str, Any]:
 class Link:
     """Where a link the bot showed leads in the demo."""
 
-    kind: str  # "invoice" (an invoice's hash), "start" (a deep link into this bot), "external"
+    # "invoice" (an invoice's hash), "start" (a deep link into this bot), "external" (an
+    # http(s) or tg link, opened by the browser), "unsupported" (any other scheme: never opened)
+    kind: str
     value: str
 
 
 _INVOICE_APP_HOSTS = ("testnet-app.send.tg", "app.send.tg")
+# What the page may hand to window.open: never javascript:, data:, file: or the like, which
+# would run in (or read from) the demo page's origin.
+_EXTERNAL_SCHEMES = ("http", "https", "tg")
 
 
 def resolve_link(url: str, *, bot_username: str, cryptopay_bot: str) -> Link:
@@ -147,4 +152,6 @@ def resolve_link(url: str, *, bot_username: str, cryptopay_bot: str) -> Link:
             return Link("start", f"/start {start}" if start else "/start")
     if host in _INVOICE_APP_HOSTS and len(path) == 2 and path[0] == "invoices":
         return Link("invoice", path[1])
+    if parts.scheme.lower() not in _EXTERNAL_SCHEMES:
+        return Link("unsupported", url)
     return Link("external", url)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
+import storage
 from bot.app import run_bot
 from bot.catalog_file import CatalogFile, CatalogFileError, load_catalog
 from bot.catalog_sync import import_catalog_file
@@ -146,6 +147,16 @@ async def import_catalog(database_url: str, catalog: CatalogFile) -> None:
         if not await db.ping():
             raise DemoError("Cannot reach the database given with --db; is it running?")
         await upgrade(db)
+        # A live shop's database would be worked on as the demo's own: its pending orders
+        # checked against the Crypto Pay stand-in, its queued messages (goods among them)
+        # "sent" to the Telegram stand-in and lost to their buyers.
+        strangers = await storage.count_customers_besides(db, (SHOPPER_ID, ADMIN_ID))
+        if strangers:
+            raise DemoError(
+                f"The database given with --db holds a shop's customers ({strangers} not the "
+                "demo's); the demo would treat their orders and messages as its own. Give it "
+                "an empty database (or one only the demo used)."
+            )
         await import_catalog_file(db, catalog)
     finally:
         await db.dispose()

@@ -29,6 +29,8 @@ from bot.sandbox.webapp import sign_init_data
 STATIC = Path(__file__).resolve().parent / "static"
 WEB_APP_JS = Path(__file__).resolve().parent.parent / "telegram_web_app.js"
 HISTORY = 200  # messages of a chat sent to the page
+# Photos shown in the page as pictures; anything else (an SVG with a script, say) downloads.
+INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 HEARTBEAT_SECONDS = 20.0
 ANSWER_WAIT_SECONDS = 10.0
 # The Mini App's light theme, as Telegram passes it in tgWebAppThemeParams.
@@ -127,7 +129,9 @@ class DemoServer(FakeServer):
     async def _index(self, request: web.Request) -> web.StreamResponse:
         csp = (
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            f"frame-src {self.bot_origin} {self.cp.origin}; connect-src 'self'"
+            f"frame-src {self.bot_origin} {self.cp.origin}; connect-src 'self'; "
+            # The page acts for both users (it can /refund): no other site may frame it.
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
         )
         return web.FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": csp})
 
@@ -295,6 +299,8 @@ class DemoServer(FakeServer):
         if link.kind == "start":
             await persona.user.send(link.value)
             return web.json_response({"kind": "sent", "text": link.value})
+        if link.kind == "unsupported":
+            return web.json_response({"kind": "unsupported"})
         return web.json_response({"kind": "external", "url": link.value})
 
     async def _webapp_url(self, request: web.Request) -> web.Response:
@@ -321,11 +327,15 @@ class DemoServer(FakeServer):
         upload = message.file
         if upload is None:
             raise web.HTTPNotFound()
-        inline = "photo" in message.raw and upload.content_type.startswith("image/")
+        inline = "photo" in message.raw and upload.content_type in INLINE_IMAGES
         disposition = "inline" if inline else "attachment"
         name = upload.filename.replace('"', "")
         return web.Response(
             body=upload.content,
             content_type=upload.content_type if inline else "application/octet-stream",
-            headers={"Content-Disposition": f'{disposition}; filename="{name}"'},
+            headers={
+                "Content-Disposition": f'{disposition}; filename="{name}"',
+                # Whatever a file holds, opened by itself it runs nothing on the page's origin.
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+            },
         )

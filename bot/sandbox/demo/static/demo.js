@@ -6,6 +6,10 @@ const $ = (id) => document.getElementById(id);
 const TAGS = { b: "b", i: "i", u: "u", s: "s", code: "code", pre: "pre", a: "a", blockquote: "blockquote", spoiler: "span", span: "span" };
 
 const state = { config: null, chats: {}, who: "shopper", seen: {}, rendered: null, elements: {} };
+// Whether the chat follows its newest message: true until the user scrolls up to read, true
+// again once they scroll back down (as Telegram does).
+const NEAR_BOTTOM_PX = 80;
+let followBottom = true;
 
 async function api(path, body) {
   const response = await fetch(path, {
@@ -133,7 +137,7 @@ function render() {
   renderMenuButton();
   const key = `${state.who}:${chat.version}`;
   if (state.rendered === key) { return; }
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80 || state.rendered?.split(":")[0] !== state.who;
+  if (state.rendered?.split(":")[0] !== state.who) { followBottom = true; }
   state.rendered = key;
   // A message that has not changed keeps its element (a spoiler stays open, a photo loaded).
   const cache = state.elements[state.who] || new Map();
@@ -153,9 +157,32 @@ function render() {
     empty.textContent = "No messages yet. Send /start to begin.";
     list.append(empty);
   }
-  if (atBottom) { list.scrollTop = list.scrollHeight; }
+  keepAtBottom();
   state.seen[state.who] = botCount(state.who);
   renderPersonas();
+}
+
+// The chat stays at its newest message while it follows it, also when the page's layout
+// changes under it: a photo loads after the message was drawn, the window or the Mini App
+// panel changes the chat's size. (Measured at the next change instead, the grown photo would
+// count as scrolled up and the next message would land out of sight.)
+let ownScrollTop = null;  // where keepAtBottom left it: a scroll event there is not the user's
+
+function keepAtBottom() {
+  const list = $("messages");
+  if (!followBottom) { return; }
+  list.scrollTop = list.scrollHeight;
+  ownScrollTop = list.scrollTop;
+}
+
+function watchScrolling() {
+  const list = $("messages");
+  list.addEventListener("scroll", () => {
+    if (list.scrollTop === ownScrollTop) { return; }
+    followBottom = list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
+  });
+  list.addEventListener("load", keepAtBottom, true);  // a photo (load does not bubble)
+  new ResizeObserver(keepAtBottom).observe(list);
 }
 
 function botCount(who) {
@@ -271,6 +298,7 @@ async function openLink(url) {
     const result = await api("/api/link", { url });
     if (result.kind === "pay") { openPay(result.url); }
     else if (result.kind === "external") { window.open(result.url, "_blank", "noopener"); }
+    else if (result.kind === "unsupported") { toast("This kind of link is not opened in the demo."); }
   } catch (error) {
     toast(error.message);
   }
@@ -306,7 +334,11 @@ function closeWebApp() {
 // The Mini App's calls to Telegram.WebApp arrive here (bot/sandbox/telegram_web_app.js).
 function onWebAppCall(event) {
   const data = event.data || {};
-  if (data.source !== "telegram-web-app-stub" || event.source !== $("panel-frame").contentWindow) { return; }
+  const frame = $("panel-frame");
+  // Only the Mini App itself: the frame's window, still on the shop's origin (a page it
+  // navigated to elsewhere is not the Mini App and may not act for it).
+  if (data.source !== "telegram-web-app-stub" || event.source !== frame.contentWindow) { return; }
+  if (!frame.src.startsWith("http") || event.origin !== new URL(frame.src).origin) { return; }
   const args = data.args || [];
   const main = $("panel-main");
   switch (data.method) {
@@ -387,6 +419,7 @@ async function start() {
   $("pay-close").addEventListener("click", closePay);
   $("alert-ok").addEventListener("click", () => { $("alert").hidden = true; });
   window.addEventListener("message", onWebAppCall);
+  watchScrolling();
   connect();
   $("text").focus();
 }
