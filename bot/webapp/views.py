@@ -166,6 +166,7 @@ def order_page(details: OrderDetails) -> Json:
             "bot_invoice_url": order.bot_invoice_url,
         }
         row["deadline_text"] = tw.PAY_BY.format(time=t.when(order.expires_at))
+        row["confirm_cancel"] = plain_text(t.confirm_cancel(row["id"]))  # the chat's question
     if order.discount and order.promo_code:
         row["promo"] = {
             "label": tw.discount(order.promo_code),

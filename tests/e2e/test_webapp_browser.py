@@ -249,5 +249,27 @@ async def test_inside_a_telegram_client_the_main_and_back_buttons_drive_the_page
     assert links == [[invoice["mini_app_invoice_url"]]]
     await page.evaluate("TelegramStub.clickMainButton()")  # Pay again: the same invoice
     assert await stub_calls(page, "openTelegramLink") == links * 2
+
+    # Waiting for the payment, the page asks quietly: the same page stays (no jump to the
+    # top), Telegram's Pay button is not hidden and shown again at every poll.
+    order_id = int(invoice["payload"])
+    await page.evaluate("document.querySelector('.order').dataset.seen = 'yes'")
+    hidden = len(await stub_calls(page, "MainButton.hide"))
+    for _ in range(2):  # the second poll is asked only once the first one was handled
+        async with page.expect_request(
+            lambda r: r.url.endswith(f"/app/api/orders/{order_id}") and r.method == "GET",
+            timeout=WAIT_MS,
+        ):
+            pass
+    assert await page.get_attribute(".order", "data-seen") == "yes"
+    assert len(await stub_calls(page, "MainButton.hide")) == hidden
+    assert await page.evaluate("Telegram.WebApp.MainButton.isVisible") is True
+
+    # Cancel asks the chat's question; once cancelled there is nothing left to pay.
+    await page.click(".order button.danger")  # the stub answers OK to showConfirm
+    await page.wait_for_selector(".order[data-status='cancelled']", timeout=WAIT_MS)
+    (asked,) = await stub_calls(page, "showConfirm")
+    assert asked[0].startswith(f"Cancel order #{order_id}?"), asked
+    assert await page.evaluate("Telegram.WebApp.MainButton.isVisible") is False
     assert page.errors == []  # type: ignore[attr-defined]
     assert await bot.terminate() == 0

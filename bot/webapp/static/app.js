@@ -313,26 +313,45 @@ function ordersView() {
 function orderView(id) {
   const entry = {
     tab: "orders",
+    orderId: id,
     render: async () => {
       const order = await api("orders/" + id);
-      if (order.pending) {
-        // Paid in Crypto Bot: the settlement (webhook or reconciliation) flips the order.
-        pollTimer = setTimeout(() => {
-          if (stack[stack.length - 1] === entry) refresh();
-        }, POLL_MS);
-      }
+      if (order.pending) watch(entry, order.status);
       return renderOrder(order);
     },
   };
   return entry;
 }
 
+// Paid in Crypto Bot: the settlement (webhook or reconciliation) flips the order. The page
+// asks quietly and redraws only when the status changed (no jump to the top, no MainButton
+// hidden and shown again every few seconds while the shopper looks at it).
+function watch(entry, status) {
+  clearTimeout(pollTimer);
+  pollTimer = setTimeout(async () => {
+    if (stack[stack.length - 1] !== entry) return;
+    let fresh = null;
+    try {
+      fresh = await api("orders/" + entry.orderId);
+    } catch (error) {
+      fresh = null; // offline a moment: ask again later
+    }
+    if (stack[stack.length - 1] !== entry) return;
+    if (fresh && fresh.status !== status) refresh();
+    else watch(entry, status);
+  }, POLL_MS);
+}
+
 function renderOrder(order) {
   const act = async (path) => {
+    const entry = stack[stack.length - 1];
     try {
       const fresh = await api(path, {});
+      if (stack[stack.length - 1] !== entry) return; // the shopper moved on meanwhile
+      clearTimeout(pollTimer);
+      clearMain(); // a cancelled order's page has no Pay
       view.replaceChildren(renderOrder(fresh));
-      if (fresh.pending) refresh();
+      if (fresh.pending) watch(entry, fresh.status);
     } catch (error) {
       toast(say(error));
     }
@@ -352,7 +371,7 @@ function renderOrder(order) {
       h("button", { class: "primary in-page-main", type: "button", onclick: pay }, T.pay),
       h("div", { class: "row spread" },
         h("button", { class: "secondary", type: "button", onclick: () => act(`orders/${order.id}/check`) }, T.check),
-        h("button", { class: "secondary danger", type: "button", onclick: () => confirmCancel(order.id, act) }, T.cancel)));
+        h("button", { class: "secondary danger", type: "button", onclick: () => confirmCancel(order, act) }, T.cancel)));
     setMain(T.pay, pay);
   } else if (order.goods.length) {
     node.append(
@@ -367,10 +386,10 @@ function renderOrder(order) {
   return node;
 }
 
-function confirmCancel(id, act) {
-  const go = (ok) => ok && act(`orders/${id}/cancel`);
-  if (tg && tg.showConfirm) tg.showConfirm(T.confirm_cancel + "?", go);
-  else go(window.confirm(T.confirm_cancel + "?"));
+function confirmCancel(order, act) {
+  const go = (ok) => ok && act(`orders/${order.id}/cancel`);
+  if (tg && tg.showConfirm) tg.showConfirm(order.confirm_cancel, go);
+  else go(window.confirm(order.confirm_cancel));
 }
 
 // --- start -------------------------------------------------------------------------------
