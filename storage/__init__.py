@@ -222,7 +222,15 @@ from storage.stats import (
     sales_summary,
     write_audit,
 )
-from storage.storefront import CatalogPage, catalog_page, search_products
+from storage.storefront import (
+    CatalogPage,
+    SearchEntry,
+    active_products,
+    catalog_page,
+    search_index,
+    search_matches,
+    search_products,
+)
 from storage.types import InexactMoney, to_money, utcnow
 
 __all__ = [
@@ -297,6 +305,7 @@ __all__ = [
     "RefundError",
     "RefundExceedsPaid",
     "RefundStatus",
+    "SearchEntry",
     "SettleOutcome",
     "SettlePayment",
     "SettleResult",
@@ -309,6 +318,7 @@ __all__ = [
     "TooManyOpenOrders",
     "TooManyUnits",
     "Verify",
+    "active_products",
     "add_codes",
     "add_promo",
     "add_to_cart",
@@ -400,6 +410,8 @@ __all__ = [
     "save_promo",
     "save_rendition",
     "saved_promo",
+    "search_index",
+    "search_matches",
     "search_products",
     "sending_refunds",
     "set_blocked",
