@@ -6,6 +6,11 @@ const tg = window.Telegram && window.Telegram.WebApp;
 // Inside a Telegram client the MainButton is the primary action; in a plain browser (or a
 // client that reports no platform) the page shows its own button instead.
 const native = !!(tg && tg.platform && tg.platform !== "unknown");
+// What the client supports (telegram-web-app.js throws on a popup before 6.2 and has no
+// BackButton before 6.1): older clients get the page's own back button and confirm().
+const since = (version) => !!(tg && tg.isVersionAtLeast && tg.isVersionAtLeast(version));
+const nativeBack = native && since("6.1");
+const popups = since("6.2");
 const POLL_MS = 2000;
 
 let T = {};
@@ -55,8 +60,8 @@ async function show(entry, replace) {
   if (replace) stack[stack.length - 1] = entry;
   else stack.push(entry);
   const depth = stack.length;
-  document.getElementById("back").hidden = native || depth < 2;
-  if (tg) depth > 1 ? tg.BackButton.show() : tg.BackButton.hide();
+  document.getElementById("back").hidden = nativeBack || depth < 2;
+  if (nativeBack) depth > 1 ? tg.BackButton.show() : tg.BackButton.hide();
   setTab(entry.tab);
   try {
     const node = await entry.render(entry);
@@ -388,8 +393,12 @@ function renderOrder(order) {
 
 function confirmCancel(order, act) {
   const go = (ok) => ok && act(`orders/${order.id}/cancel`);
-  if (tg && tg.showConfirm) tg.showConfirm(order.confirm_cancel, go);
-  else go(window.confirm(order.confirm_cancel));
+  if (!popups) return go(window.confirm(order.confirm_cancel));
+  try {
+    tg.showConfirm(order.confirm_cancel, go);
+  } catch (error) {
+    // a popup already open (a second tap): that one answers
+  }
 }
 
 // --- start -------------------------------------------------------------------------------
@@ -398,7 +407,7 @@ async function start() {
   if (tg) {
     tg.ready();
     tg.expand();
-    tg.BackButton.onClick(back);
+    if (nativeBack) tg.BackButton.onClick(back);
     tg.MainButton.onClick(() => mainHandler && mainHandler());
     if (native) document.documentElement.classList.add("native");
   }
