@@ -1,16 +1,8 @@
 // The storefront: catalog, search, product pages, the chat's cart, checkout and orders.
 import { api, ApiError } from "./api.js";
+import { confirm, haptic, native, nativeBack, openInvoice, tg } from "./telegram.js";
 import { h, photo, toast } from "./ui.js";
 
-const tg = window.Telegram && window.Telegram.WebApp;
-// Inside a Telegram client the MainButton is the primary action; in a plain browser (or a
-// client that reports no platform) the page shows its own button instead.
-const native = !!(tg && tg.platform && tg.platform !== "unknown");
-// What the client supports (telegram-web-app.js throws on a popup before 6.2 and has no
-// BackButton before 6.1): older clients get the page's own back button and confirm().
-const since = (version) => !!(tg && tg.isVersionAtLeast && tg.isVersionAtLeast(version));
-const nativeBack = native && since("6.1");
-const popups = since("6.2");
 const POLL_MS = 2000;
 
 let T = {};
@@ -37,10 +29,6 @@ function setMain(text, handler) {
 function clearMain() {
   mainHandler = null;
   if (native && tg) tg.MainButton.hide();
-}
-
-function haptic(kind) {
-  if (tg && tg.HapticFeedback) tg.HapticFeedback.notificationOccurred(kind);
 }
 
 function setTab(name) {
@@ -289,15 +277,6 @@ function renderCart(entry, cart) {
 
 // --- orders --------------------------------------------------------------------------------
 
-function openInvoice(order) {
-  const pay = order.pay || {};
-  const link = pay.mini_app_invoice_url || pay.bot_invoice_url;
-  if (!link) return;
-  if (tg && tg.openTelegramLink && /^https:\/\/t\.me\//.test(link)) tg.openTelegramLink(link);
-  else if (tg && tg.openLink) tg.openLink(link);
-  else window.open(link, "_blank");
-}
-
 function ordersView() {
   return {
     tab: "orders",
@@ -392,13 +371,7 @@ function renderOrder(order) {
 }
 
 function confirmCancel(order, act) {
-  const go = (ok) => ok && act(`orders/${order.id}/cancel`);
-  if (!popups) return go(window.confirm(order.confirm_cancel));
-  try {
-    tg.showConfirm(order.confirm_cancel, go);
-  } catch (error) {
-    // a popup already open (a second tap): that one answers
-  }
+  confirm(order.confirm_cancel, (ok) => ok && act(`orders/${order.id}/cancel`));
 }
 
 // --- start -------------------------------------------------------------------------------
