@@ -312,5 +312,18 @@ async def test_an_old_telegram_client_gets_the_pages_own_back_button_and_confirm
     await page.click(".order button.danger")
     await page.wait_for_selector(".order[data-status='cancelled']", timeout=WAIT_MS)
     assert len(asked) == 1 and asked[0].startswith("Cancel order #"), asked
+
+    # Removing the cart's last line leaves nothing to check out: no Checkout button either.
+    await page.fill("#search", "portal")
+    await page.click(".results .card[data-sku='portal2']", timeout=WAIT_MS)
+    await page.wait_for_selector(".product h1", timeout=WAIT_MS)
+    await page.evaluate("TelegramStub.clickMainButton()")
+    await page.wait_for_selector("#tab-cart >> text=Cart (1)", timeout=WAIT_MS)
+    await page.click("#tab-cart")
+    await page.wait_for_selector(".cart .line[data-sku='portal2']", timeout=WAIT_MS)
+    assert await page.evaluate("Telegram.WebApp.MainButton.isVisible") is True
+    await page.click(".cart .line button.danger")
+    await page.wait_for_selector("#view .empty", timeout=WAIT_MS)
+    assert await page.evaluate("Telegram.WebApp.MainButton.isVisible") is False
     assert page.errors == []  # type: ignore[attr-defined]
     assert await bot.terminate() == 0

@@ -220,7 +220,10 @@ function cartView() {
 
 function renderCart(entry, cart) {
   setCartUnits(cart.units);
-  if (!cart.lines.length) return h("div", { class: "empty" }, T.cart_empty);
+  if (!cart.lines.length) {
+    clearMain(); // nothing to check out
+    return h("div", { class: "empty" }, T.cart_empty);
+  }
   const act = async (path, body) => {
     try {
       const fresh = await api(path, body);
