@@ -233,8 +233,13 @@ async def test_inside_a_telegram_client_the_main_and_back_buttons_drive_the_page
     assert await page.evaluate("Telegram.WebApp.MainButton.text") == "Add to cart"
     assert not await page.is_visible(".product button.primary")
     assert await page.evaluate("Telegram.WebApp.BackButton.isVisible") is True
-    await page.evaluate("TelegramStub.clickMainButton()")
+    # A double tap on Telegram's button adds once (the page's own button is disabled
+    # meanwhile; Telegram's is not).
+    adds: list[str] = []
+    page.on("request", lambda r: adds.append(r.url) if "/api/cart/items" in r.url else None)
+    await page.evaluate("() => { TelegramStub.clickMainButton(); TelegramStub.clickMainButton(); }")
     await page.wait_for_selector("#tab-cart >> text=Cart (1)", timeout=WAIT_MS)
+    assert len(adds) == 1, adds
     # Back: from the product to the search results.
     await page.evaluate("TelegramStub.clickBackButton()")
     await page.wait_for_selector(".results .card[data-sku='portal2']", timeout=WAIT_MS)

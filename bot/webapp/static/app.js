@@ -169,6 +169,7 @@ function productView(sku) {
         count.textContent = String(quantity);
       };
       const add = async () => {
+        if (button.disabled) return; // Telegram's MainButton tapped again meanwhile
         button.disabled = true;
         try {
           const cart = await api("cart/items", { sku: p.sku, quantity });
@@ -250,6 +251,7 @@ function renderCart(entry, cart) {
   const code = h("input", { type: "text", placeholder: T.promo, autocomplete: "off", maxlength: "32" });
   const promo = cart.promo;
   const checkout = async () => {
+    if (button.disabled) return; // Telegram's MainButton tapped again meanwhile
     button.disabled = true;
     try {
       const order = await api("checkout", { fingerprint: cart.fingerprint });
