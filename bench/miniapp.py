@@ -54,7 +54,7 @@ UNCACHED_REQUESTS = 600
 WARMUP = 300
 CONCURRENCY = 20
 EMPTY_PATH = "/bench/empty"
-FIRST_SCREEN = ("", "app.css", "app.js", "api.js", "ui.js")
+FIRST_SCREEN = ("", "app.css", "app.js", "api.js", "telegram.js", "ui.js")
 
 
 def catalog_toml() -> str:

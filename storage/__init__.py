@@ -230,7 +230,15 @@ from storage.stats import (
     sales_summary,
     write_audit,
 )
-from storage.storefront import CatalogPage, catalog_page, search_products
+from storage.storefront import (
+    CatalogPage,
+    SearchEntry,
+    active_products,
+    catalog_page,
+    search_index,
+    search_matches,
+    search_products,
+)
 from storage.types import InexactMoney, to_money, utcnow
 
 __all__ = [
@@ -307,6 +315,7 @@ __all__ = [
     "RefundError",
     "RefundExceedsPaid",
     "RefundStatus",
+    "SearchEntry",
     "SettleOutcome",
     "SettlePayment",
     "SettleResult",
@@ -319,6 +328,7 @@ __all__ = [
     "TooManyOpenOrders",
     "TooManyUnits",
     "Verify",
+    "active_products",
     "add_codes",
     "add_promo",
     "add_to_cart",
@@ -414,6 +424,8 @@ __all__ = [
     "save_promo",
     "save_rendition",
     "saved_promo",
+    "search_index",
+    "search_matches",
     "search_products",
     "sending_refunds",
     "set_blocked",

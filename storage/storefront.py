@@ -98,29 +98,71 @@ async def catalog_page(
     return CatalogPage(category, subcategories, products, available, next_after)
 
 
-def _titles(title: str, translations: dict[str, dict[str, str]] | None) -> list[str]:
-    return [title, *((version or {}).get("title", "") for version in (translations or {}).values())]
+@dataclass(frozen=True)
+class SearchEntry:
+    product_id: int
+    titles: tuple[str, ...]  # the title and its translations, casefolded
+
+
+async def search_index(db: Database) -> list[SearchEntry]:
+    """Every active product's titles, casefolded, in catalog order (position, id): what a
+    search by title scans. Reading it costs a pass over the whole catalog, so the storefront
+    keeps it a few seconds rather than reading it per keystroke."""
+    async with db.session() as s:
+        rows = (
+            await s.execute(
+                sa.select(_products.c.id, _products.c.title, _products.c.translations)
+                .where(_products.c.active.is_(True))
+                .order_by(_products.c.position, _products.c.id)
+            )
+        ).all()
+    return [
+        SearchEntry(
+            int(pid),
+            tuple(
+                t.casefold()
+                for t in (
+                    title,
+                    *((v or {}).get("title", "") for v in (translations or {}).values()),
+                )
+                if t
+            ),
+        )
+        for pid, title, translations in rows
+    ]
+
+
+def search_matches(index: list[SearchEntry], text: str, *, limit: int = 20) -> list[int]:
+    """The ids of the products whose title contains `text` (any case), in catalog order."""
+    needle = text.strip().casefold()
+    if not needle:
+        return []
+    found: list[int] = []
+    for entry in index:
+        if any(needle in title for title in entry.titles):
+            found.append(entry.product_id)
+            if len(found) >= limit:
+                break
+    return found
+
+
+async def active_products(db: Database, product_ids: list[int]) -> list[Product]:
+    """The products of `product_ids` still on sale, in the order given."""
+    if not product_ids:
+        return []
+    async with db.session() as s:
+        rows = await s.execute(
+            sa.select(_products).where(
+                _products.c.id.in_(product_ids), _products.c.active.is_(True)
+            )
+        )
+        by_id = {r.id: snapshot(Product, r._mapping) for r in rows}
+    return [by_id[pid] for pid in product_ids if pid in by_id]
 
 
 async def search_products(db: Database, text: str, *, limit: int = 20) -> list[Product]:
     """Active products whose title (or a translated title) contains `text`, in catalog
     order (position, id); at most `limit`."""
-    needle = text.strip().casefold()
-    if not needle:
+    if not text.strip():
         return []
-    async with db.session() as s:
-        rows = await s.execute(
-            sa.select(_products.c.id, _products.c.title, _products.c.translations)
-            .where(_products.c.active.is_(True))
-            .order_by(_products.c.position, _products.c.id)
-        )
-        found = [
-            pid
-            for pid, title, translations in rows.all()
-            if any(needle in t.casefold() for t in _titles(title, translations))
-        ][:limit]
-        if not found:
-            return []
-        products = await s.execute(sa.select(_products).where(_products.c.id.in_(found)))
-        by_id = {r.id: snapshot(Product, r._mapping) for r in products}
-    return [by_id[pid] for pid in found if pid in by_id]
+    return await active_products(db, search_matches(await search_index(db), text, limit=limit))

@@ -9,7 +9,7 @@ from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
 
 from bot.context import ShopContext
 from bot.i18n import localized
-from bot.photos.card import CardPhoto, card_photo, fit_caption
+from bot.photos.card import CAPTION_LIMIT, CardPhoto, card_photo, fit_caption, shown_length
 from bot.screens import keyboards
 from bot.screens.texts import texts as t
 from bot.shop.promos import price_lines, priced_text
@@ -144,6 +144,10 @@ async def product_screen(
     description = localized(product.translations, "description", product.description)
     photo = await card_photo(ctx.db, product.id, product.sku)
     text = fit_caption(card, description) if photo else card(description)
+    if photo is not None and shown_length(text) > CAPTION_LIMIT:
+        # Too long for a caption even without its description (a very long title): the
+        # card goes out as a text message (4,096 characters) rather than not at all.
+        photo, text = None, card(description)
     markup = keyboards.product_card(
         sku=product.sku,
         quantity=quantity,

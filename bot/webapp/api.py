@@ -24,11 +24,12 @@ from bot.webapp.endpoint import ApiError, buyer, endpoint, int_of, read_json
 from bot.webapp.orders_api import checkout, order, order_cancel, order_check, orders
 from bot.webapp.state import WEBAPP_KEY
 from storage import (
+    active_products,
     catalog_page,
     get_category_by_id,
     get_product,
     photos_held,
-    search_products,
+    search_matches,
     stock_counts,
     stock_counts_many,
 )
@@ -83,7 +84,10 @@ async def catalog_json(ctx: ShopContext, slug: str, after: str | None) -> dict[s
 
 async def search(request: web.Request, ctx: ShopContext, user: WebAppUser) -> Any:
     text = request.query.get("q", "")[:100]
-    products = await search_products(ctx.db, text, limit=PAGE_SIZE)
+    if not text.strip():
+        return {"products": []}
+    index = await request.app[WEBAPP_KEY].search_index(time.monotonic())
+    products = await active_products(ctx.db, search_matches(index, text, limit=PAGE_SIZE))
     counted = [p.id for p in products if p.id is not None and not p.unlimited]
     counts = await stock_counts_many(ctx.db, counted)
     held = await photos_held(ctx.db, [p.id for p in products if p.id is not None and p.photo])

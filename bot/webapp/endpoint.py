@@ -103,6 +103,8 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         data = await request.json()
+    except web.HTTPRequestEntityTooLarge:  # no Content-Length, and past client_max_size
+        raise ApiError(413, tw.BAD_REQUEST) from None
     except ValueError:
         raise ApiError(400, tw.BAD_REQUEST) from None
     if not isinstance(data, dict):

@@ -14,12 +14,17 @@ from aiohttp import web
 from bot.context import ShopContext
 from bot.i18n import ChoiceLookup
 from bot.webapp.auth import WebAppUser
+from storage import SearchEntry, search_index
 
 CHECKED_MAX = 4096  # initData strings whose signature was checked (one per open page)
 PAGES_MAX = 2048  # catalog pages kept (category × page × language)
 # How long a catalog page is reused: its stock counts may be this stale on a listing; the
 # product page and Checkout always read the stock itself.
 PAGE_TTL_SECONDS = 2.0
+# How long the titles search scans are reused (one pass over the catalog, not one per
+# keystroke): a new or renamed product is found this much later; one taken off sale never
+# shows (the results are read again, active ones only).
+SEARCH_TTL_SECONDS = 10.0
 
 
 @dataclass
@@ -33,6 +38,20 @@ class WebAppState:
         default_factory=weakref.WeakValueDictionary
     )
     pages: OrderedDict[tuple[str, ...], tuple[float, bytes]] = field(default_factory=OrderedDict)
+    _search: tuple[float, list[SearchEntry]] | None = None
+    _search_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def search_index(self, now: float) -> list[SearchEntry]:
+        """The titles search scans, read at most once per SEARCH_TTL_SECONDS (a crowd
+        typing at once waits for the one read)."""
+        if self._search is not None and self._search[0] > now:
+            return self._search[1]
+        async with self._search_lock:
+            if self._search is not None and self._search[0] > now:
+                return self._search[1]
+            index = await search_index(self.ctx.db)
+            self._search = (now + SEARCH_TTL_SECONDS, index)
+            return index
 
     def cached_page(self, key: tuple[str, ...], now: float) -> bytes | None:
         found = self.pages.get(key)

@@ -44,10 +44,11 @@ def plain_text(html_text: str) -> str:
 def photo_urls(product: Product, held: bool) -> Json | None:
     """The photo routes (bot/webapp's neighbour serves them) when we hold a copy of the
     product's photo; without one (a URL not fetched yet, or never: PHOTO_FETCH_URLS=false)
-    the page draws its placeholder rather than a broken image."""
+    the page draws its placeholder rather than a broken image. Relative to the page (/app/),
+    so they stay under WEBAPP_URL's path when a proxy serves this server under one."""
     if not product.photo or not held:
         return None
-    base = f"/app/photos/{quote(product.sku, safe='')}"
+    base = f"photos/{quote(product.sku, safe='')}"
     return {"thumb": f"{base}/thumb", "large": f"{base}/large"}
 
 
@@ -165,6 +166,7 @@ def order_page(details: OrderDetails) -> Json:
             "bot_invoice_url": order.bot_invoice_url,
         }
         row["deadline_text"] = tw.PAY_BY.format(time=t.when(order.expires_at))
+        row["confirm_cancel"] = plain_text(t.confirm_cancel(row["id"]))  # the chat's question
     if order.discount and order.promo_code:
         row["promo"] = {
             "label": tw.discount(order.promo_code),

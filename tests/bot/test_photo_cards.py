@@ -36,6 +36,7 @@ from tests.bot.conftest import ADMIN_ID, ALICE, BOB, BOT_TOKEN, BOT_USERNAME, CP
 from tests.bot.conftest import make_settings as shop_settings
 
 LONG = "A very long description of a very fine product. " * 60  # ~2,900 characters
+TALL = "An exceedingly long product title " * 32  # ~1,100 characters: no caption holds it
 
 CATALOG = f"""
 [[categories]]
@@ -59,6 +60,15 @@ description = "{LONG}"
 price = "5.00"
 photo = "images/pic.png"
 codes = ["LONG-1"]
+
+[[products]]
+sku = "tall"
+category = "games"
+title = "{TALL}"
+description = "Short."
+price = "4.00"
+photo = "images/pic.png"
+codes = ["TALL-1", "TALL-2"]
 
 [[products]]
 sku = "plain"
@@ -214,6 +224,19 @@ async def test_a_long_description_is_shortened_in_the_caption(tg_shop: TgShop) -
     assert "photo" in card.raw and card.text is not None
     assert len(card.text.encode("utf-16-le")) // 2 <= 1024
     assert "…" in card.text and "Price: $5.00" in card.text and "Quantity: 1" in card.text
+
+
+async def test_a_title_too_long_for_any_caption_sends_the_card_as_text(tg_shop: TgShop) -> None:
+    alice = tg_shop.tg.user(ALICE, "Alice")
+    await alice.send("/start p_tall")
+    await tg_shop.pump()
+    (card,) = live(alice.chat_messages())
+    assert "text" in card.raw and "Price: $4.00" in (card.text or "")
+    assert "Short." in (card.text or "")  # nothing cut: a text message holds it all
+    await alice.tap(card, "+")
+    await tg_shop.pump()
+    (card,) = live(alice.chat_messages())
+    assert "Quantity: 2" in (card.text or "")
 
 
 async def test_a_file_id_telegram_rejects_is_replaced_by_a_fresh_upload(tg_shop: TgShop) -> None:

@@ -321,7 +321,7 @@ async def test_storefront_is_served_with_a_csp_for_its_files_and_telegrams_scrip
 
 async def test_first_screen_is_under_100_kb_transferred(client: TestClient[Any, Any]) -> None:
     total = 0
-    for name in ("", "app.css", "app.js", "api.js", "ui.js"):
+    for name in ("", "app.css", "app.js", "api.js", "telegram.js", "ui.js"):
         resp = await client.get(
             f"/app/{name}", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
         )

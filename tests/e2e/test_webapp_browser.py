@@ -69,6 +69,7 @@ async def open_store(
     user: dict[str, Any],
     theme: dict[str, str],
     platform: str | None = None,
+    version: str = "8.0",
 ) -> Any:
     """A phone-sized page opened as Telegram opens a Mini App: signed initData and the theme
     in the URL hash, Telegram's script answered by the stand-in."""
@@ -88,7 +89,7 @@ async def open_store(
     init_data = sign_init_data(BOT_TOKEN, user)
     fragment = (
         f"tgWebAppData={quote(init_data, safe='')}"
-        f"&tgWebAppThemeParams={quote(json.dumps(theme), safe='')}&tgWebAppVersion=8.0"
+        f"&tgWebAppThemeParams={quote(json.dumps(theme), safe='')}&tgWebAppVersion={version}"
     )
     if platform:
         fragment += f"&tgWebAppPlatform={platform}"
@@ -232,8 +233,13 @@ async def test_inside_a_telegram_client_the_main_and_back_buttons_drive_the_page
     assert await page.evaluate("Telegram.WebApp.MainButton.text") == "Add to cart"
     assert not await page.is_visible(".product button.primary")
     assert await page.evaluate("Telegram.WebApp.BackButton.isVisible") is True
-    await page.evaluate("TelegramStub.clickMainButton()")
+    # A double tap on Telegram's button adds once (the page's own button is disabled
+    # meanwhile; Telegram's is not).
+    adds: list[str] = []
+    page.on("request", lambda r: adds.append(r.url) if "/api/cart/items" in r.url else None)
+    await page.evaluate("() => { TelegramStub.clickMainButton(); TelegramStub.clickMainButton(); }")
     await page.wait_for_selector("#tab-cart >> text=Cart (1)", timeout=WAIT_MS)
+    assert len(adds) == 1, adds
     # Back: from the product to the search results.
     await page.evaluate("TelegramStub.clickBackButton()")
     await page.wait_for_selector(".results .card[data-sku='portal2']", timeout=WAIT_MS)
@@ -249,5 +255,80 @@ async def test_inside_a_telegram_client_the_main_and_back_buttons_drive_the_page
     assert links == [[invoice["mini_app_invoice_url"]]]
     await page.evaluate("TelegramStub.clickMainButton()")  # Pay again: the same invoice
     assert await stub_calls(page, "openTelegramLink") == links * 2
+
+    # Waiting for the payment, the page asks quietly: the same page stays (no jump to the
+    # top), Telegram's Pay button is not hidden and shown again at every poll.
+    order_id = int(invoice["payload"])
+    await page.evaluate("document.querySelector('.order').dataset.seen = 'yes'")
+    hidden = len(await stub_calls(page, "MainButton.hide"))
+    for _ in range(2):  # the second poll is asked only once the first one was handled
+        async with page.expect_request(
+            lambda r: r.url.endswith(f"/app/api/orders/{order_id}") and r.method == "GET",
+            timeout=WAIT_MS,
+        ):
+            pass
+    assert await page.get_attribute(".order", "data-seen") == "yes"
+    assert len(await stub_calls(page, "MainButton.hide")) == hidden
+    assert await page.evaluate("Telegram.WebApp.MainButton.isVisible") is True
+
+    # Cancel asks the chat's question; once cancelled there is nothing left to pay.
+    await page.click(".order button.danger")  # the stub answers OK to showConfirm
+    await page.wait_for_selector(".order[data-status='cancelled']", timeout=WAIT_MS)
+    (asked,) = await stub_calls(page, "showConfirm")
+    assert asked[0].startswith(f"Cancel order #{order_id}?"), asked
+    assert await page.evaluate("Telegram.WebApp.MainButton.isVisible") is False
+    assert page.errors == []  # type: ignore[attr-defined]
+    assert await bot.terminate() == 0
+
+
+async def test_an_old_telegram_client_gets_the_pages_own_back_button_and_confirm(
+    shop: Shop, browser: Any
+) -> None:
+    bot = await shop.launch()
+    user = {"id": 5304, "first_name": "Dora", "language_code": "en"}
+    page = await open_store(browser, bot, user, LIGHT, platform="android", version="6.0")
+    await page.wait_for_selector(".chip", timeout=WAIT_MS)
+    # As Telegram's script does before 6.2: a popup throws (and there is no BackButton).
+    await page.evaluate(
+        "() => { Telegram.WebApp.showConfirm = function () {"
+        " throw new Error('WebAppMethodUnsupported'); }; }"
+    )
+    await page.fill("#search", "portal")
+    await page.click(".results .card[data-sku='portal2']", timeout=WAIT_MS)
+    await page.wait_for_selector(".product h1", timeout=WAIT_MS)
+    assert await page.is_visible("#back")  # the page's own: Telegram's needs 6.1
+    assert await stub_calls(page, "BackButton.show") == []
+    await page.evaluate("TelegramStub.clickMainButton()")  # MainButton exists since 6.0
+    await page.wait_for_selector("#tab-cart >> text=Cart (1)", timeout=WAIT_MS)
+    await page.click("#back")
+    await page.wait_for_selector(".results .card[data-sku='portal2']", timeout=WAIT_MS)
+    await page.click("#tab-cart")
+    await page.wait_for_selector(".cart .line[data-sku='portal2']", timeout=WAIT_MS)
+    await page.evaluate("TelegramStub.clickMainButton()")
+    await page.wait_for_selector(".order[data-status='pending']", timeout=WAIT_MS)
+
+    asked: list[str] = []
+
+    async def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", answer)
+    await page.click(".order button.danger")
+    await page.wait_for_selector(".order[data-status='cancelled']", timeout=WAIT_MS)
+    assert len(asked) == 1 and asked[0].startswith("Cancel order #"), asked
+
+    # Removing the cart's last line leaves nothing to check out: no Checkout button either.
+    await page.fill("#search", "portal")
+    await page.click(".results .card[data-sku='portal2']", timeout=WAIT_MS)
+    await page.wait_for_selector(".product h1", timeout=WAIT_MS)
+    await page.evaluate("TelegramStub.clickMainButton()")
+    await page.wait_for_selector("#tab-cart >> text=Cart (1)", timeout=WAIT_MS)
+    await page.click("#tab-cart")
+    await page.wait_for_selector(".cart .line[data-sku='portal2']", timeout=WAIT_MS)
+    assert await page.evaluate("Telegram.WebApp.MainButton.isVisible") is True
+    await page.click(".cart .line button.danger")
+    await page.wait_for_selector("#view .empty", timeout=WAIT_MS)
+    assert await page.evaluate("Telegram.WebApp.MainButton.isVisible") is False
     assert page.errors == []  # type: ignore[attr-defined]
     assert await bot.terminate() == 0

@@ -70,7 +70,6 @@ def page_texts() -> dict[str, str]:
         "pay": t.BTN_PAY,
         "check": t.BTN_CHECK,
         "cancel": t.BTN_CANCEL,
-        "confirm_cancel": t.BTN_YES_CANCEL,
         "waiting": _(WAITING),
         "paid": _(PAID),
         "goods_in_chat": _(GOODS_IN_CHAT),

@@ -1,11 +1,8 @@
 // The storefront: catalog, search, product pages, the chat's cart, checkout and orders.
 import { api, ApiError } from "./api.js";
+import { confirm, haptic, native, nativeBack, openInvoice, tg } from "./telegram.js";
 import { h, photo, toast } from "./ui.js";
 
-const tg = window.Telegram && window.Telegram.WebApp;
-// Inside a Telegram client the MainButton is the primary action; in a plain browser (or a
-// client that reports no platform) the page shows its own button instead.
-const native = !!(tg && tg.platform && tg.platform !== "unknown");
 const POLL_MS = 2000;
 
 let T = {};
@@ -34,10 +31,6 @@ function clearMain() {
   if (native && tg) tg.MainButton.hide();
 }
 
-function haptic(kind) {
-  if (tg && tg.HapticFeedback) tg.HapticFeedback.notificationOccurred(kind);
-}
-
 function setTab(name) {
   for (const b of document.querySelectorAll(".tabs button")) {
     b.classList.toggle("on", b.dataset.tab === name);
@@ -55,8 +48,8 @@ async function show(entry, replace) {
   if (replace) stack[stack.length - 1] = entry;
   else stack.push(entry);
   const depth = stack.length;
-  document.getElementById("back").hidden = native || depth < 2;
-  if (tg) depth > 1 ? tg.BackButton.show() : tg.BackButton.hide();
+  document.getElementById("back").hidden = nativeBack || depth < 2;
+  if (nativeBack) depth > 1 ? tg.BackButton.show() : tg.BackButton.hide();
   setTab(entry.tab);
   try {
     const node = await entry.render(entry);
@@ -176,6 +169,7 @@ function productView(sku) {
         count.textContent = String(quantity);
       };
       const add = async () => {
+        if (button.disabled) return; // Telegram's MainButton tapped again meanwhile
         button.disabled = true;
         try {
           const cart = await api("cart/items", { sku: p.sku, quantity });
@@ -227,7 +221,10 @@ function cartView() {
 
 function renderCart(entry, cart) {
   setCartUnits(cart.units);
-  if (!cart.lines.length) return h("div", { class: "empty" }, T.cart_empty);
+  if (!cart.lines.length) {
+    clearMain(); // nothing to check out
+    return h("div", { class: "empty" }, T.cart_empty);
+  }
   const act = async (path, body) => {
     try {
       const fresh = await api(path, body);
@@ -254,6 +251,7 @@ function renderCart(entry, cart) {
   const code = h("input", { type: "text", placeholder: T.promo, autocomplete: "off", maxlength: "32" });
   const promo = cart.promo;
   const checkout = async () => {
+    if (button.disabled) return; // Telegram's MainButton tapped again meanwhile
     button.disabled = true;
     try {
       const order = await api("checkout", { fingerprint: cart.fingerprint });
@@ -284,15 +282,6 @@ function renderCart(entry, cart) {
 
 // --- orders --------------------------------------------------------------------------------
 
-function openInvoice(order) {
-  const pay = order.pay || {};
-  const link = pay.mini_app_invoice_url || pay.bot_invoice_url;
-  if (!link) return;
-  if (tg && tg.openTelegramLink && /^https:\/\/t\.me\//.test(link)) tg.openTelegramLink(link);
-  else if (tg && tg.openLink) tg.openLink(link);
-  else window.open(link, "_blank");
-}
-
 function ordersView() {
   return {
     tab: "orders",
@@ -313,26 +302,45 @@ function ordersView() {
 function orderView(id) {
   const entry = {
     tab: "orders",
+    orderId: id,
     render: async () => {
       const order = await api("orders/" + id);
-      if (order.pending) {
-        // Paid in Crypto Bot: the settlement (webhook or reconciliation) flips the order.
-        pollTimer = setTimeout(() => {
-          if (stack[stack.length - 1] === entry) refresh();
-        }, POLL_MS);
-      }
+      if (order.pending) watch(entry, order.status);
       return renderOrder(order);
     },
   };
   return entry;
 }
 
+// Paid in Crypto Bot: the settlement (webhook or reconciliation) flips the order. The page
+// asks quietly and redraws only when the status changed (no jump to the top, no MainButton
+// hidden and shown again every few seconds while the shopper looks at it).
+function watch(entry, status) {
+  clearTimeout(pollTimer);
+  pollTimer = setTimeout(async () => {
+    if (stack[stack.length - 1] !== entry) return;
+    let fresh = null;
+    try {
+      fresh = await api("orders/" + entry.orderId);
+    } catch (error) {
+      fresh = null; // offline a moment: ask again later
+    }
+    if (stack[stack.length - 1] !== entry) return;
+    if (fresh && fresh.status !== status) refresh();
+    else watch(entry, status);
+  }, POLL_MS);
+}
+
 function renderOrder(order) {
   const act = async (path) => {
+    const entry = stack[stack.length - 1];
     try {
       const fresh = await api(path, {});
+      if (stack[stack.length - 1] !== entry) return; // the shopper moved on meanwhile
+      clearTimeout(pollTimer);
+      clearMain(); // a cancelled order's page has no Pay
       view.replaceChildren(renderOrder(fresh));
-      if (fresh.pending) refresh();
+      if (fresh.pending) watch(entry, fresh.status);
     } catch (error) {
       toast(say(error));
     }
@@ -352,7 +360,7 @@ function renderOrder(order) {
       h("button", { class: "primary in-page-main", type: "button", onclick: pay }, T.pay),
       h("div", { class: "row spread" },
         h("button", { class: "secondary", type: "button", onclick: () => act(`orders/${order.id}/check`) }, T.check),
-        h("button", { class: "secondary danger", type: "button", onclick: () => confirmCancel(order.id, act) }, T.cancel)));
+        h("button", { class: "secondary danger", type: "button", onclick: () => confirmCancel(order, act) }, T.cancel)));
     setMain(T.pay, pay);
   } else if (order.goods.length) {
     node.append(
@@ -367,10 +375,8 @@ function renderOrder(order) {
   return node;
 }
 
-function confirmCancel(id, act) {
-  const go = (ok) => ok && act(`orders/${id}/cancel`);
-  if (tg && tg.showConfirm) tg.showConfirm(T.confirm_cancel + "?", go);
-  else go(window.confirm(T.confirm_cancel + "?"));
+function confirmCancel(order, act) {
+  confirm(order.confirm_cancel, (ok) => ok && act(`orders/${order.id}/cancel`));
 }
 
 // --- start -------------------------------------------------------------------------------
@@ -379,7 +385,7 @@ async function start() {
   if (tg) {
     tg.ready();
     tg.expand();
-    tg.BackButton.onClick(back);
+    if (nativeBack) tg.BackButton.onClick(back);
     tg.MainButton.onClick(() => mainHandler && mainHandler());
     if (native) document.documentElement.classList.add("native");
   }
