@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from bot.config import ConfigError, Settings, StoreSettings, load_settings, load_store_settings
 from bot.logs import setup_logging
@@ -76,16 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(settings, Settings):
         for note in settings.warnings():
             log.warning(note)
-    try:
-        return asyncio.run(_dispatch(args, settings))
-    except KeyboardInterrupt:
-        return 0
-    except Exception as error:
-        message = _startup_failure(error)
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 1
+    return _run(_dispatch(args, settings))
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -111,12 +103,18 @@ def demo(args: argparse.Namespace) -> int:
 
     catalog = Path(args.catalog) if args.catalog else DEMO_CATALOG
     try:
-        return asyncio.run(run_demo(catalog, port=args.port, database_url=database_url))
-    except KeyboardInterrupt:
-        return 0
+        return _run(run_demo(catalog, port=args.port, database_url=database_url))
     except DemoError as error:
         print(error, file=sys.stderr)
         return 2
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """`main`'s exit code; Ctrl-C is 0 and a known startup failure is its sentence and 1."""
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        return 0
     except Exception as error:
         message = _startup_failure(error)
         if message is None:

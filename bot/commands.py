@@ -6,6 +6,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from bot.catalog_file import CatalogFileError, dump_catalog, load_catalog
 from bot.catalog_sync import export_catalog_file, import_catalog_file
@@ -60,21 +61,33 @@ async def catalog_import(settings: StoreSettings, path: str) -> None:
 
 
 async def catalog_export(settings: StoreSettings, path: str | None) -> None:
+    out = open_output(path, "Catalog")
     db = await open_database(settings)
     folder = None if path is None else Path(path).resolve().parent  # noqa: ASYNC240 - a CLI
     try:
         catalog = await export_catalog_file(db, settings.shop_currency)
         catalog, notes = await export_photos(db, catalog, folder)
+        out.write(dump_catalog(catalog))
+        out.flush()
     finally:
+        if out is not sys.stdout:
+            out.close()
         await db.dispose()
-    text = dump_catalog(catalog)
-    if path is None:
-        sys.stdout.write(text)
-    else:
-        Path(path).write_text(text, encoding="utf-8")  # noqa: ASYNC240 - a CLI, nothing else runs
+    if path is not None:
         print(f"Catalog written to {path}.", file=sys.stderr)
     for note in notes:
         print(note, file=sys.stderr)
+
+
+def open_output(path: str | None, what: str) -> TextIO:
+    """The export's file (standard output for None), opened before the database is: a path
+    that cannot be written is one sentence, not a traceback after the migrations."""
+    if path is None:
+        return sys.stdout
+    try:
+        return Path(path).open("w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise CliError(f"{what} not exported: cannot write {path}: {error.strerror}.") from None
 
 
 async def orders_export(
@@ -88,14 +101,7 @@ async def orders_export(
         raise CliError(
             f"Orders not exported: {error.value!r} is not a date; write it as YYYY-MM-DD."
         ) from None
-    # The file is opened before the database: a path that cannot be written is one sentence,
-    # not a traceback after the migrations.
-    try:
-        out = sys.stdout
-        if path != "-":
-            out = Path(path).open("w", encoding="utf-8", newline="")  # noqa: ASYNC230
-    except OSError as error:
-        raise CliError(f"Orders not exported: cannot write {path}: {error.strerror}.") from None
+    out = open_output(None if path == "-" else path, "Orders")
     db = await open_database(settings)
     try:
         count = await write_orders_csv(db, out, span)

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 # An import or code upload adding this many rows refreshes the planner's statistics at
 # once (PostgreSQL); smaller ones are left to autovacuum.
 ANALYZE_AFTER_ROWS = 1_000
+# PostgreSQL: one catalog import at a time (two replicas seeding an empty database at start-up
+# would both insert the same slugs; the second, waiting here, then finds them and updates).
+IMPORT_LOCK_KEY = 0x5707CA7
 # Codes an upload adds per transaction: 65,536 codes in one transaction held SQLite's write
 # lock (every other writer of the shop) for the whole upload; 2,000 take ~0.1 s.
 CODE_BATCH = 2_000
@@ -137,6 +140,8 @@ async def upsert_catalog(db: Database, catalog: CatalogData) -> CatalogImportRes
     """
     result = CatalogImportResult()
     async with db.transaction() as s:
+        if db.is_postgres:  # SQLite's writers are one at a time already (BEGIN IMMEDIATE)
+            await s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IMPORT_LOCK_KEY})
         cats = {c.slug: c for c in (await s.scalars(sa.select(Category))).all()}
         _validate(catalog, set(cats))
         slug_by_id = {c.id: slug for slug, c in cats.items()}

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+import storage
 from bot.sandbox.webapp import sign_init_data
 from bot.shop.cart import add_item, view_cart
 from bot.web import build_web_app
@@ -279,6 +281,39 @@ async def test_orders_are_the_callers_newest_first_and_anothers_order_is_404(
 
     cancelled = await call(client, f"orders/{ids[0]}/cancel", {})
     assert cancelled["status"] == "cancelled"
+
+
+async def place_orders(shop: Shop, telegram_id: int, n: int) -> list[int]:
+    """`n` pending orders of the unlimited guide, oldest first (storage-level: the checkout's
+    caps on open orders are not what is tested here)."""
+    customer = await storage.upsert_customer(shop.ctx.db, telegram_id, None, "en")
+    guide = await storage.get_product(shop.ctx.db, "guide")
+    assert customer.id is not None and guide is not None and guide.id is not None
+    ids = []
+    for _ in range(n):
+        order = await storage.create_order(
+            shop.ctx.db,
+            customer.id,
+            [(guide.id, 1, guide.price)],
+            "USD",
+            storage.utcnow() + timedelta(minutes=15),
+        )
+        assert order is not None and order.id is not None
+        ids.append(order.id)
+    return ids
+
+
+async def test_orders_page_by_twenty_and_before_gives_the_older_ones(
+    client: TestClient[Any, Any], shop: Shop
+) -> None:
+    """My orders' Show more: a page holds the 20 newest, `?before=<last id>` the rest."""
+    ids = await place_orders(shop, ALICE, 25)
+    await place_orders(shop, BOB, 3)  # another buyer's, between nobody's pages
+    first = await call(client, "orders")
+    assert [o["id"] for o in first] == ids[::-1][:20]
+    rest = await call(client, f"orders?before={first[-1]['id']}")
+    assert [o["id"] for o in rest] == ids[::-1][20:]
+    assert await call(client, f"orders?before={rest[-1]['id']}") == []
 
 
 async def test_checkout_is_throttled_like_the_chats_taps(

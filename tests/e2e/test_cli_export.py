@@ -91,3 +91,19 @@ async def test_orders_export_to_a_path_it_cannot_write_is_one_sentence(shop: Sho
         f"Orders not exported: cannot write {missing}: No such file or directory."
     )
     assert "Traceback" not in exporter.stderr
+
+
+@pytest.mark.parametrize("where", ["missing", "directory"])
+async def test_catalog_export_to_a_path_it_cannot_write_is_one_sentence(
+    shop: Shop, where: str
+) -> None:
+    target = shop.tmp_path / "no-such-dir" / "catalog.toml"
+    reason = "No such file or directory"
+    if where == "directory":
+        target = shop.tmp_path / "a-folder"
+        target.mkdir()
+        reason = "Is a directory"
+    exporter = shop.command("catalog", "export", str(target))
+    assert await exporter.run_to_end() == 1
+    assert exporter.stderr.strip() == f"Catalog not exported: cannot write {target}: {reason}."
+    assert exporter.stdout == ""

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+import storage
 from bot.sandbox.webapp import sign_init_data
+from storage import Database
 from tests.e2e.conftest import BOT_TOKEN, REPO, BotProcess, Shop
 from tests.e2e.flows import STEP, WITCHER_CODES
 
@@ -330,5 +333,44 @@ async def test_an_old_telegram_client_gets_the_pages_own_back_button_and_confirm
     await page.click(".cart .line button.danger")
     await page.wait_for_selector("#view .empty", timeout=WAIT_MS)
     assert await page.evaluate("Telegram.WebApp.MainButton.isVisible") is False
+    assert page.errors == []  # type: ignore[attr-defined]
+    assert await bot.terminate() == 0
+
+
+async def test_my_orders_show_more_pages_past_the_newest_twenty(shop: Shop, browser: Any) -> None:
+    bot = await shop.launch()  # migrated, the demo catalog seeded
+    telegram_id = 5305
+    db = Database(f"sqlite+aiosqlite:///{shop.db_path}")
+    try:
+        customer = await storage.upsert_customer(db, telegram_id, "erin", "en")
+        guide = await storage.get_product(db, "guide")  # unlimited: any number of orders
+        assert customer.id is not None and guide is not None and guide.id is not None
+        ids = []
+        for _ in range(23):
+            order = await storage.create_order(
+                db,
+                customer.id,
+                [(guide.id, 1, guide.price)],
+                "USD",
+                storage.utcnow() + timedelta(minutes=15),
+            )
+            assert order is not None and order.id is not None
+            ids.append(order.id)
+    finally:
+        await db.dispose()
+
+    page = await open_store(
+        browser, bot, {"id": telegram_id, "first_name": "Erin", "language_code": "en"}, LIGHT
+    )
+    await page.wait_for_selector(".chip", timeout=WAIT_MS)
+    await page.click("#tab-orders")
+    await page.wait_for_selector("#orders-more", timeout=WAIT_MS)
+    shown = "els => els.map(e => Number(e.dataset.order))"
+    assert await page.eval_on_selector_all("[data-order]", shown) == ids[::-1][:20]
+    assert await page.inner_text("#orders-more") == "Show more"
+    await page.click("#orders-more")
+    await page.wait_for_selector(f"[data-order='{ids[0]}']", timeout=WAIT_MS)
+    assert await page.eval_on_selector_all("[data-order]", shown) == ids[::-1]
+    assert not await page.is_visible("#orders-more")  # a short page: nothing older
     assert page.errors == []  # type: ignore[attr-defined]
     assert await bot.terminate() == 0

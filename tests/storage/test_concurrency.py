@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 import storage
 from storage import OrderStatus, SettleOutcome
-from storage.models import OutboxMessage, StockUnit
-from tests.storage.conftest import buyer, order_for, payment, seed
+from storage.models import Category, OutboxMessage, Product, StockUnit
+from tests.storage.conftest import buyer, order_for, payment, product, seed
 
 TTL = timedelta(minutes=15)
 
@@ -198,3 +198,32 @@ async def test_racing_claims_never_split_one_chat(db: storage.Database) -> None:
     )
     holders = [[m.id for m in batch] for batch in batches if batch]
     assert holders == [ids[:3]], holders
+
+
+async def test_two_replicas_import_the_same_catalog_at_once_on_an_empty_database(
+    db: storage.Database,
+) -> None:
+    """Two replicas starting together on an empty testnet database both seed the demo
+    catalog: neither crashes on a duplicate key, and the shop holds it once."""
+    new = storage.CatalogData(
+        currency="USD",
+        categories=[storage.CategoryData("games", "Games"), storage.CategoryData("apps", "Apps")],
+        products=[
+            product(f"p{i}", [f"P{i}-{n:03d}" for n in range(20)], category=cat)
+            for i, cat in enumerate(["games", "apps"] * 5)
+        ],
+    )
+    other = storage.Database(db.url.render_as_string(hide_password=False))
+    try:
+        first, second = await asyncio.gather(
+            storage.upsert_catalog(db, new), storage.upsert_catalog(other, new)
+        )
+    finally:
+        await other.dispose()
+
+    assert sorted([first.products_created, second.products_created]) == [0, 10]
+    assert first.codes_added + second.codes_added == 200
+    async with db.session() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(StockUnit)) == 200
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Product)) == 10
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Category)) == 2

@@ -282,19 +282,42 @@ function renderCart(entry, cart) {
 
 // --- orders --------------------------------------------------------------------------------
 
+const ORDERS_PAGE = 20; // bot/webapp/orders_api.py PAGE_SIZE
+
+function orderRow(o) {
+  return h("button", { class: "item", type: "button", "data-order": o.id, onclick: () => go(orderView(o.id)) },
+    h("div", { class: "row spread" }, h("strong", {}, o.title), h("span", {}, o.total_text)),
+    h("span", { class: "hint" }, o.items.map((i) => `${i.title} × ${i.quantity}`).join(", ")),
+    h("span", { class: "hint" }, o.status_text));
+}
+
 function ordersView() {
   return {
     tab: "orders",
     render: async () => {
       const orders = await api("orders");
       if (!orders.length) return h("div", { class: "empty" }, T.orders_empty);
-      return h("section", { class: "list" },
-        h("h1", {}, T.orders),
-        orders.map((o) =>
-          h("button", { class: "item", type: "button", "data-order": o.id, onclick: () => go(orderView(o.id)) },
-            h("div", { class: "row spread" }, h("strong", {}, o.title), h("span", {}, o.total_text)),
-            h("span", { class: "hint" }, o.items.map((i) => `${i.title} × ${i.quantity}`).join(", ")),
-            h("span", { class: "hint" }, o.status_text))));
+      const list = h("div", {}, orders.map(orderRow));
+      const node = h("section", { class: "list" }, h("h1", {}, T.orders), list);
+      // The API answers a page of ORDERS_PAGE, newest first; a full page may have older ones.
+      let last = orders[orders.length - 1].id;
+      if (orders.length >= ORDERS_PAGE) {
+        const more = h("button", { class: "secondary", type: "button", id: "orders-more" }, T.more);
+        more.addEventListener("click", async () => {
+          more.disabled = true;
+          try {
+            const page = await api(`orders?before=${last}`);
+            list.append(...page.map(orderRow));
+            if (page.length) last = page[page.length - 1].id;
+            more.hidden = page.length < ORDERS_PAGE;
+          } catch (error) {
+            toast(say(error));
+          }
+          more.disabled = false;
+        });
+        node.append(more);
+      }
+      return node;
     },
   };
 }
