@@ -54,11 +54,11 @@ def build_router() -> Router:
         note = None
         if message.from_user:
             buyer = buyer_of(message.from_user)
-            # Before `remember`: attribution happens only for a customer not known yet.
+            # Before `start` remembers the customer: attribution happens only for a customer
+            # not known yet.
             arrived = await referrals.arrive(ctx, buyer, command.args or "")
             if arrived == Attribution.OWN_CODE:
                 note = tg.OWN_INVITE_LINK
-            await remember(ctx, buyer)
         await start(message, ctx)
         if note is not None:
             await message.answer(note)

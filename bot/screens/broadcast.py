@@ -10,8 +10,13 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import BroadcastDraftButton, BroadcastStep, BroadcastStop
+from bot.screens.texts import en as t
 from bot.screens.texts import en_broadcast as tb
 from storage import Broadcast, BroadcastCounts, BroadcastStatus
+
+
+def _cancel(kb: InlineKeyboardBuilder) -> None:
+    kb.button(text=t.BTN_CANCEL, callback_data=BroadcastDraftButton(step=BroadcastStep.CANCEL))
 
 
 def button_step() -> InlineKeyboardMarkup:
@@ -19,14 +24,14 @@ def button_step() -> InlineKeyboardMarkup:
     kb.button(
         text=tb.BTN_NO_BUTTON, callback_data=BroadcastDraftButton(step=BroadcastStep.NO_BUTTON)
     )
-    kb.button(text=tb.BTN_CANCEL, callback_data=BroadcastDraftButton(step=BroadcastStep.CANCEL))
+    _cancel(kb)
     kb.adjust(2)
     return kb.as_markup()
 
 
 def cancel_only() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=tb.BTN_CANCEL, callback_data=BroadcastDraftButton(step=BroadcastStep.CANCEL))
+    _cancel(kb)
     return kb.as_markup()
 
 
@@ -41,7 +46,7 @@ def preview_controls(everyone: int, buyers: int, buyers_only: bool) -> InlineKey
         callback_data=BroadcastDraftButton(step=BroadcastStep.BUYERS),
     )
     kb.button(text=tb.BTN_SEND, callback_data=BroadcastDraftButton(step=BroadcastStep.SEND))
-    kb.button(text=tb.BTN_CANCEL, callback_data=BroadcastDraftButton(step=BroadcastStep.CANCEL))
+    _cancel(kb)
     kb.adjust(2, 2)
     return kb.as_markup()
 

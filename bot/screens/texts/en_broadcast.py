@@ -21,7 +21,6 @@ BUTTON_ASK = __(
     "or <code>Button text | p_&lt;sku&gt;</code> to open a product. Or tap No button."
 )
 BTN_NO_BUTTON = __("No button")
-BTN_CANCEL = __("Cancel")
 BTN_SEND = __("Send")
 BTN_STOP = __("Stop")
 
