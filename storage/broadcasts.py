@@ -52,13 +52,14 @@ def _audience(buyers_only: bool) -> list[sa.ColumnElement[bool]]:
     return where
 
 
+def _audience_count(buyers_only: bool) -> sa.Select[int]:
+    return sa.select(sa.func.count()).select_from(Customer).where(*_audience(buyers_only))
+
+
 async def audience_size(db: Database, *, buyers_only: bool) -> int:
     """Customers a broadcast would go to now (those who blocked the bot left out)."""
     async with db.session() as s:
-        n = await s.scalar(
-            sa.select(sa.func.count()).select_from(Customer).where(*_audience(buyers_only))
-        )
-        return int(n or 0)
+        return int(await s.scalar(_audience_count(buyers_only)) or 0)
 
 
 async def create_broadcast(
@@ -115,9 +116,7 @@ async def _create_in(
     progress_message_id: int | None,
 ) -> Broadcast:
     last = await s.scalar(sa.select(sa.func.max(col(Customer.id))))
-    total = await s.scalar(
-        sa.select(sa.func.count()).select_from(Customer).where(*_audience(buyers_only))
-    )
+    total = await s.scalar(_audience_count(buyers_only))
     broadcast = Broadcast(
         admin_chat_id=admin_chat_id,
         text=text,

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from storage._sql import dialect_of, table_of, upsert_insert
 from storage.database import Database
-from storage.enums import StockStatus
-from storage.models import CartItem, Product, StockUnit
+from storage.listing import available_in
+from storage.models import CartItem, Product
 from storage.types import to_money, utcnow
 
 
@@ -47,7 +47,6 @@ class CartLine:
 
 _items = table_of(CartItem)
 _products = table_of(Product)
-_units = table_of(StockUnit)
 
 _LINES = (
     sa.select(
@@ -68,14 +67,6 @@ _LINES = (
     .where(_items.c.customer_id == sa.bindparam("p_customer_id"))
     .order_by(_items.c.added_at, _items.c.id)
 )
-_AVAILABLE = (
-    sa.select(_units.c.product_id, sa.func.count())
-    .where(
-        _units.c.product_id.in_(sa.bindparam("p_product_ids", expanding=True)),
-        _units.c.status == StockStatus.AVAILABLE,
-    )
-    .group_by(_units.c.product_id)
-)
 _UNITS = sa.select(sa.func.coalesce(sa.func.sum(_items.c.quantity), 0)).where(
     _items.c.customer_id == sa.bindparam("p_customer_id")
 )
@@ -85,12 +76,7 @@ async def cart_lines(db: Database, customer_id: int) -> list[CartLine]:
     """The cart's lines in the order they were added, with each product's state now."""
     async with db.session() as s:
         rows = (await s.execute(_LINES, {"p_customer_id": customer_id})).all()
-        counted = [row.product_id for row in rows if not row.unlimited]
-        available: dict[int, int] = {}
-        if counted:
-            available = {
-                pid: int(n) for pid, n in await s.execute(_AVAILABLE, {"p_product_ids": counted})
-            }
+        available = await available_in(s, [row.product_id for row in rows if not row.unlimited])
     return _cart_lines(rows, available)
 
 

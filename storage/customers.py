@@ -61,6 +61,11 @@ _UPSERT_ID_PROMO = {
     name: _upsert_stmt(insert).returning(_customers.c.id, _customers.c.promo_code)
     for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
+# The same, also returning the buyer's own referral code (storage/referrals.py).
+_UPSERT_ID_REFERRAL = {
+    name: _upsert_stmt(insert).returning(_customers.c.id, _customers.c.referral_code)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 _UPSERT = {
     name: sa.select(Customer).from_statement(_upsert_stmt(insert).returning(*_customers.c))
     for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
@@ -82,6 +87,13 @@ async def upsert_customer_in(s: AsyncSession, buyer: Buyer) -> int:
     customer_id = await s.scalar(_UPSERT_ID[dialect_of(s)], _upsert_params(buyer))
     assert customer_id is not None
     return int(customer_id)
+
+
+async def upsert_customer_referral_in(s: AsyncSession, buyer: Buyer) -> tuple[int, str | None]:
+    """upsert_customer_in, also giving the buyer's own referral code (None: none yet), read
+    by the upsert itself."""
+    row = (await s.execute(_UPSERT_ID_REFERRAL[dialect_of(s)], _upsert_params(buyer))).one()
+    return int(row[0]), None if row[1] is None else str(row[1])
 
 
 def upsert_customer_on(conn: sa.Connection, buyer: Buyer) -> int:

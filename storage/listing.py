@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage._sql import snapshot, table_of
@@ -116,6 +117,26 @@ async def stock_counts_many(db: Database, product_ids: Sequence[int]) -> dict[in
         pid: StockCounts(c.get("available", 0), c.get("reserved", 0), c.get("sold", 0))
         for pid, c in counts.items()
     }
+
+
+_units = table_of(StockUnit)
+_AVAILABLE = (
+    sa.select(_units.c.product_id, sa.func.count())
+    .where(
+        _units.c.product_id.in_(sa.bindparam("p_product_ids", expanding=True)),
+        _units.c.status == StockStatus.AVAILABLE,
+    )
+    .group_by(_units.c.product_id)
+)
+
+
+async def available_in(s: AsyncSession, product_ids: Sequence[int]) -> dict[int, int]:
+    """Units on sale per product of `product_ids`, in the caller's session (products
+    without any are left out)."""
+    if not product_ids:
+        return {}
+    rows = await s.execute(_AVAILABLE, {"p_product_ids": list(product_ids)})
+    return {int(pid): int(n) for pid, n in rows.all()}
 
 
 async def stock_counts(db: Database, product_id: int) -> StockCounts:

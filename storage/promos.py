@@ -8,10 +8,11 @@ cancelled) gives it back. Codes are stored case-folded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -254,17 +255,20 @@ async def quote_promo(
                 await s.scalar(_BUYER_USES, {"p_promo_id": row.id, "p_customer_id": customer_id})
                 or 0
             )
-        return evaluate(_terms(row), await _sku_lines(s, lines), currency, now, uses)
+        skus = await s.execute(_SKUS, _sku_params(lines))
+        return evaluate(_terms(row), _sku_lines(skus, lines), currency, now, uses)
 
 
-async def _sku_lines(
-    s: AsyncSession, lines: Sequence[tuple[int, int, Decimal]]
+def _sku_params(lines: Sequence[tuple[int, int, Decimal]]) -> dict[str, Any]:
+    return {"p_ids": sorted({pid for pid, _, _ in lines})}
+
+
+def _sku_lines(
+    skus: Iterable[Any], lines: Sequence[tuple[int, int, Decimal]]
 ) -> list[tuple[str, Decimal]]:
-    skus = {
-        int(pid): str(sku)
-        for pid, sku in await s.execute(_SKUS, {"p_ids": sorted({pid for pid, _, _ in lines})})
-    }
-    return [(skus.get(pid, ""), price * qty) for pid, qty, price in lines]
+    """`lines` as the code's terms see them: (sku, line amount); `skus`: the _SKUS rows."""
+    by_id = {int(pid): str(sku) for pid, sku in skus}
+    return [(by_id.get(pid, ""), price * qty) for pid, qty, price in lines]
 
 
 @dataclass(frozen=True)
@@ -291,11 +295,7 @@ def take_promo_on(
         raise PromoRefused(PromoRefusal.UNKNOWN)
     terms = _terms(row)
     uses = int(conn.scalar(_BUYER_USES, {"p_promo_id": row.id, "p_customer_id": customer_id}) or 0)
-    skus = {
-        int(pid): str(sku)
-        for pid, sku in conn.execute(_SKUS, {"p_ids": sorted({pid for pid, _, _ in lines})})
-    }
-    sku_lines = [(skus.get(pid, ""), price * qty) for pid, qty, price in lines]
+    sku_lines = _sku_lines(conn.execute(_SKUS, _sku_params(lines)), lines)
     quote = evaluate(terms, sku_lines, currency, utcnow(), uses)
     if isinstance(quote, PromoRefusal):
         raise PromoRefused(quote, terms)

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage._sql import dialect_of, table_of
-from storage.customers import Buyer, upsert_customer_in
+from storage.customers import Buyer, upsert_customer_referral_in
 from storage.database import Database
 from storage.discounts import PromoKind
 from storage.enums import OutboxKind
@@ -88,10 +88,7 @@ async def referral_code(db: Database, buyer: Buyer) -> str:
     """The buyer's own referral code (given on first ask, then always the same)."""
     for _attempt in range(5):
         async with db.transaction() as s:
-            customer_id = await upsert_customer_in(s, buyer)
-            code = await s.scalar(
-                sa.select(_customers.c.referral_code).where(_customers.c.id == customer_id)
-            )
+            customer_id, code = await upsert_customer_referral_in(s, buyer)
             if code is not None:
                 return str(code)
             candidate = new_code()

@@ -17,12 +17,11 @@ import sqlalchemy as sa
 
 from storage._sql import snapshot, table_of
 from storage.database import Database
-from storage.enums import StockStatus
-from storage.models import Category, Product, StockUnit
+from storage.listing import available_in
+from storage.models import Category, Product
 
 _categories = table_of(Category)
 _products = table_of(Product)
-_units = table_of(StockUnit)
 
 
 @dataclass(frozen=True)
@@ -83,17 +82,7 @@ async def catalog_page(
         more = len(products) > limit
         products = products[:limit]
         counted = [p.id for p in products if not p.unlimited and p.id is not None]
-        available: dict[int, int] = dict.fromkeys(counted, 0)
-        if counted:
-            rows = await s.execute(
-                sa.select(_units.c.product_id, sa.func.count())
-                .where(
-                    _units.c.product_id.in_(counted),
-                    _units.c.status == StockStatus.AVAILABLE,
-                )
-                .group_by(_units.c.product_id)
-            )
-            available.update({int(pid): int(n) for pid, n in rows.all()})
+        available = dict.fromkeys(counted, 0) | await available_in(s, counted)
     next_after = products[-1].id if more and products else None
     return CatalogPage(category, subcategories, products, available, next_after)
 
