@@ -15,7 +15,7 @@ is the same for every shopper of a language, so the API keeps each one for 2 s
 (bot/webapp/state.py): the figure is mostly that cache; the line above the RESULT also gives
 the rate with the cache off (every request reads the database: four queries).
 
-First screen: what a phone downloads to show the catalog (index.html, the CSS, the three JS
+First screen: what a phone downloads to show the catalog (index.html, the CSS, the four JS
 modules, gzip as a browser asks for it, and the session and catalog API answers), photos
 excluded; Telegram's own script is not counted (Telegram's CDN, cached by the client).
 

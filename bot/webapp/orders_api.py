@@ -100,14 +100,6 @@ async def orders(request: web.Request, ctx: ShopContext, user: WebAppUser) -> An
     ]
 
 
-async def _own(ctx: ShopContext, user: WebAppUser, raw_id: str) -> int:
-    order_id = int_of(raw_id, low=1)
-    access, _ = await own_order(ctx, user.id, order_id)
-    if access is not OrderAccess.OK:  # another buyer's order reads as no order at all
-        raise ApiError(404, tw.ORDER_GONE)
-    return order_id
-
-
 async def order(request: web.Request, ctx: ShopContext, user: WebAppUser) -> Any:
     order_id = int_of(request.match_info["order_id"], low=1)
     _access, details = await own_order(ctx, user.id, order_id)
@@ -118,18 +110,22 @@ async def order(request: web.Request, ctx: ShopContext, user: WebAppUser) -> Any
 
 async def order_check(request: web.Request, ctx: ShopContext, user: WebAppUser) -> Any:
     """Check payment: Crypto Pay is asked now (as the chat's button does)."""
-    order_id = await _own(ctx, user, request.match_info["order_id"])
+    order_id = int_of(request.match_info["order_id"], low=1)
     if not await ctx.taps.allow(user.id, ctx.clock().timestamp()):
         raise ApiError(429, t.TAPS_THROTTLED)
-    _access, checked = await check_payment(ctx, user.id, order_id)
+    access, checked = await check_payment(ctx, user.id, order_id)
+    if access is not OrderAccess.OK:  # another buyer's order reads as no order at all
+        raise ApiError(404, tw.ORDER_GONE)
     if checked is not None and checked.payments_down:
         raise ApiError(503, t.CHECK_PAYMENTS_DOWN)
     return await order(request, ctx, user)
 
 
 async def order_cancel(request: web.Request, ctx: ShopContext, user: WebAppUser) -> Any:
-    order_id = await _own(ctx, user, request.match_info["order_id"])
-    _access, cancellation = await cancel_order(ctx, user.id, order_id)
+    order_id = int_of(request.match_info["order_id"], low=1)
+    access, cancellation = await cancel_order(ctx, user.id, order_id)
+    if access is not OrderAccess.OK:  # another buyer's order reads as no order at all
+        raise ApiError(404, tw.ORDER_GONE)
     if cancellation is not None and not cancellation.cancelled:
         raise ApiError(409, t.cannot_cancel(order_id, cancellation.status))
     return await order(request, ctx, user)

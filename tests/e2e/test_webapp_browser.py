@@ -17,6 +17,8 @@ from urllib.parse import quote
 import pytest
 
 import storage
+from bot.catalog_file import parse_catalog
+from bot.catalog_sync import import_catalog_file
 from bot.sandbox.webapp import sign_init_data
 from storage import Database
 from tests.e2e.conftest import BOT_TOKEN, REPO, BotProcess, Shop
@@ -372,5 +374,37 @@ async def test_my_orders_show_more_pages_past_the_newest_twenty(shop: Shop, brow
     await page.wait_for_selector(f"[data-order='{ids[0]}']", timeout=WAIT_MS)
     assert await page.eval_on_selector_all("[data-order]", shown) == ids[::-1]
     assert not await page.is_visible("#orders-more")  # a short page: nothing older
+    assert page.errors == []  # type: ignore[attr-defined]
+    assert await bot.terminate() == 0
+
+
+async def test_a_category_show_more_pages_past_the_first_twenty(shop: Shop, browser: Any) -> None:
+    bot = await shop.launch()  # migrated, the demo catalog seeded
+    products = "".join(
+        f'[[products]]\nsku = "bulk-{n:02}"\ncategory = "bulk"\ntitle = "Bulk {n:02}"\n'
+        f'price = "1.00"\ncodes = ["BULK-{n:02}"]\n\n'
+        for n in range(23)
+    )
+    catalog = f'currency = "USD"\n\n[[categories]]\nslug = "bulk"\ntitle = "Bulk"\n\n{products}'
+    db = Database(f"sqlite+aiosqlite:///{shop.db_path}")
+    try:
+        await import_catalog_file(db, parse_catalog(catalog, "USD"))
+    finally:
+        await db.dispose()
+
+    page = await open_store(
+        browser, bot, {"id": 5306, "first_name": "Finn", "language_code": "en"}, LIGHT
+    )
+    await page.wait_for_selector(".chip", timeout=WAIT_MS)
+    await page.click(".chip:has-text('Bulk')")
+    await page.wait_for_selector("[data-sku='bulk-00']", timeout=WAIT_MS)
+    shown = "els => els.map(e => e.dataset.sku)"
+    first = await page.eval_on_selector_all("[data-sku]", shown)
+    assert len(first) == 20 and "bulk-22" not in first
+    await page.click("button:has-text('Show more')")
+    await page.wait_for_selector("[data-sku='bulk-22']", timeout=WAIT_MS)
+    every = await page.eval_on_selector_all("[data-sku]", shown)
+    assert sorted(every) == [f"bulk-{n:02}" for n in range(23)]
+    assert not await page.is_visible("button:has-text('Show more')")  # the last page
     assert page.errors == []  # type: ignore[attr-defined]
     assert await bot.terminate() == 0

@@ -126,24 +126,33 @@ function catalogView(slug) {
       }
       let next = data.next;
       if (next) {
-        const more = h("button", { class: "secondary", type: "button" }, T.more);
-        more.addEventListener("click", async () => {
-          more.disabled = true;
-          try {
+        node.append(
+          moreButton({}, async () => {
             const page = await api(`catalog?category=${encodeURIComponent(slug)}&after=${next}`);
             grid.append(...page.products.map(productCard));
             next = page.next;
-            more.hidden = !next;
-          } catch (error) {
-            toast(say(error));
-          }
-          more.disabled = false;
-        });
-        node.append(more);
+            return Boolean(next);
+          }),
+        );
       }
       return node;
     },
   };
+}
+
+// Show more: `loadNext` appends the next page and answers whether there may be more after it.
+function moreButton(attrs, loadNext) {
+  const more = h("button", { class: "secondary", type: "button", ...attrs }, T.more);
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      more.hidden = !(await loadNext());
+    } catch (error) {
+      toast(say(error));
+    }
+    more.disabled = false;
+  });
+  return more;
 }
 
 function searchView(text) {
@@ -302,20 +311,14 @@ function ordersView() {
       // The API answers a page of ORDERS_PAGE, newest first; a full page may have older ones.
       let last = orders[orders.length - 1].id;
       if (orders.length >= ORDERS_PAGE) {
-        const more = h("button", { class: "secondary", type: "button", id: "orders-more" }, T.more);
-        more.addEventListener("click", async () => {
-          more.disabled = true;
-          try {
+        node.append(
+          moreButton({ id: "orders-more" }, async () => {
             const page = await api(`orders?before=${last}`);
             list.append(...page.map(orderRow));
             if (page.length) last = page[page.length - 1].id;
-            more.hidden = page.length < ORDERS_PAGE;
-          } catch (error) {
-            toast(say(error));
-          }
-          more.disabled = false;
-        });
-        node.append(more);
+            return page.length >= ORDERS_PAGE;
+          }),
+        );
       }
       return node;
     },
