@@ -12,11 +12,16 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.jobs import reconcile
 from bot.logs import QUIET_LOGGERS, setup_logging
+from bot.shop.checkout import checkout
 from bot.web import build_web_app
 from bot.webapp import add_webapp
+from storage import Buyer, OutboxKind
+from storage.promos import PromoCode
 from tests.bot.conftest import ALICE, BOB, BOT_TOKEN, CP_TOKEN, Shop
 from tests.bot.test_cart import add, available, checkout_button, open_cart
+from tests.bot.test_referrals import invite_link
 from tests.bot.test_webapp_api import auth
 
 
@@ -70,6 +75,29 @@ async def test_a_mini_app_checkout_racing_a_chat_checkout_for_the_last_unit(
     assert page_won != ("Solo Key is sold out" not in chat_alert), (page_answer, chat_alert)
     if not page_won:
         assert page.status == 409 and "Solo Key is sold out" in page_answer["error"]
+
+
+async def test_duplicate_webhooks_racing_reconciliation_reward_the_referrer_once(
+    client: TestClient[Any, Any], shop: Shop
+) -> None:
+    code = (await invite_link(shop)).rsplit("r_", 1)[1]
+    await shop.send(f"/start r_{code}", BOB)
+    result = await checkout(shop.ctx, Buyer(BOB, None, None), "multi", 1)
+    assert result.ok and result.order_id is not None, result
+    invoice_id = (await shop.order(result.order_id)).invoice_id
+    assert invoice_id is not None
+    await shop.cp.pay(invoice_id, send_webhook=False)
+
+    statuses, _ = await asyncio.gather(
+        shop.cp.deliver_webhook(invoice_id, times=4, concurrently=True), reconcile(shop.ctx)
+    )
+    assert statuses == [200] * 4
+    assert await reconcile(shop.ctx) == 0
+
+    (row,) = await shop.outbox(kind=OutboxKind.REFERRAL_REWARD)
+    assert (row.chat_id, row.order_id) == (ALICE, result.order_id)
+    assert len(await shop.rows(PromoCode, PromoCode.owner_id.is_not(None))) == 1
+    assert len(await shop.units(result.order_id)) == 1
 
 
 @pytest.mark.usefixtures("restore_logging")
