@@ -17,7 +17,7 @@ from bot.logs import QUIET_LOGGERS, setup_logging
 from bot.shop.checkout import checkout
 from bot.web import build_web_app
 from bot.webapp import add_webapp
-from storage import Buyer, OutboxKind
+from storage import Buyer, OrderStatus, OutboxKind
 from storage.promos import PromoCode
 from tests.bot.conftest import ALICE, BOB, BOT_TOKEN, CP_TOKEN, Shop
 from tests.bot.test_cart import add, available, checkout_button, open_cart
@@ -137,3 +137,34 @@ async def test_a_mini_app_purchase_at_debug_logs_no_goods_init_data_or_bodies(
     }
     leaked = [name for name, value in secrets.items() if value in output]
     assert leaked == [], (leaked, output[-3000:])
+
+
+async def test_a_mini_app_checkout_keeps_serving_through_crypto_pay_5xx(
+    client: TestClient[Any, Any], shop: Shop
+) -> None:
+    headers = auth(ALICE)
+    body = {"sku": "multi", "quantity": 2}
+    resp = await client.post("/app/api/cart/items", json=body, headers=headers)
+    cart = await resp.json()
+    assert resp.status == 200, cart
+
+    shop.cp.fail_next("createInvoice", 500, times=2)  # every attempt of the client
+    seen = {"fingerprint": cart["fingerprint"]}
+    failed = await client.post("/app/api/checkout", json=seen, headers=headers)
+    refusal = await failed.json()
+    assert failed.status == 409 and "payment service is not answering" in refusal["error"]
+    assert await available(shop, "multi") == 5  # nothing stays reserved
+    (cancelled,) = await shop.orders()
+    assert cancelled.status == OrderStatus.CANCELLED and cancelled.invoice_id is None
+    resp = await client.get("/app/api/cart", headers=headers)
+    kept = await resp.json()
+    assert [(ln["sku"], ln["quantity"]) for ln in kept["lines"]] == [("multi", 2)]
+
+    shop.cp.fail_next("createInvoice", 502)  # one nginx page: the client's retry gets through
+    placed = await client.post(
+        "/app/api/checkout", json={"fingerprint": kept["fingerprint"]}, headers=headers
+    )
+    order = await placed.json()
+    assert placed.status == 200 and order["pending"] is True, order
+    assert len(shop.cp.created_invoices) == 1
+    assert await available(shop, "multi") == 3
