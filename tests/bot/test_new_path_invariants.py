@@ -14,13 +14,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.jobs import reconcile
 from bot.logs import QUIET_LOGGERS, setup_logging
-from bot.shop.checkout import checkout
+from bot.shop import checkout as chat_checkout
 from bot.web import build_web_app
 from bot.webapp import add_webapp
 from storage import Buyer, OrderStatus, OutboxKind
 from storage.promos import PromoCode
 from tests.bot.conftest import ALICE, BOB, BOT_TOKEN, CP_TOKEN, Shop
-from tests.bot.test_cart import add, available, checkout_button, open_cart
+from tests.bot.test_cart import add, available, checkout, checkout_button, open_cart
+from tests.bot.test_jobs import _expire_keeping_invoice, invoice_of, place
 from tests.bot.test_referrals import invite_link
 from tests.bot.test_webapp_api import auth
 
@@ -82,7 +83,7 @@ async def test_duplicate_webhooks_racing_reconciliation_reward_the_referrer_once
 ) -> None:
     code = (await invite_link(shop)).rsplit("r_", 1)[1]
     await shop.send(f"/start r_{code}", BOB)
-    result = await checkout(shop.ctx, Buyer(BOB, None, None), "multi", 1)
+    result = await chat_checkout.checkout(shop.ctx, Buyer(BOB, None, None), "multi", 1)
     assert result.ok and result.order_id is not None, result
     invoice_id = (await shop.order(result.order_id)).invoice_id
     assert invoice_id is not None
@@ -168,3 +169,25 @@ async def test_a_mini_app_checkout_keeps_serving_through_crypto_pay_5xx(
     assert placed.status == 200 and order["pending"] is True, order
     assert len(shop.cp.created_invoices) == 1
     assert await available(shop, "multi") == 3
+
+
+async def test_a_cart_order_paid_late_without_one_lines_stock_needs_refund_whole(
+    shop: Shop,
+) -> None:
+    await add(shop, "solo")
+    await add(shop, "multi", 2)
+    await checkout(shop)
+    (cart_order,) = await shop.orders()
+    assert cart_order.id is not None
+    await _expire_keeping_invoice(shop, cart_order.id)
+    bob = await place(shop, "solo", user=BOB)  # the unit the cart order released
+
+    await shop.cp.pay(await invoice_of(shop, cart_order.id), send_webhook=False)
+    assert await reconcile(shop.ctx) == 1  # recorded, not lost
+
+    late = await shop.order(cart_order.id)
+    assert late.status == OrderStatus.NEEDS_REFUND and late.paid_amount == late.total
+    assert await shop.units(cart_order.id) == []  # no line half-delivered
+    assert await available(shop, "multi") == 5
+    assert len(await shop.units(bob)) == 1  # Bob's unit stays his
+    assert await shop.outbox(cart_order.id, kind="goods") == []
