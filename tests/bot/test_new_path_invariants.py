@@ -1,6 +1,9 @@
-"""PRODUCT.md §5 on the paths the Mini App added: a page's checkout and a chat's checkout
-racing for the last unit (3: no overselling), and a Mini App purchase logged at DEBUG holding
-no goods, init data, tokens or webhook body (9: secrets stay out of the logs)."""
+"""PRODUCT.md §5 on the paths this change added: a Mini App checkout racing a chat checkout
+for the last unit (3: no overselling); a referred buyer's first payment arriving as duplicate
+concurrent webhooks while reconciliation runs rewards the referrer once (2); a Mini App
+checkout through Crypto Pay 5xx (8); a cart order paid after it expired and lost one line's
+stock is recorded and flagged for refund whole (1, 3); and a Mini App purchase logged at
+DEBUG holds no goods, init data, tokens or webhook body (9)."""
 
 from __future__ import annotations
 
