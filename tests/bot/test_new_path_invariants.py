@@ -2,14 +2,16 @@
 for the last unit (3: no overselling); a referred buyer's first payment arriving as duplicate
 concurrent webhooks while reconciliation runs rewards the referrer once (2); a Mini App
 checkout through Crypto Pay 5xx (8); a cart order paid after it expired and lost one line's
-stock is recorded and flagged for refund whole (1, 3); and a Mini App purchase logged at
-DEBUG holds no goods, init data, tokens or webhook body (9)."""
+stock is recorded and flagged for refund whole (1, 3); a signed webhook short of a cart
+order's total delivers nothing (6); and a Mini App purchase logged at DEBUG holds no goods,
+init data, tokens or webhook body (9)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -194,3 +196,22 @@ async def test_a_cart_order_paid_late_without_one_lines_stock_needs_refund_whole
     assert await available(shop, "multi") == 5
     assert len(await shop.units(bob)) == 1  # Bob's unit stays his
     assert await shop.outbox(cart_order.id, kind="goods") == []
+
+
+async def test_a_signed_webhook_short_of_a_cart_orders_total_delivers_nothing(
+    client: TestClient[Any, Any], shop: Shop
+) -> None:
+    await add(shop, "solo")
+    await add(shop, "multi", 2)
+    await checkout(shop)
+    (order,) = await shop.orders()
+    assert order.id is not None and order.total == Decimal("14.99")
+    invoice_id = await invoice_of(shop, order.id)
+    shop.cp.invoice(invoice_id)["amount"] = "9.99"  # one line's worth, signed all the same
+    assert await shop.cp.pay(invoice_id) == 200
+
+    reviewed = await shop.order(order.id)
+    assert reviewed.status == OrderStatus.NEEDS_REVIEW
+    assert await shop.units(order.id) == []
+    assert await shop.outbox(order.id, kind="goods") == []
+    assert await available(shop, "solo") == 1 and await available(shop, "multi") == 5
