@@ -3,8 +3,8 @@ for the last unit (3: no overselling); a referred buyer's first payment arriving
 concurrent webhooks while reconciliation runs rewards the referrer once (2); a Mini App
 checkout through Crypto Pay 5xx (8); a cart order paid after it expired and lost one line's
 stock is recorded and flagged for refund whole (1, 3); a signed webhook short of a cart
-order's total delivers nothing (6); and a Mini App purchase logged at DEBUG holds no goods,
-init data, tokens or webhook body (9)."""
+order's total delivers nothing (6); and at DEBUG a Mini App purchase logs no goods, init
+data, tokens or webhook body, and a referral reward not its code (9)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.jobs import reconcile
 from bot.logs import QUIET_LOGGERS, setup_logging
+from bot.runtime.delivery import OutboxWorker
 from bot.shop import checkout as chat_checkout
 from bot.web import build_web_app
 from bot.webapp import add_webapp
@@ -215,3 +216,34 @@ async def test_a_signed_webhook_short_of_a_cart_orders_total_delivers_nothing(
     assert await shop.units(order.id) == []
     assert await shop.outbox(order.id, kind="goods") == []
     assert await available(shop, "solo") == 1 and await available(shop, "multi") == 5
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_a_referral_reward_sent_at_debug_logs_not_its_code(
+    client: TestClient[Any, Any], shop: Shop, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup_logging("DEBUG", "text")
+    code = (await invite_link(shop)).rsplit("r_", 1)[1]
+    await shop.send(f"/start r_{code}", BOB)
+    result = await chat_checkout.checkout(shop.ctx, Buyer(BOB, None, None), "multi", 1)
+    assert result.ok and result.order_id is not None, result
+    assert await shop.cp.pay(await invoice_of(shop, result.order_id)) == 200
+    worker = OutboxWorker(shop.ctx)
+    while await worker.drain_once():
+        pass
+
+    (promo,) = await shop.rows(PromoCode, PromoCode.owner_id.is_not(None))
+    texts = {
+        chat: [
+            getattr(m, "text", "") or ""
+            for m in shop.session.accepted
+            if getattr(m, "chat_id", None) == chat
+        ]
+        for chat in (ALICE, BOB)
+    }
+    assert any(promo.code.upper() in text for text in texts[ALICE])  # the reward went out
+    assert any("MULTI-" in text for text in texts[BOB])  # and the goods
+    output = capsys.readouterr().err
+    assert "bot.web: Crypto Pay webhook verified" in output, output
+    assert promo.code.upper() not in output.upper(), output[-3000:]
+    assert "MULTI-" not in output, output[-3000:]
