@@ -41,6 +41,8 @@ CP_TOKEN = "123456789:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC"
 BOT_TOKEN = "42:BENCH-token_for_the_getme_only_session"
 BOT_ID = 42
 BOT_USERNAME = "bench_shop_bot"
+# The bot token of the benches that run the loopback FakeTelegram.
+TG_TOKEN = "42:BENCH-token_for_the_loopback_telegram"
 ADMIN_ID = 900
 PG_ADMIN = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

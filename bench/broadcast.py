@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 from aiohttp import web
 
-from bench._common import ADMIN_ID, bench_settings
+from bench._common import ADMIN_ID, BOT_USERNAME, CP_TOKEN, TG_TOKEN, bench_settings
 from bench.webhook import FIRST_USER, Delivery, pending_orders
 from bot.app import build_context, create_bot, freeze_startup_heap
 from bot.runtime.broadcasts import BroadcastRunner
@@ -54,7 +54,6 @@ RECIPIENTS = 2000
 BUYERS = 20
 GOODS_EVERY = 2.5  # seconds between two payments during the broadcast
 LATENCY = 0.1  # seconds added to every Bot API call
-TG_TOKEN = "42:BENCH-token_for_the_loopback_telegram"
 FIRST_CUSTOMER = 5_000_000
 TEXT = "<b>New keys</b> in the shop: 20% off all weekend."
 DONE_TIMEOUT = 300.0
@@ -111,8 +110,8 @@ async def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_broadcast_") as tmp:
         async with (
-            FakeCryptoPay(token="123456789:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC") as cp,
-            FakeTelegram(token=TG_TOKEN, bot_username="bench_shop_bot") as tg,
+            FakeCryptoPay(token=CP_TOKEN) as cp,
+            FakeTelegram(token=TG_TOKEN, bot_username=BOT_USERNAME) as tg,
         ):
             settings = bench_settings(
                 f"sqlite+aiosqlite:///{tmp}/shop.db",

@@ -56,7 +56,15 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import CallbackQuery, Message, Update
 
 import storage
-from bench._common import CP_TOKEN, bench_settings, fresh_pg_database, percentile, seed_product
+from bench._common import (
+    BOT_USERNAME,
+    CP_TOKEN,
+    TG_TOKEN,
+    bench_settings,
+    fresh_pg_database,
+    percentile,
+    seed_product,
+)
 from bot.app import (
     build_context,
     create_bot,
@@ -82,7 +90,6 @@ ROUNDS = 3
 SKU = "bench-key"
 PRICE = "4.99"
 FIRST_USER = 7_000_000
-TG_TOKEN = "42:BENCH-token_for_the_loopback_telegram"
 BURST = 100
 BURST_ROUNDS = 5  # each side
 BURST_FIRST = 100_000  # burst buyers' user offsets, past every other round's
@@ -416,7 +423,7 @@ async def main(
         async with (
             contextlib.AsyncExitStack() as stack,
             FakeCryptoPay(token=CP_TOKEN, network="testnet") as cp,
-            FakeTelegram(token=TG_TOKEN, bot_username="bench_shop_bot") as tg,
+            FakeTelegram(token=TG_TOKEN, bot_username=BOT_USERNAME) as tg,
         ):
             if postgres:
                 url = await stack.enter_async_context(fresh_pg_database("bench_checkout"))

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa
 from aiohttp import web
 
-from bench._common import ADMIN_ID, bench_settings
+from bench._common import ADMIN_ID, BOT_USERNAME, CP_TOKEN, TG_TOKEN, bench_settings
 from bench.webhook import FIRST_USER, pending_orders, post_all
 from bot.app import build_context, create_bot, freeze_startup_heap
 from bot.context import ShopContext
@@ -49,7 +49,6 @@ from storage import Order, OrderStatus, OutboxMessage
 
 ORDERS = 300
 LATENCY = 0.1  # seconds added to every Bot API call
-TG_TOKEN = "42:BENCH-token_for_the_loopback_telegram"
 DONE_TIMEOUT = 120.0
 HEADLINE = re.compile(r"Order #(\d+) is paid")
 NOTICE = re.compile(r"Order #(\d+) paid")
@@ -112,8 +111,8 @@ async def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_delivery_") as tmp:
         async with (
-            FakeCryptoPay(token="123456789:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC") as cp,
-            FakeTelegram(token=TG_TOKEN, bot_username="bench_shop_bot") as tg,
+            FakeCryptoPay(token=CP_TOKEN) as cp,
+            FakeTelegram(token=TG_TOKEN, bot_username=BOT_USERNAME) as tg,
         ):
             settings = bench_settings(
                 f"sqlite+aiosqlite:///{tmp}/shop.db",

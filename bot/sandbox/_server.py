@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+import aiohttp
 from aiohttp import web
 
 
@@ -111,6 +112,10 @@ class FakeServer:
         self._runner: web.AppRunner | None = None
         # Set when the server stops: wakes long polls and simulated hangs.
         self.closing = asyncio.Event()
+        # Notified on every call and change; ``wait_until`` waits on it.
+        self._changed = asyncio.Condition()
+        # Outgoing calls (webhooks); closed when the server stops.
+        self._client: aiohttp.ClientSession | None = None
 
     @property
     def origin(self) -> str:
@@ -136,8 +141,32 @@ class FakeServer:
             runner, self._runner = self._runner, None
             await runner.cleanup()
 
-    async def _on_stop(self) -> None:  # pragma: no cover - hook
-        """Subclasses wake their waiters here."""
+    async def _on_stop(self) -> None:
+        await self._notify()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_until(self, probe: Callable[[], Any], *, timeout: float, what: str) -> Any:
+        """Wait (woken on every call and change, no polling) until ``probe()`` is non-None."""
+        found: list[Any] = []
+
+        def check() -> bool:
+            value = probe()
+            if value is not None:
+                found.append(value)
+            return value is not None
+
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(check), timeout)
+            except TimeoutError:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+        return found[0]
 
     async def hang(self, seconds: float) -> None:
         """Hold a request open ``seconds`` (or until the server stops)."""

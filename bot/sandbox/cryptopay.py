@@ -143,8 +143,6 @@ class FakeCryptoPay(CryptoPayMethods, PayPage, FakeServer):
         self._next_update_id = 22_021
         self._update_ids: dict[int, int] = {}
         self._faults: list[FaultRule] = []
-        self._changed = asyncio.Condition()
-        self._client: aiohttp.ClientSession | None = None
         self._methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             name: getattr(self, f"_m_{name}") for name in METHODS
         }
@@ -258,23 +256,6 @@ class FakeCryptoPay(CryptoPayMethods, PayPage, FakeServer):
             return next((inv for _, inv in created if predicate is None or predicate(inv)), None)
 
         return await self.wait_until(probe, timeout=timeout, what="an invoice")
-
-    async def wait_until(self, probe: Callable[[], Any], *, timeout: float, what: str) -> Any:
-        """Wait (woken on every call and change, no polling) until ``probe()`` is non-None."""
-        found: list[Any] = []
-
-        def check() -> bool:
-            value = probe()
-            if value is not None:
-                found.append(value)
-            return value is not None
-
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(check), timeout)
-            except TimeoutError:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
-        return found[0]
 
     async def pay(
         self,
@@ -413,16 +394,6 @@ class FakeCryptoPay(CryptoPayMethods, PayPage, FakeServer):
             invoice = self.invoices.get(invoice_id)
             if invoice is not None and invoice["status"] == "active" and now >= moment:
                 invoice["status"] = "expired"
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def _on_stop(self) -> None:
-        await self._notify()
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
     def _fault_response(self, rule: FaultRule) -> web.Response:
         status = rule.status or 500

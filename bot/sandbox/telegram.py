@@ -12,14 +12,12 @@ See bot/sandbox/README.md for the whole API.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from bot.sandbox._server import BadBody, FakeServer, FaultRule, read_params, take_fault
@@ -114,8 +112,6 @@ class FakeTelegram(MessageMethods, UpdateMethods, FakeServer):
         self._events: dict[int, list[SentMessage]] = {}
         self._faults: list[FaultRule] = []
         self._poll_generation = 0
-        self._changed = asyncio.Condition()
-        self._client: aiohttp.ClientSession | None = None
         self._methods: dict[str, tuple[str, Handler]] = {}
         for name in (
             "getMe getUpdates sendMessage editMessageText editMessageReplyMarkup "
@@ -208,24 +204,6 @@ class FakeTelegram(MessageMethods, UpdateMethods, FakeServer):
 
         return await self.wait_until(find, timeout=timeout, what=f"a {method} call")
 
-    async def wait_until(self, probe: Callable[[], Any], *, timeout: float, what: str) -> Any:
-        """Wait (woken on every change, no polling) until ``probe()`` returns non-None."""
-        result: list[Any] = []
-
-        def check() -> bool:
-            found = probe()
-            if found is not None:
-                result.append(found)
-                return True
-            return False
-
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(check), timeout)
-            except TimeoutError:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
-        return result[0]
-
     async def queue_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Deliver a raw update (``update_id`` is assigned): queued, or POSTed to the webhook."""
         update = {"update_id": self._next_update_id, **update}
@@ -247,16 +225,6 @@ class FakeTelegram(MessageMethods, UpdateMethods, FakeServer):
         return list(self._updates)
 
     # --- plumbing -----------------------------------------------------------------------------
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def _on_stop(self) -> None:
-        await self._notify()
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
     def _response(self, status: int, body: dict[str, Any]) -> web.Response:
         return web.json_response(body, status=status)

@@ -301,8 +301,13 @@ async def test_only_admins_can_broadcast(shop: Shop) -> None:
     await customers(shop)
     await shop.send("/broadcast", user_id=CUSTOMERS[0])
     assert "Send the message for your customers" not in shop.last_text().text
-    await shop.press(BroadcastStop(broadcast_id=1), user=CUSTOMERS[0])
     assert await shop.rows(Broadcast) == []
+    # An admin's running broadcast: a customer's forged Stop leaves it running.
+    broadcast = await start_broadcast(shop.ctx.db, ADMIN_ID, "News", None, None, buyers_only=False)
+    assert broadcast is not None
+    await shop.press(BroadcastStop(broadcast_id=broadcast.id), user=CUSTOMERS[0])
+    (row,) = await shop.rows(Broadcast)
+    assert row.status == "running"
 
 
 async def test_a_double_tap_on_send_starts_one_broadcast(shop: Shop) -> None:
